@@ -1,0 +1,18 @@
+//! Prompts: the YAML file format (one prompt per file under `prompts/`), its validation, its
+//! canonical form and content hash, and rendering with minijinja. Does not store versions (that
+//! is the registry) or call models (that is the provider layer).
+
+mod file;
+mod load;
+mod name;
+mod params;
+mod render;
+
+pub use file::{Content, Message, Part, PromptFile, Role, VarType, VariableSpec};
+pub use load::{
+    LoadedPrompt, PartialSet, PromptError, Warning, load_partials, load_prompt, partials_used, prompt_names_on_disk,
+    validate,
+};
+pub use name::{Label, NameError, PromptName, PromptRef, Selector};
+pub use params::{ModelParams, Stop};
+pub use render::{RenderError, RenderedPrompt, Vars, coerce_cli_value, render};

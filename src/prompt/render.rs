@@ -1,0 +1,373 @@
+//! Rendering a prompt with variables through minijinja, with strict undefined variables: a
+//! missing variable is an error that names it, never an empty string.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use super::file::{Content, Message, Part, VarType, VariableSpec};
+use super::load::{LoadedPrompt, PromptError, partial_path};
+use super::name::PromptName;
+use super::params::ModelParams;
+use crate::error::{Diagnostic, ErrorClass, did_you_mean, list_names};
+use crate::yaml::{self, Location};
+
+/// Variable values by name.
+pub type Vars = BTreeMap<String, serde_json::Value>;
+
+/// A prompt with its templates filled in, ready for a provider.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderedPrompt {
+    /// The prompt's name.
+    pub name: PromptName,
+    /// The content hash of the prompt that was rendered.
+    pub hash: String,
+    /// The messages with their templates filled in.
+    pub messages: Vec<Message>,
+    /// The prompt's model parameters.
+    #[serde(skip_serializing_if = "ModelParams::is_empty")]
+    pub params: ModelParams,
+    /// The prompt's default provider, if it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The JSON Schema the answer must satisfy, if declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_schema: Option<serde_json::Value>,
+}
+
+/// Why a prompt could not be rendered with the given variables.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A required variable has no value and no default.
+    #[error("prompt `{prompt}` needs variable `{name}`")]
+    Missing {
+        /// The prompt.
+        prompt: PromptName,
+        /// The variable.
+        name: String,
+        /// Its description, if the file gives one.
+        description: Option<String>,
+    },
+    /// A value does not have the declared type.
+    #[error("variable `{name}` of prompt `{prompt}` must be of type {expected}, got {got}")]
+    WrongType {
+        /// The prompt.
+        prompt: PromptName,
+        /// The variable.
+        name: String,
+        /// The declared type.
+        expected: &'static str,
+        /// The value given.
+        got: String,
+    },
+    /// A value is not one of the declared `enum` values.
+    #[error("variable `{name}` of prompt `{prompt}` is {got}, which is not allowed")]
+    NotAllowed {
+        /// The prompt.
+        prompt: PromptName,
+        /// The variable.
+        name: String,
+        /// The value given.
+        got: String,
+        /// The allowed values.
+        allowed: Vec<String>,
+    },
+    /// The template failed while rendering.
+    #[error(transparent)]
+    Template(#[from] PromptError),
+}
+
+impl Diagnostic for RenderError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Template(err) => err.class(),
+            _ => ErrorClass::Usage,
+        }
+    }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Missing { name, description, .. } => {
+                let mut hints = vec![format!("pass it with `--var {name}=VALUE` or in a `--vars-file`")];
+                hints.extend(description.iter().map(|d| format!("`{name}`: {d}")));
+                hints
+            }
+            Self::WrongType { .. } => {
+                vec!["`--var` values are converted to the declared type; arrays and objects are JSON".to_owned()]
+            }
+            Self::NotAllowed { allowed, .. } => vec![format!("allowed values: {}", allowed.join(", "))],
+            Self::Template(err) => err.hints(),
+        }
+    }
+}
+
+/// Converts a `--var name=value` string to the variable's declared type.
+pub fn coerce_cli_value(spec: Option<&VariableSpec>, raw: &str) -> Result<serde_json::Value, String> {
+    let kind = spec.map_or(VarType::String, |s| s.kind);
+    let parsed = || serde_json::from_str::<serde_json::Value>(raw);
+    let value = match kind {
+        VarType::String => serde_json::Value::String(raw.to_owned()),
+        VarType::Any => parsed().unwrap_or_else(|_| serde_json::Value::String(raw.to_owned())),
+        VarType::Number | VarType::Integer | VarType::Boolean | VarType::Array | VarType::Object => {
+            parsed().map_err(|_| format!("`{raw}` is not a valid {}", kind.as_str()))?
+        }
+    };
+    if kind.accepts(&value) { Ok(value) } else { Err(format!("`{raw}` is not a valid {}", kind.as_str())) }
+}
+
+/// Renders every message of `prompt` with `vars` (plus declared defaults). Variables that the
+/// prompt does not declare are ignored, so that one set of case variables can serve many prompts.
+pub fn render(prompt: &LoadedPrompt, vars: &Vars) -> Result<RenderedPrompt, RenderError> {
+    let context = resolve_vars(prompt, vars)?;
+    let env = environment(prompt);
+    let mut messages = Vec::with_capacity(prompt.file.messages.len());
+    for (i, message) in prompt.file.messages.iter().enumerate() {
+        let render_one = |j: Option<usize>, text: &str| -> Result<String, RenderError> {
+            env.render_str(text, &context).map_err(|err| template_error(prompt, i, j, &err).into())
+        };
+        let content = match &message.content {
+            Content::Text(text) => Content::Text(render_one(None, text)?),
+            Content::Parts(parts) => Content::Parts(
+                parts
+                    .iter()
+                    .enumerate()
+                    .map(|(j, part)| match part {
+                        Part::Text(t) => render_one(Some(j), t).map(Part::Text),
+                        Part::Image(t) => render_one(Some(j), t).map(|s| Part::Image(s.trim().to_owned())),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        messages.push(Message { role: message.role, content });
+    }
+    Ok(RenderedPrompt {
+        name: prompt.name.clone(),
+        hash: prompt.hash(),
+        messages,
+        params: prompt.file.params.clone(),
+        model: prompt.file.model.clone(),
+        response_schema: prompt.file.response_schema.clone(),
+    })
+}
+
+/// Declared variables with their values: given, else default; checked against type and enum.
+fn resolve_vars(prompt: &LoadedPrompt, vars: &Vars) -> Result<Vars, RenderError> {
+    let mut context = Vars::new();
+    for (name, spec) in &prompt.file.variables {
+        let value = match vars.get(name).or(spec.default.as_ref()) {
+            Some(value) => value.clone(),
+            None if spec.is_required() => {
+                return Err(RenderError::Missing {
+                    prompt: prompt.name.clone(),
+                    name: name.clone(),
+                    description: spec.description.clone(),
+                });
+            }
+            None => serde_json::Value::Null,
+        };
+        if !value.is_null() && !spec.kind.accepts(&value) {
+            return Err(RenderError::WrongType {
+                prompt: prompt.name.clone(),
+                name: name.clone(),
+                expected: spec.kind.as_str(),
+                got: value.to_string(),
+            });
+        }
+        if let Some(allowed) = &spec.allowed
+            && !allowed.contains(&value)
+        {
+            return Err(RenderError::NotAllowed {
+                prompt: prompt.name.clone(),
+                name: name.clone(),
+                got: value.to_string(),
+                allowed: allowed.iter().map(ToString::to_string).collect(),
+            });
+        }
+        context.insert(name.clone(), value);
+    }
+    Ok(context)
+}
+
+/// The minijinja environment for one prompt: strict undefined, no auto-escaping (prompts are
+/// not HTML), and includes resolved from the prompt's own partial set.
+fn environment(prompt: &LoadedPrompt) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let partials = Arc::new(prompt.partials.clone());
+    env.set_loader(move |name| Ok(partials.get(name).cloned()));
+    env
+}
+
+/// The top-level variables used by every template of `prompt` and the partials it includes.
+pub(crate) fn used_variables(prompt: &LoadedPrompt) -> Result<BTreeSet<String>, PromptError> {
+    let env = environment(prompt);
+    let globals: BTreeSet<String> = env.globals().map(|(name, _)| name.to_owned()).collect();
+    let mut used = BTreeSet::new();
+    for (i, message) in prompt.file.messages.iter().enumerate() {
+        let templates: Vec<(Option<usize>, &str)> = match &message.content {
+            Content::Text(t) => vec![(None, t.as_str())],
+            Content::Parts(parts) => parts
+                .iter()
+                .enumerate()
+                .map(|(j, p)| match p {
+                    Part::Text(t) | Part::Image(t) => (Some(j), t.as_str()),
+                })
+                .collect(),
+        };
+        for (j, text) in templates {
+            let template = env.template_from_str(text).map_err(|err| template_error(prompt, i, j, &err))?;
+            used.extend(template.undeclared_variables(false));
+        }
+    }
+    for name in prompt.partials.keys() {
+        let template = env.get_template(name).map_err(|err| PromptError::Invalid {
+            path: partial_path(prompt, name),
+            location: err.line().map(|line| Location { line, column: 1 }),
+            message: format!("template error: {}", err.detail().unwrap_or("invalid template")),
+            hints: Vec::new(),
+        })?;
+        used.extend(template.undeclared_variables(false));
+    }
+    used.retain(|name| !globals.contains(name));
+    Ok(used)
+}
+
+/// A minijinja error in message `i` (part `j`) mapped to a place in the prompt file.
+fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &minijinja::Error) -> PromptError {
+    let index = i.to_string();
+    let part = j.map(|j| j.to_string());
+    let mut path = vec!["messages", index.as_str(), "content"];
+    if let Some(part) = &part {
+        path.push(part.as_str());
+    }
+    let base = yaml::locate(&prompt.source, &path);
+    // In a block scalar (`content: |`) the template's first line is the file's next line.
+    let block = base.is_some_and(|l| {
+        let line = prompt.source.lines().nth(l.line - 1).unwrap_or_default();
+        line.trim_end().ends_with(['|', '>', '-', '+'])
+    });
+    let location = match (base, err.line()) {
+        (Some(base), Some(line)) => Some(Location { line: base.line + line - 1 + usize::from(block), column: 1 }),
+        (base, _) => base,
+    };
+    let mut hints = Vec::new();
+    if err.kind() == minijinja::ErrorKind::UndefinedError {
+        let declared: Vec<&String> = prompt.file.variables.keys().collect();
+        hints.push(format!("declared variables: {}", list_names(&declared)));
+    }
+    if let Some(name) = err.name().filter(|n| prompt.partials.contains_key(*n)) {
+        hints.extend(did_you_mean(name, prompt.partials.keys().map(String::as_str)));
+    }
+    PromptError::Invalid {
+        path: PathBuf::from(&prompt.origin),
+        location,
+        message: format!("template error: {}", err.detail().map_or_else(|| err.kind().to_string(), ToOwned::to_owned)),
+        hints,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::{PartialSet, validate};
+
+    fn prompt(source: &str, partials: &[(&str, &str)]) -> LoadedPrompt {
+        let partials: PartialSet = partials.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        LoadedPrompt::parse(
+            PromptName::new("t/p").expect("valid"),
+            PathBuf::from("prompts/t/p.yaml"),
+            source.to_owned(),
+            partials,
+        )
+        .expect("parses")
+    }
+
+    const TRIAGE: &str = "variables:\n  ticket: { type: string }\n  language: { default: en, enum: [en, de] }\nmessages:\n  - role: system\n    content: |\n      {% include \"style.j2\" %}\n      Reply in {{ language }}.\n  - role: user\n    content: \"Ticket: {{ ticket }}\"\n";
+
+    #[test]
+    fn renders_with_defaults_and_partials() {
+        let p = prompt(TRIAGE, &[("style.j2", "Be kind.")]);
+        let vars = Vars::from([("ticket".to_owned(), serde_json::json!("refund please"))]);
+        let out = render(&p, &vars).expect("renders");
+        assert_eq!(out.messages[0].content, Content::Text("Be kind.\nReply in en.".to_owned()));
+        assert_eq!(out.messages[1].content, Content::Text("Ticket: refund please".to_owned()));
+    }
+
+    #[test]
+    fn missing_required_variable_is_named() {
+        let p = prompt(TRIAGE, &[("style.j2", "")]);
+        let err = render(&p, &Vars::new()).unwrap_err();
+        assert_eq!(err.to_string(), "prompt `t/p` needs variable `ticket`");
+    }
+
+    #[test]
+    fn enum_and_type_are_enforced() {
+        let p = prompt(TRIAGE, &[("style.j2", "")]);
+        let mut vars = Vars::from([
+            ("ticket".to_owned(), serde_json::json!("x")),
+            ("language".to_owned(), serde_json::json!("fr")),
+        ]);
+        assert!(matches!(render(&p, &vars), Err(RenderError::NotAllowed { .. })));
+        vars.insert("language".to_owned(), serde_json::json!("de"));
+        vars.insert("ticket".to_owned(), serde_json::json!(3));
+        assert!(matches!(render(&p, &vars), Err(RenderError::WrongType { .. })));
+    }
+
+    #[test]
+    fn undeclared_variable_fails_validation_with_its_line() {
+        let p = prompt(
+            "variables:\n  a: {}\nmessages:\n  - role: user\n    content: |\n      {{ a }}\n      and {{ b }}\n",
+            &[],
+        );
+        let (errors, _) = validate(&p);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].to_string(), "prompts/t/p.yaml:7:14: template uses undeclared variable `b`");
+    }
+
+    #[test]
+    fn variables_used_only_in_partials_count_as_used() {
+        let p = prompt(
+            "variables:\n  tone: {}\nmessages:\n  - role: user\n    content: '{% include \"x.j2\" %}'\n",
+            &[("x.j2", "Tone: {{ tone }}")],
+        );
+        let (errors, warnings) = validate(&p);
+        assert!(errors.is_empty() && warnings.is_empty(), "{errors:?} {warnings:?}");
+    }
+
+    #[test]
+    fn unused_variable_is_a_warning() {
+        let p = prompt("variables:\n  a: {}\n  b: {}\nmessages:\n  - role: user\n    content: '{{ a }}'\n", &[]);
+        let (errors, warnings) = validate(&p);
+        assert!(errors.is_empty());
+        assert_eq!(warnings[0].to_string(), "prompts/t/p.yaml:3:3: variable `b` is declared but never used");
+    }
+
+    #[test]
+    fn syntax_error_points_into_the_file() {
+        let p = prompt("messages:\n  - role: user\n    content: |\n      line one\n      {{ oops(\n", &[]);
+        let (errors, _) = validate(&p);
+        assert!(errors[0].to_string().starts_with("prompts/t/p.yaml:5:1: template error"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn cli_values_are_converted_to_the_declared_type() {
+        let spec = |kind| VariableSpec { kind, ..VariableSpec::default() };
+        assert_eq!(coerce_cli_value(Some(&spec(VarType::Integer)), "3"), Ok(serde_json::json!(3)));
+        assert_eq!(coerce_cli_value(Some(&spec(VarType::Boolean)), "true"), Ok(serde_json::json!(true)));
+        assert_eq!(coerce_cli_value(None, "3"), Ok(serde_json::json!("3")));
+        assert!(coerce_cli_value(Some(&spec(VarType::Integer)), "3.5").is_err());
+        assert!(coerce_cli_value(Some(&spec(VarType::Array)), "nope").is_err());
+    }
+
+    #[test]
+    fn formatting_does_not_change_the_hash() {
+        let a = prompt("messages:\n  - role: user\n    content: hi\n", &[]);
+        let b = prompt("# a comment\nmessages: [ { content: hi, role: user } ]\n", &[]);
+        assert_eq!(a.hash(), b.hash());
+        let c = prompt("messages:\n  - role: user\n    content: hi!\n", &[]);
+        assert_ne!(a.hash(), c.hash());
+    }
+}

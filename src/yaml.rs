@@ -1,0 +1,247 @@
+//! The one place that touches `serde_yaml` (deprecated upstream, so it must stay swappable).
+//! Parses YAML into typed values and turns every failure into a [`YamlError`] that names the
+//! file, line and column, says what was expected and, where it can, suggests a fix.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Diagnostic, ErrorClass, did_you_mean};
+
+/// A position in a file, 1-based like editors show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// A YAML file that could not be read or did not have the expected shape.
+#[derive(Debug, thiserror::Error)]
+pub struct YamlError {
+    /// The file that was being read.
+    pub path: PathBuf,
+    /// Where the problem is, when known.
+    pub location: Option<Location>,
+    /// What is wrong, without the location.
+    pub message: String,
+    /// What the user can do about it.
+    pub hints: Vec<String>,
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(loc) = self.location {
+            write!(f, ":{}:{}", loc.line, loc.column)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl Diagnostic for YamlError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Config
+    }
+    fn hints(&self) -> Vec<String> {
+        self.hints.clone()
+    }
+}
+
+impl YamlError {
+    /// An error at a known place in `path`, for checks made after parsing.
+    pub fn at(path: &Path, location: Option<Location>, message: impl Into<String>) -> Self {
+        Self { path: path.to_path_buf(), location, message: message.into(), hints: Vec::new() }
+    }
+
+    /// Adds a hint line.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+/// Parses `text` (the contents of `path`) into `T`.
+pub fn from_str<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, YamlError> {
+    if text.trim().is_empty() {
+        return Err(
+            YamlError::at(path, None, "the file is empty").with_hint("see `promptops schema` for the expected shape")
+        );
+    }
+    serde_yaml::from_str(text).map_err(|err| convert(path, &err))
+}
+
+/// Parses a YAML value of any shape (used for `--vars-file` and datasets).
+pub fn value_from_str(path: &Path, text: &str) -> Result<serde_json::Value, YamlError> {
+    serde_yaml::from_str(text).map_err(|err| convert(path, &err))
+}
+
+/// Serialises `value` as YAML.
+pub fn to_string<T: Serialize>(value: &T) -> String {
+    // Serialising plain data types (no maps with non-string keys) cannot fail.
+    serde_yaml::to_string(value).unwrap_or_else(|err| format!("# cannot serialise: {err}\n"))
+}
+
+fn convert(path: &Path, err: &serde_yaml::Error) -> YamlError {
+    let location = err.location().map(|l| Location { line: l.line(), column: l.column() });
+    let full = err.to_string();
+    let message = match &location {
+        Some(l) => full.strip_suffix(&format!(" at line {} column {}", l.line, l.column)).unwrap_or(&full).to_owned(),
+        None => full,
+    };
+    let hints = hints_for(&message);
+    YamlError { path: path.to_path_buf(), location, message, hints }
+}
+
+/// Turns serde's messages ("unknown field `x`, expected one of `a`, `b`") into suggestions.
+fn hints_for(message: &str) -> Vec<String> {
+    let mut hints = Vec::new();
+    for kind in ["unknown field `", "unknown variant `"] {
+        let Some(start) = message.find(kind) else { continue };
+        let rest = &message[start + kind.len()..];
+        let Some(end) = rest.find('`') else { continue };
+        let wanted = &rest[..end];
+        let expected: Vec<&str> = rest[end + 1..].split('`').skip(1).step_by(2).collect();
+        if let Some(hint) = did_you_mean(wanted, expected.iter().copied()) {
+            hints.push(hint);
+        } else if !expected.is_empty() {
+            hints.push(format!("allowed here: {}", expected.join(", ")));
+        }
+    }
+    if message.contains("invalid type") {
+        hints.push("check the value's type against `promptops schema`".to_owned());
+    }
+    hints
+}
+
+/// Finds where a key path (`["nodes", "critique", "output"]`, or a list index as `"2"`) is
+/// written in block-style YAML. Used to point checks made after parsing at the right line.
+/// Best effort: flow-style mappings are found by the key's first occurrence.
+pub fn locate(text: &str, key_path: &[&str]) -> Option<Location> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    let mut parent_indent: isize = -1;
+    let mut found = None;
+    for segment in key_path {
+        let (line_index, indent, column) = find_child(&lines, from, parent_indent, segment)?;
+        found = Some(Location { line: line_index + 1, column: column + 1 });
+        from = line_index + 1;
+        parent_indent = indent as isize;
+        // A list item (`- from: a`) or a flow value (`key: { a: 1 }`) holds deeper keys on the
+        // same line: search that line too.
+        if segment.parse::<usize>().is_ok() || lines[line_index][column..].contains('{') {
+            from = line_index;
+        }
+    }
+    found
+}
+
+/// Finds the child `segment` of the block that starts after line `from` and is indented deeper
+/// than `parent_indent`. Returns (line index, indent of the key, column of the key).
+fn find_child(lines: &[&str], from: usize, parent_indent: isize, segment: &str) -> Option<(usize, usize, usize)> {
+    let index: Option<usize> = segment.parse().ok();
+    let mut item = 0usize;
+    let mut child_indent: Option<usize> = None;
+    for (i, raw) in lines.iter().enumerate().skip(from) {
+        let line = raw.split(" #").next().unwrap_or(raw);
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if i > from
+            && (indent as isize) <= parent_indent
+            && !(trimmed.starts_with("- ") && indent as isize == parent_indent)
+        {
+            return None;
+        }
+        let indent_ok = child_indent.is_none_or(|c| indent == c);
+        if let Some(wanted) = index {
+            if trimmed.starts_with("- ") || trimmed == "-" {
+                child_indent.get_or_insert(indent);
+                if indent_ok {
+                    if item == wanted {
+                        return Some((i, indent + 1, indent));
+                    }
+                    item += 1;
+                }
+            }
+            continue;
+        }
+        let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
+        let body_col = indent + (trimmed.len() - body.len());
+        for key in [segment.to_owned(), format!("\"{segment}\""), format!("'{segment}'")] {
+            if let Some(pos) = find_key(line, body_col, &key) {
+                return Some((i, body_col, pos));
+            }
+        }
+    }
+    None
+}
+
+fn find_key(line: &str, body_col: usize, key: &str) -> Option<usize> {
+    let rest = &line[body_col..];
+    if rest.starts_with(key) && rest[key.len()..].trim_start().starts_with(':') {
+        return Some(body_col);
+    }
+    // Flow style: `{ a: 1, key: 2 }`.
+    let needle_positions = rest.match_indices(key).map(|(p, _)| p);
+    for p in needle_positions {
+        let before = rest[..p].chars().last();
+        let after = rest[p + key.len()..].trim_start();
+        if matches!(before, Some('{' | ' ' | ',')) && after.starts_with(':') && rest[..p].contains('{') {
+            return Some(body_col + p);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialised")]
+    struct Sample {
+        model: String,
+        description: Option<String>,
+    }
+
+    #[test]
+    fn unknown_key_names_line_column_and_suggests() {
+        let err = from_str::<Sample>(Path::new("p.yaml"), "model: x\nmodle: y\n").unwrap_err();
+        assert_eq!(err.location, Some(Location { line: 2, column: 1 }));
+        assert!(err.message.contains("unknown field `modle`"), "{}", err.message);
+        assert_eq!(err.hints, vec!["did you mean `model`?".to_owned()]);
+        assert!(err.to_string().starts_with("p.yaml:2:1: unknown field"));
+    }
+
+    #[test]
+    fn empty_file_is_an_error_with_a_hint() {
+        let err = from_str::<Sample>(Path::new("p.yaml"), "  \n").unwrap_err();
+        assert_eq!(err.message, "the file is empty");
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_a_hint() {
+        let err = from_str::<Sample>(Path::new("p.yaml"), "model: [1, 2]\n").unwrap_err();
+        assert!(err.message.contains("invalid type"), "{}", err.message);
+        assert!(!err.hints.is_empty());
+    }
+
+    #[test]
+    fn locate_finds_nested_keys_and_list_items() {
+        let text = "nodes:\n  draft:\n    type: prompt\n  critique:\n    type: prompt\n    output: { score: x }\nedges:\n  - { from: START, to: draft }\n  - from: draft\n    to: critique\n";
+        assert_eq!(locate(text, &["nodes", "critique"]), Some(Location { line: 4, column: 3 }));
+        assert_eq!(locate(text, &["nodes", "critique", "output"]), Some(Location { line: 6, column: 5 }));
+        assert_eq!(locate(text, &["nodes", "critique", "output", "score"]), Some(Location { line: 6, column: 15 }));
+        assert_eq!(locate(text, &["edges", "1"]), Some(Location { line: 9, column: 3 }));
+        assert_eq!(locate(text, &["edges", "1", "to"]), Some(Location { line: 10, column: 5 }));
+        assert_eq!(locate(text, &["nodes", "missing"]), None);
+    }
+}
