@@ -15,10 +15,12 @@
 //! L1 `config prompt schema store access` · L2 `provider registry` · L3 `eval workflow` ·
 //! L4 `ab` · L5 `service` · L6 `server remote`.
 
+pub mod access;
 pub mod config;
 pub mod env;
 pub mod error;
 pub mod money;
 pub mod prompt;
 pub mod schema;
+pub mod store;
 pub mod yaml;

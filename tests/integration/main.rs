@@ -1,1 +1,3 @@
-//! Library integration tests.
+//! The library's integration tests: one binary, one module per area.
+
+mod store_conformance;

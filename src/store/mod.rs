@@ -1,0 +1,143 @@
+//! Persistence behind one interface with several backends (DESIGN boundary 1). The [`Store`]
+//! trait is the union of one sub-trait per concern, so that each concern's queries sit together;
+//! every method takes a [`Scope`] first, so tenancy is enforced in the queries themselves.
+//! Backends: SQLite (embedded, default) here; PostgreSQL for the server at scale.
+
+mod records;
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use crate::access::Scope;
+use crate::error::{Diagnostic, ErrorClass};
+use crate::prompt::{Label, PromptName};
+pub use records::{
+    CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, VersionDraft, VersionMeta, VersionRecord,
+};
+pub use sqlite::SqliteStore;
+
+/// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
+pub trait Store: PromptStore + Send + Sync + 'static {}
+
+impl<T: PromptStore + Send + Sync + 'static> Store for T {}
+
+/// Prompt versions and labels.
+#[async_trait]
+pub trait PromptStore {
+    /// Stores a new version for every draft whose hash differs from its prompt's latest
+    /// version, in one transaction; numbers are gapless per prompt even under concurrent commits.
+    async fn commit(&self, scope: &Scope, drafts: Vec<VersionDraft>) -> Result<Vec<CommitOutcome>, StoreError>;
+
+    /// One version with its content.
+    async fn version(&self, scope: &Scope, name: &PromptName, number: u32)
+    -> Result<Option<VersionRecord>, StoreError>;
+
+    /// The newest version with its content.
+    async fn latest(&self, scope: &Scope, name: &PromptName) -> Result<Option<VersionRecord>, StoreError>;
+
+    /// Every version of a prompt, oldest first, without content.
+    async fn versions(&self, scope: &Scope, name: &PromptName) -> Result<Vec<VersionMeta>, StoreError>;
+
+    /// The versions whose hash starts with `prefix`.
+    async fn find_hash_prefix(
+        &self,
+        scope: &Scope,
+        name: &PromptName,
+        prefix: &str,
+    ) -> Result<Vec<VersionMeta>, StoreError>;
+
+    /// Every prompt with at least one version, by name.
+    async fn prompts(&self, scope: &Scope) -> Result<Vec<PromptSummary>, StoreError>;
+
+    /// The labels of one prompt, or of all prompts.
+    async fn labels(&self, scope: &Scope, name: Option<&PromptName>) -> Result<Vec<LabelRecord>, StoreError>;
+
+    /// Points `label` at version `to` (or removes it when `to` is `None`) and records the move.
+    /// Fails with [`StoreError::VersionNotFound`] if the version does not exist.
+    async fn move_label(
+        &self,
+        scope: &Scope,
+        name: &PromptName,
+        label: &Label,
+        to: Option<u32>,
+        reason: MoveReason,
+        actor: &str,
+    ) -> Result<LabelMove, StoreError>;
+
+    /// Every recorded move of the labels of a prompt, oldest first.
+    async fn label_history(&self, scope: &Scope, name: &PromptName) -> Result<Vec<LabelMove>, StoreError>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (or a bare path).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    Ok(Arc::new(SqliteStore::open(PathBuf::from(path)).await?))
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or created.
+    #[error("failed to open the database `{}`", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The file is not a database, or it is damaged.
+    #[error("the database `{}` is corrupted or not a promptops database: {detail}", path.display())]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// The database was written by a newer promptops.
+    #[error("the database schema is version {found}, newer than this promptops supports ({supported})")]
+    NewerSchema {
+        /// The schema version found.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+    /// A version that does not exist was referenced.
+    #[error("prompt `{name}` has no version {number}")]
+    VersionNotFound {
+        /// The prompt.
+        name: PromptName,
+        /// The missing version.
+        number: u32,
+    },
+    /// Stored data could not be decoded.
+    #[error("stored data is invalid: {0}")]
+    Decode(String),
+    /// The backend failed.
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Diagnostic for StoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::VersionNotFound { .. } => ErrorClass::Usage,
+            Self::Corrupt { .. } | Self::NewerSchema { .. } | Self::Open { .. } => ErrorClass::Config,
+            Self::Decode(_) | Self::Backend(_) => ErrorClass::Internal,
+        }
+    }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Corrupt { path, .. } => vec![format!(
+                "nothing was changed; move `{}` aside (your prompt files are safe) and run the command again to start a fresh store",
+                path.display()
+            )],
+            Self::NewerSchema { .. } => vec!["nothing was changed; upgrade promptops to use this database".to_owned()],
+            Self::VersionNotFound { name, .. } => vec![format!("run `promptops log {name}` to list its versions")],
+            _ => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! One behaviour suite for every [`Store`] backend. SQLite always runs; PostgreSQL runs when
+//! `PROMPTOPS_TEST_POSTGRES_URL` is set (and says it was skipped otherwise).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use pretty_assertions::assert_eq;
+use promptops::access::{Action, Principal, Role};
+use promptops::prompt::{Label, PromptName};
+use promptops::store::{CommitOutcome, MoveReason, Scope, SqliteStore, Store, StoreError, VersionDraft};
+
+/// A fresh store of one backend plus the means to open a second handle on the same database
+/// (a second process, as far as the backend can tell).
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub reopen: Box<dyn Fn() -> futures::future::BoxFuture<'static, Arc<dyn Store>> + Send + Sync>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("promptops.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path.clone()).await.expect("open"));
+    let reopen = Box::new(move || {
+        let path = path.clone();
+        Box::pin(async move { Arc::new(SqliteStore::open(path).await.expect("reopen")) as Arc<dyn Store> })
+            as futures::future::BoxFuture<'static, Arc<dyn Store>>
+    });
+    Backend { store, reopen, _dir: dir }
+}
+
+pub fn scope(tenant: &str, project: &str) -> Scope {
+    let principal = Principal {
+        subject: "tester".into(),
+        tenant: tenant.into(),
+        roles: BTreeMap::from([(project.to_owned(), Role::Owner)]),
+    };
+    principal.authorize(Action::Write, project).expect("owner may write")
+}
+
+fn name(text: &str) -> PromptName {
+    PromptName::new(text).expect("valid name")
+}
+
+fn label(text: &str) -> Label {
+    Label::new(text).expect("valid label")
+}
+
+pub fn draft(prompt: &str, content: &str) -> VersionDraft {
+    VersionDraft {
+        name: name(prompt),
+        hash: format!("{:x}", md5_like(content)),
+        source: content.to_owned(),
+        partials: BTreeMap::from([("style.j2".to_owned(), "Be kind.".to_owned())]),
+        author: "ada".to_owned(),
+        message: format!("commit {content}"),
+    }
+}
+
+/// A stable, content-derived hex "hash" for test drafts (the store treats hashes as opaque).
+fn md5_like(content: &str) -> u128 {
+    content.bytes().fold(0xcbf29ce484222325_u128, |h, b| (h ^ u128::from(b)).wrapping_mul(0x100000001b3))
+}
+
+fn created(outcomes: &[CommitOutcome]) -> Vec<u32> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o {
+            CommitOutcome::Created(m) => Some(m.number),
+            CommitOutcome::Unchanged(_) => None,
+        })
+        .collect()
+}
+
+async fn commit_numbers_versions_per_prompt(b: Backend) {
+    let s = scope("t", "p");
+    let out = b.store.commit(&s, vec![draft("a", "one"), draft("b", "one")]).await.expect("commit");
+    assert_eq!(created(&out), vec![1, 1]);
+    let out = b.store.commit(&s, vec![draft("a", "two")]).await.expect("commit");
+    assert_eq!(created(&out), vec![2]);
+    let versions = b.store.versions(&s, &name("a")).await.expect("versions");
+    assert_eq!(versions.iter().map(|v| v.number).collect::<Vec<_>>(), vec![1, 2]);
+}
+
+async fn commit_skips_unchanged_content(b: Backend) {
+    let s = scope("t", "p");
+    b.store.commit(&s, vec![draft("a", "one")]).await.expect("commit");
+    let out = b.store.commit(&s, vec![draft("a", "one")]).await.expect("commit");
+    assert!(matches!(&out[0], CommitOutcome::Unchanged(m) if m.number == 1), "{out:?}");
+}
+
+async fn versions_keep_content_and_metadata(b: Backend) {
+    let s = scope("t", "p");
+    b.store.commit(&s, vec![draft("x/y", "first")]).await.expect("commit");
+    let record = b.store.version(&s, &name("x/y"), 1).await.expect("read").expect("exists");
+    assert_eq!(record.source, "first");
+    assert_eq!(record.partials.get("style.j2").map(String::as_str), Some("Be kind."));
+    assert_eq!((record.meta.author.as_str(), record.meta.message.as_str()), ("ada", "commit first"));
+    assert!(b.store.version(&s, &name("x/y"), 2).await.expect("read").is_none());
+    let latest = b.store.latest(&s, &name("x/y")).await.expect("read").expect("exists");
+    assert_eq!(latest.meta.number, 1);
+}
+
+async fn hash_prefix_finds_versions(b: Backend) {
+    let s = scope("t", "p");
+    b.store.commit(&s, vec![draft("a", "one")]).await.expect("commit");
+    b.store.commit(&s, vec![draft("a", "two")]).await.expect("commit");
+    let v2 = b.store.version(&s, &name("a"), 2).await.expect("read").expect("exists");
+    let found = b.store.find_hash_prefix(&s, &name("a"), &v2.meta.hash[..6]).await.expect("find");
+    assert_eq!(found.iter().map(|m| m.number).collect::<Vec<_>>(), vec![2]);
+    assert!(b.store.find_hash_prefix(&s, &name("a"), "zzzz").await.expect("find").is_empty());
+}
+
+async fn prompts_summarise_latest_versions(b: Backend) {
+    let s = scope("t", "p");
+    b.store.commit(&s, vec![draft("b", "1"), draft("a", "1")]).await.expect("commit");
+    b.store.commit(&s, vec![draft("a", "2")]).await.expect("commit");
+    let summaries = b.store.prompts(&s).await.expect("list");
+    let got: Vec<(String, u32, u32)> =
+        summaries.iter().map(|p| (p.latest.name.to_string(), p.latest.number, p.version_count)).collect();
+    assert_eq!(got, vec![("a".into(), 2, 2), ("b".into(), 1, 1)]);
+}
+
+async fn labels_move_and_record_history(b: Backend) {
+    let s = scope("t", "p");
+    b.store.commit(&s, vec![draft("a", "1")]).await.expect("commit");
+    b.store.commit(&s, vec![draft("a", "2")]).await.expect("commit");
+    let prod = label("production");
+    let first = b.store.move_label(&s, &name("a"), &prod, Some(1), MoveReason::Set, "ada").await.expect("set");
+    assert_eq!((first.from, first.to), (None, Some(1)));
+    let second = b.store.move_label(&s, &name("a"), &prod, Some(2), MoveReason::Set, "bob").await.expect("move");
+    assert_eq!((second.from, second.to), (Some(1), Some(2)));
+    let labels = b.store.labels(&s, Some(&name("a"))).await.expect("labels");
+    assert_eq!(labels.len(), 1);
+    assert_eq!((labels[0].version, labels[0].updated_by.as_str()), (2, "bob"));
+    b.store.move_label(&s, &name("a"), &prod, None, MoveReason::Remove, "ada").await.expect("remove");
+    assert!(b.store.labels(&s, None).await.expect("labels").is_empty());
+    let history = b.store.label_history(&s, &name("a")).await.expect("history");
+    let moves: Vec<(Option<u32>, Option<u32>, MoveReason)> = history.iter().map(|m| (m.from, m.to, m.reason)).collect();
+    assert_eq!(
+        moves,
+        vec![
+            (None, Some(1), MoveReason::Set),
+            (Some(1), Some(2), MoveReason::Set),
+            (Some(2), None, MoveReason::Remove)
+        ]
+    );
+}
+
+async fn label_to_missing_version_fails_and_changes_nothing(b: Backend) {
+    let s = scope("t", "p");
+    b.store.commit(&s, vec![draft("a", "1")]).await.expect("commit");
+    let err = b.store.move_label(&s, &name("a"), &label("staging"), Some(9), MoveReason::Set, "ada").await.unwrap_err();
+    assert!(matches!(err, StoreError::VersionNotFound { number: 9, .. }), "{err:?}");
+    assert!(b.store.labels(&s, None).await.expect("labels").is_empty());
+    assert!(b.store.label_history(&s, &name("a")).await.expect("history").is_empty());
+}
+
+async fn tenants_and_projects_are_isolated(b: Backend) {
+    let (a, other_tenant, other_project) = (scope("t1", "p"), scope("t2", "p"), scope("t1", "q"));
+    b.store.commit(&a, vec![draft("secret", "1")]).await.expect("commit");
+    b.store.move_label(&a, &name("secret"), &label("production"), Some(1), MoveReason::Set, "ada").await.expect("set");
+    for s in [&other_tenant, &other_project] {
+        assert!(b.store.prompts(s).await.expect("list").is_empty());
+        assert!(b.store.latest(s, &name("secret")).await.expect("read").is_none());
+        assert!(b.store.labels(s, None).await.expect("labels").is_empty());
+        assert!(b.store.label_history(s, &name("secret")).await.expect("history").is_empty());
+        let err = b.store.move_label(s, &name("secret"), &label("production"), Some(1), MoveReason::Set, "eve").await;
+        assert!(matches!(err, Err(StoreError::VersionNotFound { .. })));
+    }
+    // The same name in another tenant starts its own numbering.
+    let out = b.store.commit(&other_tenant, vec![draft("secret", "other")]).await.expect("commit");
+    assert_eq!(created(&out), vec![1]);
+}
+
+async fn concurrent_commits_lose_nothing_and_stay_gapless(b: Backend) {
+    let s = scope("t", "p");
+    let mut tasks = Vec::new();
+    for writer in 0..4 {
+        let store = (b.reopen)().await;
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                store.commit(&s, vec![draft("shared", &format!("w{writer}-{i}"))]).await.expect("commit");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let numbers: Vec<u32> =
+        b.store.versions(&s, &name("shared")).await.expect("versions").iter().map(|v| v.number).collect();
+    assert_eq!(numbers, (1..=40).collect::<Vec<_>>());
+}
+
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                super::$test(super::sqlite().await).await;
+            })*
+        }
+    };
+}
+
+conformance!(
+    commit_numbers_versions_per_prompt,
+    commit_skips_unchanged_content,
+    versions_keep_content_and_metadata,
+    hash_prefix_finds_versions,
+    prompts_summarise_latest_versions,
+    labels_move_and_record_history,
+    label_to_missing_version_fails_and_changes_nothing,
+    tenants_and_projects_are_isolated,
+    concurrent_commits_lose_nothing_and_stay_gapless,
+);
+
+mod sqlite_only {
+    use super::*;
+
+    #[tokio::test]
+    async fn corrupted_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("promptops.db");
+        let garbage = b"this is not a database, just text that happens to be long enough".repeat(20);
+        std::fs::write(&path, &garbage).expect("write");
+        let err = SqliteStore::open(path.clone()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(std::fs::read(&path).expect("read") == garbage, "the file was changed");
+    }
+
+    #[tokio::test]
+    async fn newer_schema_is_refused_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("promptops.db");
+        {
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            conn.pragma_update(None, "user_version", 999).expect("pragma");
+        }
+        let before = std::fs::read(&path).expect("read");
+        let err = SqliteStore::open(path.clone()).await.unwrap_err();
+        assert!(matches!(err, StoreError::NewerSchema { found: 999, .. }), "{err:?}");
+        assert!(std::fs::read(&path).expect("read") == before, "the file was changed");
+    }
+}
