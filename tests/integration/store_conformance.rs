@@ -150,7 +150,7 @@ async fn labels_move_and_record_history(b: Backend) {
 async fn label_to_missing_version_fails_and_changes_nothing(b: Backend) {
     let s = scope("t", "p");
     b.store.commit(&s, vec![draft("a", "1")]).await.expect("commit");
-    let err = b.store.move_label(&s, &name("a"), &label("staging"), Some(9), MoveReason::Set, "ada").await.unwrap_err();
+    let err = b.store.move_label(&s, &name("a"), &label("staging"), Some(9), MoveReason::Set, "ada").await.expect_err("must fail");
     assert!(matches!(err, StoreError::VersionNotFound { number: 9, .. }), "{err:?}");
     assert!(b.store.labels(&s, None).await.expect("labels").is_empty());
     assert!(b.store.label_history(&s, &name("a")).await.expect("history").is_empty());
@@ -225,7 +225,7 @@ mod sqlite_only {
         let path = dir.path().join("promptops.db");
         let garbage = b"this is not a database, just text that happens to be long enough".repeat(20);
         std::fs::write(&path, &garbage).expect("write");
-        let err = SqliteStore::open(path.clone()).await.unwrap_err();
+        let err = SqliteStore::open(path.clone()).await.expect_err("must fail");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(std::fs::read(&path).expect("read") == garbage, "the file was changed");
     }
@@ -239,7 +239,7 @@ mod sqlite_only {
             conn.pragma_update(None, "user_version", 999).expect("pragma");
         }
         let before = std::fs::read(&path).expect("read");
-        let err = SqliteStore::open(path.clone()).await.unwrap_err();
+        let err = SqliteStore::open(path.clone()).await.expect_err("must fail");
         assert!(matches!(err, StoreError::NewerSchema { found: 999, .. }), "{err:?}");
         assert!(std::fs::read(&path).expect("read") == before, "the file was changed");
     }
