@@ -371,6 +371,36 @@ impl Project {
     }
 }
 
+/// Who is recorded as the author of commits and label moves: `PROMPTOPS_AUTHOR`, else git's
+/// `user.name <user.email>` for the project, else the OS user.
+pub fn resolve_author(root: &Path) -> String {
+    if let Ok(author) = std::env::var(crate::env::AUTHOR)
+        && !author.trim().is_empty()
+    {
+        return author.trim().to_owned();
+    }
+    let git = |key: &str| {
+        std::process::Command::new("git")
+            .args(["config", "--get", key])
+            .current_dir(root)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .filter(|value| !value.is_empty())
+    };
+    match (git("user.name"), git("user.email")) {
+        (Some(name), Some(email)) => format!("{name} <{email}>"),
+        (Some(name), None) => name,
+        (None, Some(email)) => email,
+        (None, None) => ["USER", "USERNAME"]
+            .iter()
+            .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| "unknown".to_owned()),
+    }
+}
+
 /// Checks that parsing alone cannot: unique provider ids, values in range.
 fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlError> {
     let mut seen = std::collections::BTreeSet::new();

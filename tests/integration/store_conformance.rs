@@ -150,7 +150,11 @@ async fn labels_move_and_record_history(b: Backend) {
 async fn label_to_missing_version_fails_and_changes_nothing(b: Backend) {
     let s = scope("t", "p");
     b.store.commit(&s, vec![draft("a", "1")]).await.expect("commit");
-    let err = b.store.move_label(&s, &name("a"), &label("staging"), Some(9), MoveReason::Set, "ada").await.expect_err("must fail");
+    let err = b
+        .store
+        .move_label(&s, &name("a"), &label("staging"), Some(9), MoveReason::Set, "ada")
+        .await
+        .expect_err("must fail");
     assert!(matches!(err, StoreError::VersionNotFound { number: 9, .. }), "{err:?}");
     assert!(b.store.labels(&s, None).await.expect("labels").is_empty());
     assert!(b.store.label_history(&s, &name("a")).await.expect("history").is_empty());

@@ -1,0 +1,55 @@
+//! Atomic file writes (DESIGN boundary 7): write a temporary file beside the target, fsync it,
+//! rename it over the target, fsync the directory. A crash or error half way leaves the old
+//! file intact and no temporary file behind.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Replaces `path` with `contents` atomically, creating parent directories as needed.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |file| file.write_all(contents))
+}
+
+/// Replaces `path` with what `fill` writes, atomically. If `fill` fails, nothing changes.
+pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::Builder::new().prefix(".promptops-").suffix(".tmp").tempfile_in(dir)?;
+    fill(temp.as_file_mut())?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|err| err.error)?;
+    // Make the rename itself durable. Directories cannot be opened for sync on every platform.
+    if let Ok(handle) = std::fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a/b.yaml");
+        write_atomic(&path, b"one").expect("write");
+        write_atomic(&path, b"two").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "two");
+    }
+
+    #[test]
+    fn an_interrupted_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.yaml");
+        std::fs::write(&path, "old content").expect("write");
+        let result = write_atomic_with(&path, |w| {
+            w.write_all(b"half of the new")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(result.is_err());
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old content");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+        assert_eq!(leftovers.len(), 1, "only the original file remains");
+    }
+}
