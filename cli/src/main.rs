@@ -1,1 +1,35 @@
-fn main() {}
+//! The `promptops` binary: parse the command line, build the context, dispatch, and turn any
+//! error into `error:` / `caused by:` / `hint:` lines and an exit code.
+
+mod args;
+mod commands;
+mod context;
+mod diagnose;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::Cli;
+use crate::context::Context;
+use crate::output::Printer;
+
+fn main() -> ExitCode {
+    // Parsing first: `--version` and `--help` answer before any runtime starts.
+    let cli = Cli::parse();
+    let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.no_color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            printer.error_line("error", &format!("failed to start the async runtime: {err}"));
+            return exit::ExitStatus::Usage.into();
+        }
+    };
+    let ctx = Context::new(printer.clone(), cli.global.format, cli.global.project.clone());
+    match runtime.block_on(commands::dispatch(cli.command, &ctx)) {
+        Ok(status) => status.into(),
+        Err(err) => diagnose::report(&printer, &err).into(),
+    }
+}

@@ -205,6 +205,29 @@ pub fn prompt_names_on_disk(prompts_dir: &Path) -> Result<BTreeMap<PromptName, P
     Ok(found)
 }
 
+/// Reads every prompt under `prompts_dir`. Prompts that fail to load are returned as errors
+/// beside the ones that loaded, so that one broken file does not hide the rest.
+pub fn load_all(prompts_dir: &Path) -> Result<(Vec<LoadedPrompt>, Vec<PromptError>), PromptError> {
+    let on_disk = prompt_names_on_disk(prompts_dir)?;
+    let available = load_partials(prompts_dir)?;
+    let mut loaded = Vec::with_capacity(on_disk.len());
+    let mut errors = Vec::new();
+    for (name, path) in on_disk {
+        let result = std::fs::read_to_string(&path)
+            .map_err(|source| PromptError::Read { path: path.clone(), source })
+            .and_then(|source| LoadedPrompt::parse(name, path, source, PartialSet::new()))
+            .and_then(|mut prompt| {
+                prompt.partials = partials_used(&prompt, &available)?;
+                Ok(prompt)
+            });
+        match result {
+            Ok(prompt) => loaded.push(prompt),
+            Err(err) => errors.push(err),
+        }
+    }
+    Ok((loaded, errors))
+}
+
 /// Reads the prompt `name` from `prompts_dir` with the partials it includes.
 pub fn load_prompt(prompts_dir: &Path, name: &PromptName) -> Result<LoadedPrompt, PromptError> {
     let on_disk = prompt_names_on_disk(prompts_dir)?;

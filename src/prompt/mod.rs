@@ -10,8 +10,8 @@ mod render;
 
 pub use file::{Content, Message, Part, PromptFile, Role, VarType, VariableSpec};
 pub use load::{
-    LoadedPrompt, PartialSet, PromptError, Warning, load_partials, load_prompt, partials_used, prompt_names_on_disk,
-    validate,
+    LoadedPrompt, PARTIALS_DIR, PartialSet, PromptError, Warning, canonical_json, load_all, load_partials, load_prompt,
+    partials_used, prompt_names_on_disk, validate,
 };
 pub use name::{Label, NameError, PromptName, PromptRef, Selector};
 pub use params::{ModelParams, Stop};

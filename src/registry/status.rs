@@ -20,6 +20,8 @@ pub enum FileState {
     Unchanged,
     /// Committed versions but no file.
     Deleted,
+    /// A file that does not parse.
+    Invalid,
 }
 
 impl FileState {
@@ -30,6 +32,7 @@ impl FileState {
             Self::Modified => "modified",
             Self::Unchanged => "unchanged",
             Self::Deleted => "deleted",
+            Self::Invalid => "invalid",
         }
     }
 }
@@ -47,9 +50,10 @@ pub struct StatusEntry {
     pub labels: BTreeMap<String, u32>,
 }
 
-/// Compares working-copy hashes with the store's latest versions and labels.
+/// Compares working-copy hashes (`None` for a file that does not parse) with the store's latest
+/// versions and labels.
 pub fn status(
-    working: &BTreeMap<PromptName, String>,
+    working: &BTreeMap<PromptName, Option<String>>,
     stored: &[PromptSummary],
     labels: &[LabelRecord],
 ) -> Vec<StatusEntry> {
@@ -60,8 +64,9 @@ pub fn status(
         .into_iter()
         .map(|name| {
             let state = match (working.get(name), latest.get(name)) {
+                (Some(None), _) => FileState::Invalid,
                 (Some(_), None) => FileState::New,
-                (Some(hash), Some((stored, _))) if hash == stored => FileState::Unchanged,
+                (Some(Some(hash)), Some((stored, _))) if hash == stored => FileState::Unchanged,
                 (Some(_), Some(_)) => FileState::Modified,
                 (None, _) => FileState::Deleted,
             };

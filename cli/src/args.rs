@@ -1,0 +1,73 @@
+//! The command-line shape: global flags (flattened, usable after any subcommand) and one
+//! subcommand per capability. Each command's own flags live in its module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands::{init, label, prompt, registry, schema};
+use crate::exit::EXIT_CODES_HELP;
+use crate::output::Format;
+
+/// Prompts as code: versioned prompts, evaluations, A/B statistics, workflows.
+#[derive(Debug, Parser)]
+#[command(name = "promptops", version, about, after_help = EXIT_CODES_HELP, propagate_version = true)]
+pub struct Cli {
+    /// Flags every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The project directory (default: the nearest parent holding promptops.yaml).
+    #[arg(long, global = true, value_name = "DIR", env = "PROMPTOPS_PROJECT")]
+    pub project: Option<PathBuf>,
+    /// Output format of listings and reports.
+    #[arg(long, global = true, value_enum, env = "PROMPTOPS_FORMAT")]
+    pub format: Option<Format>,
+    /// Print only data and errors: no status lines, no progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more detail on stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Never use colour (also: the NO_COLOR environment variable).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a project: promptops.yaml, prompts/, eval-suites/, workflows/, schemas/.
+    Init(init::InitArgs),
+    /// Store a new version of every prompt whose content changed.
+    Commit(registry::CommitArgs),
+    /// Show new, modified and deleted prompts, and where labels point.
+    Status,
+    /// Show a prompt's versions and label moves.
+    Log(registry::LogArgs),
+    /// Compare prompt versions (default: working copy against latest).
+    Diff(registry::DiffArgs),
+    /// Print a prompt version's file.
+    Show(registry::ShowArgs),
+    /// Write a stored version back to its file.
+    Checkout(registry::CheckoutArgs),
+    /// Set, list and remove labels.
+    #[command(subcommand)]
+    Label(label::LabelCommand),
+    /// Move a label back to the version it held before.
+    Rollback(label::RollbackArgs),
+    /// List, create, validate and render prompts.
+    #[command(subcommand)]
+    Prompt(prompt::PromptCommand),
+    /// Print the JSON Schema of a file format.
+    Schema(schema::SchemaArgs),
+    /// Print shell completions.
+    Completions(schema::CompletionsArgs),
+}

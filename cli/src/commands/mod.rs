@@ -1,0 +1,30 @@
+//! One module per command group; `dispatch` routes a parsed command to its `run`.
+
+pub mod init;
+pub mod label;
+pub mod prompt;
+pub mod registry;
+pub mod schema;
+mod workspace;
+
+use crate::args::Command;
+use crate::context::Context;
+use crate::exit::ExitStatus;
+
+/// Runs the command.
+pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    match command {
+        Command::Init(args) => init::run(args, ctx),
+        Command::Commit(args) => registry::commit(args, ctx).await,
+        Command::Status => registry::status(ctx).await,
+        Command::Log(args) => registry::log(args, ctx).await,
+        Command::Diff(args) => registry::diff(args, ctx).await,
+        Command::Show(args) => registry::show(args, ctx).await,
+        Command::Checkout(args) => registry::checkout(args, ctx).await,
+        Command::Label(command) => label::run(command, ctx).await,
+        Command::Rollback(args) => label::rollback(args, ctx).await,
+        Command::Prompt(command) => prompt::run(command, ctx).await,
+        Command::Schema(args) => schema::schema(args, ctx),
+        Command::Completions(args) => schema::completions(args),
+    }
+}

@@ -1,0 +1,134 @@
+//! Glue between the working copy on disk and the registry service: loading prompts with all
+//! their errors reported at once, and turning refs into loaded prompts or diff sides.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use promptops::config::Project;
+use promptops::error::{Diagnostic, ErrorClass};
+use promptops::prompt::{self, LoadedPrompt, PromptError, PromptName, PromptRef, Selector};
+use promptops::registry::diff::DiffSide;
+use promptops::service::RegistryService;
+use promptops::store::VersionRecord;
+
+use crate::context::Context;
+use crate::diagnose::{DiagnoseExt, Diagnosed};
+
+/// Parses a ref typed on the command line.
+pub fn parse_ref(text: &str) -> anyhow::Result<PromptRef> {
+    text.parse::<PromptRef>().diag()
+}
+
+/// Parses a prompt name typed on the command line.
+pub fn parse_name(text: &str) -> anyhow::Result<PromptName> {
+    PromptName::new(text).diag()
+}
+
+/// Prints every error (with its hints) and returns one summary error of class Config.
+pub fn report_all<E: Diagnostic>(ctx: &Context, errors: &[E], summary: String) -> anyhow::Error {
+    for err in errors {
+        ctx.printer.error_line("error", &err.to_string());
+        for hint in err.hints() {
+            ctx.printer.error_line("hint", &hint);
+        }
+    }
+    Diagnosed::message(ErrorClass::Config, summary, Vec::new()).into()
+}
+
+/// Loads the prompts named (or all), validates them and prints warnings. Any error in any of
+/// them is reported, all at once, and nothing is returned.
+pub fn load_valid(ctx: &Context, project: &Project, names: &[PromptName]) -> anyhow::Result<Vec<LoadedPrompt>> {
+    let (mut loaded, mut errors) = prompt::load_all(&project.prompts_dir()).diag()?;
+    if !names.is_empty() {
+        let on_disk = prompt::prompt_names_on_disk(&project.prompts_dir()).diag()?;
+        if let Some(missing) = names.iter().find(|n| !on_disk.contains_key(*n)) {
+            let known = on_disk.keys().map(ToString::to_string).collect();
+            return Err(PromptError::NotFound { name: missing.to_string(), known }).diag();
+        }
+        loaded.retain(|p| names.contains(&p.name));
+        let wanted: Vec<PathBuf> = names.iter().filter_map(|n| on_disk.get(n).cloned()).collect();
+        errors.retain(|e| error_path(e).is_none_or(|p| wanted.contains(&p)));
+    }
+    for prompt in &loaded {
+        let (found, warnings) = prompt::validate(prompt);
+        errors.extend(found);
+        for warning in warnings {
+            ctx.printer.warn(&warning.to_string());
+        }
+    }
+    if !errors.is_empty() {
+        let count = errors.len();
+        return Err(report_all(ctx, &errors, format!("{count} problem(s) found in prompt files; nothing was changed")));
+    }
+    Ok(loaded)
+}
+
+fn error_path(err: &PromptError) -> Option<PathBuf> {
+    match err {
+        PromptError::Read { path, .. } | PromptError::Invalid { path, .. } => Some(path.clone()),
+        PromptError::Yaml(yaml) => Some(yaml.path.clone()),
+        PromptError::NotFound { .. } | PromptError::Duplicate { .. } => None,
+    }
+}
+
+/// Working-copy hashes by name (`None` when the file does not parse).
+pub fn working_hashes(project: &Project) -> anyhow::Result<BTreeMap<PromptName, Option<String>>> {
+    let on_disk = prompt::prompt_names_on_disk(&project.prompts_dir()).diag()?;
+    let (loaded, _) = prompt::load_all(&project.prompts_dir()).diag()?;
+    let mut hashes: BTreeMap<PromptName, Option<String>> = on_disk.into_keys().map(|n| (n, None)).collect();
+    for prompt in loaded {
+        hashes.insert(prompt.name.clone(), Some(prompt.hash()));
+    }
+    Ok(hashes)
+}
+
+/// A stored version as a loaded prompt (its origin reads `name@N`).
+pub fn from_record(record: &VersionRecord) -> anyhow::Result<LoadedPrompt> {
+    let origin = PathBuf::from(format!("{}@{}", record.meta.name, record.meta.number));
+    LoadedPrompt::parse(record.meta.name.clone(), origin, record.source.clone(), record.partials.clone()).diag()
+}
+
+/// The prompt a ref selects: the working copy from disk, or a stored version.
+pub async fn load_ref(
+    project: &Project,
+    registry: &dyn RegistryService,
+    r: &PromptRef,
+) -> anyhow::Result<LoadedPrompt> {
+    match r.selector {
+        Selector::WorkingCopy => prompt::load_prompt(&project.prompts_dir(), &r.name).diag(),
+        _ => from_record(&registry.resolve(&r.name, &r.selector).await.diag()?),
+    }
+}
+
+/// One side of a diff. A missing working copy or a prompt without versions is an empty side.
+pub async fn diff_side(project: &Project, registry: &dyn RegistryService, r: &PromptRef) -> anyhow::Result<DiffSide> {
+    if r.selector == Selector::WorkingCopy {
+        return match prompt::load_prompt(&project.prompts_dir(), &r.name) {
+            Ok(p) => {
+                Ok(DiffSide { label: format!("{} (working copy)", r.name), source: p.source, partials: p.partials })
+            }
+            Err(PromptError::NotFound { .. }) => Ok(DiffSide {
+                label: format!("{} (deleted)", r.name),
+                source: String::new(),
+                partials: Default::default(),
+            }),
+            Err(err) => Err(err).diag(),
+        };
+    }
+    let record = registry.resolve(&r.name, &r.selector).await.diag()?;
+    Ok(DiffSide {
+        label: format!("{}@{}", record.meta.name, record.meta.number),
+        source: record.source,
+        partials: record.partials,
+    })
+}
+
+/// The first 8 characters of a hash, as shown in listings.
+pub fn short_hash(hash: &str) -> &str {
+    &hash[..hash.len().min(8)]
+}
+
+/// A timestamp as shown in listings (UTC, to the second).
+pub fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
+}

@@ -1,0 +1,126 @@
+//! The one way commands write output. stdout carries data; stderr carries status lines,
+//! warnings, errors and progress bars. Colour is used only on a terminal, never with
+//! `--no-color` or `NO_COLOR`; progress bars only on a terminal and never with `--quiet`.
+
+use std::io::{IsTerminal, Write};
+
+use anstyle::{AnsiColor, Style};
+
+/// The meaning of a coloured piece of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Success, additions.
+    Good,
+    /// Failures, deletions.
+    Bad,
+    /// Warnings, modifications.
+    Warn,
+    /// Secondary information (hashes, dates).
+    Dim,
+    /// Headers and names.
+    Strong,
+    /// Changed words inside a changed line.
+    Emphasis,
+}
+
+impl Tone {
+    fn style(self) -> Style {
+        match self {
+            Self::Good => Style::new().fg_color(Some(AnsiColor::Green.into())),
+            Self::Bad => Style::new().fg_color(Some(AnsiColor::Red.into())),
+            Self::Warn => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+            Self::Dim => Style::new().dimmed(),
+            Self::Strong => Style::new().bold(),
+            Self::Emphasis => Style::new().bold().underline(),
+        }
+    }
+}
+
+/// Output settings, decided once from the flags and the environment.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    quiet: bool,
+    verbose: u8,
+    color_stdout: bool,
+    color_stderr: bool,
+}
+
+impl Printer {
+    /// Decides colour and progress from the flags, `NO_COLOR` and whether the streams are terminals.
+    pub fn new(quiet: bool, verbose: u8, no_color: bool) -> Self {
+        let colour_allowed = !no_color && std::env::var_os(promptops::env::NO_COLOR).is_none_or(|v| v.is_empty());
+        let stderr_is_terminal = std::io::stderr().is_terminal();
+        Self {
+            quiet,
+            verbose,
+            color_stdout: colour_allowed && std::io::stdout().is_terminal(),
+            color_stderr: colour_allowed && stderr_is_terminal,
+        }
+    }
+
+    /// Writes data to stdout. A closed pipe (`| head`) is not an error worth reporting.
+    pub fn out(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        if !text.ends_with('\n') {
+            let _ = stdout.write_all(b"\n");
+        }
+        let _ = stdout.flush();
+    }
+
+    /// Writes raw bytes to stdout without adding a newline (streamed tokens).
+    pub fn out_raw(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+
+    /// A status line on stderr, unless `--quiet`.
+    pub fn status(&self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
+    }
+
+    /// A detail line on stderr, only with `--verbose`.
+    pub fn detail(&self, text: &str) {
+        if self.verbose > 0 && !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
+    }
+
+    /// A warning on stderr (shown even with `--quiet`).
+    pub fn warn(&self, text: &str) {
+        self.error_line("warning", text);
+    }
+
+    /// `label: text` on stderr with the label coloured (`error`, `caused by`, `hint`, `warning`).
+    pub fn error_line(&self, label: &str, text: &str) {
+        let tone = match label {
+            "error" => Tone::Bad,
+            "warning" => Tone::Warn,
+            "hint" => Tone::Good,
+            _ => Tone::Dim,
+        };
+        let label = self.paint_stderr(tone, &format!("{label}:"));
+        let _ = writeln!(std::io::stderr().lock(), "{label} {text}");
+    }
+
+    /// `text` styled for stdout (plain when colour is off).
+    pub fn paint(&self, tone: Tone, text: &str) -> String {
+        paint(self.color_stdout, tone, text)
+    }
+
+    /// `text` styled for stderr (plain when colour is off).
+    pub fn paint_stderr(&self, tone: Tone, text: &str) -> String {
+        paint(self.color_stderr, tone, text)
+    }
+}
+
+fn paint(enabled: bool, tone: Tone, text: &str) -> String {
+    if !enabled || text.is_empty() {
+        return text.to_owned();
+    }
+    let style = tone.style();
+    format!("{}{text}{}", style.render(), style.render_reset())
+}
