@@ -26,7 +26,10 @@ fn schemas_match_the_types() {
             }
         }
     }
-    assert!(stale.is_empty(), "schemas out of date: {stale:?}; run `PROMPTOPS_UPDATE_SCHEMAS=1 cargo test --test integration schema`");
+    assert!(
+        stale.is_empty(),
+        "schemas out of date: {stale:?}; run `PROMPTOPS_UPDATE_SCHEMAS=1 cargo test --test integration schema`"
+    );
 }
 
 fn validator(file: &str) -> jsonschema::Validator {
@@ -75,6 +78,7 @@ fn schemas_reject_what_promptops_rejects() {
     let validator = validator("prompt.schema.json");
     let bad = serde_json::json!({ "messages": [{ "role": "robot", "content": "hi" }], "extra": 1 });
     assert!(!validator.is_valid(&bad));
-    let good = serde_json::json!({ "messages": [{ "role": "user", "content": [{ "text": "hi" }, { "image": "x.png" }] }] });
+    let good =
+        serde_json::json!({ "messages": [{ "role": "user", "content": [{ "text": "hi" }, { "image": "x.png" }] }] });
     assert!(validator.is_valid(&good), "{:?}", validator.iter_errors(&good).map(|e| e.to_string()).collect::<Vec<_>>());
 }

@@ -8,7 +8,7 @@ use promptops::fsutil::write_atomic;
 use promptops::prompt::{self, Content, Part, Vars, coerce_cli_value, render as render_prompt};
 use promptops::registry::status::{FileState, status as compare};
 
-use super::workspace::{load_ref, load_valid, parse_name, parse_ref, working_hashes};
+use super::workspace::{load_ref, load_valid, parse_name, parse_ref, working_copy};
 use crate::context::Context;
 use crate::diagnose::{DiagnoseExt, usage};
 use crate::exit::ExitStatus;
@@ -65,8 +65,7 @@ pub async fn run(command: PromptCommand, ctx: &Context) -> anyhow::Result<ExitSt
 async fn list(ctx: &Context) -> anyhow::Result<ExitStatus> {
     let format = ctx.format(Format::LISTING, "prompt list")?;
     let project = ctx.project()?;
-    let working = working_hashes(&project)?;
-    let (loaded, _) = prompt::load_all(&project.prompts_dir()).diag()?;
+    let (loaded, working) = working_copy(&project)?;
     let descriptions: BTreeMap<_, _> =
         loaded.iter().map(|p| (p.name.clone(), p.file.description.clone().unwrap_or_default())).collect();
     let registry = ctx.registry(&project).await?;
