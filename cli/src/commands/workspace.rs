@@ -71,9 +71,11 @@ fn error_path(err: &PromptError) -> Option<PathBuf> {
     }
 }
 
-/// The working copy: every prompt that loads, and the hash of every file by name (`None` when
-/// the file does not load).
-pub fn working_copy(project: &Project) -> anyhow::Result<(Vec<LoadedPrompt>, BTreeMap<PromptName, Option<String>>)> {
+/// Content hash of every prompt file by name (`None` when the file does not load).
+pub type WorkingHashes = BTreeMap<PromptName, Option<String>>;
+
+/// The working copy: every prompt that loads, and the hash of every file.
+pub fn working_copy(project: &Project) -> anyhow::Result<(Vec<LoadedPrompt>, WorkingHashes)> {
     let (loaded, errors) = prompt::load_all(&project.prompts_dir()).diag()?;
     let mut hashes: BTreeMap<PromptName, Option<String>> =
         loaded.iter().map(|p| (p.name.clone(), Some(p.hash()))).collect();
@@ -86,7 +88,7 @@ pub fn working_copy(project: &Project) -> anyhow::Result<(Vec<LoadedPrompt>, BTr
 }
 
 /// Working-copy hashes by name (`None` when the file does not load).
-pub fn working_hashes(project: &Project) -> anyhow::Result<BTreeMap<PromptName, Option<String>>> {
+pub fn working_hashes(project: &Project) -> anyhow::Result<WorkingHashes> {
     Ok(working_copy(project)?.1)
 }
 

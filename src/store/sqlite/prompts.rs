@@ -193,7 +193,7 @@ impl PromptStore for SqliteStore {
                  JOIN prompt_versions AS v
                    ON v.tenant_id = ?1 AND v.project_id = ?2 AND v.name = c.name AND v.number = c.latest
                  ORDER BY v.name";
-            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+            let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
             let rows = stmt
                 .query_map(params![scope.tenant(), scope.project()], |row| {
                     Ok((meta_from_row(row)?, row.get::<_, u32>(6)?))
