@@ -34,7 +34,8 @@ pub enum Fault {
     ServerError,
     /// 503 Service Unavailable.
     Unavailable,
-    /// Any status with the provider's error body (e.g. 403, 529).
+    /// Any status with the provider's error body (e.g. 403, 529); a code outside 100..=999
+    /// gives 500.
     Status(u16),
     /// 200 with a body that is not valid JSON (for streaming requests: an SSE event whose data is
     /// not valid JSON, then the normal end of stream).

@@ -62,8 +62,9 @@ pub use request::{CHARS_PER_TOKEN, ChatMessage, ChatRequest, IMAGE_TOKENS, Wire,
 
 use server::Shared;
 
-/// How long shutdown waits for in-flight responses before dropping them.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+/// How long shutdown waits for in-flight responses before dropping them (a pending
+/// [`Fault::Slow`] would otherwise hold the stub open).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// The view of a running stub that tests use: its addresses, its record, and live changes to its
 /// behaviour. Cheap to clone; [`Stub`] and [`BlockingStub`] dereference to it.
@@ -126,7 +127,8 @@ impl StubHandle {
 
     /// Changes the behaviour while running, with the same builder methods as at start:
     /// `stub.reconfigure(|config| config.reply("now this").latency(Duration::ZERO))`.
-    /// Requests already past their fault and reply choice are not affected.
+    /// Requests already past their fault and reply choice are not affected. The closure runs
+    /// under the configuration lock, so it must not call back into the stub.
     pub fn reconfigure(&self, change: impl FnOnce(StubConfig) -> StubConfig) {
         let mut config = self.shared.config();
         let changed = change(std::mem::take(&mut *config));

@@ -206,3 +206,31 @@ async fn embeddings_honour_dimensions_and_base64() {
         bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("four bytes"))).collect();
     assert_eq!(floats, embed("hello", 8));
 }
+
+#[tokio::test]
+async fn azure_embeddings_and_streaming_share_the_openai_shapes() {
+    let stub = Stub::start(StubConfig::new().reply("azure stream")).await;
+    let base = format!("{}/openai/deployments/dep", stub.url());
+    let embeddings = client()
+        .post(format!("{base}/embeddings?api-version=2024-10-21"))
+        .header("api-key", "k")
+        .json(&json!({"input": "hello"}))
+        .send()
+        .await
+        .expect("sent");
+    let body: Value = embeddings.json().await.expect("JSON");
+    assert_eq!(body["model"], "dep");
+    assert_eq!(body["data"][0]["embedding"].as_array().map(Vec::len), Some(64));
+    let stream = client()
+        .post(format!("{base}/chat/completions?api-version=2024-10-21"))
+        .header("api-key", "k")
+        .json(&json!({"stream": true, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .expect("sent");
+    let text = stream.text().await.expect("stream");
+    let content: String =
+        sse_json(&text).iter().filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(content, "azure stream");
+    assert!(sse_events(&text).last().is_some_and(|(_, data)| data == "[DONE]"));
+}
