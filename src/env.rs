@@ -17,8 +17,14 @@ pub const DATABASE_URL: &str = "PROMPTOPS_DATABASE_URL";
 pub const ADDR: &str = "PROMPTOPS_ADDR";
 /// The log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
 pub const LOG: &str = "PROMPTOPS_LOG";
+/// Server mode: the commands workflow `exec` tools may run (comma-separated program names);
+/// none when unset. The local CLI runs any command the workflow names.
+pub const ALLOW_EXEC: &str = "PROMPTOPS_ALLOW_EXEC";
+/// Set to `1` to let the LangGraph export parity test create its Python virtual environment.
+pub const TEST_LANGGRAPH: &str = "PROMPTOPS_TEST_LANGGRAPH";
 /// The PostgreSQL URL used by the test suite; the PostgreSQL half of the tests is skipped without it.
 pub const TEST_POSTGRES_URL: &str = "PROMPTOPS_TEST_POSTGRES_URL";
 
 /// All variables above, for documentation checks.
-pub const ALL: &[&str] = &[PROJECT, AUTHOR, FORMAT, NO_COLOR, TOKEN, DATABASE_URL, ADDR, LOG, TEST_POSTGRES_URL];
+pub const ALL: &[&str] =
+    &[PROJECT, AUTHOR, FORMAT, NO_COLOR, TOKEN, DATABASE_URL, ADDR, LOG, ALLOW_EXEC, TEST_LANGGRAPH, TEST_POSTGRES_URL];

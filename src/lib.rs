@@ -10,6 +10,7 @@
 //! | [`config`] | `promptops.yaml` and project discovery |
 //! | [`prompt`] | prompt files, validation, hashing, rendering |
 //! | [`schema`] | generated JSON Schemas of the file formats |
+//! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money stats` ·
 //! L1 `config prompt schema store access` · L2 `provider registry` · L3 `eval workflow` ·
@@ -26,4 +27,5 @@ pub mod registry;
 pub mod schema;
 pub mod service;
 pub mod store;
+pub mod workflow;
 pub mod yaml;

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 
 use crate::config::ProjectConfig;
 use crate::prompt::PromptFile;
+use crate::workflow::graph::WorkflowFile;
 
 /// A named, generated schema and the file it is written to under `schemas/`.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +27,7 @@ fn generate<T: JsonSchema>() -> serde_json::Value {
 pub const SCHEMAS: &[SchemaDoc] = &[
     SchemaDoc { name: "promptops", file: "promptops.schema.json", generate: generate::<ProjectConfig> },
     SchemaDoc { name: "prompt", file: "prompt.schema.json", generate: generate::<PromptFile> },
+    SchemaDoc { name: "workflow", file: "workflow.schema.json", generate: generate::<WorkflowFile> },
 ];
 
 /// Looks up a schema by name.
