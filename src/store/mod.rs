@@ -5,6 +5,7 @@
 
 mod records;
 mod sqlite;
+mod workflow;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,11 +19,12 @@ pub use records::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, VersionDraft, VersionMeta, VersionRecord,
 };
 pub use sqlite::SqliteStore;
+pub use workflow::{CheckpointRow, TaskRow, ThreadRecord, WorkflowStore};
 
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
-pub trait Store: PromptStore + Send + Sync + 'static {}
+pub trait Store: PromptStore + WorkflowStore + Send + Sync + 'static {}
 
-impl<T: PromptStore + Send + Sync + 'static> Store for T {}
+impl<T: PromptStore + WorkflowStore + Send + Sync + 'static> Store for T {}
 
 /// Prompt versions and labels.
 #[async_trait]
