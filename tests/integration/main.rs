@@ -2,3 +2,4 @@
 
 mod schema_drift;
 mod store_conformance;
+mod workflow;
