@@ -10,6 +10,7 @@
 //! | [`config`] | `promptops.yaml` and project discovery |
 //! | [`prompt`] | prompt files, validation, hashing, rendering |
 //! | [`schema`] | generated JSON Schemas of the file formats |
+//! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money stats` ·
 //! L1 `config prompt schema store access` · L2 `provider registry` · L3 `eval workflow` ·
@@ -21,4 +22,5 @@ pub mod error;
 pub mod money;
 pub mod prompt;
 pub mod schema;
+pub mod stats;
 pub mod yaml;
