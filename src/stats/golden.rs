@@ -43,6 +43,12 @@ impl Vector {
         list.iter().map(|v| v.as_f64().expect("list holds numbers")).collect()
     }
 
+    /// A matrix (list of lists of numbers) by pointer.
+    pub(crate) fn rows(&self, pointer: &str) -> Vec<Vec<f64>> {
+        let list = self.get(pointer).as_array().unwrap_or_else(|| panic!("golden value `{pointer}` is a list"));
+        (0..list.len()).map(|i| self.numbers(&format!("{pointer}/{i}"))).collect()
+    }
+
     /// Asserts `actual` is within the vector's tolerance of the expected value at `pointer`.
     #[track_caller]
     pub(crate) fn assert_close(&self, pointer: &str, actual: f64) {

@@ -14,12 +14,15 @@
 //! | [`signed_rank`] | Wilcoxon signed-rank test for paired numbers, exact and normal |
 //! | [`unpaired`] | two independent samples (Welch t, Mann-Whitney U) |
 //! | [`latency`] | ratio of geometric means from paired log values |
+//! | [`cluster`] | repeated samples per case: case means, clustered standard errors, flip rate |
+//! | [`multiple`] | Holm, Bonferroni, Benjamini-Hochberg adjusted p-values |
 //!
 //! Every function validates its input and returns [`StatsError`] instead of panicking: statrs'
 //! quantile functions panic outside (0, 1), so probabilities are checked here first. Degenerate
 //! but valid data (all outcomes identical) gives a finite, documented answer, usually p = 1.
 //! Distributions come from `statrs`; the formulas it lacks are written out in these files.
 
+pub mod cluster;
 mod common;
 mod dist;
 mod error;
@@ -27,6 +30,7 @@ mod exact;
 #[cfg(test)]
 mod golden;
 pub mod latency;
+pub mod multiple;
 pub mod paired;
 pub mod proportion;
 pub mod signed_rank;
