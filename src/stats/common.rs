@@ -8,6 +8,15 @@ pub(crate) fn check_probability(name: &'static str, value: f64) -> Result<f64> {
     if value > 0.0 && value < 1.0 { Ok(value) } else { Err(StatsError::ProbabilityOutOfRange { name, value }) }
 }
 
+/// Accepts a finite number greater than zero.
+pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(StatsError::InvalidParameter { name, value, expected: "a finite number greater than 0" })
+    }
+}
+
 /// Accepts a slice of finite numbers with at least `needed` values.
 pub(crate) fn check_sample(name: &'static str, values: &[f64], needed: usize) -> Result<()> {
     if values.len() < needed {

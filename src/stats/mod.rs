@@ -16,6 +16,8 @@
 //! | [`latency`] | ratio of geometric means from paired log values |
 //! | [`cluster`] | repeated samples per case: case means, clustered standard errors, flip rate |
 //! | [`multiple`] | Holm, Bonferroni, Benjamini-Hochberg adjusted p-values |
+//! | [`power`] | required sample sizes and minimum detectable effects |
+//! | [`sequential`] | confidence sequences and mSPRT for looking at results as they stream |
 //!
 //! Every function validates its input and returns [`StatsError`] instead of panicking: statrs'
 //! quantile functions panic outside (0, 1), so probabilities are checked here first. Degenerate
@@ -32,7 +34,9 @@ mod golden;
 pub mod latency;
 pub mod multiple;
 pub mod paired;
+pub mod power;
 pub mod proportion;
+pub mod sequential;
 pub mod signed_rank;
 pub mod unpaired;
 
