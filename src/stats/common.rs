@@ -81,6 +81,32 @@ pub(crate) fn tie_term(ties: &[usize]) -> f64 {
     ties.iter().map(|&t| (t as f64).powi(3) - t as f64).sum()
 }
 
+/// The `q` quantile of ascending `sorted` values by linear interpolation between order
+/// statistics (Hyndman-Fan type 7, NumPy's default); callers guarantee a non-empty slice.
+pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let position = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let below = position.floor() as usize;
+    let above = (below + 1).min(sorted.len() - 1);
+    let fraction = position - below as f64;
+    sorted[below] + fraction * (sorted[above] - sorted[below])
+}
+
+/// The `q` quantile (type 7, as [`quantile_sorted`]) of unsorted values in linear time;
+/// reorders `values`. Callers guarantee a non-empty slice.
+pub(crate) fn quantile_unsorted(values: &mut [f64], q: f64) -> f64 {
+    let position = q.clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let below = position.floor() as usize;
+    let fraction = position - below as f64;
+    let (_, &mut low, above) = values.select_nth_unstable_by(below, f64::total_cmp);
+    if fraction == 0.0 {
+        return low;
+    }
+    // After selection everything right of `below` is at least as large: its minimum is the
+    // next order statistic.
+    let high = above.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
+    low + fraction * (high - low)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +116,22 @@ mod tests {
         let (ranks, ties) = average_ranks(&[10.0, 20.0, 10.0, 30.0]);
         assert_eq!(ranks, vec![1.5, 3.0, 1.5, 4.0]);
         assert_eq!(ties, vec![2]);
+    }
+
+    #[test]
+    fn quantile_interpolates_between_order_statistics() {
+        assert_eq!(quantile_sorted(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+        assert_eq!(quantile_sorted(&[7.0], 0.9), 7.0);
+    }
+
+    #[test]
+    fn unsorted_quantile_agrees_with_sorted() {
+        let mut values = [5.0, 1.0, 4.0, 2.0, 3.0, 9.0];
+        let mut sorted = values;
+        sorted.sort_by(f64::total_cmp);
+        for q in [0.0, 0.1, 0.5, 0.95, 1.0] {
+            assert_eq!(quantile_unsorted(&mut values, q), quantile_sorted(&sorted, q));
+        }
     }
 
     #[test]

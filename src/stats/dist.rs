@@ -14,6 +14,11 @@ pub(crate) fn z_quantile(p: f64) -> f64 {
     if (0.0..=1.0).contains(&p) { Normal::standard().inverse_cdf(p) } else { f64::NAN }
 }
 
+/// Φ(x).
+pub(crate) fn normal_cdf(x: f64) -> f64 {
+    Normal::standard().cdf(x)
+}
+
 /// Two-sided normal p-value of a z statistic, 2·(1 − Φ(|z|)).
 pub(crate) fn normal_two_sided_p(z: f64) -> f64 {
     (2.0 * Normal::standard().sf(z.abs())).min(1.0)

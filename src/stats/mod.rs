@@ -15,15 +15,19 @@
 //! | [`unpaired`] | two independent samples (Welch t, Mann-Whitney U) |
 //! | [`latency`] | ratio of geometric means from paired log values |
 //! | [`cluster`] | repeated samples per case: case means, clustered standard errors, flip rate |
+//! | [`bootstrap`] | seeded paired case bootstrap, percentile and BCa intervals |
 //! | [`multiple`] | Holm, Bonferroni, Benjamini-Hochberg adjusted p-values |
 //! | [`power`] | required sample sizes and minimum detectable effects |
 //! | [`sequential`] | confidence sequences and mSPRT for looking at results as they stream |
+//! | [`bradley_terry`] | ratings of k arms from pairwise wins |
 //!
 //! Every function validates its input and returns [`StatsError`] instead of panicking: statrs'
 //! quantile functions panic outside (0, 1), so probabilities are checked here first. Degenerate
 //! but valid data (all outcomes identical) gives a finite, documented answer, usually p = 1.
 //! Distributions come from `statrs`; the formulas it lacks are written out in these files.
 
+pub mod bootstrap;
+pub mod bradley_terry;
 pub mod cluster;
 mod common;
 mod dist;
