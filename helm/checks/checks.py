@@ -19,6 +19,8 @@ Subcommands:
   metrics CONTRACT FILE...    metric and label names used by the dashboard and the alerts are
                               the contract's
   values VALUES.yaml SCHEMA.json   every value is documented and described by the schema
+  dockerfile CONTRACT Dockerfile .dockerignore VALUES.yaml   the image matches the contract and
+                              the chart (binary, port, non-root user, no HEALTHCHECK)
 """
 
 import functools
@@ -631,10 +633,58 @@ def cmd_values(values_path, schema_path):
         ok(name)
 
 
+def cmd_dockerfile(contract_path, dockerfile, dockerignore, values_path):
+    contract = json.load(open(contract_path))
+    text = open(dockerfile).read()
+    # join continuation lines, drop comments
+    text = re.sub(r"\\\n\s*", " ", text)
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+    instr = [(l.split(None, 1)[0].upper(), (l.split(None, 1) + [""])[1]) for l in lines]
+    stages = [a for i, a in instr if i == "FROM"]
+    final = len(instr) - 1 - [i for i, _ in instr][::-1].index("FROM")
+    last = instr[final:]
+    values = yaml.safe_load(open(values_path))
+    uid = values["podSecurityContext"]["runAsUser"]
+    errors = []
+    if len(stages) < 2:
+        errors.append("not a multi-stage build")
+    if not stages[0].startswith("rust:1.95"):
+        errors.append(f"build stage is {stages[0]!r}, not rust:1.95")
+    entry = [json.loads(a) for i, a in last if i == "ENTRYPOINT"]
+    cmd = [json.loads(a) for i, a in last if i == "CMD"]
+    if not entry or entry[-1][0] != contract["binary"]:
+        errors.append(f"ENTRYPOINT is not {contract['binary']}")
+    if (entry[-1][1:] if entry else []) + (cmd[-1] if cmd else []) != ["serve"]:
+        errors.append("the default command is not `promptops serve`")
+    if not any(i == "COPY" and a.endswith(contract["binary"]) for i, a in last):
+        errors.append(f"the binary is not copied to {contract['binary']}")
+    users = [a for i, a in last if i == "USER"]
+    if not users or users[-1].split(":")[0] != str(uid):
+        errors.append(f"USER is {users[-1] if users else None}, not the chart's runAsUser {uid}")
+    if not any(i == "EXPOSE" and a.split("/")[0] == str(contract["port"]) for i, a in last):
+        errors.append(f"EXPOSE {contract['port']} missing")
+    if any(i == "HEALTHCHECK" for i, _ in instr):
+        errors.append("HEALTHCHECK present (Kubernetes probes do that)")
+    ignored = [l.strip() for l in open(dockerignore) if l.strip() and not l.startswith("#")]
+    for needed in ("Cargo.toml", "Cargo.lock", "src", "cli", "tests"):
+        if needed in ignored:
+            errors.append(f".dockerignore excludes {needed}, which the build needs")
+    if "**/target" not in ignored and "target" not in ignored:
+        errors.append(".dockerignore does not exclude target/")
+    name = "Dockerfile matches the contract and the chart (multi-stage, binary, serve, port, non-root user, no HEALTHCHECK)"
+    if errors:
+        bad(name)
+        for e in errors:
+            print(f"     {e}")
+    else:
+        ok(name)
+
+
 def main():
     cmds = {
         "k8s": cmd_k8s, "crs": cmd_crs, "policy": cmd_policy, "collide": cmd_collide,
         "rules": cmd_rules, "dashboard": cmd_dashboard, "metrics": cmd_metrics, "values": cmd_values,
+        "dockerfile": cmd_dockerfile,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__)
