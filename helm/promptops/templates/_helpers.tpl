@@ -27,7 +27,7 @@ releases in one namespace never collide (unless fullnameOverride is set to the s
 {{- define "promptops.labels" -}}
 helm.sh/chart: {{ include "promptops.chart" . }}
 {{ include "promptops.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "promptops.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/version: {{ include "promptops.imageTag" . | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: promptops
 {{- end -}}
