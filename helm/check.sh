@@ -23,7 +23,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CHART="$HERE/promptops"
 CONTRACT="$HERE/contract.json"
-TOOLS="${PROMPTOPS_TOOLS_DIR:-$HOME/.cache/promptops-tools}"
+TOOLS="${PROMPTOPS_TOOLS_DIR:-${HOME:-/tmp}/.cache/promptops-tools}"
 KUBE_VERSIONS="${PROMPTOPS_KUBE_VERSIONS:-1.35.0 1.29.0}"
 NAMESPACE=promptops-ci
 RELEASE=ci
