@@ -4,12 +4,13 @@
 //! | module | owns |
 //! |---|---|
 //! | [`error`] | error classes (exit codes) and hints |
-//! | [`env`] | every `PROMPTOPS_*` variable name |
+//! | [`mod@env`] | every `PROMPTOPS_*` variable name |
 //! | [`yaml`] | parsing YAML with file:line:col errors (the only serde_yaml user) |
 //! | [`money`] | integer micro-dollars |
 //! | [`config`] | `promptops.yaml` and project discovery |
 //! | [`prompt`] | prompt files, validation, hashing, rendering |
 //! | [`schema`] | generated JSON Schemas of the file formats |
+//! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money stats` ·
@@ -26,6 +27,7 @@ pub mod prompt;
 pub mod registry;
 pub mod schema;
 pub mod service;
+pub mod stats;
 pub mod store;
 pub mod workflow;
 pub mod yaml;
