@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::prompt::{Label, LoadedPrompt, PromptName, Selector};
 use crate::registry::{PromptLog, Registry, RegistryError};
 use crate::store::{CommitOutcome, LabelMove, LabelRecord, PromptSummary, VersionRecord};
+use crate::workflow::VersionLookup;
 
 /// Prompt versions and labels.
 #[async_trait]
@@ -89,5 +90,22 @@ impl RegistryService for Registry {
         confirmed: bool,
     ) -> Result<LabelMove, RegistryError> {
         Registry::rollback(self, name, label, to, confirmed).await
+    }
+}
+
+/// A registry service as the workflow module's [`VersionLookup`], so that `name@label` prompt
+/// refs in workflows resolve through whichever registry (local or remote) the command has.
+pub struct RegistryVersions(pub std::sync::Arc<dyn RegistryService>);
+
+impl std::fmt::Debug for RegistryVersions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistryVersions")
+    }
+}
+
+#[async_trait]
+impl VersionLookup for RegistryVersions {
+    async fn resolve_version(&self, name: &PromptName, selector: &Selector) -> Result<VersionRecord, RegistryError> {
+        self.0.resolve(name, selector).await
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{init, label, prompt, registry, schema};
+use crate::commands::{init, label, prompt, registry, schema, workflow};
 use crate::exit::EXIT_CODES_HELP;
 use crate::output::Format;
 
@@ -70,4 +70,7 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Print shell completions.
     Completions(schema::CompletionsArgs),
+    /// Validate, run, resume, draw and export workflow graphs.
+    #[command(subcommand)]
+    Workflow(workflow::WorkflowCommand),
 }

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod checkpoint;
 pub mod compile;
+pub mod draw;
 pub mod error;
 pub mod exec;
 pub mod expr;

@@ -5,6 +5,7 @@ pub mod label;
 pub mod prompt;
 pub mod registry;
 pub mod schema;
+pub mod workflow;
 mod workspace;
 
 use crate::args::Command;
@@ -26,5 +27,6 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Prompt(command) => prompt::run(command, ctx).await,
         Command::Schema(args) => schema::schema(args, ctx),
         Command::Completions(args) => schema::completions(args),
+        Command::Workflow(command) => workflow::run(command, ctx).await,
     }
 }

@@ -21,6 +21,10 @@ pub enum Format {
     Junit,
     /// A self-contained HTML report.
     Html,
+    /// A Mermaid flowchart (graph drawings).
+    Mermaid,
+    /// A Graphviz DOT graph (graph drawings).
+    Dot,
 }
 
 impl Format {
@@ -34,6 +38,8 @@ impl Format {
             Self::Csv => "csv",
             Self::Junit => "junit",
             Self::Html => "html",
+            Self::Mermaid => "mermaid",
+            Self::Dot => "dot",
         }
     }
 
