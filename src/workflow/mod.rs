@@ -9,6 +9,7 @@ pub mod compile;
 pub mod draw;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod expr;
 pub mod fake;
 pub mod graph;

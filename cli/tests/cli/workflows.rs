@@ -183,3 +183,16 @@ fn draw_prints_mermaid_or_dot() {
     let stderr = project.run(&["workflow", "draw", "count", "--format", "json"]).fails_with(2).to_owned();
     assert!(stderr.contains("`workflow draw` does not support --format json"), "{stderr}");
 }
+
+#[test]
+fn export_writes_a_langgraph_app() {
+    let project = project();
+    let run = project.run(&["workflow", "export", "count", "--to", "langgraph"]);
+    assert_eq!(
+        run.ok(),
+        "export/count-langgraph/graph.py\nexport/count-langgraph/requirements.txt\nexport/count-langgraph/langgraph.json\nexport/count-langgraph/EXPORT_NOTES.md\n"
+    );
+    assert!(project.read("export/count-langgraph/graph.py").contains("graph = build_count()"));
+    let run = project.run(&["workflow", "export", "approve", "--to", "langgraph", "-o", "out"]);
+    assert!(run.ok().starts_with("out/graph.py"), "{}", run.stdout);
+}

@@ -111,6 +111,19 @@ pub fn draw(target: &str, ctx: &Context) -> anyhow::Result<ExitStatus> {
 pub async fn export(args: ExportArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let ExportArgs { target, to, output } = args;
     let ExportTarget::Langgraph = to;
-    let _ = (target, output, ctx);
-    Err(usage("export is not available yet", &[]))
+    let project = ctx.project()?;
+    let (workflow, compiled) = super::load_compiled(ctx, &project, &target).await?;
+    let dir = output.unwrap_or_else(|| project.root.join("export").join(format!("{}-langgraph", workflow.name())));
+    let files = workflow::export::langgraph(&compiled, &project.config);
+    workflow::export::write(&dir, &files)
+        .map_err(|err| usage(format!("cannot write the export to `{}`: {err}", dir.display()), &[]))?;
+    for f in &files {
+        ctx.printer.out(&project.relative(&dir.join(&f.path)).display().to_string());
+    }
+    ctx.printer.status(&format!(
+        "exported `{}` to LangGraph; read {} for what does not survive the export",
+        workflow.name(),
+        project.relative(&dir.join("EXPORT_NOTES.md")).display()
+    ));
+    Ok(ExitStatus::Success)
 }
