@@ -42,6 +42,10 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).expect("read dir") {
         let path = entry.expect("entry").path();
+        // `_partials/`, `_data/`: not files of the format.
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('_')) {
+            continue;
+        }
         if path.is_dir() {
             files.extend(yaml_files(&path));
         } else if path.extension().is_some_and(|e| e == "yaml") {
@@ -81,4 +85,24 @@ fn schemas_reject_what_promptops_rejects() {
     let good =
         serde_json::json!({ "messages": [{ "role": "user", "content": [{ "text": "hi" }, { "image": "x.png" }] }] });
     assert!(validator.is_valid(&good), "{:?}", validator.iter_errors(&good).map(|e| e.to_string()).collect::<Vec<_>>());
+}
+
+#[test]
+fn example_workflows_validate_against_the_workflow_schema() {
+    let validator = validator("workflow.schema.json");
+    let files = yaml_files(&repo().join("workflows"));
+    assert!(files.len() >= 3, "the examples should hold at least three workflows");
+    for path in files {
+        assert_valid(&validator, &path);
+    }
+}
+
+#[test]
+fn the_workflow_schema_rejects_unknown_keys_and_wrong_types() {
+    let validator = validator("workflow.schema.json");
+    let good = serde_json::json!({ "version": 1, "name": "w", "nodes": { "a": { "type": "tool", "tool": { "builtin": "echo" }, "on_error": "fail" } },
+        "edges": [{ "from": "START", "to": ["a"] }, { "from": "a", "branch": [{ "when": "true", "to": "END" }, { "else": "END" }] }] });
+    assert!(validator.is_valid(&good), "{:?}", validator.iter_errors(&good).map(|e| e.to_string()).collect::<Vec<_>>());
+    let bad = serde_json::json!({ "version": 1, "name": "w", "nodes": { "a": { "type": "robot" } }, "edges": [], "extra": 1 });
+    assert!(!validator.is_valid(&bad));
 }
