@@ -333,8 +333,8 @@ pub struct Node {
     /// The most one attempt may take, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<f64>,
-    /// Whether model answers may come from (and go to) the response cache; tool results are
-    /// remembered within a run when true. Default: true for prompts and routers, false for tools.
+    /// `prompt`, `router`: whether model answers may come from (and go to) the provider layer's
+    /// response cache (default true; `--no-cache` turns it off for a whole run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<bool>,
     /// What to do when the node still fails after its retries (default: fail the run).

@@ -129,7 +129,7 @@ const COMMON: &[&str] = &[
     "wait_for",
     "defer",
 ];
-const MODEL: &[&str] = &["prompt", "messages", "provider", "params", "vars", "parse", "schema"];
+const MODEL: &[&str] = &["prompt", "messages", "provider", "params", "vars", "parse", "schema", "cache"];
 
 fn allowed(kind: NodeKind) -> Vec<&'static str> {
     let mut fields = COMMON.to_vec();
