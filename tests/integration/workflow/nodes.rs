@@ -173,3 +173,37 @@ async fn on_error_routes_a_failure_and_records_it() {
     assert_eq!(outcome.state["why"], "node `risky`: `false` exited with code 1");
     assert_eq!(outcome.trace[0].status, promptops::workflow::TaskStatus::Rerouted);
 }
+
+/// A one-request HTTP server on 127.0.0.1 that answers with `body` and reports the request line.
+async fn one_shot_server(body: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let handle = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut buffer = vec![0u8; 4096];
+        let n = socket.read(&mut buffer).await.expect("read");
+        let request = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(response.as_bytes()).await.expect("write");
+        request.lines().next().unwrap_or_default().to_owned()
+    });
+    (port, handle)
+}
+
+#[tokio::test]
+async fn an_http_tool_calls_the_url_and_parses_the_answer() {
+    let (port, server) = one_shot_server("{\"price\": 42}").await;
+    let text = format!(
+        "version: 1\nname: h\ninput: [sku]\nstate: {{ sku: {{ type: string }}, price: {{ type: number }} }}\nnodes:\n  fetch: {{ type: tool, tool: {{ http: {{ url: 'http://127.0.0.1:{port}/items/{{{{ state.sku }}}}' }}, parse: json }}, output: {{ price: result.json.price }} }}\nedges:\n  - {{ from: START, to: fetch }}\n  - {{ from: fetch, to: END }}\n"
+    );
+    let outcome = Runner::new(Arc::new(FakeModel::new()))
+        .run(&compiled(&text).await, json!({"sku": "a-1"}), None)
+        .await
+        .expect("runs");
+    assert_eq!(outcome.state["price"], 42);
+    assert_eq!(server.await.expect("server"), "GET /items/a-1 HTTP/1.1");
+}
