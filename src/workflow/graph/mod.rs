@@ -10,8 +10,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+
+mod edges;
+mod tools;
+
+pub use edges::{BranchCase, Edge, MapSpec, Targets};
+pub use tools::{Builtin, HttpSpec, ToolSpec};
 
 use crate::prompt::{Message, ModelParams};
 
@@ -475,174 +481,6 @@ impl<'de> Deserialize<'de> for Fallback {
             }
         }
         deserializer.deserialize_any(FallbackVisitor)
-    }
-}
-
-/// What a `tool` node runs: exactly one of `builtin`, `exec` or `http`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ToolSpec {
-    /// A built-in function.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub builtin: Option<Builtin>,
-    /// The built-in's arguments, each an expression.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub args: BTreeMap<String, String>,
-    /// A command and its arguments (each a template); run without a shell unless `shell: true`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exec: Option<Vec<String>>,
-    /// Run `exec` as one `sh -c` command line (its items joined by spaces).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub shell: bool,
-    /// `exec`: text for the command's standard input (an expression).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stdin: Option<String>,
-    /// `exec`, `http`: the most output bytes kept (default 1 MiB); more is an error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_output_bytes: Option<u64>,
-    /// An HTTP request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http: Option<HttpSpec>,
-    /// `exec`, `http`: read the output as JSON (`result.json`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parse: Option<ParseMode>,
-}
-
-/// The built-in tools.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Builtin {
-    /// Returns its arguments as a mapping (for tests and examples).
-    Echo,
-    /// Joins `parts` (a list) with `sep` (default a blank line) into one string.
-    Join,
-    /// Parses `text` as JSON.
-    Json,
-}
-
-impl Builtin {
-    /// The name users type.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Echo => "echo",
-            Self::Join => "join",
-            Self::Json => "json",
-        }
-    }
-}
-
-/// An HTTP request made by a `tool` node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSpec {
-    /// The URL (a template).
-    pub url: String,
-    /// The method (default GET, or POST when there is a body).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// Headers (templates).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// A JSON body (an expression).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-}
-
-/// One edge entry: from a node (or `START`), exactly one of `to`, `branch` or `map`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Edge {
-    /// The node the edge leaves (or `START`).
-    pub from: String,
-    /// The node(s) that run next; several run in the same step (a static fan-out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<Targets>,
-    /// Conditions tried in order on the state after the step; the first true one is taken.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<Vec<BranchCase>>,
-    /// One task of a node per item of a list (LangGraph's `Send`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub map: Option<MapSpec>,
-}
-
-/// One case of a branch: `{ when, to }`, or the final `{ else }`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BranchCase {
-    /// The condition (an expression).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub when: Option<String>,
-    /// Where to go when it holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<Targets>,
-    /// Where to go when no condition holds; mandatory, and last.
-    #[serde(default, rename = "else", skip_serializing_if = "Option::is_none")]
-    pub otherwise: Option<Targets>,
-}
-
-/// A map fan-out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MapSpec {
-    /// The list to map over (an expression on the state after the step).
-    pub over: String,
-    /// The name each item has in the task's expressions (default `item`).
-    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
-    pub alias: Option<String>,
-    /// The node that runs once per item.
-    pub to: String,
-}
-
-impl MapSpec {
-    /// The item's name in expressions.
-    pub fn alias(&self) -> &str {
-        self.alias.as_deref().unwrap_or("item")
-    }
-}
-
-/// One target or several.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(untagged)]
-pub enum Targets {
-    /// A single node (or `END`).
-    One(String),
-    /// Several nodes, run in the same step.
-    Many(Vec<String>),
-}
-
-impl Targets {
-    /// The targets as a list.
-    pub fn names(&self) -> Vec<&str> {
-        match self {
-            Self::One(name) => vec![name.as_str()],
-            Self::Many(names) => names.iter().map(String::as_str).collect(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Targets {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TargetsVisitor;
-        impl<'de> Visitor<'de> for TargetsVisitor {
-            type Value = Targets;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a node name, `END`, or a list of node names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Targets, E> {
-                Ok(Targets::One(v.to_owned()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Targets, A::Error> {
-                let mut names = Vec::new();
-                while let Some(name) = seq.next_element::<String>()? {
-                    names.push(name);
-                }
-                if names.is_empty() {
-                    return Err(de::Error::invalid_length(0, &"at least one target"));
-                }
-                Ok(Targets::Many(names))
-            }
-        }
-        deserializer.deserialize_any(TargetsVisitor)
     }
 }
 
