@@ -2,7 +2,9 @@
 //! embedded and tracked with `PRAGMA user_version`. rusqlite is synchronous, so every call runs
 //! on tokio's blocking pool.
 
+mod cache;
 mod prompts;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,7 +16,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use super::StoreError;
 
 /// Migrations in order; the position + 1 is the schema version they bring the database to.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_registry.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/sqlite/0001_registry.sql"), include_str!("../migrations/sqlite/0002_inference.sql")];
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,120 @@
+//! Store writes off the request path: cache entries and usage rows go through a channel to one
+//! background task, which batches usage rows into one transaction. A caller that needs them on
+//! disk (the CLI before exiting, the eval engine at the end of a run) awaits
+//! [`StoreWriter::flush`].
+
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{Scope, Store, StoreError, UsageRecord};
+
+/// Most messages handled per batch.
+const BATCH: usize = 512;
+
+enum Write {
+    Cache { key: String, value: String, expires_at: Option<DateTime<Utc>> },
+    Usage(UsageRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The background writer of one store scope.
+pub struct StoreWriter {
+    store: Arc<dyn Store>,
+    scope: Scope,
+    sender: OnceLock<mpsc::UnboundedSender<Write>>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl fmt::Debug for StoreWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreWriter").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl StoreWriter {
+    /// A writer into `store` under `scope`. The task starts with the first write.
+    pub fn new(store: Arc<dyn Store>, scope: Scope) -> Self {
+        Self { store, scope, sender: OnceLock::new(), failure: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The store and scope, for reads.
+    pub fn store(&self) -> (&Arc<dyn Store>, &Scope) {
+        (&self.store, &self.scope)
+    }
+
+    fn send(&self, write: Write) {
+        let sender = self.sender.get_or_init(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(run(Arc::clone(&self.store), self.scope.clone(), receiver, Arc::clone(&self.failure)));
+            sender
+        });
+        // The task lives as long as the sender, so a send cannot fail while `self` exists.
+        let _ = sender.send(write);
+    }
+
+    /// Queues a cache entry.
+    pub fn put_cache(&self, key: String, value: String, expires_at: Option<DateTime<Utc>>) {
+        self.send(Write::Cache { key, value, expires_at });
+    }
+
+    /// Queues a usage row.
+    pub fn record(&self, record: UsageRecord) {
+        self.send(Write::Usage(record));
+    }
+
+    /// Waits until everything queued so far is written; reports the first write that failed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        if self.sender.get().is_some() {
+            let (done, wait) = oneshot::channel();
+            self.send(Write::Flush(done));
+            let _ = wait.await;
+        }
+        match self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            Some(message) => Err(StoreError::Decode(format!("a background write failed: {message}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    scope: Scope,
+    mut receiver: mpsc::UnboundedReceiver<Write>,
+    failure: Arc<Mutex<Option<String>>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        let mut usage = Vec::new();
+        let mut flushes = Vec::new();
+        for write in batch.drain(..) {
+            let result = match write {
+                Write::Usage(record) => {
+                    usage.push(record);
+                    Ok(())
+                }
+                Write::Cache { key, value, expires_at } => store.cache_put(&scope, &key, &value, expires_at).await,
+                Write::Flush(done) => {
+                    flushes.push(done);
+                    Ok(())
+                }
+            };
+            remember(&failure, result);
+        }
+        if !usage.is_empty() {
+            remember(&failure, store.record_usage(&scope, &usage).await);
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn remember(failure: &Mutex<Option<String>>, result: Result<(), StoreError>) {
+    if let Err(err) = result {
+        tracing::warn!(error = %err, "background store write failed");
+        failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(|| err.to_string());
+    }
+}
