@@ -89,8 +89,9 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
 fn convert(path: &Path, err: &serde_yaml::Error) -> YamlError {
     let location = err.location().map(|l| Location { line: l.line(), column: l.column() });
     let full = err.to_string();
+    // serde_yaml repeats the location inside its message; the header already says it.
     let message = match &location {
-        Some(l) => full.strip_suffix(&format!(" at line {} column {}", l.line, l.column)).unwrap_or(&full).to_owned(),
+        Some(l) => full.replacen(&format!(" at line {} column {}", l.line, l.column), "", 1),
         None => full,
     };
     let hints = hints_for(&message);

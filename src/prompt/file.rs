@@ -228,10 +228,44 @@ impl schemars::JsonSchema for Content {
 
 /// One part of a multi-part message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "RawPart", into = "RawPart")]
 pub enum Part {
     /// A text template.
     Text(String),
     /// An image: a template giving a path relative to the project, a URL or a data URL.
     Image(String),
+}
+
+/// A part as written in YAML: `- text: ...` or `- image: ...` (serde_yaml 0.9 reads enums from
+/// tags, not from one-key mappings, so the mapping form is parsed here).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
+struct RawPart {
+    /// A text template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    /// An image: a path relative to the project, a URL or a data URL (a template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    image: Option<String>,
+}
+
+impl TryFrom<RawPart> for Part {
+    type Error = String;
+    fn try_from(raw: RawPart) -> Result<Self, Self::Error> {
+        match (raw.text, raw.image) {
+            (Some(text), None) => Ok(Self::Text(text)),
+            (None, Some(image)) => Ok(Self::Image(image)),
+            _ => Err("a part needs exactly one of `text` or `image`".to_owned()),
+        }
+    }
+}
+
+impl From<Part> for RawPart {
+    fn from(part: Part) -> Self {
+        match part {
+            Part::Text(text) => Self { text: Some(text), image: None },
+            Part::Image(image) => Self { text: None, image: Some(image) },
+        }
+    }
 }

@@ -213,9 +213,10 @@ pub fn load_all(prompts_dir: &Path) -> Result<(Vec<LoadedPrompt>, Vec<PromptErro
     let mut loaded = Vec::with_capacity(on_disk.len());
     let mut errors = Vec::new();
     for (name, path) in on_disk {
+        let origin = display_path(prompts_dir, &path);
         let result = std::fs::read_to_string(&path)
-            .map_err(|source| PromptError::Read { path: path.clone(), source })
-            .and_then(|source| LoadedPrompt::parse(name, path, source, PartialSet::new()))
+            .map_err(|source| PromptError::Read { path: origin.clone(), source })
+            .and_then(|source| LoadedPrompt::parse(name, origin, source, PartialSet::new()))
             .and_then(|mut prompt| {
                 prompt.partials = partials_used(&prompt, &available)?;
                 Ok(prompt)
@@ -237,11 +238,19 @@ pub fn load_prompt(prompts_dir: &Path, name: &PromptName) -> Result<LoadedPrompt
             known: on_disk.keys().map(ToString::to_string).collect(),
         });
     };
-    let source = std::fs::read_to_string(path).map_err(|source| PromptError::Read { path: path.clone(), source })?;
-    let mut prompt = LoadedPrompt::parse(name.clone(), path.clone(), source, PartialSet::new())?;
+    let origin = display_path(prompts_dir, path);
+    let source = std::fs::read_to_string(path).map_err(|source| PromptError::Read { path: origin.clone(), source })?;
+    let mut prompt = LoadedPrompt::parse(name.clone(), origin, source, PartialSet::new())?;
     let available = load_partials(prompts_dir)?;
     prompt.partials = partials_used(&prompt, &available)?;
     Ok(prompt)
+}
+
+/// How a file under `prompts_dir` is named in messages: relative to the project root
+/// (`prompts/support/triage.yaml`), the way users see it in their editor and in git.
+fn display_path(prompts_dir: &Path, path: &Path) -> PathBuf {
+    let root = prompts_dir.parent().unwrap_or(prompts_dir);
+    path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Every partial under `prompts/_partials/`, by include name.

@@ -1,3 +1,4 @@
 //! The library's integration tests: one binary, one module per area.
 
+mod schema_drift;
 mod store_conformance;

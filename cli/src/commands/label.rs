@@ -8,7 +8,7 @@ use super::workspace::{parse_name, when};
 use crate::context::Context;
 use crate::diagnose::DiagnoseExt;
 use crate::exit::ExitStatus;
-use crate::output::{Format, Grid};
+use crate::output::{Format, Grid, emit_structured};
 
 /// The `label` subcommands.
 #[derive(Debug, Subcommand)]
@@ -64,25 +64,21 @@ pub async fn run(command: LabelCommand, ctx: &Context) -> anyhow::Result<ExitSta
             let name = name.map(|n| parse_name(&n)).transpose()?;
             let registry = ctx.registry(&ctx.project()?).await?;
             let labels = registry.labels(name.as_ref()).await.diag()?;
-            match format {
-                Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&labels)?),
-                Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&labels)?),
-                _ => {
-                    let mut grid = Grid::new(&["PROMPT", "LABEL", "VERSION", "UPDATED BY", "UPDATED AT"]);
-                    for l in &labels {
-                        grid.row(vec![
-                            l.name.to_string(),
-                            l.label.to_string(),
-                            l.version.to_string(),
-                            l.updated_by.clone(),
-                            when(&l.updated_at),
-                        ]);
-                    }
-                    if grid.is_empty() {
-                        ctx.printer.status("no labels set; `latest` always points at the newest version");
-                    } else {
-                        ctx.printer.out(&grid.render(format));
-                    }
+            if !emit_structured(&ctx.printer, format, &labels)? {
+                let mut grid = Grid::new(&["PROMPT", "LABEL", "VERSION", "UPDATED BY", "UPDATED AT"]);
+                for l in &labels {
+                    grid.row(vec![
+                        l.name.to_string(),
+                        l.label.to_string(),
+                        l.version.to_string(),
+                        l.updated_by.clone(),
+                        when(&l.updated_at),
+                    ]);
+                }
+                if grid.is_empty() {
+                    ctx.printer.status("no labels set; `latest` always points at the newest version");
+                } else {
+                    ctx.printer.out(&grid.render(format));
                 }
             }
             Ok(ExitStatus::Success)
@@ -124,13 +120,9 @@ pub async fn rollback(args: RollbackArgs, ctx: &Context) -> anyhow::Result<ExitS
 }
 
 fn print_move(ctx: &Context, format: Format, moved: &LabelMove) -> anyhow::Result<ExitStatus> {
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(moved)?),
-        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(moved)?),
-        _ => {
-            let show = |v: Option<u32>| v.map_or("none".to_owned(), |n| format!("@{n}"));
-            ctx.printer.out(&format!("{} {}: {} → {}", moved.name, moved.label, show(moved.from), show(moved.to)));
-        }
+    if !emit_structured(&ctx.printer, format, moved)? {
+        let show = |v: Option<u32>| v.map_or("none".to_owned(), |n| format!("@{n}"));
+        ctx.printer.out(&format!("{} {}: {} → {}", moved.name, moved.label, show(moved.from), show(moved.to)));
     }
     Ok(ExitStatus::Success)
 }

@@ -8,11 +8,11 @@ use promptops::fsutil::write_atomic;
 use promptops::prompt::{self, Content, Part, Vars, coerce_cli_value, render as render_prompt};
 use promptops::registry::status::{FileState, status as compare};
 
-use super::workspace::{load_ref, load_valid, parse_name, parse_ref, working_hashes};
+use super::workspace::{load_ref, load_valid, parse_name, parse_ref, working_copy};
 use crate::context::Context;
 use crate::diagnose::{DiagnoseExt, usage};
 use crate::exit::ExitStatus;
-use crate::output::{Format, Grid, Tone};
+use crate::output::{Format, Grid, Tone, emit_structured};
 
 /// The `prompt` subcommands.
 #[derive(Debug, Subcommand)]
@@ -65,31 +65,26 @@ pub async fn run(command: PromptCommand, ctx: &Context) -> anyhow::Result<ExitSt
 async fn list(ctx: &Context) -> anyhow::Result<ExitStatus> {
     let format = ctx.format(Format::LISTING, "prompt list")?;
     let project = ctx.project()?;
-    let working = working_hashes(&project)?;
-    let (loaded, _) = prompt::load_all(&project.prompts_dir()).diag()?;
+    let (loaded, working) = working_copy(&project)?;
     let descriptions: BTreeMap<_, _> =
         loaded.iter().map(|p| (p.name.clone(), p.file.description.clone().unwrap_or_default())).collect();
     let registry = ctx.registry(&project).await?;
     let entries = compare(&working, &registry.prompts().await.diag()?, &registry.labels(None).await.diag()?);
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&entries)?),
-        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&entries)?),
-        _ => {
-            let mut grid = Grid::new(&["PROMPT", "LATEST", "STATE", "LABELS", "DESCRIPTION"]);
-            for e in &entries {
-                let labels: Vec<String> = e.labels.iter().map(|(l, v)| format!("{l}→{v}")).collect();
-                let description = descriptions.get(&e.name).cloned().unwrap_or_default();
-                let state = if e.state == FileState::Unchanged { String::new() } else { e.state.as_str().to_owned() };
-                grid.row(vec![
-                    e.name.to_string(),
-                    e.latest.map_or("-".into(), |n| n.to_string()),
-                    state,
-                    labels.join(", "),
-                    description,
-                ]);
-            }
-            ctx.printer.out(&grid.render(format));
+    if !emit_structured(&ctx.printer, format, &entries)? {
+        let mut grid = Grid::new(&["PROMPT", "LATEST", "STATE", "LABELS", "DESCRIPTION"]);
+        for e in &entries {
+            let labels: Vec<String> = e.labels.iter().map(|(l, v)| format!("{l}→{v}")).collect();
+            let description = descriptions.get(&e.name).cloned().unwrap_or_default();
+            let state = if e.state == FileState::Unchanged { String::new() } else { e.state.as_str().to_owned() };
+            grid.row(vec![
+                e.name.to_string(),
+                e.latest.map_or("-".into(), |n| n.to_string()),
+                state,
+                labels.join(", "),
+                description,
+            ]);
         }
+        ctx.printer.out(&grid.render(format));
     }
     Ok(ExitStatus::Success)
 }
@@ -130,20 +125,16 @@ async fn render(args: RenderArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let prompt = load_ref(&project, registry.as_ref(), &r).await?;
     let values = collect_vars(&prompt, &vars, vars_file.as_deref())?;
     let rendered = render_prompt(&prompt, &values).diag()?;
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&rendered)?),
-        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&rendered)?),
-        _ => {
-            for message in &rendered.messages {
-                ctx.printer.out(&ctx.printer.paint(Tone::Strong, &format!("[{}]", message.role.as_str())));
-                match &message.content {
-                    Content::Text(text) => ctx.printer.out(text),
-                    Content::Parts(parts) => {
-                        for part in parts {
-                            match part {
-                                Part::Text(text) => ctx.printer.out(text),
-                                Part::Image(source) => ctx.printer.out(&format!("<image: {source}>")),
-                            }
+    if !emit_structured(&ctx.printer, format, &rendered)? {
+        for message in &rendered.messages {
+            ctx.printer.out(&ctx.printer.paint(Tone::Strong, &format!("[{}]", message.role.as_str())));
+            match &message.content {
+                Content::Text(text) => ctx.printer.out(text),
+                Content::Parts(parts) => {
+                    for part in parts {
+                        match part {
+                            Part::Text(text) => ctx.printer.out(text),
+                            Part::Image(source) => ctx.printer.out(&format!("<image: {source}>")),
                         }
                     }
                 }

@@ -4,13 +4,14 @@ use clap::Args;
 use promptops::prompt::{self, PromptRef, Selector};
 use promptops::registry::diff::{FileDiff, diff_prompts};
 use promptops::registry::status::{FileState, status as compare};
-use promptops::store::CommitOutcome;
+use promptops::service::RegistryService;
+use promptops::store::{CommitOutcome, VersionRecord};
 
 use super::workspace::{diff_side, from_record, load_valid, parse_name, parse_ref, short_hash, when, working_hashes};
 use crate::context::Context;
 use crate::diagnose::{DiagnoseExt, usage};
 use crate::exit::ExitStatus;
-use crate::output::{Format, Grid, Tone, diff as render_diff};
+use crate::output::{Format, Grid, Tone, diff as render_diff, emit_structured};
 
 /// Flags of `commit`.
 #[derive(Debug, Args)]
@@ -39,10 +40,8 @@ pub async fn commit(args: CommitArgs, ctx: &Context) -> anyhow::Result<ExitStatu
     }
     let registry = ctx.registry(&project).await?;
     let outcomes = registry.commit(&prompts, message.trim()).await.diag()?;
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&outcomes)?),
-        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&outcomes)?),
-        _ => print_outcomes(ctx, &outcomes),
+    if !emit_structured(&ctx.printer, format, &outcomes)? {
+        print_outcomes(ctx, &outcomes);
     }
     Ok(ExitStatus::Success)
 }
@@ -78,36 +77,32 @@ pub async fn status(ctx: &Context) -> anyhow::Result<ExitStatus> {
     let stored = registry.prompts().await.diag()?;
     let labels = registry.labels(None).await.diag()?;
     let entries = compare(&working, &stored, &labels);
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&entries)?),
-        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&entries)?),
-        _ => {
-            let mut grid = Grid::new(&["PROMPT", "STATE", "LATEST", "LABELS"]);
-            for e in &entries {
-                let tone = match e.state {
-                    FileState::New => Tone::Good,
-                    FileState::Modified => Tone::Warn,
-                    FileState::Deleted | FileState::Invalid => Tone::Bad,
-                    FileState::Unchanged => Tone::Dim,
-                };
-                let labels: Vec<String> = e.labels.iter().map(|(l, v)| format!("{l}→{v}")).collect();
-                let state = if format == Format::Table {
-                    ctx.printer.paint(tone, e.state.as_str())
-                } else {
-                    e.state.as_str().to_owned()
-                };
-                grid.row(vec![
-                    e.name.to_string(),
-                    state,
-                    e.latest.map_or("-".into(), |n| n.to_string()),
-                    labels.join(", "),
-                ]);
-            }
-            if grid.is_empty() {
-                ctx.printer.status("no prompts yet: create one with `promptops prompt new NAME`");
+    if !emit_structured(&ctx.printer, format, &entries)? {
+        let mut grid = Grid::new(&["PROMPT", "STATE", "LATEST", "LABELS"]);
+        for e in &entries {
+            let tone = match e.state {
+                FileState::New => Tone::Good,
+                FileState::Modified => Tone::Warn,
+                FileState::Deleted | FileState::Invalid => Tone::Bad,
+                FileState::Unchanged => Tone::Dim,
+            };
+            let labels: Vec<String> = e.labels.iter().map(|(l, v)| format!("{l}→{v}")).collect();
+            let state = if format == Format::Table {
+                ctx.printer.paint(tone, e.state.as_str())
             } else {
-                ctx.printer.out(&grid.render(format));
-            }
+                e.state.as_str().to_owned()
+            };
+            grid.row(vec![
+                e.name.to_string(),
+                state,
+                e.latest.map_or("-".into(), |n| n.to_string()),
+                labels.join(", "),
+            ]);
+        }
+        if grid.is_empty() {
+            ctx.printer.status("no prompts yet: create one with `promptops prompt new NAME`");
+        } else {
+            ctx.printer.out(&grid.render(format));
         }
     }
     Ok(ExitStatus::Success)
@@ -128,42 +123,38 @@ pub async fn log(args: LogArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let project = ctx.project()?;
     let registry = ctx.registry(&project).await?;
     let log = registry.log(&name).await.diag()?;
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&log)?),
-        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&log)?),
-        _ => {
-            let mut versions = Grid::new(&["VERSION", "HASH", "AUTHOR", "DATE", "LABELS", "MESSAGE"]);
-            for (i, v) in log.versions.iter().enumerate() {
-                let mut labels: Vec<&str> =
-                    log.labels.iter().filter(|l| l.version == v.number).map(|l| l.label.as_str()).collect();
-                if i == 0 {
-                    labels.insert(0, "latest");
-                }
-                versions.row(vec![
-                    v.number.to_string(),
-                    short_hash(&v.hash).to_owned(),
-                    v.author.clone(),
-                    when(&v.created_at),
-                    labels.join(", "),
-                    v.message.clone(),
+    if !emit_structured(&ctx.printer, format, &log)? {
+        let mut versions = Grid::new(&["VERSION", "HASH", "AUTHOR", "DATE", "LABELS", "MESSAGE"]);
+        for (i, v) in log.versions.iter().enumerate() {
+            let mut labels: Vec<&str> =
+                log.labels.iter().filter(|l| l.version == v.number).map(|l| l.label.as_str()).collect();
+            if i == 0 {
+                labels.insert(0, "latest");
+            }
+            versions.row(vec![
+                v.number.to_string(),
+                short_hash(&v.hash).to_owned(),
+                v.author.clone(),
+                when(&v.created_at),
+                labels.join(", "),
+                v.message.clone(),
+            ]);
+        }
+        ctx.printer.out(&versions.render(format));
+        if !log.moves.is_empty() {
+            let mut moves = Grid::new(&["DATE", "LABEL", "FROM", "TO", "BY", "REASON"]);
+            let show = |v: Option<u32>| v.map_or("-".to_owned(), |n| n.to_string());
+            for m in &log.moves {
+                moves.row(vec![
+                    when(&m.at),
+                    m.label.to_string(),
+                    show(m.from),
+                    show(m.to),
+                    m.actor.clone(),
+                    m.reason.as_str().to_owned(),
                 ]);
             }
-            ctx.printer.out(&versions.render(format));
-            if !log.moves.is_empty() {
-                let mut moves = Grid::new(&["DATE", "LABEL", "FROM", "TO", "BY", "REASON"]);
-                let show = |v: Option<u32>| v.map_or("-".to_owned(), |n| n.to_string());
-                for m in &log.moves {
-                    moves.row(vec![
-                        when(&m.at),
-                        m.label.to_string(),
-                        show(m.from),
-                        show(m.to),
-                        m.actor.clone(),
-                        m.reason.as_str().to_owned(),
-                    ]);
-                }
-                ctx.printer.out(&format!("\nLabel moves:\n{}", moves.render(format)));
-            }
+            ctx.printer.out(&format!("\nLabel moves:\n{}", moves.render(format)));
         }
     }
     Ok(ExitStatus::Success)
@@ -222,14 +213,12 @@ pub async fn diff(args: DiffArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         };
         files.extend(diff_prompts(&old_side, &new_side));
     }
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&files)?),
-        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&files)?),
-        _ if stat && !files.is_empty() => ctx.printer.out(&render_diff::stat(&ctx.printer, &files)),
-        _ => {
-            for file in &files {
-                ctx.printer.out_raw(&render_diff::unified(&ctx.printer, file));
-            }
+    let structured = emit_structured(&ctx.printer, format, &files)?;
+    if !structured && stat && !files.is_empty() {
+        ctx.printer.out(&render_diff::stat(&ctx.printer, &files));
+    } else if !structured {
+        for file in &files {
+            ctx.printer.out_raw(&render_diff::unified(&ctx.printer, file));
         }
     }
     Ok(if exit_code && !files.is_empty() { ExitStatus::Failed } else { ExitStatus::Success })
@@ -247,31 +236,30 @@ pub struct ShowArgs {
 pub async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let ShowArgs { reference } = args;
     let format = ctx.format(Format::DOCUMENT, "show")?;
-    let mut r = parse_ref(&reference)?;
-    if r.selector == Selector::WorkingCopy {
-        r.selector = Selector::Latest;
-    }
     let project = ctx.project()?;
     let registry = ctx.registry(&project).await?;
-    let record = registry.resolve(&r.name, &r.selector).await.diag()?;
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&record)?),
-        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&record)?),
-        _ => {
-            let m = &record.meta;
-            ctx.printer.status(&format!(
-                "{}@{} {} by {} at {}: {}",
-                m.name,
-                m.number,
-                short_hash(&m.hash),
-                m.author,
-                when(&m.created_at),
-                m.message
-            ));
-            ctx.printer.out_raw(&record.source);
-        }
+    let record = resolve_stored(registry.as_ref(), &reference).await?;
+    if !emit_structured(&ctx.printer, format, &record)? {
+        let m = &record.meta;
+        ctx.printer.status(&format!(
+            "{}@{} {} by {} at {}: {}",
+            m.name,
+            m.number,
+            short_hash(&m.hash),
+            m.author,
+            when(&m.created_at),
+            m.message
+        ));
+        ctx.printer.out_raw(&record.source);
     }
     Ok(ExitStatus::Success)
+}
+
+/// The stored version a ref names; a bare name means its latest version.
+async fn resolve_stored(registry: &dyn RegistryService, reference: &str) -> anyhow::Result<VersionRecord> {
+    let r = parse_ref(reference)?;
+    let selector = if r.selector == Selector::WorkingCopy { Selector::Latest } else { r.selector };
+    registry.resolve(&r.name, &selector).await.diag()
 }
 
 /// Flags of `checkout`.
@@ -288,13 +276,10 @@ pub struct CheckoutArgs {
 /// Writes a stored version back to its file, atomically.
 pub async fn checkout(args: CheckoutArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let CheckoutArgs { reference, force } = args;
-    let mut r = parse_ref(&reference)?;
-    if r.selector == Selector::WorkingCopy {
-        r.selector = Selector::Latest;
-    }
     let project = ctx.project()?;
     let registry = ctx.registry(&project).await?;
-    let record = registry.resolve(&r.name, &r.selector).await.diag()?;
+    let record = resolve_stored(registry.as_ref(), &reference).await?;
+    let r = PromptRef::working(record.meta.name.clone());
     let on_disk = prompt::prompt_names_on_disk(&project.prompts_dir()).diag()?;
     let path = on_disk.get(&r.name).cloned().unwrap_or_else(|| project.prompts_dir().join(format!("{}.yaml", r.name)));
     if path.exists() && !force {

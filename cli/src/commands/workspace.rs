@@ -71,15 +71,25 @@ fn error_path(err: &PromptError) -> Option<PathBuf> {
     }
 }
 
-/// Working-copy hashes by name (`None` when the file does not parse).
-pub fn working_hashes(project: &Project) -> anyhow::Result<BTreeMap<PromptName, Option<String>>> {
-    let on_disk = prompt::prompt_names_on_disk(&project.prompts_dir()).diag()?;
-    let (loaded, _) = prompt::load_all(&project.prompts_dir()).diag()?;
-    let mut hashes: BTreeMap<PromptName, Option<String>> = on_disk.into_keys().map(|n| (n, None)).collect();
-    for prompt in loaded {
-        hashes.insert(prompt.name.clone(), Some(prompt.hash()));
+/// Content hash of every prompt file by name (`None` when the file does not load).
+pub type WorkingHashes = BTreeMap<PromptName, Option<String>>;
+
+/// The working copy: every prompt that loads, and the hash of every file.
+pub fn working_copy(project: &Project) -> anyhow::Result<(Vec<LoadedPrompt>, WorkingHashes)> {
+    let (loaded, errors) = prompt::load_all(&project.prompts_dir()).diag()?;
+    let mut hashes: BTreeMap<PromptName, Option<String>> =
+        loaded.iter().map(|p| (p.name.clone(), Some(p.hash()))).collect();
+    if !errors.is_empty() {
+        for name in prompt::prompt_names_on_disk(&project.prompts_dir()).diag()?.into_keys() {
+            hashes.entry(name).or_insert(None);
+        }
     }
-    Ok(hashes)
+    Ok((loaded, hashes))
+}
+
+/// Working-copy hashes by name (`None` when the file does not load).
+pub fn working_hashes(project: &Project) -> anyhow::Result<WorkingHashes> {
+    Ok(working_copy(project)?.1)
 }
 
 /// A stored version as a loaded prompt (its origin reads `name@N`).

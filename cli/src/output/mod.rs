@@ -9,3 +9,14 @@ mod printer;
 pub use format::Format;
 pub use grid::Grid;
 pub use printer::{Printer, Tone};
+
+/// Prints `data` as JSON or YAML when `format` is one of those and returns true; returns false
+/// for the human formats, which each command renders its own way.
+pub fn emit_structured<T: serde::Serialize>(printer: &Printer, format: Format, data: &T) -> anyhow::Result<bool> {
+    match format {
+        Format::Json => printer.out(&serde_json::to_string_pretty(data)?),
+        Format::Yaml => printer.out(&serde_yaml::to_string(data)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}

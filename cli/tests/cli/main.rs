@@ -1,1 +1,9 @@
-//! CLI tests.
+//! Tests of the real `promptops` binary in temporary projects: stdout, stderr, exit code and
+//! the files left behind.
+
+mod support;
+
+mod init;
+mod labels;
+mod prompts;
+mod registry;

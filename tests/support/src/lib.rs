@@ -2,3 +2,4 @@
 //! Used by the library's and the CLI's tests and by `benches/`; never shipped.
 
 pub mod bench;
+pub mod stub;
