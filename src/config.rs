@@ -463,7 +463,13 @@ fn check_mock_rules(path: &Path, text: &str, index: usize, provider: &ProviderCo
         let Some(pattern) = &rule.matcher.regex else { continue };
         if let Err(err) = regex::Regex::new(pattern) {
             let detail = err.to_string();
-            let detail = detail.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(&detail).trim().to_owned();
+            let detail = detail
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or(&detail)
+                .trim()
+                .trim_start_matches("error: ")
+                .to_owned();
             let at = yaml::locate(text, &["providers", &index.to_string(), "rules", &j.to_string(), "match", "regex"]);
             return Err(YamlError::at(path, at, format!("invalid regex `{pattern}`: {detail}"))
                 .with_hint("mock rules use Rust regex syntax (https://docs.rs/regex)"));

@@ -151,9 +151,10 @@ pub(crate) fn rate_limit_info(headers: &HeaderMap) -> RateLimitInfo {
 
 /// Parses a JSON body, mapping failure to [`ProviderError::BadResponse`].
 pub(crate) async fn json_body(provider: &str, response: reqwest::Response) -> Result<serde_json::Value, ProviderError> {
-    let bytes = response.bytes().await.map_err(|err| ProviderError::BadResponse {
+    // A connection that closes mid-body is a transport failure, worth a retry.
+    let bytes = response.bytes().await.map_err(|err| ProviderError::StreamEnded {
         provider: provider.to_owned(),
-        detail: format!("the body could not be read ({})", err.without_url()),
+        detail: format!("the connection closed before the whole answer arrived ({})", err.without_url()),
     })?;
     serde_json::from_slice(&bytes).map_err(|err| ProviderError::BadResponse {
         provider: provider.to_owned(),

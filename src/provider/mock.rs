@@ -193,7 +193,7 @@ fn add_template(
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(text).trim().to_owned()
+    text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(text).trim().trim_start_matches("error: ").to_owned()
 }
 
 fn context(request: &ChatRequest, model: &str) -> serde_json::Value {
