@@ -89,9 +89,29 @@ pub trait CacheStore {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
 
+    /// Stores several entries in one transaction (the background writer's batches). The default
+    /// stores them one by one.
+    async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {
+        for entry in entries {
+            self.cache_put(scope, &entry.key, &entry.value, entry.expires_at).await?;
+        }
+        Ok(())
+    }
+
     /// Removes every entry of the scope (or only the expired ones when `expired_before` is set);
     /// returns how many were removed.
     async fn cache_clear(&self, scope: &Scope, expired_before: Option<DateTime<Utc>>) -> Result<u64, StoreError>;
+}
+
+/// One response-cache entry to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The request hash.
+    pub key: String,
+    /// The stored response.
+    pub value: String,
+    /// When it stops being served (`None`: never).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The usage and cost ledger: one row per model call (cache hits included, at zero cost).

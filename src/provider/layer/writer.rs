@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Scope, Store, StoreError, UsageRecord};
+use crate::store::{CacheEntry, Scope, Store, StoreError, UsageRecord};
 
 /// Most messages handled per batch.
 const BATCH: usize = 512;
+/// How long the writer waits for more writes before writing a batch.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
 enum Write {
     Cache { key: String, value: String, expires_at: Option<DateTime<Utc>> },
@@ -87,27 +89,36 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        let mut usage = Vec::new();
-        let mut flushes = Vec::new();
+        gather(&mut receiver, &mut batch).await;
+        let (mut usage, mut cache, mut flushes) = (Vec::new(), Vec::new(), Vec::new());
         for write in batch.drain(..) {
-            let result = match write {
-                Write::Usage(record) => {
-                    usage.push(record);
-                    Ok(())
-                }
-                Write::Cache { key, value, expires_at } => store.cache_put(&scope, &key, &value, expires_at).await,
-                Write::Flush(done) => {
-                    flushes.push(done);
-                    Ok(())
-                }
-            };
-            remember(&failure, result);
+            match write {
+                Write::Usage(record) => usage.push(record),
+                Write::Cache { key, value, expires_at } => cache.push(CacheEntry { key, value, expires_at }),
+                Write::Flush(done) => flushes.push(done),
+            }
+        }
+        // One transaction per kind per batch: under load the writer keeps up by batching more.
+        if !cache.is_empty() {
+            remember(&failure, store.cache_put_many(&scope, &cache).await);
         }
         if !usage.is_empty() {
             remember(&failure, store.record_usage(&scope, &usage).await);
         }
         for done in flushes {
             let _ = done.send(());
+        }
+    }
+}
+
+/// Collects more writes for a moment before writing: fewer, larger transactions keep the
+/// connection free for the cache reads on the request path. A flush is served at once.
+async fn gather(receiver: &mut mpsc::UnboundedReceiver<Write>, batch: &mut Vec<Write>) {
+    let deadline = tokio::time::Instant::now() + GATHER;
+    while batch.len() < BATCH && !batch.iter().any(|w| matches!(w, Write::Flush(_))) {
+        let more = tokio::time::timeout_at(deadline, receiver.recv_many(batch, BATCH - batch.len())).await;
+        if !matches!(more, Ok(n) if n > 0) {
+            break;
         }
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, backend, timestamp};
-use crate::store::{CacheStore, Scope, StoreError};
+use crate::store::{CacheEntry, CacheStore, Scope, StoreError};
 
 #[async_trait]
 impl CacheStore for SqliteStore {
@@ -30,18 +30,30 @@ impl CacheStore for SqliteStore {
         value: &str,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let (tenant, project) = (scope.tenant().to_owned(), scope.project().to_owned());
-        let (key, value, expires) = (key.to_owned(), value.to_owned(), expires_at.map(timestamp));
+        let entry = CacheEntry { key: key.to_owned(), value: value.to_owned(), expires_at };
+        self.cache_put_many(scope, &[entry]).await
+    }
+
+    async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {
+        let (tenant, project, entries) = (scope.tenant().to_owned(), scope.project().to_owned(), entries.to_vec());
         self.call(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO response_cache (tenant_id, project_id, key, response, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (tenant_id, project_id, key)
-                 DO UPDATE SET response = excluded.response, created_at = excluded.created_at, expires_at = excluded.expires_at",
-            )
-            .and_then(|mut stmt| stmt.execute(params![tenant, project, key, value, timestamp(Utc::now()), expires]))
-            .map(drop)
-            .map_err(backend)
+            let tx = conn.transaction().map_err(backend)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO response_cache (tenant_id, project_id, key, response, created_at, expires_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (tenant_id, project_id, key)
+                         DO UPDATE SET response = excluded.response, created_at = excluded.created_at, expires_at = excluded.expires_at",
+                    )
+                    .map_err(backend)?;
+                let now = timestamp(Utc::now());
+                for e in &entries {
+                    stmt.execute(params![tenant, project, e.key, e.value, now, e.expires_at.map(timestamp)])
+                        .map_err(backend)?;
+                }
+            }
+            tx.commit().map_err(backend)
         })
         .await
     }

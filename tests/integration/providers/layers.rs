@@ -159,6 +159,8 @@ async fn usage_rows_reach_the_ledger() {
     for i in 0..3 {
         total += provider.chat(&ChatRequest::user(format!("question {i}")), None).await.expect("answers").cost;
     }
+    // Cache writes are off the request path: flush so that the repeat finds its entry.
+    s.providers.flush().await.expect("written");
     provider.chat(&ChatRequest::user("question 0"), None).await.expect("cache hit");
     s.providers.flush().await.expect("written");
     let rows = s.store.usage_report(&s.scope, None, UsageGroup::Provider).await.expect("report");
