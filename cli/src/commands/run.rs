@@ -81,23 +81,26 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         ctx.printer.warn(&err.to_string());
     }
     let response = result.diag()?;
+    print(ctx, format, streaming, &rendered.name.to_string(), &response)?;
+    Ok(ExitStatus::Success)
+}
+
+/// The answer on stdout (unless it was streamed there already), warnings and the summary on stderr.
+fn print(ctx: &Context, format: Format, streamed: bool, prompt: &str, response: &ChatResponse) -> anyhow::Result<()> {
     for warning in &response.warnings {
         ctx.printer.warn(warning);
     }
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&json(&rendered.name.to_string(), &response))?),
-        _ => {
-            if streaming {
-                if !response.text.ends_with('\n') {
-                    ctx.printer.out_raw("\n");
-                }
-            } else {
-                ctx.printer.out(&response.text);
-            }
-            ctx.printer.status(&ctx.printer.paint_stderr(Tone::Dim, &summary(&response)));
-        }
+    if format == Format::Json {
+        ctx.printer.out(&serde_json::to_string_pretty(&json(prompt, response))?);
+        return Ok(());
     }
-    Ok(ExitStatus::Success)
+    if !streamed {
+        ctx.printer.out(&response.text);
+    } else if !response.text.ends_with('\n') {
+        ctx.printer.out_raw("\n");
+    }
+    ctx.printer.status(&ctx.printer.paint_stderr(Tone::Dim, &summary(response)));
+    Ok(())
 }
 
 /// `fast (gpt-4o-mini) · 120 in / 14 out tokens · 812 ms · $0.000027`.
