@@ -201,3 +201,37 @@ async fn a_declared_schema_becomes_response_format_and_the_answer_is_parsed() {
     assert_eq!(body["response_format"]["json_schema"]["schema"], schema);
     assert_eq!(body["response_format"]["json_schema"]["name"], "support_triage");
 }
+
+/// The repository's own `prompts/vision/caption.yaml`, rendered with the PNG fixture and run
+/// against the stub's Anthropic endpoint.
+#[tokio::test]
+async fn the_example_image_prompt_runs_end_to_end() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let name = promptops::prompt::PromptName::new("vision/caption").expect("name");
+    let prompt = promptops::prompt::load_prompt(&repo.join("prompts"), &name).expect("the example loads");
+    let vars = promptops::prompt::Vars::from([("photo".to_owned(), serde_json::json!("tests/data/orange.png"))]);
+    let rendered = promptops::prompt::render(&prompt, &vars).expect("renders");
+    let request = promptops::provider::request_from_rendered(&rendered, repo).expect("the image loads");
+    let stub = Stub::start(StubConfig::new().reply("An orange square.")).await;
+    let s = setup(
+        &anthropic_yaml(&stub.url(), "claude-haiku-4-5"),
+        &[("ANTHROPIC_API_KEY", KEY)],
+        ProvidersOptions::default(),
+    )
+    .await;
+    let answer = s.providers.get("claude").expect("resolves").chat(&request, None).await.expect("answers");
+    assert_eq!(answer.text, "An orange square.");
+    let body = stub.requests_to("/v1/messages")[0].json().clone();
+    assert_eq!(body["system"], "You write alt texts for accessibility. One sentence, no more than 20 words.");
+    assert_eq!(body["max_tokens"], 60, "the prompt's params");
+    let image = &body["messages"][0]["content"][1];
+    assert_eq!(image["source"]["media_type"], "image/png");
+    assert_eq!(image["source"]["data"], base64_of(&std::fs::read(data_dir().join("orange.png")).expect("read")));
+}
+
+#[test]
+fn providers_can_be_shared_across_tasks() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<promptops::provider::Providers>();
+    shareable::<std::sync::Arc<dyn promptops::provider::Provider>>();
+}
