@@ -4,7 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`error`] | error classes (exit codes) and hints |
-//! | [`env`] | every `PROMPTOPS_*` variable name |
+//! | [`mod@env`] | every `PROMPTOPS_*` variable name |
 //! | [`yaml`] | parsing YAML with file:line:col errors (the only serde_yaml user) |
 //! | [`money`] | integer micro-dollars |
 //! | [`config`] | `promptops.yaml` and project discovery |
@@ -13,6 +13,7 @@
 //! | [`secret`] | API keys: redacted strings, environment then OS keyring |
 //! | [`store`] | persistence: prompt versions, labels, response cache, usage ledger |
 //! | [`provider`] | model providers (wire protocols) and the inference layers around them |
+//! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats` ·
 //! L1 `config prompt schema store access` · L2 `provider registry` · L3 `eval workflow` ·
@@ -30,5 +31,6 @@ pub mod registry;
 pub mod schema;
 pub mod secret;
 pub mod service;
+pub mod stats;
 pub mod store;
 pub mod yaml;
