@@ -1,7 +1,8 @@
 //! Adaptive concurrency (AIMD): the number of calls allowed in flight halves when the provider
 //! answers 429 and grows by one after as many successes in a row as the current limit, up to
 //! the configured maximum. When a response says how many requests remain in the provider's
-//! window (`x-ratelimit-remaining-requests`), the limit does not grow past that. Slots are a
+//! window (`x-ratelimit-remaining-requests`), the limit does not grow past that, and a window
+//! reported empty (no requests or no tokens remaining) halves it like a 429. Slots are a
 //! semaphore whose permits are added when the limit grows and retired when it shrinks.
 
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::provider::{
     ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, OnDelta, Provider, ProviderError, ProviderInfo,
+    RateLimitInfo,
 };
 
 /// Two 429s closer together than this count as one congestion signal: a burst of concurrent
@@ -111,6 +113,11 @@ impl AdaptiveConcurrency {
     }
 }
 
+/// Whether the provider said its request or token window is used up.
+fn exhausted(info: &RateLimitInfo) -> bool {
+    info.remaining_requests == Some(0) || info.remaining_tokens == Some(0)
+}
+
 #[async_trait]
 impl Provider for AdaptiveConcurrency {
     fn info(&self) -> &ProviderInfo {
@@ -121,6 +128,8 @@ impl Provider for AdaptiveConcurrency {
         let _slot = self.slot().await;
         let result = self.inner.chat(request, on_delta).await;
         match &result {
+            // An exhausted window is a 429 about to happen: back off before it does.
+            Ok(response) if exhausted(&response.rate_limit) => self.on_rate_limited(),
             Ok(response) => self.on_success(response.rate_limit.remaining_requests),
             Err(err) if err.is_rate_limited() => self.on_rate_limited(),
             Err(_) => {}
@@ -164,6 +173,44 @@ mod tests {
             adaptive.chat(&ChatRequest::user("x"), None).await.expect("ok");
         }
         assert_eq!(adaptive.limit(), 8, "never above the maximum");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_exhausted_window_backs_off_and_a_small_one_stops_growth() {
+        #[derive(Debug)]
+        struct Window(RateLimitInfo);
+        #[async_trait]
+        impl Provider for Window {
+            fn info(&self) -> &ProviderInfo {
+                static INFO: std::sync::OnceLock<ProviderInfo> = std::sync::OnceLock::new();
+                INFO.get_or_init(|| ProviderInfo {
+                    id: "w".into(),
+                    kind: crate::config::ProviderKind::Openai,
+                    model: "m".into(),
+                })
+            }
+            async fn chat(&self, _: &ChatRequest, _: Option<OnDelta<'_>>) -> Result<ChatResponse, ProviderError> {
+                let mut response = ChatResponse::new("w", "m", "ok".into(), crate::provider::Usage::default());
+                response.rate_limit = self.0;
+                Ok(response)
+            }
+        }
+        let empty = AdaptiveConcurrency::new(
+            Arc::new(Window(RateLimitInfo { remaining_requests: Some(5), remaining_tokens: Some(0) })),
+            8,
+        );
+        empty.chat(&ChatRequest::user("x"), None).await.expect("ok");
+        assert_eq!(empty.limit(), 4);
+        let small = AdaptiveConcurrency::new(
+            Arc::new(Window(RateLimitInfo { remaining_requests: Some(3), remaining_tokens: None })),
+            8,
+        );
+        small.on_rate_limited();
+        assert_eq!(small.limit(), 4);
+        for _ in 0..50 {
+            small.chat(&ChatRequest::user("x"), None).await.expect("ok");
+        }
+        assert_eq!(small.limit(), 4, "3 requests left in the window: no growth");
     }
 
     #[tokio::test(start_paused = true)]

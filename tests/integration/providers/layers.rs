@@ -248,3 +248,31 @@ async fn remaining_request_headers_are_read() {
     }
     assert_eq!(stub.request_count(), 20);
 }
+
+#[tokio::test]
+async fn rpm_is_held_against_the_stub() {
+    // 3,000 rpm = 50 a second with a one-second burst of 50: 150 requests take about 2 seconds,
+    // and no one-second window sees more than the burst plus a second's worth.
+    let stub = Stub::start(StubConfig::new().reply("ok")).await;
+    let s = setup(
+        &yaml(&stub.openai_base(), "rpm: 3000, concurrency: 32"),
+        &[("OPENAI_API_KEY", KEY)],
+        ProvidersOptions { no_cache: true, ..ProvidersOptions::default() },
+    )
+    .await;
+    let provider = s.providers.get("fast").expect("resolves");
+    let start = Instant::now();
+    let calls = (0..150).map(|i| {
+        let provider = std::sync::Arc::clone(&provider);
+        tokio::spawn(async move { provider.chat(&ChatRequest::user(format!("q{i}")), None).await.expect("answers") })
+    });
+    futures::future::join_all(calls).await;
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_millis(1_900) && elapsed < Duration::from_millis(3_500), "{elapsed:?}");
+    let mut times: Vec<Instant> = stub.requests().iter().map(|r| r.received_at).collect();
+    times.sort();
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|u| u.duration_since(*t) < Duration::from_secs(1)).count();
+        assert!(in_window <= 102, "{in_window} requests within one second");
+    }
+}
