@@ -12,6 +12,9 @@ use super::error::ProviderError;
 use super::types::RateLimitInfo;
 use crate::secret::SecretString;
 
+/// How long establishing a connection may take (the request timeout is the timeout layer's).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The process-wide client: one connection pool for every provider, so that keep-alive
 /// connections are reused across calls. Timeouts are the timeout layer's job.
 pub(crate) fn client() -> reqwest::Client {
@@ -19,7 +22,7 @@ pub(crate) fn client() -> reqwest::Client {
     CLIENT
         .get_or_init(|| {
             reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
+                .connect_timeout(CONNECT_TIMEOUT)
                 .pool_idle_timeout(Duration::from_secs(60))
                 .user_agent(concat!("promptops/", env!("CARGO_PKG_VERSION")))
                 .build()
@@ -59,7 +62,7 @@ pub(crate) fn redact(text: &str, key: Option<&SecretString>) -> String {
 /// A transport failure: timeouts and connection problems are retryable.
 pub(crate) fn transport_error(provider: &str, url: &str, err: reqwest::Error) -> ProviderError {
     if err.is_timeout() {
-        return ProviderError::Timeout { provider: provider.to_owned(), after: Duration::ZERO };
+        return ProviderError::Timeout { provider: provider.to_owned(), after: CONNECT_TIMEOUT };
     }
     // `without_url`: the URL is named once, in our own message.
     ProviderError::Connect { provider: provider.to_owned(), url: url.to_owned(), source: Box::new(err.without_url()) }

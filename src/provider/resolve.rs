@@ -171,7 +171,12 @@ impl Providers {
             cache_ttl: self.config.defaults.cache_ttl_s.map(Duration::from_secs),
             identity: identity(config),
             prices: Arc::clone(&self.prices),
-            free: matches!(config.kind, ProviderKind::Mock | ProviderKind::Echo),
+            // An `exec` command costs nothing unless its model has a price in the table.
+            free: match config.kind {
+                ProviderKind::Mock | ProviderKind::Echo => true,
+                ProviderKind::Exec => config.model.as_deref().and_then(|m| self.prices.price(m)).is_none(),
+                ProviderKind::Openai | ProviderKind::Anthropic => false,
+            },
             budget: self.budget.clone(),
             writer: Some(Arc::clone(&self.writer)),
         };

@@ -95,7 +95,8 @@ pub fn stack(wire: Arc<dyn Provider>, settings: &StackSettings) -> Arc<dyn Provi
     provider = Arc::new(Retry::new(provider, settings.retry));
     provider =
         Arc::new(CostAccounting::new(provider, Arc::clone(&settings.prices), settings.writer.clone(), settings.free));
-    if let Some(budget) = &settings.budget {
+    // Free providers cannot overspend, so a budget already used up must not stop them.
+    if let Some(budget) = settings.budget.as_ref().filter(|_| !settings.free) {
         provider = Arc::new(BudgetGuard::new(provider, Arc::clone(budget), Arc::clone(&settings.prices)));
     }
     provider = Arc::new(SchemaCheck::new(provider));

@@ -276,3 +276,13 @@ async fn rpm_is_held_against_the_stub() {
         assert!(in_window <= 102, "{in_window} requests within one second");
     }
 }
+
+#[tokio::test]
+async fn a_used_up_budget_does_not_stop_free_offline_providers() {
+    let config = "providers:\n  - { id: offline, kind: mock, default: fine }\nbudgets: { daily_usd: 0.000001 }\n";
+    let options = ProvidersOptions { max_cost: Some(Micros::ZERO), ..ProvidersOptions::default() };
+    let s = setup(config, &[], options).await;
+    let answer =
+        s.providers.get("offline").expect("resolves").chat(&ChatRequest::user("hi"), None).await.expect("free");
+    assert_eq!((answer.text.as_str(), answer.cost), ("fine", Micros::ZERO));
+}
