@@ -3,7 +3,8 @@
 //! JSON), so any change to messages, images, parameters or schema misses. Hits are answered
 //! without a call (and streamed as one piece); misses are stored after a successful answer,
 //! through the background writer, with the TTL of `defaults.cache_ttl_s`. Errors are never
-//! stored. A failing cache read is a miss with a warning, never a failed request.
+//! stored. A failing cache read is a miss with a warning, never a failed request. Embeddings
+//! are cached the same way, under keys of their own.
 //! This layer also stamps the response's latency, hit or miss.
 
 use std::sync::Arc;
@@ -56,13 +57,23 @@ impl ResponseCache {
 
     /// The cache key of a request: hex SHA-256 of the provider identity and the request JSON.
     pub fn key(&self, request: &ChatRequest) -> String {
+        // Serialising plain data cannot fail; an empty body would only cost a cache miss.
+        self.digest(b"chat", &serde_json::to_vec(request).unwrap_or_default())
+    }
+
+    fn digest(&self, what: &[u8], body: &[u8]) -> String {
         let mut hasher = Sha256::new();
         hasher.update(b"promptops-cache-v1\n");
+        hasher.update(what);
+        hasher.update(b"\n");
         hasher.update(self.identity.as_bytes());
         hasher.update(b"\n");
-        // Serialising plain data cannot fail; an empty body would only cost a cache miss.
-        hasher.update(serde_json::to_vec(request).unwrap_or_default());
+        hasher.update(body);
         hex::encode(hasher.finalize())
+    }
+
+    fn expiry(&self) -> Option<chrono::DateTime<Utc>> {
+        self.ttl.and_then(|ttl| chrono::Duration::from_std(ttl).ok()).map(|ttl| Utc::now() + ttl)
     }
 
     async fn lookup(&self, writer: &StoreWriter, key: &str) -> Result<Option<ChatResponse>, String> {
@@ -91,8 +102,7 @@ impl ResponseCache {
         let mut stored = response.clone();
         stored.warnings.clear();
         let Ok(value) = serde_json::to_string(&stored) else { return };
-        let expires_at = self.ttl.and_then(|ttl| chrono::Duration::from_std(ttl).ok()).map(|ttl| Utc::now() + ttl);
-        writer.put_cache(key, value, expires_at);
+        writer.put_cache(key, value, self.expiry());
     }
 }
 
@@ -131,6 +141,22 @@ impl Provider for ResponseCache {
     }
 
     async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
-        self.inner.embed(request).await
+        let (Some(writer), CacheMode::ReadWrite) = (&self.writer, self.mode) else {
+            return self.inner.embed(request).await;
+        };
+        let key = self.digest(b"embed", &serde_json::to_vec(request).unwrap_or_default());
+        let (store, scope) = writer.store();
+        // A failing read is only a miss: embeddings are recomputed, never refused.
+        if let Ok(Some(text)) = store.cache_get(scope, &key, Utc::now()).await
+            && let Ok(mut hit) = serde_json::from_str::<EmbedResponse>(&text)
+        {
+            hit.cost = Micros::ZERO;
+            return Ok(hit);
+        }
+        let response = self.inner.embed(request).await?;
+        if let Ok(value) = serde_json::to_string(&response) {
+            writer.put_cache(key, value, self.expiry());
+        }
+        Ok(response)
     }
 }

@@ -235,3 +235,21 @@ fn providers_can_be_shared_across_tasks() {
     shareable::<promptops::provider::Providers>();
     shareable::<std::sync::Arc<dyn promptops::provider::Provider>>();
 }
+
+#[tokio::test]
+async fn embeddings_are_cached_like_answers() {
+    let stub = Stub::start(StubConfig::new()).await;
+    let s = setup(
+        &openai_yaml(&stub.openai_base(), "text-embedding-3-small"),
+        &[("OPENAI_API_KEY", KEY)],
+        ProvidersOptions::default(),
+    )
+    .await;
+    let provider = s.providers.get("fast").expect("resolves");
+    let request = EmbedRequest { inputs: vec!["refund please".into()], model: None };
+    let first = provider.embed(&request).await.expect("embeds");
+    s.providers.flush().await.expect("written");
+    let second = provider.embed(&request).await.expect("embeds");
+    assert_eq!(first.vectors, second.vectors);
+    assert_eq!(stub.requests_to("/v1/embeddings").len(), 1);
+}
