@@ -37,13 +37,9 @@ impl Provider for Timeout {
     }
 
     async fn chat(&self, request: &ChatRequest, on_delta: Option<OnDelta<'_>>) -> Result<ChatResponse, ProviderError> {
-        match tokio::time::timeout(self.after, self.inner.chat(request, on_delta)).await {
-            Ok(Err(ProviderError::Timeout { provider, .. })) => {
-                Err(ProviderError::Timeout { provider, after: self.after })
-            }
-            Ok(result) => result,
-            Err(_) => Err(self.expired()),
-        }
+        tokio::time::timeout(self.after, self.inner.chat(request, on_delta))
+            .await
+            .unwrap_or_else(|_| Err(self.expired()))
     }
 
     async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
