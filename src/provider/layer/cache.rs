@@ -84,25 +84,27 @@ impl ResponseCache {
         serde_json::from_str(&text).map(Some).map_err(|e| e.to_string())
     }
 
-    fn record_hit(&self, writer: &StoreWriter, request: &ChatRequest, hit: &ChatResponse) {
-        writer.record(UsageRecord {
-            at: Utc::now(),
-            provider: self.inner.info().id.clone(),
-            model: hit.model.clone(),
-            prompt: request.prompt.clone(),
-            input_tokens: 0,
-            output_tokens: 0,
-            cached_input_tokens: 0,
-            cost: Micros::ZERO,
-            cache_hit: true,
-        });
+    async fn record_hit(&self, writer: &StoreWriter, request: &ChatRequest, hit: &ChatResponse) {
+        writer
+            .record(UsageRecord {
+                at: Utc::now(),
+                provider: self.inner.info().id.clone(),
+                model: hit.model.clone(),
+                prompt: request.prompt.clone(),
+                input_tokens: 0,
+                output_tokens: 0,
+                cached_input_tokens: 0,
+                cost: Micros::ZERO,
+                cache_hit: true,
+            })
+            .await;
     }
 
-    fn store(&self, writer: &StoreWriter, key: String, response: &ChatResponse) {
+    async fn store(&self, writer: &StoreWriter, key: String, response: &ChatResponse) {
         let mut stored = response.clone();
         stored.warnings.clear();
         let Ok(value) = serde_json::to_string(&stored) else { return };
-        writer.put_cache(key, value, self.expiry());
+        writer.put_cache(key, value, self.expiry()).await;
     }
 }
 
@@ -126,7 +128,7 @@ impl Provider for ResponseCache {
                 if let Some(on_delta) = on_delta {
                     on_delta(&hit.text);
                 }
-                self.record_hit(writer, request, &hit);
+                self.record_hit(writer, request, &hit).await;
                 (hit.cached, hit.cost, hit.attempts, hit.latency) = (true, Micros::ZERO, 0, start.elapsed());
                 return Ok(hit);
             }
@@ -134,7 +136,7 @@ impl Provider for ResponseCache {
             Err(err) => warnings.push(format!("the response cache could not be read ({err}); calling the provider")),
         }
         let mut response = self.inner.chat(request, on_delta).await?;
-        self.store(writer, key, &response);
+        self.store(writer, key, &response).await;
         response.warnings.extend(warnings);
         response.latency = start.elapsed();
         Ok(response)
@@ -155,7 +157,7 @@ impl Provider for ResponseCache {
         }
         let response = self.inner.embed(request).await?;
         if let Ok(value) = serde_json::to_string(&response) {
-            writer.put_cache(key, value, self.expiry());
+            writer.put_cache(key, value, self.expiry()).await;
         }
         Ok(response)
     }

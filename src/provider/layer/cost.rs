@@ -52,19 +52,21 @@ impl CostAccounting {
         }
     }
 
-    fn record(&self, prompt: Option<&str>, model: &str, usage: &Usage, cost: Micros) {
+    async fn record(&self, prompt: Option<&str>, model: &str, usage: &Usage, cost: Micros) {
         if let Some(writer) = &self.writer {
-            writer.record(UsageRecord {
-                at: Utc::now(),
-                provider: self.inner.info().id.clone(),
-                model: model.to_owned(),
-                prompt: prompt.map(ToOwned::to_owned),
-                input_tokens: usage.input_tokens,
-                output_tokens: usage.output_tokens,
-                cached_input_tokens: usage.cached_input_tokens,
-                cost,
-                cache_hit: false,
-            });
+            writer
+                .record(UsageRecord {
+                    at: Utc::now(),
+                    provider: self.inner.info().id.clone(),
+                    model: model.to_owned(),
+                    prompt: prompt.map(ToOwned::to_owned),
+                    input_tokens: usage.input_tokens,
+                    output_tokens: usage.output_tokens,
+                    cached_input_tokens: usage.cached_input_tokens,
+                    cost,
+                    cache_hit: false,
+                })
+                .await;
         }
     }
 }
@@ -80,14 +82,14 @@ impl Provider for CostAccounting {
         let (cost, warning) = self.price(&response.model, &response.usage);
         response.cost = cost;
         response.warnings.extend(warning);
-        self.record(request.prompt.as_deref(), &response.model, &response.usage, cost);
+        self.record(request.prompt.as_deref(), &response.model, &response.usage, cost).await;
         Ok(response)
     }
 
     async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
         let mut response = self.inner.embed(request).await?;
         response.cost = self.price(&response.model, &response.usage).0;
-        self.record(None, &response.model, &response.usage, response.cost);
+        self.record(None, &response.model, &response.usage, response.cost).await;
         Ok(response)
     }
 }

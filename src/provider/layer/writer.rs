@@ -13,6 +13,8 @@ use crate::store::{CacheEntry, Scope, Store, StoreError, UsageRecord};
 
 /// Most messages handled per batch.
 const BATCH: usize = 512;
+/// Most writes waiting in the queue.
+const QUEUE: usize = 4 * BATCH;
 /// How long the writer waits for more writes before writing a batch.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
@@ -26,7 +28,7 @@ enum Write {
 pub struct StoreWriter {
     store: Arc<dyn Store>,
     scope: Scope,
-    sender: OnceLock<mpsc::UnboundedSender<Write>>,
+    sender: OnceLock<mpsc::Sender<Write>>,
     failure: Arc<Mutex<Option<String>>>,
 }
 
@@ -47,31 +49,33 @@ impl StoreWriter {
         (&self.store, &self.scope)
     }
 
-    fn send(&self, write: Write) {
+    /// Queues a write. The queue is bounded: when the store falls behind, callers wait here
+    /// rather than memory growing without limit.
+    async fn send(&self, write: Write) {
         let sender = self.sender.get_or_init(|| {
-            let (sender, receiver) = mpsc::unbounded_channel();
+            let (sender, receiver) = mpsc::channel(QUEUE);
             tokio::spawn(run(Arc::clone(&self.store), self.scope.clone(), receiver, Arc::clone(&self.failure)));
             sender
         });
         // The task lives as long as the sender, so a send cannot fail while `self` exists.
-        let _ = sender.send(write);
+        let _ = sender.send(write).await;
     }
 
     /// Queues a cache entry.
-    pub fn put_cache(&self, key: String, value: String, expires_at: Option<DateTime<Utc>>) {
-        self.send(Write::Cache { key, value, expires_at });
+    pub async fn put_cache(&self, key: String, value: String, expires_at: Option<DateTime<Utc>>) {
+        self.send(Write::Cache { key, value, expires_at }).await;
     }
 
     /// Queues a usage row.
-    pub fn record(&self, record: UsageRecord) {
-        self.send(Write::Usage(record));
+    pub async fn record(&self, record: UsageRecord) {
+        self.send(Write::Usage(record)).await;
     }
 
     /// Waits until everything queued so far is written; reports the first write that failed.
     pub async fn flush(&self) -> Result<(), StoreError> {
         if self.sender.get().is_some() {
             let (done, wait) = oneshot::channel();
-            self.send(Write::Flush(done));
+            self.send(Write::Flush(done)).await;
             let _ = wait.await;
         }
         match self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
@@ -84,7 +88,7 @@ impl StoreWriter {
 async fn run(
     store: Arc<dyn Store>,
     scope: Scope,
-    mut receiver: mpsc::UnboundedReceiver<Write>,
+    mut receiver: mpsc::Receiver<Write>,
     failure: Arc<Mutex<Option<String>>>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -113,7 +117,7 @@ async fn run(
 
 /// Collects more writes for a moment before writing: fewer, larger transactions keep the
 /// connection free for the cache reads on the request path. A flush is served at once.
-async fn gather(receiver: &mut mpsc::UnboundedReceiver<Write>, batch: &mut Vec<Write>) {
+async fn gather(receiver: &mut mpsc::Receiver<Write>, batch: &mut Vec<Write>) {
     let deadline = tokio::time::Instant::now() + GATHER;
     while batch.len() < BATCH && !batch.iter().any(|w| matches!(w, Write::Flush(_))) {
         let more = tokio::time::timeout_at(deadline, receiver.recv_many(batch, BATCH - batch.len())).await;

@@ -12,7 +12,7 @@ impl CacheStore for SqliteStore {
     async fn cache_get(&self, scope: &Scope, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
         let (tenant, project, key, now) =
             (scope.tenant().to_owned(), scope.project().to_owned(), key.to_owned(), timestamp(now));
-        self.call(move |conn| {
+        self.call_short(move |conn| {
             conn.prepare_cached(
                 "SELECT response FROM response_cache
                  WHERE tenant_id = ?1 AND project_id = ?2 AND key = ?3 AND (expires_at IS NULL OR expires_at > ?4)",

@@ -59,6 +59,26 @@ impl SqliteStore {
         .await
         .map_err(|err| StoreError::Backend(Box::new(err)))?
     }
+
+    /// Runs a short read (an indexed point query) on the current worker thread when the runtime
+    /// is multi-threaded, handing the worker's other tasks off meanwhile; else like [`Self::call`].
+    /// Hopping to the blocking pool costs more than such a query, and the response cache reads
+    /// on every request.
+    pub(crate) async fn call_short<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_thread {
+            return self.call(f).await;
+        }
+        tokio::task::block_in_place(|| {
+            let mut guard = self.conn.lock().map_err(|_| StoreError::Decode("connection lock poisoned".to_owned()))?;
+            f(&mut guard)
+        })
+    }
 }
 
 fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
