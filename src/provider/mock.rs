@@ -2,7 +2,8 @@
 //! request (its text by `contains` / `regex`, its prompt name by `prompt`); the first match
 //! answers with its `reply`, or one of its `replies` chosen by a seeded hash, so that the same
 //! request gets the same sequence of answers on every run. Replies are minijinja templates over
-//! the request (`last_user`, `system`, `text`, `prompt`, `messages`, `model`).
+//! the request (`last_user`, `system`, `text`, `prompt`, `messages`, `model`). Embeddings are a
+//! hashed bag of words, so offline evaluations can use similarity assertions too.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -16,7 +17,7 @@ use regex::Regex;
 use serde_json::json;
 
 use super::error::ProviderError;
-use super::types::{ChatRequest, ChatResponse, OnDelta, Usage};
+use super::types::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, OnDelta, Usage};
 use super::{Provider, ProviderInfo};
 use crate::config::{MockRule, ProviderConfig};
 use crate::prompt::Role;
@@ -220,8 +221,34 @@ pub(crate) fn estimate_usage(request: &ChatRequest, answer: &str) -> Usage {
     }
 }
 
+/// Size of the mock's embedding vectors.
+const EMBEDDING_DIMENSIONS: usize = 64;
+
+/// A deterministic offline embedding: a hashed bag of lower-cased words, normalised to length 1,
+/// so texts sharing words are similar and the same text always gets the same vector.
+fn bag_of_words(text: &str) -> Vec<f32> {
+    let mut vector = vec![0.0_f32; EMBEDDING_DIMENSIONS];
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let mut hasher = DefaultHasher::new();
+        word.to_lowercase().hash(&mut hasher);
+        vector[(hasher.finish() % EMBEDDING_DIMENSIONS as u64) as usize] += 1.0;
+    }
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+    vector
+}
+
 #[async_trait]
 impl Provider for Mock {
+    async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let vectors = request.inputs.iter().map(|text| bag_of_words(text)).collect();
+        let tokens = request.inputs.iter().map(|t| (t.len() as u64).div_ceil(4)).sum();
+        let usage = Usage { input_tokens: tokens, output_tokens: 0, cached_input_tokens: 0 };
+        Ok(EmbedResponse { vectors, model: self.info.model.clone(), usage, cost: crate::money::Micros::ZERO })
+    }
+
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
@@ -311,6 +338,19 @@ mod tests {
         let first = run().await;
         assert_eq!(first, run().await);
         assert!(first.iter().collect::<std::collections::BTreeSet<_>>().len() > 1, "{first:?}");
+    }
+
+    #[tokio::test]
+    async fn embeddings_are_deterministic_and_word_based() {
+        let m = mock(Vec::new(), Some("x")).expect("valid");
+        let request = EmbedRequest {
+            inputs: vec!["Refund my order".into(), "refund, my ORDER!".into(), "weather".into()],
+            model: None,
+        };
+        let out = m.embed(&request).await.expect("embeds");
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        assert!((dot(&out.vectors[0], &out.vectors[1]) - 1.0).abs() < 1e-6);
+        assert!(dot(&out.vectors[0], &out.vectors[2]) < 0.5);
     }
 
     #[test]
