@@ -133,15 +133,21 @@ impl KeyStore for OsKeyring {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoKeyring;
 
+impl NoKeyring {
+    fn unavailable() -> KeyringError {
+        KeyringError::Unavailable("turned off with PROMPTOPS_KEYRING=none".to_owned())
+    }
+}
+
 impl KeyStore for NoKeyring {
     fn get(&self, _name: &str) -> Result<Option<SecretString>, KeyringError> {
-        Err(KeyringError::Unavailable("turned off with PROMPTOPS_KEYRING=none".to_owned()))
+        Err(Self::unavailable())
     }
-    fn set(&self, name: &str, secret: &SecretString) -> Result<(), KeyringError> {
-        self.get(name).map(|_| drop(secret.clone()))
+    fn set(&self, _name: &str, _secret: &SecretString) -> Result<(), KeyringError> {
+        Err(Self::unavailable())
     }
-    fn remove(&self, name: &str) -> Result<bool, KeyringError> {
-        self.get(name).map(|_| false)
+    fn remove(&self, _name: &str) -> Result<bool, KeyringError> {
+        Err(Self::unavailable())
     }
 }
 

@@ -259,13 +259,7 @@ impl Diagnostic for ProviderError {
 
     fn hints(&self) -> Vec<String> {
         match self {
-            Self::Unknown { wanted, configured } => {
-                let mut hints: Vec<String> =
-                    did_you_mean(wanted, configured.iter().map(String::as_str)).into_iter().collect();
-                hints.push(format!("configured providers: {}", list_names(configured)));
-                hints.push("or name one as `kind:model`, e.g. `openai:gpt-4o-mini`".to_owned());
-                hints
-            }
+            Self::Unknown { wanted, configured } => unknown_hints(wanted, configured),
             Self::UnknownKind { kind, .. } => {
                 let kinds = crate::config::ProviderKind::ALL.map(|k| k.as_str());
                 let mut hints: Vec<String> = did_you_mean(kind, kinds).into_iter().collect();
@@ -316,4 +310,12 @@ impl Diagnostic for ProviderError {
             _ => Vec::new(),
         }
     }
+}
+
+/// "Did you mean", the configured ids, and the `kind:model` alternative.
+fn unknown_hints(wanted: &str, configured: &[String]) -> Vec<String> {
+    let mut hints: Vec<String> = did_you_mean(wanted, configured.iter().map(String::as_str)).into_iter().collect();
+    hints.push(format!("configured providers: {}", list_names(configured)));
+    hints.push("or name one as `kind:model`, e.g. `openai:gpt-4o-mini`".to_owned());
+    hints
 }
