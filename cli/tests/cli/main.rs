@@ -7,3 +7,4 @@ mod init;
 mod labels;
 mod prompts;
 mod registry;
+mod run;
