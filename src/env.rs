@@ -17,6 +17,8 @@ pub const DATABASE_URL: &str = "PROMPTOPS_DATABASE_URL";
 pub const ADDR: &str = "PROMPTOPS_ADDR";
 /// The log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
 pub const LOG: &str = "PROMPTOPS_LOG";
+/// Which keyring holds API keys: `os` (the default) or `none` (CI, containers, tests).
+pub const KEYRING: &str = "PROMPTOPS_KEYRING";
 /// Server mode: the commands workflow `exec` tools may run (comma-separated program names);
 /// none when unset. The local CLI runs any command the workflow names.
 pub const ALLOW_EXEC: &str = "PROMPTOPS_ALLOW_EXEC";
@@ -26,5 +28,17 @@ pub const TEST_LANGGRAPH: &str = "PROMPTOPS_TEST_LANGGRAPH";
 pub const TEST_POSTGRES_URL: &str = "PROMPTOPS_TEST_POSTGRES_URL";
 
 /// All variables above, for documentation checks.
-pub const ALL: &[&str] =
-    &[PROJECT, AUTHOR, FORMAT, NO_COLOR, TOKEN, DATABASE_URL, ADDR, LOG, ALLOW_EXEC, TEST_LANGGRAPH, TEST_POSTGRES_URL];
+pub const ALL: &[&str] = &[
+    PROJECT,
+    AUTHOR,
+    FORMAT,
+    NO_COLOR,
+    TOKEN,
+    DATABASE_URL,
+    ADDR,
+    LOG,
+    KEYRING,
+    ALLOW_EXEC,
+    TEST_LANGGRAPH,
+    TEST_POSTGRES_URL,
+];

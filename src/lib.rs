@@ -10,10 +10,13 @@
 //! | [`config`] | `promptops.yaml` and project discovery |
 //! | [`prompt`] | prompt files, validation, hashing, rendering |
 //! | [`schema`] | generated JSON Schemas of the file formats |
+//! | [`secret`] | API keys: redacted strings, environment then OS keyring |
+//! | [`store`] | persistence: prompt versions, labels, response cache, usage ledger |
+//! | [`provider`] | model providers (wire protocols) and the inference layers around them |
 //! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
 //!
-//! Layers (a module imports only from layers below it): L0 `error env yaml money stats` ·
+//! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats` ·
 //! L1 `config prompt schema store access` · L2 `provider registry` · L3 `eval workflow` ·
 //! L4 `ab` · L5 `service` · L6 `server remote`.
 
@@ -24,8 +27,10 @@ pub mod error;
 pub mod fsutil;
 pub mod money;
 pub mod prompt;
+pub mod provider;
 pub mod registry;
 pub mod schema;
+pub mod secret;
 pub mod service;
 pub mod stats;
 pub mod store;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{init, label, prompt, registry, schema, workflow};
+use crate::commands::{auth, cost, init, label, prompt, provider, registry, run, schema, workflow};
 use crate::exit::EXIT_CODES_HELP;
 use crate::output::Format;
 
@@ -66,6 +66,16 @@ pub enum Command {
     /// List, create, validate and render prompts.
     #[command(subcommand)]
     Prompt(prompt::PromptCommand),
+    /// Render a prompt and run it against a model.
+    Run(run::RunArgs),
+    /// Show spend by day, provider or model.
+    Cost(cost::CostArgs),
+    /// List configured providers, or test one with a cheap call.
+    #[command(subcommand)]
+    Provider(provider::ProviderCommand),
+    /// Store, list and remove API keys in the OS keyring.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Print the JSON Schema of a file format.
     Schema(schema::SchemaArgs),
     /// Print shell completions.

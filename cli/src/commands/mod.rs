@@ -1,9 +1,13 @@
 //! One module per command group; `dispatch` routes a parsed command to its `run`.
 
+pub mod auth;
+pub mod cost;
 pub mod init;
 pub mod label;
 pub mod prompt;
+pub mod provider;
 pub mod registry;
+pub mod run;
 pub mod schema;
 pub mod workflow;
 mod workspace;
@@ -25,6 +29,10 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Label(command) => label::run(command, ctx).await,
         Command::Rollback(args) => label::rollback(args, ctx).await,
         Command::Prompt(command) => prompt::run(command, ctx).await,
+        Command::Run(args) => run::run(args, ctx).await,
+        Command::Cost(args) => cost::run(args, ctx).await,
+        Command::Auth(command) => auth::run(command, ctx).await,
+        Command::Provider(command) => provider::run(command, ctx).await,
         Command::Schema(args) => schema::schema(args, ctx),
         Command::Completions(args) => schema::completions(args),
         Command::Workflow(command) => workflow::run(command, ctx).await,

@@ -7,4 +7,5 @@ mod init;
 mod labels;
 mod prompts;
 mod registry;
+mod run;
 mod workflows;
