@@ -4,6 +4,7 @@
 //! [`ModelCaller`], which the provider layer implements.
 
 pub mod api;
+pub mod caller;
 pub mod checkpoint;
 pub mod compile;
 pub mod draw;
@@ -26,6 +27,7 @@ pub mod trace;
 pub mod validate;
 
 pub use api::{EvalRun, WorkflowTarget, prepare};
+pub use caller::ProviderCaller;
 pub use compile::{Compiled, compile};
 pub use error::{Finding, Severity, WorkflowError};
 pub use exec::{Runner, new_thread_id};

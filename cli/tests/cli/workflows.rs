@@ -196,3 +196,65 @@ fn export_writes_a_langgraph_app() {
     let run = project.run(&["workflow", "export", "approve", "--to", "langgraph", "-o", "out"]);
     assert!(run.ok().starts_with("out/graph.py"), "{}", run.stdout);
 }
+
+/// A temporary project holding this repository's examples (config, prompts, workflows).
+fn examples() -> Project {
+    let project = Project::empty();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository");
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        for entry in walk(from) {
+            let target = to.join(entry.strip_prefix(from).expect("inside"));
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(&entry, &target).expect("copy");
+        }
+    };
+    std::fs::copy(repo.join("promptops.yaml"), project.root.join("promptops.yaml")).expect("copy");
+    copy(&repo.join("prompts"), &project.root.join("prompts"));
+    copy(&repo.join("workflows"), &project.root.join("workflows"));
+    project
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
+
+#[test]
+fn the_examples_run_offline_with_tokens_streamed() {
+    let project = examples();
+    assert!(project.run(&["workflow", "validate"]).stderr.contains("3 workflow(s) valid"));
+    let run =
+        project.run(&["workflow", "run", "essay-refine", "--input", "{\"topic\": \"tides\"}", "--stream", "tokens"]);
+    let tokens: Vec<serde_json::Value> =
+        run.ok().lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert!(tokens.iter().all(|t| t["event"] == "token"), "{tokens:?}");
+    let nodes: Vec<&str> = tokens.iter().filter_map(|t| t["node"].as_str()).collect();
+    assert!(nodes.contains(&"draft") && nodes.contains(&"revise"), "{nodes:?}");
+    let run = project.run(&[
+        "workflow",
+        "run",
+        "summarize-batch",
+        "--input-file",
+        "workflows/_data/documents.yaml",
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(run.ok()).expect("json");
+    assert_eq!(doc["output"]["notes"].as_array().map(Vec::len), Some(3));
+    let paused = project.run(&[
+        "workflow",
+        "run",
+        "support-triage",
+        "--input",
+        "{\"ticket\": \"I was charged twice\"}",
+        "--thread",
+        "t1",
+    ]);
+    assert!(paused.ok().contains("node: approve"), "{}", paused.stdout);
+    let done = project.run(&["workflow", "resume", "t1", "--input", "false"]);
+    assert!(done.ok().contains("\"status\": \"held for a person\""), "{}", done.stdout);
+}

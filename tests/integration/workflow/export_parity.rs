@@ -120,13 +120,24 @@ fn normal(value: &Value) -> Value {
 async fn parity(python: &Path, text: &str, model: FakeModel, input: Value, resumes: &[Value]) {
     let c = compiled(text).await;
     let s = store().await;
-    let recording = Arc::new(Recording { inner: Arc::new(model), replies: Mutex::default() });
-    let r: Runner = runner(recording.clone(), &s);
-    let mut outcome = r.run(&c, input.clone(), Some("t".into())).await.expect("runs");
+    parity_of(python, &c, Arc::new(model), &s, input, resumes).await;
+}
+
+async fn parity_of(
+    python: &Path,
+    c: &Arc<promptops::workflow::Compiled>,
+    model: Arc<dyn ModelCaller>,
+    s: &super::TempStore,
+    input: Value,
+    resumes: &[Value],
+) {
+    let recording = Arc::new(Recording { inner: model, replies: Mutex::default() });
+    let r: Runner = runner(recording.clone(), s);
+    let mut outcome = r.run(c, input.clone(), Some("t".into())).await.expect("runs");
     let mut trace = outcome.trace.clone();
     for answer in resumes {
         assert_eq!(outcome.status, RunStatus::Interrupted);
-        outcome = r.resume(&c, "t", Some(answer.clone())).await.expect("resumes");
+        outcome = r.resume(c, "t", Some(answer.clone())).await.expect("resumes");
         trace.extend(outcome.trace.clone());
     }
     assert_eq!(outcome.status, RunStatus::Completed);
@@ -135,7 +146,7 @@ async fn parity(python: &Path, text: &str, model: FakeModel, input: Value, resum
         *visits.entry(t.node.clone()).or_default() += 1;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    export::write(dir.path(), &export::langgraph(&c, &ProjectConfig::default())).expect("export");
+    export::write(dir.path(), &export::langgraph(c, &ProjectConfig::default())).expect("export");
     let replies = recording.replies.lock().expect("lock").clone();
     let case = json!({ "input": input, "replies": replies, "resumes": resumes });
     std::fs::write(dir.path().join("case.json"), case.to_string()).expect("write");
@@ -177,4 +188,19 @@ async fn exported_graphs_end_in_the_same_state_as_the_executor() {
     let approval = "version: 1\nname: approval\ninput: [ticket]\nstate:\n  ticket: { type: string }\n  kind: { type: string }\n  approved: { type: boolean }\n  outcome: { type: string }\nnodes:\n  triage: { type: router, messages: [{ role: user, content: '{{ t }}' }], vars: { t: state.ticket }, routes: { refund: review, other: END }, output: { kind: result.json.label } }\n  review: { type: human, message: 'Refund {{ state.ticket }}?', schema: { type: boolean }, output: { approved: result } }\n  act: { type: tool, tool: { builtin: echo }, output: { outcome: \"'refunded' if state.approved else 'declined'\" } }\nedges:\n  - { from: START, to: triage }\n  - { from: review, to: act }\n  - { from: act, to: END }\n";
     let model = FakeModel::new().reply("triage", "{\"label\": \"refund\"}");
     parity(&python, approval, model, json!({"ticket": "charged twice"}), &[json!(true)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_workflows_on_the_mock_provider_end_in_the_same_state_when_exported() {
+    let Some(python) = python() else { return };
+    let ex = super::examples::examples().await;
+    let cases = [
+        ("essay-refine", json!({"topic": "tides"}), vec![]),
+        ("summarize-batch", json!({"documents": ["One.", "Two.", "Three."]}), vec![]),
+        ("support-triage", json!({"ticket": "I was charged twice"}), vec![json!(true)]),
+    ];
+    for (name, input, resumes) in cases {
+        let s = store().await;
+        parity_of(&python, &ex.compiled(name).await, ex.mock(), &s, input, &resumes).await;
+    }
 }

@@ -3,7 +3,7 @@
 //! human pause, forks, durability modes and storage growth.
 
 mod checkpoints;
-mod examples;
+pub mod examples;
 mod export_parity;
 mod limits;
 mod nodes;

@@ -1,31 +1,14 @@
-//! The model caller the CLI hands to the workflow executor.
-//!
-//! Until the provider layer is part of this build, prompt and router nodes fail with a clear
-//! message; tool, human and expression-router workflows run as usual.
+//! The model caller the CLI hands to the workflow executor: the project's providers, with the
+//! cache and usage ledger in the local store.
 
-use async_trait::async_trait;
 use promptops::config::Project;
-use promptops::error::ErrorClass;
-use promptops::workflow::{ModelCall, ModelCaller, ModelError, ModelReply};
+use promptops::provider::ProvidersOptions;
+use promptops::workflow::ProviderCaller;
 
-/// Calls models for workflow nodes.
-#[derive(Debug)]
-pub struct ProjectCaller;
+use crate::context::Context;
 
-impl ProjectCaller {
-    /// The caller for `project`.
-    pub fn new(_project: &Project, _no_cache: bool) -> Self {
-        Self
-    }
-}
-
-#[async_trait]
-impl ModelCaller for ProjectCaller {
-    async fn call(&self, call: ModelCall<'_>) -> Result<ModelReply, ModelError> {
-        Err(ModelError {
-            message: format!("node `{}` needs a model provider, and this build has none", call.node),
-            class: ErrorClass::Config,
-            hints: vec!["use tool and expression-router nodes, or a build with providers".to_owned()],
-        })
-    }
+/// The providers of `project` as a workflow model caller.
+pub async fn caller(ctx: &Context, project: &Project, no_cache: bool) -> anyhow::Result<ProviderCaller> {
+    let (store, scope) = ctx.store(project).await?;
+    Ok(ProviderCaller::new(project, store, scope, ProvidersOptions { no_cache, ..ProvidersOptions::default() }))
 }

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use promptops::workflow::{Event, EventSink, RunOptions, RunOutcome, RunStatus, Runner, TaskTrace};
+use promptops::workflow::{Event, EventSink, ProviderCaller, RunOptions, RunOutcome, RunStatus, Runner, TaskTrace};
 use serde_json::Value;
 
-use super::caller::ProjectCaller;
+use super::caller::caller;
 use super::{ExecArgs, ResumeArgs, RunArgs, StreamMode, load_compiled, report_invalid};
 use crate::context::Context;
 use crate::diagnose::{DiagnoseExt, usage};
@@ -21,9 +21,10 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let project = ctx.project()?;
     let input = read_input(input.as_deref(), input_file.as_deref())?;
     let (_, compiled) = load_compiled(ctx, &project, &target).await?;
-    let runner = runner(ctx, &project, &exec).await?;
-    let outcome = runner.run(&compiled, input, thread).await.map_err(|err| report_invalid(ctx, err))?;
-    render(ctx, format, exec.stream, &outcome)
+    let (runner, caller) = runner(ctx, &project, &exec).await?;
+    let outcome = runner.run(&compiled, input, thread).await;
+    caller.flush().await;
+    render(ctx, format, exec.stream, &outcome.map_err(|err| report_invalid(ctx, err))?)
 }
 
 /// `workflow resume`.
@@ -40,21 +41,28 @@ pub async fn resume(args: ResumeArgs, ctx: &Context) -> anyhow::Result<ExitStatu
         .ok_or_else(|| promptops::workflow::WorkflowError::ThreadNotFound { thread: thread.clone() })
         .diag()?;
     let (_, compiled) = load_compiled(ctx, &project, &record.workflow).await?;
-    let runner = runner(ctx, &project, &exec).await?;
-    let outcome = runner.resume(&compiled, &thread, answer).await.map_err(|err| report_invalid(ctx, err))?;
-    render(ctx, format, exec.stream, &outcome)
+    let (runner, caller) = runner(ctx, &project, &exec).await?;
+    let outcome = runner.resume(&compiled, &thread, answer).await;
+    caller.flush().await;
+    render(ctx, format, exec.stream, &outcome.map_err(|err| report_invalid(ctx, err))?)
 }
 
-async fn runner(ctx: &Context, project: &promptops::config::Project, exec: &ExecArgs) -> anyhow::Result<Runner> {
+/// A runner checkpointing into the project store and calling models through its providers
+/// (returned too, to flush their cache and usage writes when the run stops).
+async fn runner(
+    ctx: &Context,
+    project: &promptops::config::Project,
+    exec: &ExecArgs,
+) -> anyhow::Result<(Runner, Arc<ProviderCaller>)> {
     let ExecArgs { stream, non_interactive, no_cache } = exec;
     let (store, scope) = ctx.store(project).await?;
     let options = RunOptions { allow_pause: !non_interactive, cache: !no_cache, ..RunOptions::default() };
-    let caller = Arc::new(ProjectCaller::new(project, *no_cache));
-    let mut runner = Runner::new(caller).with_store(store, scope).with_options(options);
+    let caller = Arc::new(caller(ctx, project, *no_cache).await?);
+    let mut runner = Runner::new(caller.clone()).with_store(store, scope).with_options(options);
     if let Some(mode) = *stream {
         runner = runner.with_events(sink(ctx.printer.clone(), mode));
     }
-    Ok(runner)
+    Ok((runner, caller))
 }
 
 /// Prints the events of one stream mode as JSON lines on stdout.
