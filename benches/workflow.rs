@@ -45,13 +45,35 @@ async fn db() -> Db {
     Db { store, scope, _dir: dir }
 }
 
+/// The `echo` provider of a throwaway project, through the whole provider layer (no cache, so
+/// every step makes a call).
+fn echo_provider(rt: &tokio::runtime::Runtime) -> (Arc<dyn ModelCaller>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("promptops.yaml"),
+        "providers:\n  - { id: echo, kind: echo }\ndefaults: { provider: echo }\n",
+    )
+    .expect("write");
+    let project = promptops::config::Project::open(dir.path()).expect("project");
+    let d = rt.block_on(db());
+    let options = promptops::provider::ProvidersOptions { no_cache: true, ..Default::default() };
+    let caller = promptops::workflow::ProviderCaller::new(&project, Arc::clone(&d.store), d.scope.clone(), options);
+    std::mem::forget(d._dir);
+    (Arc::new(caller), dir)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let echo: Arc<dyn ModelCaller> = Arc::new(FakeModel::new());
     let steps = 1_000;
 
     let prompt_loop = rt.block_on(compile(&looping("prompt", steps, "", "")));
-    let m = measure("1,000 prompt steps, echo model, no checkpoints", 10, || {
+    let (provider, _project) = echo_provider(&rt);
+    let m = measure("1,000 prompt steps, echo provider (layered), no checkpoints", 10, || {
+        rt.block_on(Runner::new(Arc::clone(&provider)).run(&prompt_loop, json!({}), None)).expect("runs")
+    });
+    println!("    => per step, provider layer included: {:.1?}", m.median() / steps);
+    let m = measure("1,000 prompt steps, in-process echo model, no checkpoints", 10, || {
         rt.block_on(Runner::new(Arc::clone(&echo)).run(&prompt_loop, json!({}), None)).expect("runs")
     });
     println!("    => executor overhead per step: {:.1?}", m.median() / steps);

@@ -54,6 +54,10 @@ pub struct StepPayload {
     /// For each joining node, the awaited nodes that have run since it last ran.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub barriers: BTreeMap<String, BTreeSet<String>>,
+    /// The ids of the tasks this step committed. Their writes were stored as each task finished;
+    /// a stored result of an earlier attempt that the step did not use is left out by this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
 }
 
 /// The state and progress of a thread at a committed step.
@@ -79,6 +83,13 @@ fn encode<T: Serialize>(value: &T) -> String {
 /// The stored results of the tasks of one step.
 pub fn task_results(rows: &[TaskRow]) -> Result<Vec<TaskResult>, WorkflowError> {
     rows.iter().map(|row| decode(&row.payload)).collect()
+}
+
+/// The results a committed step used: its stored task rows, restricted to the ids its commit lists.
+pub fn committed_results(row: &CheckpointRow) -> Result<(StepPayload, Vec<TaskResult>), WorkflowError> {
+    let payload: StepPayload = decode(&row.payload)?;
+    let results = task_results(&row.tasks)?.into_iter().filter(|r| payload.tasks.contains(&r.id)).collect();
+    Ok((payload, results))
 }
 
 /// The writes of a step's tasks, in merge order (task ids sort as node name, then map index).
@@ -113,7 +124,7 @@ pub async fn restore(
     let first = rows.first().ok_or_else(missing)?;
     let mut values: Values = decode(first.snapshot.as_deref().ok_or_else(missing)?)?;
     for row in &rows[1..] {
-        let results = task_results(&row.tasks)?;
+        let (_, results) = committed_results(row)?;
         state::apply(file, &mut values, &step_writes(&results))
             .map_err(|why| WorkflowError::Store(StoreError::Decode(format!("replaying step {}: {why}", row.step))))?;
     }
@@ -208,7 +219,8 @@ impl Checkpointer {
         self.submit(Op::Task(TaskRow { step, task: result.id.clone(), payload: encode(result) })).await
     }
 
-    /// Commits a step (with a snapshot every `snapshot_every` steps, and always at step 0).
+    /// Commits a step (with a snapshot every `snapshot_every` steps, and always at step 0). The
+    /// tasks' writes are already stored ([`Self::task`]); the commit lists their ids.
     pub async fn commit(
         &self,
         step: u32,
@@ -218,8 +230,9 @@ impl Checkpointer {
         status: &str,
     ) -> Result<(), WorkflowError> {
         let snapshot = step.is_multiple_of(self.snapshot_every).then(|| encode(values));
-        let tasks = results.iter().map(|r| TaskRow { step, task: r.id.clone(), payload: encode(r) }).collect();
-        let row = CheckpointRow { step, payload: encode(payload), snapshot, tasks, created_at: Utc::now() };
+        let mut listed = payload.clone();
+        listed.tasks = results.iter().map(|r| r.id.clone()).collect();
+        let row = CheckpointRow { step, payload: encode(&listed), snapshot, tasks: Vec::new(), created_at: Utc::now() };
         self.submit(Op::Commit(row, status.to_owned())).await
     }
 

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::checkpoint::task_results;
+use super::checkpoint::committed_results;
 use super::error::WorkflowError;
 use super::trace::TaskTrace;
 use crate::store::{Scope, Store, ThreadRecord};
@@ -38,7 +38,7 @@ pub async fn history(
         .ok_or_else(|| WorkflowError::ThreadNotFound { thread: thread.to_owned() })?;
     let mut steps = Vec::new();
     for row in store.checkpoints(scope, thread, 0).await? {
-        let results = task_results(&row.tasks)?;
+        let (_, results) = committed_results(&row)?;
         let mut keys: Vec<String> = results.iter().flat_map(|r| r.writes.iter().map(|(k, _)| k.clone())).collect();
         keys.sort();
         keys.dedup();
