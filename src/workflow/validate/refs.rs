@@ -171,6 +171,13 @@ async fn subgraph(
 }
 
 fn mapping(c: &mut Checker<'_>, name: &str, node: &Node, child: &crate::workflow::graph::WorkflowFile) {
+    if let Some((human, _)) = child.nodes.iter().find(|(_, n)| n.kind == NodeKind::Human) {
+        c.error(
+            &["nodes", name, "workflow"],
+            format!("subgraph `{}` has human node `{human}`, and a subgraph cannot pause", child.name),
+            vec!["move the human step into this workflow, before or after the subgraph node".to_owned()],
+        );
+    }
     let inputs: Vec<&String> = child.input.iter().collect();
     for key in &child.input {
         let has_default = child.state.get(key).is_some_and(|k| k.default.is_some());

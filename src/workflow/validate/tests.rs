@@ -360,7 +360,7 @@ async fn subgraphs_must_exist_map_their_keys_and_not_include_themselves() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     std::fs::create_dir_all(root.join("workflows")).expect("mkdir");
-    let child = "version: 1\nname: child\ninput: [text]\noutput: [ok]\nstate: { text: { type: string }, ok: { type: boolean, default: true } }\nnodes:\n  n: { type: tool, tool: { builtin: echo } }\nedges:\n  - { from: START, to: n }\n  - { from: n, to: END }\n";
+    let child = "version: 1\nname: child\ninput: [text]\noutput: [ok]\nstate: { text: { type: string }, ok: { type: boolean, default: true } }\nnodes:\n  n: { type: tool, tool: { builtin: echo } }\n  ask: { type: human }\nedges:\n  - { from: START, to: n }\n  - { from: n, to: ask }\n  - { from: ask, to: END }\n";
     std::fs::write(root.join("workflows/child.yaml"), child).expect("write");
     let parent = "version: 1\nname: parent\nstate: { approved: { type: boolean } }\nnodes:\n  legal: { type: subgraph, workflow: child, input: { txt: \"'x'\" }, output: { approved: result.okay } }\n  again: { type: subgraph, workflow: ./parent.yaml }\n  lost: { type: subgraph, workflow: nowhere }\nedges:\n  - { from: START, to: [legal, again, lost] }\n  - { from: legal, to: END }\n  - { from: again, to: END }\n  - { from: lost, to: END }\n";
     std::fs::write(root.join("workflows/parent.yaml"), parent).expect("write");
@@ -372,6 +372,7 @@ async fn subgraphs_must_exist_map_their_keys_and_not_include_themselves() {
         got,
         vec![
             "workflows/parent.yaml:6:28: subgraph `./parent.yaml` includes itself: workflows/parent.yaml → workflows/parent.yaml",
+            "workflows/parent.yaml:5:28: subgraph `child` has human node `ask`, and a subgraph cannot pause",
             "workflows/parent.yaml:5:45: subgraph node `legal` does not supply `text`, an input of workflow `child`",
             "workflows/parent.yaml:5:54: subgraph node `legal` passes `txt`, which is not an input of workflow `child`",
             "workflows/parent.yaml:5:78: node `legal` reads `result.okay`, which workflow `child` does not output",
