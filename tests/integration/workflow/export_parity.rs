@@ -39,8 +39,12 @@ fn venv() -> PathBuf {
     home.join(".cache/promptops-tools/langgraph-venv")
 }
 
+/// Both parity tests may start on a fresh machine at once: one creates the venv, the other waits.
+static CREATING: Mutex<()> = Mutex::new(());
+
 /// The venv's python, creating the venv when asked to; `None` (and a note) when unavailable.
 fn python() -> Option<PathBuf> {
+    let _creating = CREATING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = venv();
     let python = dir.join("bin/python");
     let ready = |p: &Path| {
