@@ -68,7 +68,19 @@ fn python() -> Option<PathBuf> {
         std::process::Command::new(program).args(args).status().is_ok_and(|s| s.success())
     };
     let created = run(Path::new("python3"), &["-m", "venv", &dir.display().to_string()])
-        && run(&python, &["-m", "pip", "install", "-q", "langgraph", "langchain-core", "jinja2", "jsonschema"]);
+        && run(
+            &python,
+            &[
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "langgraph>=1.0,<2",
+                "langchain-core>=1.0,<2",
+                "jinja2>=3.1,<4",
+                "jsonschema>=4,<5",
+            ],
+        );
     assert!(created && ready(&python), "could not create the LangGraph venv at {}", dir.display());
     Some(python)
 }
