@@ -207,3 +207,38 @@ async fn an_http_tool_calls_the_url_and_parses_the_answer() {
     assert_eq!(outcome.state["price"], 42);
     assert_eq!(server.await.expect("server"), "GET /items/a-1 HTTP/1.1");
 }
+
+#[tokio::test]
+async fn a_slow_node_times_out_and_on_error_is_honoured_in_a_parallel_step() {
+    use promptops::workflow::fake::FakeStep;
+    let text = r#"version: 1
+name: t
+state:
+  fast: { type: string }
+  slow: { type: string }
+nodes:
+  quick: { type: prompt, messages: [{ role: user, content: "q" }], output: { fast: result.text } }
+  sleepy:
+    type: prompt
+    messages: [{ role: user, content: "s" }]
+    timeout_s: 0.05
+    retry: { max_attempts: 2 }
+    output: { slow: result.text }
+    on_error: { goto: END, output: { slow: "'gave up: ' ~ error" } }
+edges:
+  - { from: START, to: [quick, sleepy] }
+  - { from: quick, to: END }
+  - { from: sleepy, to: END }
+"#;
+    let model = Arc::new(FakeModel::new().reply("quick", "Q").script(
+        "sleepy",
+        [
+            FakeStep::After(std::time::Duration::from_secs(5), "late".into()),
+            FakeStep::After(std::time::Duration::from_secs(5), "late".into()),
+        ],
+    ));
+    let outcome = Runner::new(model.clone()).run(&compiled(text).await, json!({}), None).await.expect("runs");
+    assert_eq!(outcome.state["fast"], "Q");
+    assert_eq!(outcome.state["slow"], "gave up: node `sleepy` did not finish within 0.05 s (`timeout_s`)");
+    assert_eq!(model.calls("sleepy"), 2, "the timeout is per attempt, and the attempt was retried");
+}
