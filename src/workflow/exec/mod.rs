@@ -454,7 +454,6 @@ impl Run<'_> {
             }
             pending.extend(self.next_triggers(&values, &payload.visits, &result.node, result.route.as_deref())?);
         }
-        let _ = step;
         payload.pending = pending;
         Ok(Progress { step, values, payload })
     }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::compile::{Compiled, CompiledNode};
-use super::graph::{END, NodeKind, Reducer, START, ValueType};
+use super::graph::{END, NodeKind, Reducer, ValueType};
 use super::topology::{Topology, Via};
 use crate::config::{ProjectConfig, ProviderKind};
 use crate::prompt::{Content, Part};
@@ -254,7 +254,6 @@ pub(crate) fn possible_targets(compiled: &Compiled, source: &str, names: &BTreeM
         }
     }
     push(END);
-    let _ = START;
     out
 }
 

@@ -288,7 +288,6 @@ fn tool_spec(c: &mut Checker<'_>, name: &str, tool: &ToolSpec) {
 
 /// A target name must be a node or `END` (`allow_end`).
 fn target(c: &mut Checker<'_>, path: &[&str], target: &str, allow_end: bool, role: &str) {
-    let role = role.to_owned();
     let exists = c.file().nodes.contains_key(target) || (allow_end && target == END);
     if exists {
         return;
