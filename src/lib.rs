@@ -10,6 +10,9 @@
 //! | [`config`] | `promptops.yaml` and project discovery |
 //! | [`prompt`] | prompt files, validation, hashing, rendering |
 //! | [`schema`] | generated JSON Schemas of the file formats |
+//! | [`store`] | persistence: prompt versions, labels, eval runs and results |
+//! | [`registry`] | prompt versions and labels over the store |
+//! | [`eval`] | eval suites, datasets, assertions, the runner, report data |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money stats` ·
 //! L1 `config prompt schema store access` · L2 `provider registry` · L3 `eval workflow` ·
@@ -19,6 +22,7 @@ pub mod access;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod eval;
 pub mod fsutil;
 pub mod money;
 pub mod prompt;

@@ -3,6 +3,7 @@
 //! on tokio's blocking pool.
 
 mod prompts;
+mod runs;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use super::StoreError;
 
 /// Migrations in order; the position + 1 is the schema version they bring the database to.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_registry.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/sqlite/0001_registry.sql"), include_str!("../migrations/sqlite/0003_runs.sql")];
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
