@@ -50,8 +50,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Checks that `reference` names a usable provider (an id or `kind:model`).
     fn check_provider(&self, reference: &str) -> Result<(), ProviderProblem>;
 
-    /// Runs a rendered prompt on a provider.
-    async fn complete(&self, provider: &str, prompt: &RenderedPrompt) -> Result<Completion, CallError>;
+    /// Runs a rendered prompt on a provider. `repeat` is the case's repeat (0 for the first
+    /// run): a repeat after the first asks for a fresh answer, since repeating a cached one
+    /// would measure nothing.
+    async fn complete(&self, provider: &str, prompt: &RenderedPrompt, repeat: u32) -> Result<Completion, CallError>;
 
     /// Embeds texts, one vector per text, in order.
     async fn embed(&self, provider: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, CallError>;

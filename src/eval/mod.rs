@@ -6,5 +6,13 @@
 
 pub mod assert;
 pub mod backend;
+mod cases;
 pub mod dataset;
+mod error;
+pub mod plan;
+pub mod runner;
 pub mod suite;
+
+pub use error::EvalError;
+pub use plan::{Case, Overrides, Plan, PlanInput, PlannedTarget, ProjectPrompts, PromptSource, plan};
+pub use runner::{Cancel, OnProgress, Progress, RunSettings, Runner};

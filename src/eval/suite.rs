@@ -175,6 +175,26 @@ impl LoadedSuite {
         yaml::locate(&self.source, key_path)
     }
 
+    /// Where item `index` of the list under `key` is written, block style (`- item`) or flow
+    /// style (`key: [a, b]`, found by its text).
+    pub fn locate_item(&self, key: &str, index: usize, text: &str) -> Option<yaml::Location> {
+        let at_key = self.locate(&[key])?;
+        let line = self.source.lines().nth(at_key.line - 1)?;
+        if let Some(open) = line.find('[') {
+            // The whole item, not a prefix of a longer one (`a/b` inside `a/bc`).
+            let column = line[open..]
+                .match_indices(text)
+                .map(|(c, _)| open + c)
+                .find(|&c| {
+                    let after = line[c + text.len()..].chars().next();
+                    matches!(after, None | Some(',' | ']' | ' ' | '"' | '\''))
+                })
+                .map(|c| c + 1);
+            return Some(yaml::Location { line: at_key.line, column: column.unwrap_or(at_key.column) });
+        }
+        self.locate(&[key, &index.to_string()]).or(Some(at_key))
+    }
+
     /// An error at a key path of this file.
     pub fn problem(&self, key_path: &[&str], message: impl Into<String>) -> YamlError {
         YamlError::at(&self.path, self.locate(key_path), message)

@@ -62,7 +62,7 @@ pub async fn llm_rubric(rubric: &Rubric, subject: &Subject<'_>, backend: &dyn Ba
         response_schema: None,
     };
     let answer = backend
-        .complete(&rubric.grader, &request)
+        .complete(&rubric.grader, &request, 0)
         .await
         .map_err(|err| format!("grader `{}` failed: {}", rubric.grader, err.message))?;
     let mut grade = parse_verdict(&answer.text).map_err(|why| format!("grader `{}` {why}", rubric.grader))?;

@@ -401,7 +401,7 @@ mod tests {
                 Err(ProviderProblem { message: format!("unknown provider `{reference}`"), hints: vec![] })
             }
         }
-        async fn complete(&self, _: &str, _: &RenderedPrompt) -> Result<Completion, CallError> {
+        async fn complete(&self, _: &str, _: &RenderedPrompt, _: u32) -> Result<Completion, CallError> {
             Ok(Completion::default())
         }
         async fn embed(&self, _: &str, _: &[String]) -> Result<Vec<Vec<f32>>, CallError> {

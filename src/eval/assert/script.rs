@@ -96,7 +96,11 @@ pub async fn run(script: &Script, subject: &Subject<'_>) -> Result<Grade, String
         Ok(result) => result.map_err(|err| format!("`{}` failed: {err}", script.argv[0]))?,
         // Dropping the future drops the child, which kills it (`kill_on_drop`).
         Err(_) => {
-            return Err(format!("script `{}` timed out after {}s", script.argv.join(" "), script.timeout.as_secs_f64()));
+            return Err(format!(
+                "script `{}` timed out after {}s",
+                script.argv.join(" "),
+                script.timeout.as_secs_f64()
+            ));
         }
     };
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -237,6 +237,17 @@ impl RunStore for SqliteStore {
         let scope = scope.clone();
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM eval_runs WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3",
+                    params![scope.tenant(), scope.project(), run as i64],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(backend)?;
+            if exists.is_none() {
+                return Err(StoreError::RunNotFound { id: run });
+            }
             let mut added = RunTotals::default();
             for result in &results {
                 if insert_result(&tx, &scope, run, result)? {
@@ -264,9 +275,7 @@ impl RunStore for SqliteStore {
                     ],
                 )
                 .map_err(backend)?;
-            if updated == 0 {
-                return Err(StoreError::RunNotFound { id: run });
-            }
+            debug_assert_eq!(updated, 1, "the run was checked above, in the same transaction");
             tx.commit().map_err(backend)
         })
         .await
