@@ -7,6 +7,7 @@
 //! | [`env`] | every `PROMPTOPS_*` variable name |
 //! | [`yaml`] | parsing YAML with file:line:col errors (the only serde_yaml user) |
 //! | [`money`] | integer micro-dollars |
+//! | [`git`] | the project's git repository: HEAD, changed files, the pre-commit hook |
 //! | [`config`] | `promptops.yaml` and project discovery |
 //! | [`prompt`] | prompt files, validation, hashing, rendering |
 //! | [`schema`] | generated JSON Schemas of the file formats |
@@ -24,6 +25,7 @@ pub mod env;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod git;
 pub mod money;
 pub mod prompt;
 pub mod registry;

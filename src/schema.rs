@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 
 use crate::config::ProjectConfig;
+use crate::eval::suite::SuiteFile;
 use crate::prompt::PromptFile;
 
 /// A named, generated schema and the file it is written to under `schemas/`.
@@ -26,6 +27,7 @@ fn generate<T: JsonSchema>() -> serde_json::Value {
 pub const SCHEMAS: &[SchemaDoc] = &[
     SchemaDoc { name: "promptops", file: "promptops.schema.json", generate: generate::<ProjectConfig> },
     SchemaDoc { name: "prompt", file: "prompt.schema.json", generate: generate::<PromptFile> },
+    SchemaDoc { name: "eval-suite", file: "eval-suite.schema.json", generate: generate::<SuiteFile> },
 ];
 
 /// Looks up a schema by name.

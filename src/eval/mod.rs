@@ -7,9 +7,11 @@
 pub mod assert;
 pub mod backend;
 mod cases;
+pub mod changed;
 pub mod dataset;
 mod error;
 pub mod plan;
+pub mod report;
 pub mod runner;
 pub mod suite;
 
