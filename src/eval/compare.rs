@@ -89,7 +89,10 @@ async fn collect(store: &Arc<dyn Store>, scope: &Scope, run: &RunRecord) -> Resu
     let targets = target_keys(run);
     let mut seen = BTreeMap::new();
     for_each_result(store, scope, run.id, false, |r| {
-        seen.insert(key(run, &targets, r), Seen { name: r.case_name.clone(), status: r.status, output: r.output.clone() });
+        seen.insert(
+            key(run, &targets, r),
+            Seen { name: r.case_name.clone(), status: r.status, output: r.output.clone() },
+        );
     })
     .await?;
     Ok(seen)
@@ -204,7 +207,10 @@ pub async fn find_baseline(
         .filter(|r| r.id != current && matches!(r.status, RunStatus::Passed | RunStatus::Failed))
         .collect();
     if reference == "latest" {
-        return candidates.into_iter().next().ok_or_else(|| missing(format!("suite `{suite}` has no earlier finished run")));
+        return candidates
+            .into_iter()
+            .next()
+            .ok_or_else(|| missing(format!("suite `{suite}` has no earlier finished run")));
     }
     let registry = registry.ok_or_else(|| missing("labels need the registry".to_owned()))?;
     let Some(sample) = candidates.first() else {

@@ -8,6 +8,7 @@ pub mod assert;
 pub mod backend;
 mod cases;
 pub mod changed;
+pub mod compare;
 pub mod dataset;
 mod error;
 pub mod plan;

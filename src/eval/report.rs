@@ -145,7 +145,8 @@ impl ReportBuilder {
         acc.output_tokens += result.output_tokens;
         acc.cost += result.cost;
         acc.cached += u64::from(result.cached);
-        for assertion in &result.assertions {
+        let evaluated = if result.status == CaseStatus::Error { &[][..] } else { &result.assertions[..] };
+        for assertion in evaluated {
             if let Some(metric) = &assertion.metric {
                 let entry = acc.metrics.entry(metric.clone()).or_insert((0.0, 0));
                 *entry = (entry.0 + assertion.score, entry.1 + 1);

@@ -1,5 +1,7 @@
 //! One module per command group; `dispatch` routes a parsed command to its `run`.
 
+pub mod eval;
+pub mod hook;
 pub mod init;
 pub mod label;
 pub mod prompt;
@@ -24,6 +26,8 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Label(command) => label::run(command, ctx).await,
         Command::Rollback(args) => label::rollback(args, ctx).await,
         Command::Prompt(command) => prompt::run(command, ctx).await,
+        Command::Eval(args) => eval::run(*args, ctx).await,
+        Command::Hook(command) => hook::run(command, ctx),
         Command::Schema(args) => schema::schema(args, ctx),
         Command::Completions(args) => schema::completions(args),
     }
