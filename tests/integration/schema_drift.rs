@@ -82,3 +82,17 @@ fn schemas_reject_what_promptops_rejects() {
         serde_json::json!({ "messages": [{ "role": "user", "content": [{ "text": "hi" }, { "image": "x.png" }] }] });
     assert!(validator.is_valid(&good), "{:?}", validator.iter_errors(&good).map(|e| e.to_string()).collect::<Vec<_>>());
 }
+
+#[test]
+fn example_suites_validate_against_the_suite_schema() {
+    let validator = validator("eval-suite.schema.json");
+    let suites: Vec<PathBuf> = std::fs::read_dir(repo().join("eval-suites"))
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert!(suites.len() >= 5, "the examples should hold suites for the example prompts");
+    for path in suites {
+        assert_valid(&validator, &path);
+    }
+}
