@@ -3,6 +3,8 @@
 
 mod support;
 
+mod eval;
+mod hook;
 mod init;
 mod labels;
 mod prompts;
