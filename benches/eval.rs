@@ -86,7 +86,7 @@ fn eval(runtime: &tokio::runtime::Runtime, cases: usize, latency: Duration, conc
         };
         let plan = Arc::new(plan(&suite, &input).await.expect("plans"));
         let planned = started.elapsed();
-        let runner = Runner::new(store, scope, backend, root.to_path_buf());
+        let runner = Runner::new(store, scope, backend);
         let settings =
             RunSettings { concurrency, actor: "bench".into(), git: None, on_progress: None, cancel: Cancel::default() };
         let run = runner.run(plan, &settings).await.expect("runs");

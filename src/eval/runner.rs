@@ -6,7 +6,6 @@
 //! flight finish, and keeps the run as `interrupted`; [`Runner::resume`] finishes it later.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -91,19 +90,18 @@ pub struct Runner {
     store: Arc<dyn Store>,
     scope: Scope,
     backend: Arc<dyn Backend>,
-    root: PathBuf,
 }
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner").field("scope", &self.scope).field("root", &self.root).finish_non_exhaustive()
+        f.debug_struct("Runner").field("scope", &self.scope).finish_non_exhaustive()
     }
 }
 
 impl Runner {
-    /// A runner recording into `store` under `scope`; `root` is the project root.
-    pub fn new(store: Arc<dyn Store>, scope: Scope, backend: Arc<dyn Backend>, root: PathBuf) -> Self {
-        Self { store, scope, backend, root }
+    /// A runner recording into `store` under `scope`.
+    pub fn new(store: Arc<dyn Store>, scope: Scope, backend: Arc<dyn Backend>) -> Self {
+        Self { store, scope, backend }
     }
 
     /// Records a new run of `plan` and evaluates every unit.
@@ -161,8 +159,8 @@ impl Runner {
         let mut results = futures::stream::iter(units)
             .take_while(move |_| std::future::ready(!cancel.is_cancelled()))
             .map(|unit| {
-                let (plan, backend, root) = (Arc::clone(&plan), Arc::clone(&self.backend), self.root.clone());
-                tokio::spawn(async move { evaluate(&plan, unit, backend.as_ref(), &root).await })
+                let (plan, backend) = (Arc::clone(&plan), Arc::clone(&self.backend));
+                tokio::spawn(async move { evaluate(&plan, unit, backend.as_ref()).await })
             })
             .buffer_unordered(settings.concurrency.max(1));
         while let Some(joined) = results.next().await {
@@ -223,8 +221,7 @@ fn tally(totals: &mut RunTotals, result: &ResultRecord) {
 }
 
 /// Evaluates one unit: render, call, transform, assert.
-pub async fn evaluate(plan: &Plan, unit: UnitKey, backend: &dyn Backend, root: &std::path::Path) -> ResultRecord {
-    let _ = root;
+pub async fn evaluate(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> ResultRecord {
     let target = &plan.targets[unit.target as usize];
     let provider = &plan.providers[unit.provider as usize];
     let case = &plan.cases[unit.case as usize];

@@ -51,7 +51,7 @@ async fn results_are_stored_with_errors_apart_from_failures() {
     let plan = Arc::new(project.plan(&suite, &fake).await.expect("plans"));
     assert_eq!(plan.total(), 8);
     let store = store(&project).await;
-    let runner = Runner::new(Arc::clone(&store), scope("local", "default"), fake, project.root.clone());
+    let runner = Runner::new(Arc::clone(&store), scope("local", "default"), fake);
     let run = runner.run(Arc::clone(&plan), &settings(4)).await.expect("runs");
     assert_eq!(run.id, 1);
     // offline: 2 pass (double charge, polite), 1 fail (password), 1 error (garbage grader);
@@ -89,8 +89,7 @@ async fn an_interrupted_run_keeps_what_finished_and_resumes() {
     let fake = Arc::new(slow);
     let plan = Arc::new(project.plan(&suite, &fake).await.expect("plans"));
     let store = store(&project).await;
-    let runner =
-        Runner::new(Arc::clone(&store), scope("local", "default"), Arc::clone(&fake) as _, project.root.clone());
+    let runner = Runner::new(Arc::clone(&store), scope("local", "default"), Arc::clone(&fake) as _);
     let mut first = settings(4);
     let cancel = first.cancel.clone();
     first.on_progress = Some(Arc::new(move |p: &Progress| {
@@ -120,7 +119,7 @@ async fn a_changed_suite_cannot_be_resumed() {
     let fake = Arc::new(Fake::new());
     let plan = Arc::new(project.plan(&suite, &fake).await.expect("plans"));
     let store = store(&project).await;
-    let runner = Runner::new(Arc::clone(&store), scope("local", "default"), fake.clone(), project.root.clone());
+    let runner = Runner::new(Arc::clone(&store), scope("local", "default"), fake.clone());
     let first = settings(1);
     first.cancel.cancel();
     let run = runner.run(plan, &first).await.expect("runs");

@@ -121,7 +121,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         overrides: &settings.overrides,
     };
     let plans = plan_all(ctx, &project, &paths, &input).await?;
-    let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend), project.root.clone());
+    let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
     let cancel = Cancel::default();
     watch_ctrl_c(ctx, cancel.clone());
     let mut runs = Vec::with_capacity(plans.len());
