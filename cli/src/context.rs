@@ -7,7 +7,7 @@ use std::sync::Arc;
 use promptops::access::{Action, LOCAL_PROJECT, Principal};
 use promptops::config::{Project, resolve_author};
 use promptops::registry::Registry;
-use promptops::service::RegistryService;
+use promptops::service::{LocalRuns, RegistryService, RunService};
 use promptops::store::{Scope, SqliteStore, Store};
 
 use crate::diagnose::DiagnoseExt;
@@ -50,6 +50,12 @@ impl Context {
         self.printer.detail(&format!("store: {}; acting as {actor}", project.database_path().display()));
         let scope = Principal::local(&actor).authorize(Action::Write, LOCAL_PROJECT).diag()?;
         Ok(LocalStore { store: Arc::new(store), scope, actor })
+    }
+
+    /// The project's eval runs (the local store in `.promptops/`).
+    pub async fn runs(&self, project: &Project) -> anyhow::Result<Arc<dyn RunService>> {
+        let local = self.local_store(project).await?;
+        Ok(Arc::new(LocalRuns::new(local.store, local.scope)))
     }
 
     /// The project's registry (the local store in `.promptops/`).

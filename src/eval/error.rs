@@ -36,6 +36,9 @@ pub enum EvalError {
         /// What was given.
         text: String,
     },
+    /// `latest` was asked for, but there are no runs.
+    #[error("there are no runs yet")]
+    NoRuns,
     /// The run cannot be resumed: it finished.
     #[error("run {id} has already finished ({})", status.as_str())]
     NotResumable {
@@ -90,8 +93,12 @@ impl Diagnostic for EvalError {
                 hints
             }
             Self::BadRunRef { .. } => vec!["run `promptops eval list` to see runs".to_owned()],
+            Self::NoRuns => vec!["run `promptops eval` first".to_owned()],
             Self::NotResumable { .. } => vec!["start a new run with `promptops eval`".to_owned()],
-            Self::PlanChanged { .. } => vec!["start a new run with `promptops eval`; the interrupted one stays as it is".to_owned()],
+            Self::PlanChanged { .. } => vec![
+                "resume with the same --provider, --repeat, --tag and --filter flags as the first run".to_owned(),
+                "or start a new run with `promptops eval`; the interrupted one stays as it is".to_owned(),
+            ],
             Self::NoBaseline { .. } => vec![
                 "pass a run number (`promptops eval list` shows them) or a prompt label whose versions a stored run evaluated".to_owned(),
             ],

@@ -102,7 +102,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let registry = local.registry(&project);
     let prompts = ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(registry) };
     let resumed = match &args.resume {
-        Some(reference) => Some(super::runs::find_run(&local, reference).await?),
+        Some(reference) => Some(ctx.runs(&project).await?.run(reference).await.diag()?),
         None => None,
     };
     let paths = match &resumed {

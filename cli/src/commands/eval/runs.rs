@@ -4,13 +4,11 @@
 use std::fmt::Write as _;
 
 use clap::Args;
-use promptops::eval::EvalError;
-use promptops::eval::compare::{CaseChange, Comparison, compare as compare_runs};
-use promptops::eval::report::{build, for_each_result};
+use promptops::eval::compare::{CaseChange, Comparison};
 use promptops::store::{CaseStatus, RunRecord, RunStatus};
 
 use crate::commands::workspace::{short_hash, when};
-use crate::context::{Context, LocalStore};
+use crate::context::Context;
 use crate::diagnose::DiagnoseExt;
 use crate::exit::ExitStatus;
 use crate::output::report::{self, SuiteOutcome, percent};
@@ -49,32 +47,11 @@ pub struct CompareArgs {
     pub after: String,
 }
 
-/// Finds a run by number or `latest`.
-pub async fn find_run(local: &LocalStore, reference: &str) -> anyhow::Result<RunRecord> {
-    let id = match reference {
-        "latest" | "last" => {
-            let newest = local.store.runs(&local.scope, None, 1).await.diag()?;
-            return newest
-                .into_iter()
-                .next()
-                .ok_or_else(|| crate::diagnose::usage("there are no runs yet", &["run `promptops eval` first"]));
-        }
-        text => text
-            .trim_start_matches('#')
-            .parse::<u64>()
-            .map_err(|_| EvalError::BadRunRef { text: text.to_owned() })
-            .diag()?,
-    };
-    local.store.run(&local.scope, id).await.diag()?.ok_or(promptops::store::StoreError::RunNotFound { id }).diag()
-}
-
 /// `eval list`.
 pub async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let ListArgs { suite, limit } = args;
     let format = ctx.format(Format::LISTING, "eval list")?;
-    let project = ctx.project()?;
-    let local = ctx.local_store(&project).await?;
-    let runs = local.store.runs(&local.scope, suite.as_deref(), limit).await.diag()?;
+    let runs = ctx.runs(&ctx.project()?).await?.runs(suite.as_deref(), limit).await.diag()?;
     if emit_structured(&ctx.printer, format, &runs)? {
         return Ok(ExitStatus::Success);
     }
@@ -113,19 +90,13 @@ pub async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         &[Format::Table, Format::Json, Format::Yaml, Format::Junit, Format::Markdown, Format::Csv, Format::Html],
         "eval show",
     )?;
-    let project = ctx.project()?;
-    let local = ctx.local_store(&project).await?;
-    let record = find_run(&local, &run).await?;
+    let service = ctx.runs(&ctx.project()?).await?;
+    let record = service.run(&run).await.diag()?;
     let id = record.id;
-    let mut outcome = SuiteOutcome {
-        report: build(&local.store, &local.scope, record).await.diag()?,
-        results: Vec::new(),
-        baseline: None,
-    };
+    let mut outcome =
+        SuiteOutcome { report: service.report(record).await.diag()?, results: Vec::new(), baseline: None };
     if report::needs_results(format) {
-        let mut results = Vec::new();
-        for_each_result(&local.store, &local.scope, id, failures, |r| results.push(r.clone())).await.diag()?;
-        outcome.results = results;
+        outcome.results = service.results(id, failures).await.diag()?;
     }
     match format {
         Format::Table if failures => ctx.printer.out_raw(&failure_list(ctx, &outcome)),
@@ -166,10 +137,9 @@ fn failure_list(ctx: &Context, outcome: &SuiteOutcome) -> String {
 pub async fn compare(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let CompareArgs { before, after } = args;
     let format = ctx.format(Format::DOCUMENT, "eval compare")?;
-    let project = ctx.project()?;
-    let local = ctx.local_store(&project).await?;
-    let (a, b) = (find_run(&local, &before).await?, find_run(&local, &after).await?);
-    let comparison = compare_runs(&local.store, &local.scope, a, b).await.diag()?;
+    let service = ctx.runs(&ctx.project()?).await?;
+    let (a, b) = (service.run(&before).await.diag()?, service.run(&after).await.diag()?);
+    let comparison = service.compare(a, b).await.diag()?;
     if !emit_structured(&ctx.printer, format, &comparison)? {
         ctx.printer.out_raw(&render_comparison(ctx, &comparison));
     }
