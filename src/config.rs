@@ -410,6 +410,7 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
             return Err(YamlError::at(path, at, format!("provider id `{}` is used twice", provider.id))
                 .with_hint("give every provider its own `id`"));
         }
+        check_mock_rules(path, text, i, provider)?;
         if provider.id.is_empty() || provider.id.contains(':') || provider.id.contains(char::is_whitespace) {
             return Err(YamlError::at(
                 path,
@@ -456,9 +457,36 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
     Ok(())
 }
 
+/// A mock rule's regex must compile; the error points at it.
+fn check_mock_rules(path: &Path, text: &str, index: usize, provider: &ProviderConfig) -> Result<(), YamlError> {
+    for (j, rule) in provider.rules.iter().enumerate() {
+        let Some(pattern) = &rule.matcher.regex else { continue };
+        if let Err(err) = regex::Regex::new(pattern) {
+            let detail = err.to_string();
+            let detail = detail
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or(&detail)
+                .trim()
+                .trim_start_matches("error: ")
+                .to_owned();
+            let at = yaml::locate(text, &["providers", &index.to_string(), "rules", &j.to_string(), "match", "regex"]);
+            return Err(YamlError::at(path, at, format!("invalid regex `{pattern}`: {detail}"))
+                .with_hint("mock rules use Rust regex syntax (https://docs.rs/regex)"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_mock_regex_is_reported_at_its_line() {
+        let err = parse("providers:\n  - id: offline\n    kind: mock\n    rules:\n      - match:\n          regex: \"(?i)pass(\"\n        reply: x\n").unwrap_err();
+        assert!(err.to_string().starts_with("promptops.yaml:6:11: invalid regex `(?i)pass(`"), "{err}");
+    }
 
     fn parse(text: &str) -> Result<ProjectConfig, YamlError> {
         let path = Path::new("promptops.yaml");

@@ -17,8 +17,11 @@ pub const DATABASE_URL: &str = "PROMPTOPS_DATABASE_URL";
 pub const ADDR: &str = "PROMPTOPS_ADDR";
 /// The log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
 pub const LOG: &str = "PROMPTOPS_LOG";
+/// Which keyring holds API keys: `os` (the default) or `none` (CI, containers, tests).
+pub const KEYRING: &str = "PROMPTOPS_KEYRING";
 /// The PostgreSQL URL used by the test suite; the PostgreSQL half of the tests is skipped without it.
 pub const TEST_POSTGRES_URL: &str = "PROMPTOPS_TEST_POSTGRES_URL";
 
 /// All variables above, for documentation checks.
-pub const ALL: &[&str] = &[PROJECT, AUTHOR, FORMAT, NO_COLOR, TOKEN, DATABASE_URL, ADDR, LOG, TEST_POSTGRES_URL];
+pub const ALL: &[&str] =
+    &[PROJECT, AUTHOR, FORMAT, NO_COLOR, TOKEN, DATABASE_URL, ADDR, LOG, KEYRING, TEST_POSTGRES_URL];

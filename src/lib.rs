@@ -4,18 +4,21 @@
 //! | module | owns |
 //! |---|---|
 //! | [`error`] | error classes (exit codes) and hints |
-//! | [`env`] | every `PROMPTOPS_*` variable name |
+//! | [`mod@env`] | every `PROMPTOPS_*` variable name |
 //! | [`yaml`] | parsing YAML with file:line:col errors (the only serde_yaml user) |
 //! | [`money`] | integer micro-dollars |
 //! | [`git`] | the project's git repository: HEAD, changed files, the pre-commit hook |
 //! | [`config`] | `promptops.yaml` and project discovery |
 //! | [`prompt`] | prompt files, validation, hashing, rendering |
 //! | [`schema`] | generated JSON Schemas of the file formats |
-//! | [`store`] | persistence: prompt versions, labels, eval runs and results |
+//! | [`secret`] | API keys: redacted strings, environment then OS keyring |
+//! | [`store`] | persistence: prompt versions, labels, response cache, usage ledger, eval runs |
+//! | [`provider`] | model providers (wire protocols) and the inference layers around them |
+//! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //! | [`registry`] | prompt versions and labels over the store |
 //! | [`eval`] | eval suites, datasets, assertions, the runner, report data |
 //!
-//! Layers (a module imports only from layers below it): L0 `error env yaml money stats` ·
+//! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats` ·
 //! L1 `config prompt schema store access` · L2 `provider registry` · L3 `eval workflow` ·
 //! L4 `ab` · L5 `service` · L6 `server remote`.
 
@@ -28,8 +31,11 @@ pub mod fsutil;
 pub mod git;
 pub mod money;
 pub mod prompt;
+pub mod provider;
 pub mod registry;
 pub mod schema;
+pub mod secret;
 pub mod service;
+pub mod stats;
 pub mod store;
 pub mod yaml;

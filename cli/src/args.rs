@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{eval, hook, init, label, prompt, registry, schema};
+use crate::commands::{auth, cost, eval, hook, init, label, prompt, provider, registry, run, schema};
 use crate::exit::EXIT_CODES_HELP;
 use crate::output::Format;
 
@@ -71,6 +71,16 @@ pub enum Command {
     /// Install or remove the git pre-commit hook that evaluates changed prompts.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// Render a prompt and run it against a model.
+    Run(run::RunArgs),
+    /// Show spend by day, provider or model.
+    Cost(cost::CostArgs),
+    /// List configured providers, or test one with a cheap call.
+    #[command(subcommand)]
+    Provider(provider::ProviderCommand),
+    /// Store, list and remove API keys in the OS keyring.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Print the JSON Schema of a file format.
     Schema(schema::SchemaArgs),
     /// Print shell completions.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use promptops::access::{Action, LOCAL_PROJECT, Principal};
 use promptops::config::{Project, resolve_author};
+use promptops::provider::{Providers, ProvidersOptions};
 use promptops::registry::Registry;
 use promptops::service::{LocalRuns, RegistryService, RunService};
 use promptops::store::{Scope, SqliteStore, Store};
@@ -56,6 +57,20 @@ impl Context {
     pub async fn runs(&self, project: &Project) -> anyhow::Result<Arc<dyn RunService>> {
         let local = self.local_store(project).await?;
         Ok(Arc::new(LocalRuns::new(local.store, local.scope)))
+    }
+
+    /// The project's store and the scope of the local user running models in it.
+    pub async fn store(&self, project: &Project) -> anyhow::Result<(Arc<dyn Store>, Scope)> {
+        let store = SqliteStore::open(project.database_path()).await.diag()?;
+        let author = resolve_author(&project.root);
+        let scope = Principal::local(&author).authorize(Action::Run, LOCAL_PROJECT).diag()?;
+        Ok((Arc::new(store), scope))
+    }
+
+    /// The project's providers, layered, with the cache and usage ledger in the local store.
+    pub async fn providers(&self, project: &Project, options: ProvidersOptions) -> anyhow::Result<Providers> {
+        let (store, scope) = self.store(project).await?;
+        Ok(Providers::new(project, store, scope, options))
     }
 
     /// The project's registry (the local store in `.promptops/`).

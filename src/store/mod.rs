@@ -11,12 +11,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 pub use crate::access::Scope;
 use crate::error::{Diagnostic, ErrorClass};
+use crate::money::Micros;
 use crate::prompt::{Label, PromptName};
 pub use records::{
-    CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, VersionDraft, VersionMeta, VersionRecord,
+    CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, UsageGroup, UsageRecord, UsageRow, VersionDraft,
+    VersionMeta, VersionRecord,
 };
 pub use run_records::{
     AssertionResult, CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunTarget, RunTotals,
@@ -25,9 +28,9 @@ pub use run_records::{
 pub use sqlite::SqliteStore;
 
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
-pub trait Store: PromptStore + RunStore + Send + Sync + 'static {}
+pub trait Store: PromptStore + CacheStore + UsageStore + RunStore + Send + Sync + 'static {}
 
-impl<T: PromptStore + RunStore + Send + Sync + 'static> Store for T {}
+impl<T: PromptStore + CacheStore + UsageStore + RunStore + Send + Sync + 'static> Store for T {}
 
 /// Prompt versions and labels.
 #[async_trait]
@@ -100,6 +103,64 @@ pub trait RunStore {
 
     /// The units of a run that have a result (what `--resume` skips).
     async fn done_units(&self, scope: &Scope, run: u64) -> Result<Vec<UnitKey>, StoreError>;
+}
+
+/// The provider layer's response cache: opaque values under request hashes, with an optional expiry.
+#[async_trait]
+pub trait CacheStore {
+    /// The value stored under `key`, unless it expired before `now`.
+    async fn cache_get(&self, scope: &Scope, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+
+    /// Stores (or replaces) the value under `key`; `expires_at` of `None` keeps it until cleared.
+    async fn cache_put(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// Stores several entries in one transaction (the background writer's batches). The default
+    /// stores them one by one.
+    async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {
+        for entry in entries {
+            self.cache_put(scope, &entry.key, &entry.value, entry.expires_at).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes every entry of the scope (or only the expired ones when `expired_before` is set);
+    /// returns how many were removed.
+    async fn cache_clear(&self, scope: &Scope, expired_before: Option<DateTime<Utc>>) -> Result<u64, StoreError>;
+}
+
+/// One response-cache entry to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The request hash.
+    pub key: String,
+    /// The stored response.
+    pub value: String,
+    /// When it stops being served (`None`: never).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The usage and cost ledger: one row per model call (cache hits included, at zero cost).
+#[async_trait]
+pub trait UsageStore {
+    /// Appends usage rows, in one transaction.
+    async fn record_usage(&self, scope: &Scope, records: &[UsageRecord]) -> Result<(), StoreError>;
+
+    /// The total cost of calls made at or after `from` and before `to`.
+    async fn spend_between(&self, scope: &Scope, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Micros, StoreError>;
+
+    /// Totals since `since` (or ever), grouped by day, provider or model, in key order.
+    async fn usage_report(
+        &self,
+        scope: &Scope,
+        since: Option<DateTime<Utc>>,
+        by: UsageGroup,
+    ) -> Result<Vec<UsageRow>, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (or a bare path).

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::money::Micros;
 use crate::prompt::{Label, PartialSet, PromptName};
 
 /// A version about to be committed.
@@ -130,4 +131,58 @@ pub struct PromptSummary {
     pub latest: VersionMeta,
     /// How many versions exist.
     pub version_count: u32,
+}
+
+/// One model call in the usage ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// When the call finished.
+    pub at: DateTime<Utc>,
+    /// The provider id.
+    pub provider: String,
+    /// The model that answered.
+    pub model: String,
+    /// The prompt, when the request came from one.
+    pub prompt: Option<String>,
+    /// Prompt tokens, cached ones included.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Input tokens served from the provider's prompt cache.
+    pub cached_input_tokens: u64,
+    /// What the call cost.
+    pub cost: Micros,
+    /// Whether promptops' response cache answered (no call was made).
+    pub cache_hit: bool,
+}
+
+/// How `promptops cost` groups spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsageGroup {
+    /// By UTC day (`2026-11-25`).
+    Day,
+    /// By provider id.
+    Provider,
+    /// By model.
+    Model,
+}
+
+/// Totals of one group of usage rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRow {
+    /// The day, provider id or model.
+    pub key: String,
+    /// Calls, cache hits included.
+    pub requests: u64,
+    /// Calls answered from the response cache.
+    pub cache_hits: u64,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Cached prompt tokens.
+    pub cached_input_tokens: u64,
+    /// Total cost.
+    pub cost: Micros,
 }

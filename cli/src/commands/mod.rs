@@ -1,11 +1,15 @@
 //! One module per command group; `dispatch` routes a parsed command to its `run`.
 
+pub mod auth;
+pub mod cost;
 pub mod eval;
 pub mod hook;
 pub mod init;
 pub mod label;
 pub mod prompt;
+pub mod provider;
 pub mod registry;
+pub mod run;
 pub mod schema;
 mod workspace;
 
@@ -28,6 +32,10 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Prompt(command) => prompt::run(command, ctx).await,
         Command::Eval(args) => eval::run(*args, ctx).await,
         Command::Hook(command) => hook::run(command, ctx),
+        Command::Run(args) => run::run(args, ctx).await,
+        Command::Cost(args) => cost::run(args, ctx).await,
+        Command::Auth(command) => auth::run(command, ctx).await,
+        Command::Provider(command) => provider::run(command, ctx).await,
         Command::Schema(args) => schema::schema(args, ctx),
         Command::Completions(args) => schema::completions(args),
     }

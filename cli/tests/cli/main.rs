@@ -9,3 +9,4 @@ mod init;
 mod labels;
 mod prompts;
 mod registry;
+mod run;

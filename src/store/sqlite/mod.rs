@@ -2,8 +2,10 @@
 //! embedded and tracked with `PRAGMA user_version`. rusqlite is synchronous, so every call runs
 //! on tokio's blocking pool.
 
+mod cache;
 mod prompts;
 mod runs;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,8 +17,11 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use super::StoreError;
 
 /// Migrations in order; the position + 1 is the schema version they bring the database to.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/sqlite/0001_registry.sql"), include_str!("../migrations/sqlite/0003_runs.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_registry.sql"),
+    include_str!("../migrations/sqlite/0002_inference.sql"),
+    include_str!("../migrations/sqlite/0003_runs.sql"),
+];
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -57,6 +62,26 @@ impl SqliteStore {
         })
         .await
         .map_err(|err| StoreError::Backend(Box::new(err)))?
+    }
+
+    /// Runs a short read (an indexed point query) on the current worker thread when the runtime
+    /// is multi-threaded, handing the worker's other tasks off meanwhile; else like [`Self::call`].
+    /// Hopping to the blocking pool costs more than such a query, and the response cache reads
+    /// on every request.
+    pub(crate) async fn call_short<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_thread {
+            return self.call(f).await;
+        }
+        tokio::task::block_in_place(|| {
+            let mut guard = self.conn.lock().map_err(|_| StoreError::Decode("connection lock poisoned".to_owned()))?;
+            f(&mut guard)
+        })
     }
 }
 

@@ -1,0 +1,102 @@
+//! `promptops provider list|test`: the configured providers, and one cheap call to check that
+//! a provider answers and that its key works.
+
+use clap::Subcommand;
+use promptops::config::ProviderKind;
+use promptops::prompt::ModelParams;
+use promptops::provider::{ChatRequest, ProvidersOptions};
+use promptops::secret::KeyLookup;
+
+use crate::context::Context;
+use crate::diagnose::DiagnoseExt;
+use crate::exit::ExitStatus;
+use crate::output::{Format, Grid};
+
+/// The `provider` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// List the configured providers.
+    List,
+    /// Make one cheap call: prints the latency and whether authentication works.
+    Test {
+        /// A provider id from promptops.yaml, or `kind:model`.
+        id: String,
+    },
+}
+
+/// Runs a `provider` subcommand.
+pub async fn run(command: ProviderCommand, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    match command {
+        ProviderCommand::List => list(ctx).await,
+        ProviderCommand::Test { id } => test(&id, ctx).await,
+    }
+}
+
+async fn list(ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let format = ctx.format(Format::LISTING, "provider list")?;
+    let project = ctx.project()?;
+    let providers = ctx.providers(&project, ProvidersOptions::default()).await?;
+    let default = project.config.defaults.provider.as_deref();
+    let mut rows = Vec::new();
+    for config in providers.configured() {
+        let key = match providers.key_for(config) {
+            None => "-".to_owned(),
+            Some((_, _, KeyLookup::Found(_, origin))) => origin.to_string(),
+            Some((var, _, KeyLookup::Missing { .. })) => format!("missing (`{var}`)"),
+        };
+        let target = match config.kind {
+            ProviderKind::Exec => config.command.join(" "),
+            _ => config.base_url.clone().unwrap_or_default(),
+        };
+        rows.push(serde_json::json!({
+            "id": config.id,
+            "kind": config.kind.as_str(),
+            "model": config.model,
+            "target": target,
+            "key": key,
+            "default": default == Some(config.id.as_str()),
+        }));
+    }
+    match format {
+        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&rows)?),
+        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&rows)?),
+        _ => {
+            let mut grid = Grid::new(&["ID", "KIND", "MODEL", "URL / COMMAND", "KEY"]);
+            for row in &rows {
+                let text = |k: &str| row[k].as_str().unwrap_or("-").to_owned();
+                let id = if row["default"] == true { format!("{} (default)", text("id")) } else { text("id") };
+                grid.row(vec![id, text("kind"), text("model"), text("target"), text("key")]);
+            }
+            ctx.printer.out(&grid.render(format));
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn test(id: &str, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let project = ctx.project()?;
+    let providers = ctx.providers(&project, ProvidersOptions { no_cache: true, ..ProvidersOptions::default() }).await?;
+    let provider = providers.get(id).diag()?;
+    let request = ChatRequest {
+        params: ModelParams { max_tokens: Some(5), temperature: Some(0.0), ..ModelParams::default() },
+        ..ChatRequest::user("Reply with the single word: ok")
+    };
+    let result = provider.chat(&request, None).await;
+    let _ = providers.flush().await;
+    let response = result.diag()?;
+    let info = provider.info();
+    let auth = match info.kind {
+        ProviderKind::Openai | ProviderKind::Anthropic => "authentication works",
+        _ => "no authentication needed",
+    };
+    ctx.printer.out(&format!(
+        "`{}` ({}, model {}) answered in {} ms: {auth} ({} tokens, {})",
+        info.id,
+        info.kind.as_str(),
+        response.model,
+        response.latency.as_millis(),
+        response.usage.total(),
+        response.cost
+    ));
+    Ok(ExitStatus::Success)
+}
