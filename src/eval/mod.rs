@@ -12,6 +12,7 @@ pub mod compare;
 pub mod dataset;
 mod error;
 pub mod plan;
+pub mod providers;
 pub mod report;
 pub mod runner;
 pub mod suite;

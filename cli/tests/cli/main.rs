@@ -4,6 +4,7 @@
 mod support;
 
 mod eval;
+mod eval_run;
 mod hook;
 mod init;
 mod labels;

@@ -1,15 +1,16 @@
-//! The models behind `eval`: the project's providers through the inference layers. The
-//! provider layer is not in this build yet, so every provider reference is reported as
-//! unavailable during planning, before any case runs.
+//! The models behind `eval`: the project's providers through the inference layers, with the
+//! response cache and usage ledger in the local store.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use promptops::config::Project;
-use promptops::eval::backend::{Backend, CallError, Completion, ProviderProblem};
-use promptops::prompt::RenderedPrompt;
+use promptops::eval::backend::Backend;
+use promptops::eval::providers::ProvidersBackend;
+use promptops::money::Micros;
+use promptops::provider::{Providers, ProvidersOptions};
 
 use crate::context::LocalStore;
+use crate::diagnose::usage;
 
 /// Choices that shape the provider layers.
 #[derive(Debug, Clone, Default)]
@@ -23,25 +24,13 @@ pub struct BackendOptions {
 /// The backend for a project.
 pub fn backend(project: &Project, store: &LocalStore, options: &BackendOptions) -> anyhow::Result<Arc<dyn Backend>> {
     let BackendOptions { no_cache, max_cost } = options;
-    let _ = (project, store, no_cache, max_cost);
-    Ok(Arc::new(Unavailable))
-}
-
-#[derive(Debug)]
-struct Unavailable;
-
-#[async_trait]
-impl Backend for Unavailable {
-    fn check_provider(&self, reference: &str) -> Result<(), ProviderProblem> {
-        Err(ProviderProblem {
-            message: format!("provider `{reference}` is not available in this build"),
-            hints: Vec::new(),
-        })
-    }
-    async fn complete(&self, provider: &str, _: &RenderedPrompt, _: u32) -> Result<Completion, CallError> {
-        Err(CallError { message: format!("provider `{provider}` is not available in this build") })
-    }
-    async fn embed(&self, provider: &str, _: &[String]) -> Result<Vec<Vec<f32>>, CallError> {
-        Err(CallError { message: format!("provider `{provider}` is not available in this build") })
-    }
+    let max_cost = match max_cost {
+        Some(usd) => Some(Micros::from_usd(*usd).filter(|m| m.0 >= 0).ok_or_else(|| {
+            usage(format!("`--max-cost {usd}` is not an amount of dollars"), &["e.g. `--max-cost 0.50`"])
+        })?),
+        None => None,
+    };
+    let options = ProvidersOptions { no_cache: *no_cache, max_cost, secrets: None };
+    let providers = Providers::new(project, Arc::clone(&store.store), store.scope.clone(), options);
+    Ok(Arc::new(ProvidersBackend::new(Arc::new(providers), project.root.clone())))
 }

@@ -19,7 +19,27 @@ pub fn terminal(printer: &Printer, outcomes: &[SuiteOutcome]) -> String {
     for outcome in outcomes {
         suite(printer, outcome, &mut out);
     }
+    if outcomes.len() > 1 {
+        overall(printer, outcomes, &mut out);
+    }
     out
+}
+
+/// One line over every suite of the invocation.
+fn overall(printer: &Printer, outcomes: &[SuiteOutcome], out: &mut String) {
+    let ok = outcomes.iter().filter(|o| passed(o)).count();
+    let (done, passed_cases, errors) = outcomes.iter().fold((0, 0, 0), |(d, p, e), o| {
+        let t = &o.report.run.totals;
+        (d + t.done, p + t.passed, e + t.errors)
+    });
+    let cost: promptops::money::Micros = outcomes.iter().map(|o| o.report.run.totals.cost).sum();
+    let word = if ok == outcomes.len() {
+        printer.paint(Tone::Good, &format!("all {} suites passed", outcomes.len()))
+    } else {
+        printer.paint(Tone::Bad, &format!("{} of {} suites failed", outcomes.len() - ok, outcomes.len()))
+    };
+    let errors = if errors > 0 { format!(" · {errors} error(s)") } else { String::new() };
+    let _ = writeln!(out, "{word} · {passed_cases}/{done} cases passed{errors} · {cost}");
 }
 
 fn suite(printer: &Printer, outcome: &SuiteOutcome, out: &mut String) {
