@@ -334,3 +334,31 @@ fn a_suite_runs_on_an_openai_compatible_server_and_a_rerun_is_cached() {
     assert_eq!(second[0]["run"]["totals"]["cached"].as_u64(), Some(9));
     assert_eq!(stub.requests_to("/v1/chat/completions").len(), 10, "the re-run is served from the cache");
 }
+
+#[test]
+fn similar_compares_embeddings_from_the_provider() {
+    let stub = Stub::start_blocking(StubConfig::new());
+    let project = examples();
+    let config = project.read("promptops.yaml").replace(
+        "  - id: echo\n",
+        &format!("  - id: embedder\n    kind: openai\n    model: text-embedding-3-small\n    base_url: {}/v1\n  - id: echo\n", stub.url()),
+    );
+    project.write("promptops.yaml", &config);
+    project.write(
+        "eval-suites/meaning.yaml",
+        r#"targets: [summarize/article]
+providers: [offline]
+defaults:
+  options: { provider: embedder }
+tests:
+  - name: keeps the meaning
+    vars: { article: "Remote work is here to stay." }
+    assert:
+      - { type: similar, value: "Remote work is here to stay, and offices are redesigned for collaboration.", threshold: 0.6 }
+      - { type: not-similar, value: "Bananas are a yellow fruit rich in potassium.", threshold: 0.6 }
+"#,
+    );
+    let run = eval(&project, &["eval", "meaning"], &[("OPENAI_API_KEY", "sk-test")]);
+    assert_eq!(run.code, 0, "{}", run.snapshot());
+    assert_eq!(stub.requests_to("/v1/embeddings").len(), 2, "one embedding call per similar assertion");
+}

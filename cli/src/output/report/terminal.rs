@@ -97,7 +97,8 @@ fn problems(printer: &Printer, problems: &[ProblemCase], out: &mut String) {
             _ => ("✗", Tone::Bad, "fail"),
         };
         let repeat = if p.repeat > 0 { format!(" (repeat {})", p.repeat + 1) } else { String::new() };
-        let place = p.location.as_deref().map(|l| format!("  {l}")).unwrap_or_default();
+        // An unnamed dataset row is named by its place already.
+        let place = p.location.as_deref().filter(|l| *l != p.case_name).map(|l| format!("  {l}")).unwrap_or_default();
         let _ = writeln!(
             out,
             "  {} {}{repeat} {}{}",
