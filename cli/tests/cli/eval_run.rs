@@ -132,6 +132,8 @@ fn failing_cases_exit_1_with_reasons_and_every_report_format() {
     for file in ["r.xml", "r.md", "r.html", "r.json", "r.csv"] {
         assert!(run.stderr.contains(&format!("report to {file}")), "{}", run.stderr);
     }
+    let lenient = eval(&project, &["eval", "regressions-demo", "--fail-under", "10%"], &[]);
+    assert_eq!(lenient.code, 0, "12.5% passes a 10% bar: {}", lenient.snapshot());
     let show = eval(&project, &["eval", "show", "latest", "--failures"], &[]);
     assert!(show.ok().contains("fail answers in five words · support/reply · offline"), "{}", show.stdout);
 }
@@ -266,6 +268,25 @@ fn changed_evaluates_only_the_suites_a_change_touches() {
     assert_eq!(suites, vec!["support-reply", "support-triage"], "the partial is used by both support prompts");
     let staged = eval(&project, &["eval", "--staged"], &[]);
     assert_eq!(staged.stderr, "no eval suite is affected by the changes\n");
+    let since = eval(&project, &["eval", "--since", "HEAD", "--format", "json"], &[]);
+    let runs: serde_json::Value = serde_json::from_str(since.ok()).expect("json");
+    assert_eq!(runs.as_array().map(Vec::len), Some(2), "--since counts uncommitted changes too");
+}
+
+#[test]
+fn a_label_baseline_compares_with_the_run_of_the_labelled_versions() {
+    let project = examples();
+    eval(&project, &["commit", "-m", "first"], &[]).ok();
+    eval(&project, &["label", "set", "support/triage", "production", "1", "--yes"], &[]).ok();
+    eval(&project, &["eval", "support-triage"], &[]).ok();
+    let config = project.read("promptops.yaml").replace(
+        "reply: '{\"category\": \"billing\", \"urgency\": \"high\"}'",
+        "reply: '{\"category\": \"other\", \"urgency\": \"high\"}'",
+    );
+    project.write("promptops.yaml", &config);
+    let run = eval(&project, &["eval", "support-triage", "--baseline", "production", "--fail-under", "0%"], &[]);
+    assert_eq!(run.code, 1, "{}", run.snapshot());
+    assert!(run.stdout.contains("baseline FAILED against run 1"), "{}", run.stdout);
 }
 
 #[test]
