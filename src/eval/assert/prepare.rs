@@ -194,7 +194,7 @@ impl Prepare<'_> {
 
     fn schema(&self, schema: &serde_json::Value) -> Result<Arc<jsonschema::Validator>, Invalid> {
         cached(&self.cache.schemas, &schema.to_string(), || {
-            crate::schema::check_json_schema(schema)?;
+            crate::json_schema::check_json_schema(schema)?;
             jsonschema::validator_for(schema).map(Arc::new).map_err(|e| e.to_string())
         })
         .map_err(|why| Invalid::new(format!("invalid JSON Schema: {why}")).at("value"))
