@@ -129,3 +129,25 @@ async fn a_changed_suite_cannot_be_resumed() {
     let err = runner.resume(plan, run, &settings(1)).await.expect_err("changed");
     assert_eq!(err.to_string(), "suite `s` changed since run 1 started, so it cannot be resumed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_and_the_provider_matrix_give_one_result_per_unit() {
+    let project = TempProject::new();
+    let suite = project.suite(
+        "matrix",
+        "targets: [support/triage]\nproviders: [offline, other]\nrepeat: 3\ntests:\n  - vars: { ticket: refund }\n  - vars: { ticket: password }\n",
+    );
+    let fake = Arc::new(Fake::new());
+    let plan = Arc::new(project.plan(&suite, &fake).await.expect("plans"));
+    assert_eq!(plan.total(), 12);
+    let units: std::collections::HashSet<_> = (0..plan.total()).map(|i| plan.unit(i)).collect();
+    assert_eq!(units.len(), 12, "every unit is distinct");
+    let store = store(&project).await;
+    let runner = Runner::new(Arc::clone(&store), scope("local", "default"), fake.clone());
+    let run = runner.run(plan, &settings(3)).await.expect("runs");
+    assert_eq!((run.totals.done, run.status), (12, RunStatus::Passed));
+    let results = store.results(&scope("local", "default"), run.id, ResultQuery::default()).await.expect("results");
+    let repeats: std::collections::BTreeSet<u32> = results.iter().map(|r| r.unit.repeat).collect();
+    assert_eq!(repeats.into_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 12);
+}
