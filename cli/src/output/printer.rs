@@ -77,6 +77,11 @@ impl Printer {
         let _ = stdout.flush();
     }
 
+    /// Writes text to stderr as it is, even with `--quiet` (CI workflow commands).
+    pub fn err_raw(&self, text: &str) {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+
     /// A status line on stderr, unless `--quiet`.
     pub fn status(&self, text: &str) {
         if !self.quiet {

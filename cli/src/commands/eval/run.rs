@@ -289,7 +289,14 @@ fn emit(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> anyhow
         ctx.printer.status(&format!("wrote {} report to {}", format.as_str(), path.display()));
     }
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
-        ctx.printer.out_raw(&report::annotations(outcomes));
+        // Workflow commands are read from stdout and stderr alike; keep a machine format on
+        // stdout clean.
+        let annotations = report::annotations(outcomes);
+        if settings.format == Format::Table {
+            ctx.printer.out_raw(&annotations);
+        } else {
+            ctx.printer.err_raw(&annotations);
+        }
         if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
             use std::io::Write as _;
             let file = std::fs::OpenOptions::new().create(true).append(true).open(&summary);
