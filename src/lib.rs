@@ -7,24 +7,31 @@
 //! | [`mod@env`] | every `PROMPTOPS_*` variable name |
 //! | [`yaml`] | parsing YAML with file:line:col errors (the only serde_yaml user) |
 //! | [`money`] | integer micro-dollars |
+//! | [`git`] | the project's git repository: HEAD, changed files, the pre-commit hook |
 //! | [`config`] | `promptops.yaml` and project discovery |
 //! | [`prompt`] | prompt files, validation, hashing, rendering |
-//! | [`schema`] | generated JSON Schemas of the file formats |
+//! | [`json_schema`] | checking that a user-given JSON Schema is valid |
+//! | [`schema`] | the catalog of generated JSON Schemas of the file formats |
 //! | [`secret`] | API keys: redacted strings, environment then OS keyring |
-//! | [`store`] | persistence: prompt versions, labels, response cache, usage ledger |
+//! | [`store`] | persistence: prompt versions, labels, response cache, usage ledger, eval runs |
 //! | [`provider`] | model providers (wire protocols) and the inference layers around them |
 //! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
+//! | [`registry`] | prompt versions and labels over the store |
+//! | [`eval`] | eval suites, datasets, assertions, the runner, report data |
 //! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
 //!
-//! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats` ·
-//! L1 `config prompt schema store access` · L2 `provider registry` · L3 `eval workflow` ·
-//! L4 `ab` · L5 `service` · L6 `server remote`.
+//! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats
+//! json_schema git` · L1 `config prompt store access` · L2 `provider registry` · L3 `eval workflow` ·
+//! L4 `ab` · L5 `service schema` · L6 `server remote`.
 
 pub mod access;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod eval;
 pub mod fsutil;
+pub mod git;
+pub mod json_schema;
 pub mod money;
 pub mod prompt;
 pub mod provider;

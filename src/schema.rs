@@ -1,9 +1,14 @@
 //! JSON Schemas of the file formats users type, generated from the Rust types (schemars), so
-//! that editors can validate and complete them; and a check that a user-given schema is valid.
+//! that editors can validate and complete them. The catalog names format types of every layer
+//! (prompts, suites, and later workflows), so it sits above them, beside `service`; checking a
+//! user-given schema is [`crate::json_schema`]'s job, below every format.
+
+pub use crate::json_schema::check_json_schema;
 
 use schemars::JsonSchema;
 
 use crate::config::ProjectConfig;
+use crate::eval::suite::SuiteFile;
 use crate::prompt::PromptFile;
 use crate::workflow::graph::WorkflowFile;
 
@@ -27,6 +32,7 @@ fn generate<T: JsonSchema>() -> serde_json::Value {
 pub const SCHEMAS: &[SchemaDoc] = &[
     SchemaDoc { name: "promptops", file: "promptops.schema.json", generate: generate::<ProjectConfig> },
     SchemaDoc { name: "prompt", file: "prompt.schema.json", generate: generate::<PromptFile> },
+    SchemaDoc { name: "eval-suite", file: "eval-suite.schema.json", generate: generate::<SuiteFile> },
     SchemaDoc { name: "workflow", file: "workflow.schema.json", generate: generate::<WorkflowFile> },
 ];
 
@@ -40,25 +46,4 @@ pub fn render(doc: &SchemaDoc) -> String {
     let mut text = serde_json::to_string_pretty(&(doc.generate)()).unwrap_or_default();
     text.push('\n');
     text
-}
-
-/// Checks that `schema` is itself a valid JSON Schema (against its meta-schema).
-pub fn check_json_schema(schema: &serde_json::Value) -> Result<(), String> {
-    if !(schema.is_object() || schema.is_boolean()) {
-        return Err("a schema must be an object or a boolean".to_owned());
-    }
-    jsonschema::meta::validate(schema).map_err(|err| err.to_string())?;
-    jsonschema::validator_for(schema).map(|_| ()).map_err(|err| err.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejects_invalid_schemas() {
-        assert!(check_json_schema(&serde_json::json!({"type": "object"})).is_ok());
-        assert!(check_json_schema(&serde_json::json!({"type": "objekt"})).is_err());
-        assert!(check_json_schema(&serde_json::json!([1])).is_err());
-    }
 }

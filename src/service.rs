@@ -2,11 +2,19 @@
 //! one over HTTP (`promptops serve`), so a command does not know which it has (DESIGN
 //! boundary 3).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
+use crate::access::Scope;
+use crate::eval::EvalError;
+use crate::eval::compare::{self, Comparison};
+use crate::eval::report::{self, RunReport};
 use crate::prompt::{Label, LoadedPrompt, PromptName, Selector};
 use crate::registry::{PromptLog, Registry, RegistryError};
-use crate::store::{CommitOutcome, LabelMove, LabelRecord, PromptSummary, VersionRecord};
+use crate::store::{
+    CommitOutcome, LabelMove, LabelRecord, PromptSummary, ResultRecord, RunRecord, Store, StoreError, VersionRecord,
+};
 use crate::workflow::VersionLookup;
 
 /// Prompt versions and labels.
@@ -93,9 +101,77 @@ impl RegistryService for Registry {
     }
 }
 
+/// Eval runs kept in the store: listing, reading, reports and comparisons.
+#[async_trait]
+pub trait RunService: Send + Sync {
+    /// The newest runs first, of one suite or all.
+    async fn runs(&self, suite: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, EvalError>;
+    /// A run by number, or the newest with `latest`.
+    async fn run(&self, reference: &str) -> Result<RunRecord, EvalError>;
+    /// A run's report (groups and problems).
+    async fn report(&self, run: RunRecord) -> Result<RunReport, EvalError>;
+    /// A run's results in plan order; only failures and errors with `problems_only`.
+    async fn results(&self, run: u64, problems_only: bool) -> Result<Vec<ResultRecord>, EvalError>;
+    /// Two runs compared case by case.
+    async fn compare(&self, before: RunRecord, after: RunRecord) -> Result<Comparison, EvalError>;
+}
+
+/// [`RunService`] over the local store.
+#[derive(Clone)]
+pub struct LocalRuns {
+    store: Arc<dyn Store>,
+    scope: Scope,
+}
+
+impl std::fmt::Debug for LocalRuns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalRuns").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl LocalRuns {
+    /// Runs of `scope` in `store`.
+    pub fn new(store: Arc<dyn Store>, scope: Scope) -> Self {
+        Self { store, scope }
+    }
+}
+
+#[async_trait]
+impl RunService for LocalRuns {
+    async fn runs(&self, suite: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, EvalError> {
+        Ok(self.store.runs(&self.scope, suite, limit).await?)
+    }
+
+    async fn run(&self, reference: &str) -> Result<RunRecord, EvalError> {
+        if matches!(reference, "latest" | "last") {
+            let newest = self.store.runs(&self.scope, None, 1).await?;
+            return newest.into_iter().next().ok_or(EvalError::NoRuns);
+        }
+        let id = reference
+            .trim_start_matches('#')
+            .parse::<u64>()
+            .map_err(|_| EvalError::BadRunRef { text: reference.to_owned() })?;
+        Ok(self.store.run(&self.scope, id).await?.ok_or(StoreError::RunNotFound { id })?)
+    }
+
+    async fn report(&self, run: RunRecord) -> Result<RunReport, EvalError> {
+        Ok(report::build(&self.store, &self.scope, run).await?)
+    }
+
+    async fn results(&self, run: u64, problems_only: bool) -> Result<Vec<ResultRecord>, EvalError> {
+        let mut results = Vec::new();
+        report::for_each_result(&self.store, &self.scope, run, problems_only, |r| results.push(r.clone())).await?;
+        Ok(results)
+    }
+
+    async fn compare(&self, before: RunRecord, after: RunRecord) -> Result<Comparison, EvalError> {
+        compare::compare(&self.store, &self.scope, before, after).await
+    }
+}
+
 /// A registry service as the workflow module's [`VersionLookup`], so that `name@label` prompt
 /// refs in workflows resolve through whichever registry (local or remote) the command has.
-pub struct RegistryVersions(pub std::sync::Arc<dyn RegistryService>);
+pub struct RegistryVersions(pub Arc<dyn RegistryService>);
 
 impl std::fmt::Debug for RegistryVersions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

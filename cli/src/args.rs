@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{auth, cost, init, label, prompt, provider, registry, run, schema, workflow};
+use crate::commands::{auth, cost, eval, hook, init, label, prompt, provider, registry, run, schema, workflow};
 use crate::exit::EXIT_CODES_HELP;
 use crate::output::Format;
 
@@ -66,6 +66,11 @@ pub enum Command {
     /// List, create, validate and render prompts.
     #[command(subcommand)]
     Prompt(prompt::PromptCommand),
+    /// Run eval suites (default: every suite in eval-suites/), or list, show and compare runs.
+    Eval(Box<eval::EvalArgs>),
+    /// Install or remove the git pre-commit hook that evaluates changed prompts.
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
     /// Render a prompt and run it against a model.
     Run(run::RunArgs),
     /// Show spend by day, provider or model.

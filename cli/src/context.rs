@@ -8,7 +8,7 @@ use promptops::access::{Action, LOCAL_PROJECT, Principal};
 use promptops::config::{Project, resolve_author};
 use promptops::provider::{Providers, ProvidersOptions};
 use promptops::registry::Registry;
-use promptops::service::RegistryService;
+use promptops::service::{LocalRuns, RegistryService, RunService};
 use promptops::store::{Scope, SqliteStore, Store};
 
 use crate::diagnose::DiagnoseExt;
@@ -43,6 +43,22 @@ impl Context {
         Format::pick(self.format, supported, command)
     }
 
+    /// The project's local store, the scope of its one implicit tenant and project, and the
+    /// user acting on it.
+    pub async fn local_store(&self, project: &Project) -> anyhow::Result<LocalStore> {
+        let store = SqliteStore::open(project.database_path()).await.diag()?;
+        let actor = resolve_author(&project.root);
+        self.printer.detail(&format!("store: {}; acting as {actor}", project.database_path().display()));
+        let scope = Principal::local(&actor).authorize(Action::Write, LOCAL_PROJECT).diag()?;
+        Ok(LocalStore { store: Arc::new(store), scope, actor })
+    }
+
+    /// The project's eval runs (the local store in `.promptops/`).
+    pub async fn runs(&self, project: &Project) -> anyhow::Result<Arc<dyn RunService>> {
+        let local = self.local_store(project).await?;
+        Ok(Arc::new(LocalRuns::new(local.store, local.scope)))
+    }
+
     /// The project's store and the scope of the local user running models in it.
     pub async fn store(&self, project: &Project) -> anyhow::Result<(Arc<dyn Store>, Scope)> {
         let store = SqliteStore::open(project.database_path()).await.diag()?;
@@ -64,5 +80,34 @@ impl Context {
         self.printer.detail(&format!("store: {}; acting as {author}", project.database_path().display()));
         let scope = Principal::local(&author).authorize(Action::Write, LOCAL_PROJECT).diag()?;
         Ok(Arc::new(Registry::new(Arc::new(store), scope, author, project.config.labels.protected.clone())))
+    }
+}
+
+/// The local store with its scope and actor.
+#[derive(Clone)]
+pub struct LocalStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The local tenant and project.
+    pub scope: Scope,
+    /// Who acts.
+    pub actor: String,
+}
+
+impl std::fmt::Debug for LocalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStore").field("scope", &self.scope).field("actor", &self.actor).finish_non_exhaustive()
+    }
+}
+
+impl LocalStore {
+    /// A registry over this store.
+    pub fn registry(&self, project: &Project) -> Registry {
+        Registry::new(
+            Arc::clone(&self.store),
+            self.scope.clone(),
+            self.actor.clone(),
+            project.config.labels.protected.clone(),
+        )
     }
 }

@@ -437,7 +437,7 @@ pub fn validate(prompt: &LoadedPrompt) -> (Vec<PromptError>, Vec<Warning>) {
         }
     }
     if let Some(schema) = &prompt.file.response_schema
-        && let Err(message) = crate::schema::check_json_schema(schema)
+        && let Err(message) = crate::json_schema::check_json_schema(schema)
     {
         errors.push(invalid(
             yaml::locate(&prompt.source, &["response_schema"]),

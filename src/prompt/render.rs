@@ -152,6 +152,13 @@ pub fn render(prompt: &LoadedPrompt, vars: &Vars) -> Result<RenderedPrompt, Rend
     })
 }
 
+/// Checks `vars` against the prompt's declared variables (present when required, of the
+/// declared type, within `enum`) without rendering: the eval engine checks every case this way
+/// before the first model call.
+pub fn check_vars(prompt: &LoadedPrompt, vars: &Vars) -> Result<(), RenderError> {
+    resolve_vars(prompt, vars).map(|_| ())
+}
+
 /// Declared variables with their values: given, else default; checked against type and enum.
 fn resolve_vars(prompt: &LoadedPrompt, vars: &Vars) -> Result<Vars, RenderError> {
     let mut context = Vars::new();

@@ -4,6 +4,7 @@
 //! Backends: SQLite (embedded, default) here; PostgreSQL for the server at scale.
 
 mod records;
+mod run_records;
 mod sqlite;
 mod workflow;
 
@@ -21,13 +22,17 @@ pub use records::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, UsageGroup, UsageRecord, UsageRow, VersionDraft,
     VersionMeta, VersionRecord,
 };
+pub use run_records::{
+    AssertionResult, CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunTarget, RunTotals,
+    UnitKey,
+};
 pub use sqlite::SqliteStore;
 pub use workflow::{CheckpointRow, TaskRow, ThreadRecord, WorkflowStore};
 
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
-pub trait Store: PromptStore + CacheStore + UsageStore + WorkflowStore + Send + Sync + 'static {}
+pub trait Store: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + Send + Sync + 'static {}
 
-impl<T: PromptStore + CacheStore + UsageStore + WorkflowStore + Send + Sync + 'static> Store for T {}
+impl<T: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + Send + Sync + 'static> Store for T {}
 
 /// Prompt versions and labels.
 #[async_trait]
@@ -74,6 +79,32 @@ pub trait PromptStore {
 
     /// Every recorded move of the labels of a prompt, oldest first.
     async fn label_history(&self, scope: &Scope, name: &PromptName) -> Result<Vec<LabelMove>, StoreError>;
+}
+
+/// Eval runs and their per-case results.
+#[async_trait]
+pub trait RunStore {
+    /// Records a new run with status `running` and the next number in the scope.
+    async fn create_run(&self, scope: &Scope, draft: RunDraft) -> Result<RunRecord, StoreError>;
+
+    /// Adds results to a run in one transaction and updates its totals. A result whose unit is
+    /// already stored is skipped, so a resumed run never counts a case twice.
+    async fn append_results(&self, scope: &Scope, run: u64, results: Vec<ResultRecord>) -> Result<(), StoreError>;
+
+    /// Sets a run's status and finish time; returns the run as stored.
+    async fn set_run_status(&self, scope: &Scope, run: u64, status: RunStatus) -> Result<RunRecord, StoreError>;
+
+    /// One run.
+    async fn run(&self, scope: &Scope, id: u64) -> Result<Option<RunRecord>, StoreError>;
+
+    /// The newest runs first, of one suite or all, at most `limit`.
+    async fn runs(&self, scope: &Scope, suite: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// A run's results in unit order, filtered and paged by `query`.
+    async fn results(&self, scope: &Scope, run: u64, query: ResultQuery) -> Result<Vec<ResultRecord>, StoreError>;
+
+    /// The units of a run that have a result (what `--resume` skips).
+    async fn done_units(&self, scope: &Scope, run: u64) -> Result<Vec<UnitKey>, StoreError>;
 }
 
 /// The provider layer's response cache: opaque values under request hashes, with an optional expiry.
@@ -176,6 +207,12 @@ pub enum StoreError {
         /// The missing version.
         number: u32,
     },
+    /// A run that does not exist was referenced.
+    #[error("run {id} not found")]
+    RunNotFound {
+        /// The run asked for.
+        id: u64,
+    },
     /// Stored data could not be decoded.
     #[error("stored data is invalid: {0}")]
     Decode(String),
@@ -187,7 +224,7 @@ pub enum StoreError {
 impl Diagnostic for StoreError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::VersionNotFound { .. } => ErrorClass::Usage,
+            Self::VersionNotFound { .. } | Self::RunNotFound { .. } => ErrorClass::Usage,
             Self::Corrupt { .. } | Self::NewerSchema { .. } | Self::Open { .. } => ErrorClass::Config,
             Self::Decode(_) | Self::Backend(_) => ErrorClass::Internal,
         }
@@ -200,6 +237,7 @@ impl Diagnostic for StoreError {
             )],
             Self::NewerSchema { .. } => vec!["nothing was changed; upgrade promptops to use this database".to_owned()],
             Self::VersionNotFound { name, .. } => vec![format!("run `promptops log {name}` to list its versions")],
+            Self::RunNotFound { .. } => vec!["run `promptops eval list` to list runs".to_owned()],
             _ => Vec::new(),
         }
     }

@@ -1,5 +1,6 @@
 //! The library's integration tests: one binary, one module per area.
 
+mod eval;
 mod providers;
 mod schema_drift;
 mod store_conformance;

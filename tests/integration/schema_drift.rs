@@ -88,6 +88,20 @@ fn schemas_reject_what_promptops_rejects() {
 }
 
 #[test]
+fn example_suites_validate_against_the_suite_schema() {
+    let validator = validator("eval-suite.schema.json");
+    let suites: Vec<PathBuf> = std::fs::read_dir(repo().join("eval-suites"))
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert!(suites.len() >= 5, "the examples should hold suites for the example prompts");
+    for path in suites {
+        assert_valid(&validator, &path);
+    }
+}
+
+#[test]
 fn example_workflows_validate_against_the_workflow_schema() {
     let validator = validator("workflow.schema.json");
     let files = yaml_files(&repo().join("workflows"));

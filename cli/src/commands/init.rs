@@ -35,6 +35,18 @@ messages:
 tags: [example]
 "#;
 
+const SUITE_EXAMPLE: &str = r#"# yaml-language-server: $schema=../schemas/eval-suite.schema.json
+description: The greeting is short and friendly. Run it with `promptops eval`.
+targets: [hello]
+providers: [offline]
+tests:
+  - name: greets Ada
+    vars: { name: Ada }
+    assert:
+      - { type: icontains, value: hello }
+      - { type: word-count, max: 20 }
+"#;
+
 const PARTIAL_EXAMPLE: &str = "You are friendly and brief. Answer in one sentence.\n";
 
 /// Creates the project files; refuses to touch an existing project.
@@ -60,16 +72,15 @@ pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     write_new(&root.join(CONFIG_FILE), &config_template(&name))?;
     write_new(&root.join("prompts/hello.yaml"), PROMPT_EXAMPLE)?;
     write_new(&root.join("prompts/_partials/house-style.j2"), PARTIAL_EXAMPLE)?;
-    for dir in ["eval-suites", "workflows"] {
-        write_new(&root.join(dir).join(".gitkeep"), "")?;
-    }
+    write_new(&root.join("eval-suites/hello.yaml"), SUITE_EXAMPLE)?;
+    write_new(&root.join("workflows/.gitkeep"), "")?;
     for doc in schema::SCHEMAS {
         write_atomic(&root.join("schemas").join(doc.file), schema::render(doc).as_bytes())?;
     }
     ensure_gitignored(&root)?;
     ctx.printer.status(&format!("Created promptops project `{name}` in {}", root.display()));
     ctx.printer
-        .status("Next: `promptops prompt render hello --var name=Ada`, then `promptops commit -m \"first version\"`");
+        .status("Next: `promptops prompt render hello --var name=Ada`, `promptops eval`, then `promptops commit -m \"first version\"`");
     Ok(ExitStatus::Success)
 }
 

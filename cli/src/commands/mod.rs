@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod cost;
+pub mod eval;
+pub mod hook;
 pub mod init;
 pub mod label;
 pub mod prompt;
@@ -29,6 +31,8 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Label(command) => label::run(command, ctx).await,
         Command::Rollback(args) => label::rollback(args, ctx).await,
         Command::Prompt(command) => prompt::run(command, ctx).await,
+        Command::Eval(args) => eval::run(*args, ctx).await,
+        Command::Hook(command) => hook::run(command, ctx),
         Command::Run(args) => run::run(args, ctx).await,
         Command::Cost(args) => cost::run(args, ctx).await,
         Command::Auth(command) => auth::run(command, ctx).await,

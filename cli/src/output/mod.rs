@@ -5,6 +5,8 @@ pub mod diff;
 mod format;
 mod grid;
 mod printer;
+pub mod progress;
+pub mod report;
 
 pub use format::Format;
 pub use grid::Grid;

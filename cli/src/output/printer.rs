@@ -40,6 +40,7 @@ impl Tone {
 #[derive(Debug, Clone)]
 pub struct Printer {
     quiet: bool,
+    progress: bool,
     verbose: u8,
     color_stdout: bool,
     color_stderr: bool,
@@ -52,6 +53,7 @@ impl Printer {
         let stderr_is_terminal = std::io::stderr().is_terminal();
         Self {
             quiet,
+            progress: !quiet && stderr_is_terminal,
             verbose,
             color_stdout: colour_allowed && std::io::stdout().is_terminal(),
             color_stderr: colour_allowed && stderr_is_terminal,
@@ -73,6 +75,11 @@ impl Printer {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
+    }
+
+    /// Writes text to stderr as it is, even with `--quiet` (CI workflow commands).
+    pub fn err_raw(&self, text: &str) {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// A status line on stderr, unless `--quiet`.
@@ -104,6 +111,11 @@ impl Printer {
         };
         let label = self.paint_stderr(tone, &format!("{label}:"));
         let _ = writeln!(std::io::stderr().lock(), "{label} {text}");
+    }
+
+    /// Where progress bars draw: stderr on a terminal, nowhere when quiet or redirected.
+    pub fn progress_target(&self) -> indicatif::ProgressDrawTarget {
+        if self.progress { indicatif::ProgressDrawTarget::stderr() } else { indicatif::ProgressDrawTarget::hidden() }
     }
 
     /// `text` styled for stdout (plain when colour is off).

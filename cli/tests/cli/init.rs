@@ -12,6 +12,8 @@ fn init_scaffolds_a_project_that_validates() {
         "prompts/_partials/house-style.j2",
         "schemas/prompt.schema.json",
         "schemas/promptops.schema.json",
+        "schemas/eval-suite.schema.json",
+        "eval-suites/hello.yaml",
     ] {
         assert!(project.root.join(path).is_file(), "{path} missing");
     }
@@ -26,6 +28,8 @@ fn init_scaffolds_a_project_that_validates() {
     );
     assert_eq!(project.read(".gitignore"), ".promptops/\n");
     project.run(&["prompt", "validate"]).ok();
+    let eval = project.run(&["eval"]);
+    assert!(eval.ok().contains("PASSED 1/1 passed"), "the scaffolded suite passes offline: {}", eval.stdout);
 }
 
 #[test]

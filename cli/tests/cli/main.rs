@@ -3,6 +3,9 @@
 
 mod support;
 
+mod eval;
+mod eval_run;
+mod hook;
 mod init;
 mod labels;
 mod prompts;

@@ -4,6 +4,7 @@
 
 mod cache;
 mod prompts;
+mod runs;
 mod usage;
 mod workflow;
 
@@ -20,7 +21,8 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_registry.sql"),
     include_str!("../migrations/sqlite/0002_inference.sql"),
-    include_str!("../migrations/sqlite/0003_workflows.sql"),
+    include_str!("../migrations/sqlite/0003_runs.sql"),
+    include_str!("../migrations/sqlite/0004_workflows.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -104,7 +104,7 @@ fn state(c: &mut Checker<'_>) {
             );
         }
         if let Some(items) = &key.items
-            && let Err(why) = crate::schema::check_json_schema(items)
+            && let Err(why) = crate::json_schema::check_json_schema(items)
         {
             c.error(
                 &["state", &name, "items"],
@@ -211,7 +211,7 @@ fn node_values(c: &mut Checker<'_>, name: &str, node: &Node) {
         c.error(&at("timeout_s"), "`timeout_s` must be a positive number of seconds", Vec::new());
     }
     if let Some(schema) = &node.schema
-        && let Err(why) = crate::schema::check_json_schema(schema)
+        && let Err(why) = crate::json_schema::check_json_schema(schema)
     {
         c.error(&at("schema"), format!("`schema` of node `{name}` is not a valid JSON Schema: {why}"), Vec::new());
     }

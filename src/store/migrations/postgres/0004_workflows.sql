@@ -1,5 +1,5 @@
 -- Workflow threads, their committed steps and the per-task writes of each step. Same shape as
--- SQLite's 0003: payloads are JSON text owned by `workflow::checkpoint`.
+-- SQLite's 0004: payloads are JSON text owned by `workflow::checkpoint`.
 CREATE TABLE workflow_threads (
     tenant_id     TEXT        NOT NULL,
     project_id    TEXT        NOT NULL,

@@ -1,0 +1,36 @@
+//! The models behind `eval`: the project's providers through the inference layers, with the
+//! response cache and usage ledger in the local store.
+
+use std::sync::Arc;
+
+use promptops::config::Project;
+use promptops::eval::backend::Backend;
+use promptops::eval::providers::ProvidersBackend;
+use promptops::money::Micros;
+use promptops::provider::{Providers, ProvidersOptions};
+
+use crate::context::LocalStore;
+use crate::diagnose::usage;
+
+/// Choices that shape the provider layers.
+#[derive(Debug, Clone, Default)]
+pub struct BackendOptions {
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--max-cost`, in dollars.
+    pub max_cost: Option<f64>,
+}
+
+/// The backend for a project.
+pub fn backend(project: &Project, store: &LocalStore, options: &BackendOptions) -> anyhow::Result<Arc<dyn Backend>> {
+    let BackendOptions { no_cache, max_cost } = options;
+    let max_cost = match max_cost {
+        Some(usd) => Some(Micros::from_usd(*usd).filter(|m| m.0 >= 0).ok_or_else(|| {
+            usage(format!("`--max-cost {usd}` is not an amount of dollars"), &["e.g. `--max-cost 0.50`"])
+        })?),
+        None => None,
+    };
+    let options = ProvidersOptions { no_cache: *no_cache, max_cost, secrets: None };
+    let providers = Providers::new(project, Arc::clone(&store.store), store.scope.clone(), options);
+    Ok(Arc::new(ProvidersBackend::new(Arc::new(providers), project.root.clone())))
+}

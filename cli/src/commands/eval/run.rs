@@ -1,0 +1,342 @@
+//! `promptops eval [SUITE…]`: plan every suite (reporting every problem at once, before any
+//! model call), run them with a progress bar on a terminal, Ctrl-C to stop after the cases in
+//! flight, then report: the terminal summary or `--format`, `-o` files, GitHub annotations and
+//! job summary, and the exit code (0 passed, 1 below threshold / regression, 2 bad input,
+//! 3 provider errors only).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use promptops::config::Project;
+use promptops::eval::compare::{BaselineCheck, compare, find_baseline};
+use promptops::eval::report::{build, for_each_result};
+use promptops::eval::suite::LoadedSuite;
+use promptops::eval::{Cancel, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner};
+use promptops::git::Changes;
+use promptops::store::{RunRecord, RunStatus};
+use promptops::yaml::YamlError;
+
+use super::backend::{BackendOptions, backend};
+use super::select::{ChangeFilter, suites};
+use super::{RunArgs, parse_rate};
+use crate::commands::workspace::report_all;
+use crate::context::{Context, LocalStore};
+use crate::diagnose::{DiagnoseExt, usage};
+use crate::exit::ExitStatus;
+use crate::output::Format;
+use crate::output::progress::EvalBar;
+use crate::output::report::{self, SuiteOutcome};
+
+/// Concurrency when neither the flag, the suite nor promptops.yaml sets one.
+const DEFAULT_CONCURRENCY: usize = 8;
+
+/// The formats `eval` prints to stdout.
+const FORMATS: &[Format] =
+    &[Format::Table, Format::Json, Format::Yaml, Format::Junit, Format::Markdown, Format::Csv, Format::Html];
+
+/// Everything resolved from the flags, once.
+struct Settings {
+    format: Format,
+    outputs: Vec<(PathBuf, Format)>,
+    overrides: Overrides,
+    concurrency: Option<usize>,
+    fail_under: Option<f64>,
+    baseline: Option<(String, f64)>,
+}
+
+fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
+    let RunArgs {
+        suites: _,
+        providers,
+        concurrency,
+        repeat,
+        tags,
+        filter,
+        outputs,
+        fail_under,
+        baseline,
+        tolerance,
+        changed: _,
+        since: _,
+        staged: _,
+        resume: _,
+        no_cache: _,
+        max_cost: _,
+    } = args;
+    let outputs = outputs
+        .iter()
+        .map(|path| match report::format_for_path(path) {
+            Some(format) => Ok((path.clone(), format)),
+            None => Err(usage(
+                format!("cannot tell the report format of `{}` from its extension", path.display()),
+                &["use .json, .xml (JUnit), .md, .csv or .html"],
+            )),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if *concurrency == Some(0) {
+        return Err(usage("`--concurrency 0` would run nothing", &["give at least 1"]));
+    }
+    let tolerance = tolerance.as_deref().map(|t| parse_rate(t, "--tolerance")).transpose()?.unwrap_or(0.0);
+    Ok(Settings {
+        format: ctx.format(FORMATS, "eval")?,
+        outputs,
+        overrides: Overrides {
+            providers: providers.clone(),
+            repeat: *repeat,
+            tags: tags.clone(),
+            filter: filter.clone(),
+        },
+        concurrency: *concurrency,
+        fail_under: fail_under.as_deref().map(|r| parse_rate(r, "--fail-under")).transpose()?,
+        baseline: baseline.clone().map(|b| (b, tolerance)),
+    })
+}
+
+/// Runs `eval`.
+pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let settings = settings(&args, ctx)?;
+    let project = ctx.project()?;
+    let local = ctx.local_store(&project).await?;
+    let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost };
+    let backend = backend(&project, &local, &options)?;
+    let registry = local.registry(&project);
+    let prompts = ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(registry) };
+    let resumed = match &args.resume {
+        Some(reference) => Some(ctx.runs(&project).await?.run(reference).await.diag()?),
+        None => None,
+    };
+    let paths = match &resumed {
+        Some(run) => vec![project.root.join(&run.draft.suite_path)],
+        None => suites(ctx, &project, &args.suites, change_filter(&args).as_ref())?,
+    };
+    if paths.is_empty() {
+        ctx.printer.status("no eval suite is affected by the changes");
+        return Ok(ExitStatus::Success);
+    }
+    let input = PlanInput {
+        root: &project.root,
+        default_provider: project.config.defaults.provider.as_deref(),
+        prompts: &prompts,
+        backend: backend.as_ref(),
+        overrides: &settings.overrides,
+    };
+    let plans = plan_all(ctx, &project, &paths, &input).await?;
+    let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
+    let cancel = Cancel::default();
+    watch_ctrl_c(ctx, cancel.clone());
+    let mut runs = Vec::with_capacity(plans.len());
+    for plan in plans {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let concurrency = settings
+            .concurrency
+            .or(plan.concurrency.map(|c| c as usize))
+            .or(project.config.defaults.concurrency.map(|c| c as usize))
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        runs.push(run_one(ctx, &project, &local, &runner, plan, resumed.clone(), concurrency, &cancel).await?);
+    }
+    let outcomes = outcomes(ctx, &local, &settings, runs).await?;
+    emit(ctx, &settings, &outcomes)?;
+    Ok(verdict(ctx, &settings, &outcomes))
+}
+
+fn change_filter(args: &RunArgs) -> Option<ChangeFilter> {
+    let changes = if args.staged {
+        Changes::Staged
+    } else if let Some(reference) = &args.since {
+        Changes::Since(reference.clone())
+    } else if args.changed {
+        Changes::Uncommitted
+    } else {
+        return None;
+    };
+    Some(ChangeFilter { changes })
+}
+
+/// Plans every suite; all problems of all suites are printed together.
+async fn plan_all(
+    ctx: &Context,
+    project: &Project,
+    paths: &[PathBuf],
+    input: &PlanInput<'_>,
+) -> anyhow::Result<Vec<Plan>> {
+    let mut plans = Vec::new();
+    let mut problems: Vec<YamlError> = Vec::new();
+    for path in paths {
+        let suite = match LoadedSuite::read(&project.root, path) {
+            Ok(suite) => suite,
+            Err(err) => {
+                problems.push(err);
+                continue;
+            }
+        };
+        match promptops::eval::plan(&suite, input).await {
+            Ok(plan) => plans.push(plan),
+            Err(found) => problems.extend(found),
+        }
+    }
+    if !problems.is_empty() {
+        let summary = format!("{} problem(s) found in eval suites; no model was called", problems.len());
+        return Err(report_all(ctx, &problems, summary));
+    }
+    Ok(plans)
+}
+
+/// Ctrl-C once: finish the cases in flight and keep the run as interrupted. Twice: stop now.
+fn watch_ctrl_c(ctx: &Context, cancel: Cancel) {
+    let printer = ctx.printer.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        printer.warn("interrupted: finishing the cases in flight (Ctrl-C again to stop now)");
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site; the pieces are all distinct")]
+async fn run_one(
+    ctx: &Context,
+    project: &Project,
+    local: &LocalStore,
+    runner: &Runner,
+    plan: Plan,
+    resumed: Option<RunRecord>,
+    concurrency: usize,
+    cancel: &Cancel,
+) -> anyhow::Result<RunRecord> {
+    let bar = EvalBar::new(&ctx.printer, &plan.suite, plan.total());
+    let on_progress = {
+        let bar = bar.clone();
+        Arc::new(move |p: &promptops::eval::Progress| bar.update(p))
+    };
+    let settings = RunSettings {
+        concurrency,
+        actor: local.actor.clone(),
+        git: promptops::git::head(&project.root),
+        on_progress: Some(on_progress),
+        cancel: cancel.clone(),
+    };
+    ctx.printer.detail(&format!("{}: {} result(s), concurrency {concurrency}", plan.suite, plan.total()));
+    let plan = Arc::new(plan);
+    let result = match resumed {
+        Some(run) => runner.resume(plan, run, &settings).await,
+        None => runner.run(plan, &settings).await,
+    };
+    bar.finish();
+    result.diag()
+}
+
+async fn outcomes(
+    ctx: &Context,
+    local: &LocalStore,
+    settings: &Settings,
+    runs: Vec<RunRecord>,
+) -> anyhow::Result<Vec<SuiteOutcome>> {
+    let needs_results =
+        report::needs_results(settings.format) || settings.outputs.iter().any(|(_, f)| report::needs_results(*f));
+    let mut outcomes = Vec::with_capacity(runs.len());
+    for run in runs {
+        let id = run.id;
+        let suite = run.draft.suite.clone();
+        let report = build(&local.store, &local.scope, run).await.diag()?;
+        let mut results = Vec::new();
+        if needs_results {
+            for_each_result(&local.store, &local.scope, id, false, |r| results.push(r.clone())).await.diag()?;
+        }
+        let baseline = match &settings.baseline {
+            Some((reference, tolerance)) => Some(baseline_check(ctx, local, &suite, id, reference, *tolerance).await?),
+            None => None,
+        };
+        outcomes.push(SuiteOutcome { report, results, baseline });
+    }
+    Ok(outcomes)
+}
+
+async fn baseline_check(
+    ctx: &Context,
+    local: &LocalStore,
+    suite: &str,
+    current: u64,
+    reference: &str,
+    tolerance: f64,
+) -> anyhow::Result<BaselineCheck> {
+    let project = ctx.project()?;
+    let registry = local.registry(&project);
+    let before = find_baseline(&local.store, &local.scope, Some(&registry), suite, reference, current).await.diag()?;
+    let after = local
+        .store
+        .run(&local.scope, current)
+        .await
+        .diag()?
+        .ok_or_else(|| anyhow::anyhow!("run {current} vanished"))?;
+    let comparison = compare(&local.store, &local.scope, before, after).await.diag()?;
+    Ok(BaselineCheck::judge(&comparison, tolerance))
+}
+
+fn emit(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> anyhow::Result<()> {
+    match settings.format {
+        Format::Table => ctx.printer.out_raw(&report::terminal(&ctx.printer, outcomes)),
+        format => ctx.printer.out_raw(&report::render(format, outcomes)?),
+    }
+    for (path, format) in &settings.outputs {
+        promptops::fsutil::write_atomic(path, report::render(*format, outcomes)?.as_bytes())
+            .map_err(|err| usage(format!("cannot write the report `{}`: {err}", path.display()), &[]))?;
+        ctx.printer.status(&format!("wrote {} report to {}", format.as_str(), path.display()));
+    }
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        // Workflow commands are read from stdout and stderr alike; keep a machine format on
+        // stdout clean.
+        let annotations = report::annotations(outcomes);
+        if settings.format == Format::Table {
+            ctx.printer.out_raw(&annotations);
+        } else {
+            ctx.printer.err_raw(&annotations);
+        }
+        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write as _;
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(&summary);
+            if let Err(err) = file.and_then(|mut f| f.write_all(report::step_summary(outcomes).as_bytes())) {
+                ctx.printer.warn(&format!("cannot append to $GITHUB_STEP_SUMMARY: {err}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The exit status: 1 when a suite is below its threshold (or `--fail-under`), regressed
+/// against its baseline, or was interrupted; 3 when what failed it were provider errors only.
+fn verdict(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> ExitStatus {
+    if let Some(run) = outcomes.iter().map(|o| &o.report.run).find(|r| r.status == RunStatus::Interrupted) {
+        ctx.printer.error_line("hint", &format!("finish it with `promptops eval --resume {}`", run.id));
+        return ExitStatus::Failed;
+    }
+    let (done, passed, failed) = outcomes.iter().fold((0, 0, 0), |(d, p, f), o| {
+        let t = &o.report.run.totals;
+        (d + t.done, p + t.passed, f + t.failed)
+    });
+    let below = match settings.fail_under {
+        Some(rate) => done == 0 || (passed as f64 / done as f64) + 1e-9 < rate,
+        None => outcomes.iter().any(|o| !o.report.passed()),
+    };
+    let regressed = outcomes.iter().any(|o| o.baseline.as_ref().is_some_and(|b| !b.passed()));
+    if let Some(rate) = settings.fail_under.filter(|_| below) {
+        ctx.printer.error_line(
+            "error",
+            &format!(
+                "pass rate {} is below --fail-under {}",
+                report::percent(passed as f64 / done.max(1) as f64),
+                report::percent(rate)
+            ),
+        );
+    }
+    match (below, regressed) {
+        (false, false) => ExitStatus::Success,
+        (true, false) if failed == 0 => ExitStatus::Upstream,
+        _ => ExitStatus::Failed,
+    }
+}

@@ -1,0 +1,464 @@
+//! Turning a suite into a [`Plan`] before any model call: targets resolved to exact prompt
+//! versions, providers checked, tests expanded into cases, every case's variables checked
+//! against every target prompt, every assertion prepared. All problems are collected and
+//! returned together, each with its file, line and hints, so one run of `promptops eval` shows
+//! everything there is to fix.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use super::assert::{Assertion, CompileCache, Invalid, Prepare, expr::Expr};
+use super::backend::Backend;
+use super::cases::{RawCase, collapse, expand};
+use super::suite::LoadedSuite;
+use crate::error::{did_you_mean, list_names};
+use crate::prompt::{self, LoadedPrompt, PromptRef, Selector, VarType, Vars};
+use crate::registry::Registry;
+use crate::store::{RunTarget, UnitKey};
+use crate::yaml::YamlError;
+
+/// Where target prompts come from: the working copy, or stored versions.
+#[async_trait]
+pub trait PromptSource: Send + Sync {
+    /// The prompt a ref selects and, for a stored version, its number. The error is a message
+    /// and hints.
+    async fn load(&self, reference: &PromptRef) -> Result<(LoadedPrompt, Option<u32>), (String, Vec<String>)>;
+}
+
+/// Prompts of a project: files under `prompts/`, and versions through the registry.
+#[derive(Debug, Clone)]
+pub struct ProjectPrompts {
+    /// The `prompts/` directory.
+    pub prompts_dir: PathBuf,
+    /// The registry, for `name@N` and `name@label` refs.
+    pub registry: Option<Registry>,
+}
+
+#[async_trait]
+impl PromptSource for ProjectPrompts {
+    async fn load(&self, reference: &PromptRef) -> Result<(LoadedPrompt, Option<u32>), (String, Vec<String>)> {
+        use crate::error::Diagnostic;
+        if reference.selector == Selector::WorkingCopy {
+            let loaded =
+                prompt::load_prompt(&self.prompts_dir, &reference.name).map_err(|e| (e.to_string(), e.hints()))?;
+            let (errors, _) = prompt::validate(&loaded);
+            if let Some(first) = errors.first() {
+                return Err((format!("target `{reference}` is invalid: {first}"), first.hints()));
+            }
+            return Ok((loaded, None));
+        }
+        let Some(registry) = &self.registry else {
+            return Err((format!("target `{reference}` needs the registry, which is not open"), Vec::new()));
+        };
+        let record =
+            registry.resolve(&reference.name, &reference.selector).await.map_err(|e| (e.to_string(), e.hints()))?;
+        let origin = PathBuf::from(format!("{}@{}", record.meta.name, record.meta.number));
+        let loaded = LoadedPrompt::parse(record.meta.name.clone(), origin, record.source, record.partials)
+            .map_err(|e| (e.to_string(), e.hints()))?;
+        Ok((loaded, Some(record.meta.number)))
+    }
+}
+
+/// Command-line choices that change what a suite runs.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replaces the suite's providers (`--provider`).
+    pub providers: Vec<String>,
+    /// Replaces the suite's `repeat` (`--repeat`).
+    pub repeat: Option<u32>,
+    /// Only cases with one of these tags (`--tag`).
+    pub tags: Vec<String>,
+    /// Only cases whose name contains this (`--filter`).
+    pub filter: Option<String>,
+}
+
+/// What planning needs besides the suite.
+#[derive(Debug)]
+pub struct PlanInput<'a> {
+    /// The project root (scripts run there; images are relative to it).
+    pub root: &'a Path,
+    /// `defaults.provider` of `promptops.yaml`.
+    pub default_provider: Option<&'a str>,
+    /// Target prompts.
+    pub prompts: &'a dyn PromptSource,
+    /// Provider checks.
+    pub backend: &'a dyn Backend,
+    /// Command-line overrides.
+    pub overrides: &'a Overrides,
+}
+
+impl std::fmt::Debug for dyn PromptSource + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PromptSource")
+    }
+}
+
+/// One target of a plan.
+#[derive(Debug, Clone)]
+pub struct PlannedTarget {
+    /// The exact version evaluated.
+    pub record: RunTarget,
+    /// The prompt.
+    pub prompt: Arc<LoadedPrompt>,
+}
+
+/// A case ready to run.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Its index in the suite's expanded cases (stable across `--resume`).
+    pub index: u32,
+    /// Its name.
+    pub name: String,
+    /// Its identity across runs.
+    pub key: String,
+    /// `file:line`.
+    pub location: String,
+    /// Its variables.
+    pub vars: Vars,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its assertions, prepared.
+    pub assertions: Vec<Assertion>,
+    /// Pass by weighted score instead of all assertions.
+    pub threshold: Option<f64>,
+    /// Applied to the output before the assertions.
+    pub transform: Option<Expr>,
+}
+
+/// A suite ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The suite's name.
+    pub suite: String,
+    /// The suite file, relative to the project root.
+    pub suite_path: PathBuf,
+    /// Its description.
+    pub description: Option<String>,
+    /// The targets.
+    pub targets: Vec<PlannedTarget>,
+    /// Every provider used.
+    pub providers: Vec<String>,
+    /// (target, provider) index pairs to evaluate.
+    pub pairs: Vec<(u32, u32)>,
+    /// The cases.
+    pub cases: Vec<Case>,
+    /// Runs per case.
+    pub repeat: u32,
+    /// The pass rate needed.
+    pub threshold: f64,
+    /// The suite's concurrency, if set.
+    pub concurrency: Option<u32>,
+    /// Identifies the plan's inputs (for `--resume`).
+    pub hash: String,
+}
+
+impl Plan {
+    /// How many results a complete run has.
+    pub fn total(&self) -> u64 {
+        self.pairs.len() as u64 * self.cases.len() as u64 * u64::from(self.repeat)
+    }
+
+    /// The `i`-th unit, in case-major order so that early results cover every target and provider.
+    pub fn unit(&self, i: u64) -> UnitKey {
+        let pairs = self.pairs.len().max(1) as u64;
+        let repeat = u64::from(self.repeat.max(1));
+        let pair = self.pairs[(i % pairs) as usize];
+        let rest = i / pairs;
+        UnitKey { target: pair.0, provider: pair.1, repeat: (rest % repeat) as u32, case: (rest / repeat) as u32 }
+    }
+}
+
+/// Plans `suite`; on failure, every problem found.
+pub async fn plan(suite: &LoadedSuite, input: &PlanInput<'_>) -> Result<Plan, Vec<YamlError>> {
+    let mut problems = Vec::new();
+    let targets = resolve_targets(suite, input, &mut problems).await;
+    let (providers, pairs) = providers(suite, input, &targets, &mut problems);
+    let (raw, datasets, found) = expand(suite);
+    problems.extend(found);
+    let raw = select(raw, input.overrides);
+    let cases = prepare_cases(suite, input, &targets, raw, &mut problems);
+    let settings = settings(suite, input.overrides, &mut problems);
+    if !problems.is_empty() {
+        return Err(collapse(problems));
+    }
+    let (repeat, threshold) = settings;
+    let hash = plan_hash(suite, &datasets, &targets, &providers, repeat, input.overrides);
+    Ok(Plan {
+        suite: suite.name.clone(),
+        suite_path: suite.path.clone(),
+        description: suite.file.description.clone(),
+        targets: targets.into_iter().flatten().collect(),
+        providers,
+        pairs,
+        cases,
+        repeat,
+        threshold,
+        concurrency: suite.file.concurrency,
+        hash,
+    })
+}
+
+async fn resolve_targets(
+    suite: &LoadedSuite,
+    input: &PlanInput<'_>,
+    problems: &mut Vec<YamlError>,
+) -> Vec<Option<PlannedTarget>> {
+    if suite.file.targets.is_empty() {
+        problems.push(
+            suite
+                .problem(&["targets"], "`targets` is empty")
+                .with_hint("list prompt refs, e.g. `targets: [support/triage]`"),
+        );
+    }
+    let mut out = Vec::new();
+    for (i, text) in suite.file.targets.iter().enumerate() {
+        let at = |message: String, hints: Vec<String>| {
+            let location = suite.locate_item("targets", i, text);
+            YamlError { path: suite.path.clone(), location, message, hints }
+        };
+        if let Some(name) = text.strip_prefix("workflow:") {
+            problems.push(at(
+                format!("workflow target `{name}`: workflows cannot be evaluated yet"),
+                vec!["evaluate prompts for now".into()],
+            ));
+            out.push(None);
+            continue;
+        }
+        let reference: PromptRef = match text.parse() {
+            Ok(r) => r,
+            Err(err) => {
+                problems.push(at(err.to_string(), crate::error::Diagnostic::hints(&err)));
+                out.push(None);
+                continue;
+            }
+        };
+        match input.prompts.load(&reference).await {
+            Ok((prompt, version)) => {
+                let record =
+                    RunTarget { reference: text.clone(), name: prompt.name.to_string(), version, hash: prompt.hash() };
+                out.push(Some(PlannedTarget { record, prompt: Arc::new(prompt) }));
+            }
+            Err((message, hints)) => {
+                problems.push(at(message, hints));
+                out.push(None);
+            }
+        }
+    }
+    out
+}
+
+fn providers(
+    suite: &LoadedSuite,
+    input: &PlanInput<'_>,
+    targets: &[Option<PlannedTarget>],
+    problems: &mut Vec<YamlError>,
+) -> (Vec<String>, Vec<(u32, u32)>) {
+    let listed = if input.overrides.providers.is_empty() { &suite.file.providers } else { &input.overrides.providers };
+    let mut providers: Vec<String> = Vec::new();
+    let mut pairs = Vec::new();
+    let index_of = |providers: &mut Vec<String>, p: &str| match providers.iter().position(|q| q == p) {
+        Some(i) => i as u32,
+        None => {
+            providers.push(p.to_owned());
+            providers.len() as u32 - 1
+        }
+    };
+    for (t, target) in targets.iter().enumerate() {
+        let Some(target) = target else { continue };
+        if listed.is_empty() {
+            let Some(own) = target.prompt.file.model.as_deref().or(input.default_provider) else {
+                problems.push(suite.problem(&["targets"], format!("no provider for target `{}`", target.record.reference)).with_hint(
+                    "list `providers:` in the suite, set `model:` in the prompt, or `defaults.provider` in promptops.yaml",
+                ));
+                continue;
+            };
+            pairs.push((t as u32, index_of(&mut providers, own)));
+        } else {
+            for p in listed {
+                pairs.push((t as u32, index_of(&mut providers, p)));
+            }
+        }
+    }
+    for reference in &providers {
+        if let Err(problem) = input.backend.check_provider(reference) {
+            let key =
+                if input.overrides.providers.is_empty() { listed.iter().position(|p| p == reference) } else { None };
+            let location = key.and_then(|k| suite.locate_item("providers", k, reference));
+            problems.push(YamlError {
+                path: suite.path.clone(),
+                location,
+                message: problem.message,
+                hints: problem.hints,
+            });
+        }
+    }
+    (providers, pairs)
+}
+
+fn select(raw: Vec<RawCase>, overrides: &Overrides) -> Vec<RawCase> {
+    raw.into_iter()
+        .filter(|c| overrides.tags.is_empty() || c.tags.iter().any(|t| overrides.tags.contains(t)))
+        .filter(|c| overrides.filter.as_deref().is_none_or(|f| c.name.to_lowercase().contains(&f.to_lowercase())))
+        .collect()
+}
+
+fn prepare_cases(
+    suite: &LoadedSuite,
+    input: &PlanInput<'_>,
+    targets: &[Option<PlannedTarget>],
+    raw: Vec<RawCase>,
+    problems: &mut Vec<YamlError>,
+) -> Vec<Case> {
+    let cache = CompileCache::default();
+    let mut cases = Vec::with_capacity(raw.len());
+    let mut keys: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, case) in raw.into_iter().enumerate() {
+        for target in targets.iter().flatten() {
+            if let Err(message) = check_case_vars(&target.prompt, &case.vars) {
+                // A dataset row is named by its file and line; naming the case too would stop
+                // the same problem on many rows from collapsing into one line.
+                let text = if case.location.0 == suite.path {
+                    format!("case `{}`: {message}", case.name)
+                } else {
+                    message.clone()
+                };
+                let mut err = YamlError::at(&case.location.0, case.location.1, text);
+                if let Some(missing) = message.split('`').nth(3) {
+                    err.hints.extend(did_you_mean(missing, case.vars.keys().map(String::as_str)));
+                }
+                let names: Vec<&String> = case.vars.keys().collect();
+                err.hints.push(format!("the case's variables: {}", list_names(&names)));
+                problems.push(err);
+            }
+        }
+        let prepare = Prepare {
+            vars: &case.vars,
+            options: &case.options,
+            root: input.root,
+            backend: input.backend,
+            cache: &cache,
+        };
+        let mut assertions = Vec::with_capacity(case.asserts.len());
+        for (spec, key_path) in &case.asserts {
+            match prepare.assertion(spec) {
+                Ok(a) => assertions.push(a),
+                Err(invalid) => problems.push(assertion_problem(suite, &case, key_path, invalid)),
+            }
+        }
+        let transform = case.options.transform.as_deref().and_then(|t| match prepare.transform(t) {
+            Ok(expr) => Some(expr),
+            Err(invalid) => {
+                problems.push(YamlError {
+                    path: case.location.0.clone(),
+                    location: case.location.1,
+                    message: invalid.message,
+                    hints: invalid.hints,
+                });
+                None
+            }
+        });
+        let mut key = case.key();
+        let seen = keys.entry(key.clone()).or_insert(0);
+        *seen += 1;
+        if *seen > 1 {
+            key = format!("{key}#{seen}");
+        }
+        cases.push(Case {
+            index: index as u32,
+            location: case.location_text(),
+            name: case.name,
+            key,
+            vars: case.vars,
+            tags: case.tags,
+            assertions,
+            threshold: case.threshold,
+            transform,
+        });
+    }
+    cases
+}
+
+fn assertion_problem(suite: &LoadedSuite, case: &RawCase, key_path: &[String], invalid: Invalid) -> YamlError {
+    let mut path: Vec<&str> = key_path.iter().map(String::as_str).collect();
+    if let Some(field) = invalid.field {
+        path.push(field);
+    }
+    // Assertions from `__expected` columns have no key path: point at the dataset row.
+    let (file, location) = if key_path.is_empty() {
+        (case.location.0.clone(), case.location.1)
+    } else {
+        let shorter = &path[..key_path.len()];
+        (suite.path.clone(), suite.locate(&path).or_else(|| suite.locate(shorter)))
+    };
+    let from_dataset = key_path.is_empty() || case.location.0 != suite.path;
+    let message = if from_dataset { format!("case `{}`: {}", case.name, invalid.message) } else { invalid.message };
+    YamlError { path: file, location, message, hints: invalid.hints }
+}
+
+/// The case's variables converted for `prompt` (CSV cells are text; a prompt may declare numbers)
+/// and checked against its declarations.
+fn check_case_vars(target: &LoadedPrompt, vars: &Vars) -> Result<(), String> {
+    prompt::check_vars(target, &coerce_vars(target, vars)).map_err(|err| err.to_string())
+}
+
+/// Text values converted to the type `prompt` declares for them, where they parse.
+pub fn coerce_vars(prompt: &LoadedPrompt, vars: &Vars) -> Vars {
+    let mut out = vars.clone();
+    for (name, spec) in &prompt.file.variables {
+        if matches!(spec.kind, VarType::String | VarType::Any) {
+            continue;
+        }
+        if let Some(serde_json::Value::String(text)) = vars.get(name)
+            && let Ok(value) = prompt::coerce_cli_value(Some(spec), text)
+        {
+            out.insert(name.clone(), value);
+        }
+    }
+    out
+}
+
+fn settings(suite: &LoadedSuite, overrides: &Overrides, problems: &mut Vec<YamlError>) -> (u32, f64) {
+    let repeat = overrides.repeat.or(suite.file.repeat).unwrap_or(1);
+    if repeat == 0 {
+        problems.push(suite.problem(&["repeat"], "`repeat` must be at least 1"));
+    }
+    let threshold = suite.file.threshold.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&threshold) {
+        problems.push(
+            suite
+                .problem(&["threshold"], format!("`threshold` must be a pass rate between 0 and 1, not {threshold}"))
+                .with_hint("e.g. `threshold: 0.9` for 90%"),
+        );
+    }
+    if suite.file.concurrency == Some(0) {
+        problems.push(suite.problem(&["concurrency"], "`concurrency` must be at least 1"));
+    }
+    (repeat.max(1), threshold)
+}
+
+fn plan_hash(
+    suite: &LoadedSuite,
+    datasets: &[String],
+    targets: &[Option<PlannedTarget>],
+    providers: &[String],
+    repeat: u32,
+    overrides: &Overrides,
+) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(suite.source.as_bytes());
+    for text in datasets {
+        hasher.update(text.as_bytes());
+    }
+    for target in targets.iter().flatten() {
+        hasher.update(target.record.hash.as_bytes());
+    }
+    let tags: BTreeSet<&String> = overrides.tags.iter().collect();
+    let settings =
+        serde_json::json!({ "providers": providers, "repeat": repeat, "tags": tags, "filter": overrides.filter });
+    hasher.update(settings.to_string().as_bytes());
+    hex::encode(hasher.finalize())
+}

@@ -1,0 +1,344 @@
+//! The runner: every target × provider × case × repeat of a [`Plan`], through the [`Backend`]
+//! (and so through the provider layers: cache, limits, retries, budgets, cost), with bounded
+//! concurrency. Results are streamed into the store as they finish — a channel feeds a writer
+//! task that batches inserts into transactions — so a run of any size holds only the cases in
+//! flight. A progress callback sees every result. Cancelling stops new cases, lets the ones in
+//! flight finish, and keeps the run as `interrupted`; [`Runner::resume`] finishes it later.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::assert::{Grade, Subject, json};
+use super::backend::Backend;
+use super::error::EvalError;
+use super::plan::{Plan, coerce_vars};
+use crate::money::Micros;
+use crate::prompt;
+use crate::store::{
+    AssertionResult, CaseStatus, ResultRecord, RunDraft, RunRecord, RunStatus, RunTotals, Scope, Store, UnitKey,
+};
+
+/// The most results written in one transaction.
+const BATCH: usize = 512;
+/// Results waiting for the writer before the runner slows down to its pace.
+const QUEUE: usize = 2048;
+
+/// A flag that stops a run after the cases in flight (Ctrl-C).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks the run to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How far a run has got, after each result.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// The run.
+    pub run: u64,
+    /// Results so far (those of an earlier, resumed attempt included).
+    pub totals: RunTotals,
+    /// Results a complete run has.
+    pub total: u64,
+    /// Time since this attempt started.
+    pub elapsed: Duration,
+}
+
+/// Called with every result's progress.
+pub type OnProgress = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Per-invocation settings.
+#[derive(Clone)]
+pub struct RunSettings {
+    /// Cases in flight at once.
+    pub concurrency: usize,
+    /// Who runs it.
+    pub actor: String,
+    /// The git commit of the project, if any, and whether the tree is dirty.
+    pub git: Option<(String, bool)>,
+    /// Progress callback.
+    pub on_progress: Option<OnProgress>,
+    /// The stop flag.
+    pub cancel: Cancel,
+}
+
+impl std::fmt::Debug for RunSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunSettings")
+            .field("concurrency", &self.concurrency)
+            .field("git", &self.git)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs plans against a backend, recording runs in a store.
+#[derive(Clone)]
+pub struct Runner {
+    store: Arc<dyn Store>,
+    scope: Scope,
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// A runner recording into `store` under `scope`.
+    pub fn new(store: Arc<dyn Store>, scope: Scope, backend: Arc<dyn Backend>) -> Self {
+        Self { store, scope, backend }
+    }
+
+    /// Records a new run of `plan` and evaluates every unit.
+    pub async fn run(&self, plan: Arc<Plan>, settings: &RunSettings) -> Result<RunRecord, EvalError> {
+        let (git_commit, git_dirty) = settings.git.clone().map_or((None, false), |(c, d)| (Some(c), d));
+        let draft = RunDraft {
+            suite: plan.suite.clone(),
+            suite_path: plan.suite_path.display().to_string(),
+            description: plan.description.clone(),
+            plan_hash: plan.hash.clone(),
+            targets: plan.targets.iter().map(|t| t.record.clone()).collect(),
+            providers: plan.providers.clone(),
+            threshold: plan.threshold,
+            total: plan.total(),
+            git_commit,
+            git_dirty,
+            actor: settings.actor.clone(),
+        };
+        let run = self.store.create_run(&self.scope, draft).await?;
+        self.execute(plan, run, HashSet::new(), settings).await
+    }
+
+    /// Finishes an interrupted run: the units without a result are evaluated, the others kept.
+    /// Refuses when the suite, its datasets or its prompts changed since the run started.
+    pub async fn resume(
+        &self,
+        plan: Arc<Plan>,
+        run: RunRecord,
+        settings: &RunSettings,
+    ) -> Result<RunRecord, EvalError> {
+        if run.status.is_finished() {
+            return Err(EvalError::NotResumable { id: run.id, status: run.status });
+        }
+        if run.draft.plan_hash != plan.hash {
+            return Err(EvalError::PlanChanged { id: run.id, suite: run.draft.suite.clone() });
+        }
+        let done: HashSet<UnitKey> = self.store.done_units(&self.scope, run.id).await?.into_iter().collect();
+        self.store.set_run_status(&self.scope, run.id, RunStatus::Running).await?;
+        self.execute(plan, run, done, settings).await
+    }
+
+    async fn execute(
+        &self,
+        plan: Arc<Plan>,
+        run: RunRecord,
+        skip: HashSet<UnitKey>,
+        settings: &RunSettings,
+    ) -> Result<RunRecord, EvalError> {
+        let (sender, receiver) = mpsc::channel::<ResultRecord>(QUEUE);
+        let writer = tokio::spawn(write_results(Arc::clone(&self.store), self.scope.clone(), run.id, receiver));
+        let started = Instant::now();
+        let mut progress = Progress { run: run.id, totals: run.totals, total: plan.total(), elapsed: Duration::ZERO };
+        let cancel = settings.cancel.clone();
+        let units = (0..plan.total()).map(|i| plan.unit(i)).filter(move |u| !skip.contains(u));
+        let mut results = futures::stream::iter(units)
+            .take_while(move |_| std::future::ready(!cancel.is_cancelled()))
+            .map(|unit| {
+                let (plan, backend) = (Arc::clone(&plan), Arc::clone(&self.backend));
+                tokio::spawn(async move { evaluate(&plan, unit, backend.as_ref()).await })
+            })
+            .buffer_unordered(settings.concurrency.max(1));
+        while let Some(joined) = results.next().await {
+            let result = joined.map_err(|err| EvalError::Internal(format!("a case panicked: {err}")))?;
+            tally(&mut progress.totals, &result);
+            progress.elapsed = started.elapsed();
+            if let Some(on_progress) = &settings.on_progress {
+                on_progress(&progress);
+            }
+            if sender.send(result).await.is_err() {
+                break; // The writer stopped on a store error; it is reported below.
+            }
+        }
+        drop(results);
+        drop(sender);
+        let written = writer.await.map_err(|err| EvalError::Internal(format!("the result writer panicked: {err}")));
+        self.backend.flush().await;
+        written??;
+        let stored =
+            self.store.run(&self.scope, run.id).await?.ok_or(crate::store::StoreError::RunNotFound { id: run.id })?;
+        let status = if stored.totals.done < stored.draft.total {
+            RunStatus::Interrupted
+        } else if stored.totals.pass_rate() + 1e-9 >= stored.draft.threshold {
+            RunStatus::Passed
+        } else {
+            RunStatus::Failed
+        };
+        Ok(self.store.set_run_status(&self.scope, run.id, status).await?)
+    }
+}
+
+/// Receives results and stores them in batches: whatever has queued up since the last write
+/// goes into one transaction, so the writer keeps pace with any rate of results.
+async fn write_results(
+    store: Arc<dyn Store>,
+    scope: Scope,
+    run: u64,
+    mut receiver: mpsc::Receiver<ResultRecord>,
+) -> Result<(), EvalError> {
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        store.append_results(&scope, run, std::mem::take(&mut batch)).await?;
+    }
+    Ok(())
+}
+
+fn tally(totals: &mut RunTotals, result: &ResultRecord) {
+    totals.done += 1;
+    match result.status {
+        CaseStatus::Pass => totals.passed += 1,
+        CaseStatus::Fail => totals.failed += 1,
+        CaseStatus::Error => totals.errors += 1,
+    }
+    totals.input_tokens += result.input_tokens;
+    totals.output_tokens += result.output_tokens;
+    totals.cost += result.cost;
+    totals.cached += u64::from(result.cached);
+}
+
+/// Evaluates one unit: render, call, transform, assert.
+pub async fn evaluate(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> ResultRecord {
+    let target = &plan.targets[unit.target as usize];
+    let provider = &plan.providers[unit.provider as usize];
+    let case = &plan.cases[unit.case as usize];
+    let mut record = ResultRecord {
+        unit,
+        case_name: case.name.clone(),
+        case_key: case.key.clone(),
+        location: Some(case.location.clone()),
+        vars: serde_json::to_value(&case.vars).unwrap_or_default(),
+        tags: case.tags.clone(),
+        status: CaseStatus::Error,
+        score: 0.0,
+        output: None,
+        error: None,
+        assertions: Vec::new(),
+        latency_ms: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost: Micros::ZERO,
+        cached: false,
+    };
+    let rendered = match prompt::render(&target.prompt, &coerce_vars(&target.prompt, &case.vars)) {
+        Ok(rendered) => rendered,
+        Err(err) => return errored(record, err.to_string()),
+    };
+    let completion = match backend.complete(provider, &rendered, unit.repeat).await {
+        Ok(completion) => completion,
+        Err(err) => return errored(record, err.message),
+    };
+    record.latency_ms = u64::try_from(completion.latency.as_millis()).unwrap_or(u64::MAX);
+    (record.input_tokens, record.output_tokens) = (completion.input_tokens, completion.output_tokens);
+    record.cost = completion.cost;
+    record.cached = completion.cached;
+    record.output = Some(completion.text.clone());
+    let mut output = completion.text;
+    let mut parsed = json::parse_output(&output);
+    if let Some(transform) = &case.transform {
+        let subject = Subject {
+            output: &output,
+            json: parsed.as_ref(),
+            vars: &case.vars,
+            latency_ms: record.latency_ms,
+            cost: record.cost,
+        };
+        match super::assert::expr::transform(transform, &subject) {
+            Ok(new) => {
+                output = new;
+                parsed = json::parse_output(&output);
+            }
+            Err(why) => return errored(record, why),
+        }
+    }
+    let subject = Subject {
+        output: &output,
+        json: parsed.as_ref(),
+        vars: &case.vars,
+        latency_ms: record.latency_ms,
+        cost: record.cost,
+    };
+    for assertion in &case.assertions {
+        match assertion.evaluate(&subject, backend).await {
+            Ok(grade) => {
+                record.cost += grade.cost;
+                record.assertions.push(assertion_result(assertion, grade));
+            }
+            Err(why) => return errored(record, format!("{}: {why}", assertion.name())),
+        }
+    }
+    let (status, score) = verdict(&record.assertions, case.threshold);
+    record.status = status;
+    record.score = score;
+    record
+}
+
+fn errored(mut record: ResultRecord, message: String) -> ResultRecord {
+    record.status = CaseStatus::Error;
+    record.error = Some(message);
+    record
+}
+
+fn assertion_result(assertion: &super::assert::Assertion, grade: Grade) -> AssertionResult {
+    AssertionResult {
+        kind: assertion.name(),
+        pass: grade.pass,
+        score: grade.score,
+        weight: assertion.weight,
+        metric: assertion.metric.clone(),
+        reason: grade.reason,
+    }
+}
+
+/// A case passes when every weighted assertion passes or, with a case threshold, when the
+/// weighted score reaches it. Weight-0 assertions are reported but decide nothing.
+pub fn verdict(assertions: &[AssertionResult], threshold: Option<f64>) -> (CaseStatus, f64) {
+    let weight: f64 = assertions.iter().map(|a| a.weight).sum();
+    let score = if weight > 0.0 { assertions.iter().map(|a| a.weight * a.score).sum::<f64>() / weight } else { 1.0 };
+    let pass = match threshold {
+        Some(t) => score + 1e-9 >= t,
+        None => assertions.iter().filter(|a| a.weight > 0.0).all(|a| a.pass),
+    };
+    (if pass { CaseStatus::Pass } else { CaseStatus::Fail }, score)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(pass: bool, score: f64, weight: f64) -> AssertionResult {
+        AssertionResult { kind: "x".into(), pass, score, weight, metric: None, reason: String::new() }
+    }
+
+    #[test]
+    fn verdicts_weigh_assertions() {
+        let all = [result(true, 1.0, 1.0), result(false, 0.0, 3.0)];
+        assert_eq!(verdict(&all, None), (CaseStatus::Fail, 0.25));
+        assert_eq!(verdict(&all, Some(0.2)).0, CaseStatus::Pass);
+        assert_eq!(verdict(&[result(false, 0.0, 0.0)], None), (CaseStatus::Pass, 1.0));
+        assert_eq!(verdict(&[], None), (CaseStatus::Pass, 1.0));
+    }
+}

@@ -1,0 +1,60 @@
+-- Eval runs and their per-case results. A run's totals are kept up to date as results arrive,
+-- so an interrupted or still-running run can be listed and resumed. Every row carries the tenant
+-- and project it belongs to.
+CREATE TABLE eval_runs (
+    tenant_id     TEXT    NOT NULL,
+    project_id    TEXT    NOT NULL,
+    id            INTEGER NOT NULL CHECK (id > 0),
+    suite         TEXT    NOT NULL,
+    suite_path    TEXT    NOT NULL,
+    description   TEXT,
+    plan_hash     TEXT    NOT NULL,
+    targets       TEXT    NOT NULL,
+    providers     TEXT    NOT NULL,
+    threshold     REAL    NOT NULL,
+    total         INTEGER NOT NULL,
+    git_commit    TEXT,
+    git_dirty     INTEGER NOT NULL,
+    actor         TEXT    NOT NULL,
+    status        TEXT    NOT NULL,
+    started_at    TEXT    NOT NULL,
+    finished_at   TEXT,
+    done          INTEGER NOT NULL DEFAULT 0,
+    passed        INTEGER NOT NULL DEFAULT 0,
+    failed        INTEGER NOT NULL DEFAULT 0,
+    errors        INTEGER NOT NULL DEFAULT 0,
+    input_tokens  INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_micros   INTEGER NOT NULL DEFAULT 0,
+    cached        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, project_id, id)
+) STRICT;
+
+CREATE INDEX eval_runs_by_suite ON eval_runs (tenant_id, project_id, suite, id);
+
+CREATE TABLE eval_results (
+    tenant_id      TEXT    NOT NULL,
+    project_id     TEXT    NOT NULL,
+    run_id         INTEGER NOT NULL,
+    target_index   INTEGER NOT NULL,
+    provider_index INTEGER NOT NULL,
+    case_index     INTEGER NOT NULL,
+    repeat_index   INTEGER NOT NULL,
+    case_name      TEXT    NOT NULL,
+    case_key       TEXT    NOT NULL,
+    location       TEXT,
+    vars           TEXT    NOT NULL,
+    tags           TEXT    NOT NULL,
+    status         TEXT    NOT NULL,
+    score          REAL    NOT NULL,
+    output         TEXT,
+    error          TEXT,
+    assertions     TEXT    NOT NULL,
+    latency_ms     INTEGER NOT NULL,
+    input_tokens   INTEGER NOT NULL,
+    output_tokens  INTEGER NOT NULL,
+    cost_micros    INTEGER NOT NULL,
+    cached         INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, project_id, run_id, target_index, provider_index, case_index, repeat_index),
+    FOREIGN KEY (tenant_id, project_id, run_id) REFERENCES eval_runs (tenant_id, project_id, id)
+) STRICT;
