@@ -104,6 +104,7 @@ impl Bench {
             default_provider: None,
             prompts: &prompts,
             backend: backend.as_ref(),
+            workflows: None,
             overrides: &overrides,
         };
         let plan = Arc::new(plan(&self.suite, &input).await.expect("plans"));

@@ -16,7 +16,8 @@ pub mod providers;
 pub mod report;
 pub mod runner;
 pub mod suite;
+pub mod workflows;
 
 pub use error::EvalError;
-pub use plan::{Case, Overrides, Plan, PlanInput, PlannedTarget, ProjectPrompts, PromptSource, plan};
+pub use plan::{Case, Overrides, Plan, PlanInput, PlannedTarget, ProjectPrompts, PromptSource, TargetKind, plan};
 pub use runner::{Cancel, OnProgress, Progress, RunSettings, Runner};

@@ -15,10 +15,12 @@ use super::assert::{Assertion, CompileCache, Invalid, Prepare, expr::Expr};
 use super::backend::Backend;
 use super::cases::{RawCase, collapse, expand};
 use super::suite::LoadedSuite;
+use super::workflows::{WORKFLOW_PROVIDER, WorkflowSource};
 use crate::error::{did_you_mean, list_names};
 use crate::prompt::{self, LoadedPrompt, PromptRef, Selector, VarType, Vars};
 use crate::registry::Registry;
 use crate::store::{RunTarget, UnitKey};
+use crate::workflow::WorkflowTarget;
 use crate::yaml::YamlError;
 
 /// Where target prompts come from: the working copy, or stored versions.
@@ -87,6 +89,8 @@ pub struct PlanInput<'a> {
     pub prompts: &'a dyn PromptSource,
     /// Provider checks.
     pub backend: &'a dyn Backend,
+    /// Workflows for `workflow:<name>` targets (none: such targets are refused).
+    pub workflows: Option<&'a dyn WorkflowSource>,
     /// Command-line overrides.
     pub overrides: &'a Overrides,
 }
@@ -102,8 +106,17 @@ impl std::fmt::Debug for dyn PromptSource + '_ {
 pub struct PlannedTarget {
     /// The exact version evaluated.
     pub record: RunTarget,
-    /// The prompt.
-    pub prompt: Arc<LoadedPrompt>,
+    /// What produces the output.
+    pub kind: TargetKind,
+}
+
+/// What a target is.
+#[derive(Debug, Clone)]
+pub enum TargetKind {
+    /// A prompt, rendered with the case's variables and sent to each provider.
+    Prompt(Arc<LoadedPrompt>),
+    /// A workflow, run with the case's variables as input; its nodes name their providers.
+    Workflow(Arc<WorkflowTarget>),
 }
 
 /// A case ready to run.
@@ -221,11 +234,21 @@ async fn resolve_targets(
             YamlError { path: suite.path.clone(), location, message, hints }
         };
         if let Some(name) = text.strip_prefix("workflow:") {
-            problems.push(at(
-                format!("workflow target `{name}`: workflows cannot be evaluated yet"),
-                vec!["evaluate prompts for now".into()],
-            ));
-            out.push(None);
+            let loaded = match input.workflows {
+                Some(workflows) => workflows.load(name).await,
+                None => Err((format!("workflow target `{name}`: workflows are not available here"), Vec::new())),
+            };
+            match loaded {
+                Ok(workflow) => {
+                    let hash = workflow.hash().to_owned();
+                    let record = RunTarget { reference: text.clone(), name: text.clone(), version: None, hash };
+                    out.push(Some(PlannedTarget { record, kind: TargetKind::Workflow(workflow) }));
+                }
+                Err((message, hints)) => {
+                    problems.push(at(message, hints));
+                    out.push(None);
+                }
+            }
             continue;
         }
         let reference: PromptRef = match text.parse() {
@@ -240,7 +263,7 @@ async fn resolve_targets(
             Ok((prompt, version)) => {
                 let record =
                     RunTarget { reference: text.clone(), name: prompt.name.to_string(), version, hash: prompt.hash() };
-                out.push(Some(PlannedTarget { record, prompt: Arc::new(prompt) }));
+                out.push(Some(PlannedTarget { record, kind: TargetKind::Prompt(Arc::new(prompt)) }));
             }
             Err((message, hints)) => {
                 problems.push(at(message, hints));
@@ -269,8 +292,15 @@ fn providers(
     };
     for (t, target) in targets.iter().enumerate() {
         let Some(target) = target else { continue };
+        let prompt = match &target.kind {
+            TargetKind::Prompt(prompt) => prompt,
+            TargetKind::Workflow(_) => {
+                pairs.push((t as u32, index_of(&mut providers, WORKFLOW_PROVIDER)));
+                continue;
+            }
+        };
         if listed.is_empty() {
-            let Some(own) = target.prompt.file.model.as_deref().or(input.default_provider) else {
+            let Some(own) = prompt.file.model.as_deref().or(input.default_provider) else {
                 problems.push(suite.problem(&["targets"], format!("no provider for target `{}`", target.record.reference)).with_hint(
                     "list `providers:` in the suite, set `model:` in the prompt, or `defaults.provider` in promptops.yaml",
                 ));
@@ -283,7 +313,7 @@ fn providers(
             }
         }
     }
-    for reference in &providers {
+    for reference in providers.iter().filter(|p| *p != WORKFLOW_PROVIDER) {
         if let Err(problem) = input.backend.check_provider(reference) {
             let key =
                 if input.overrides.providers.is_empty() { listed.iter().position(|p| p == reference) } else { None };
@@ -318,7 +348,7 @@ fn prepare_cases(
     let mut keys: BTreeMap<String, usize> = BTreeMap::new();
     for (index, case) in raw.into_iter().enumerate() {
         for target in targets.iter().flatten() {
-            if let Err(message) = check_case_vars(&target.prompt, &case.vars) {
+            if let Err(message) = check_case_vars(&target.kind, &case.vars) {
                 // A dataset row is named by its file and line; naming the case too would stop
                 // the same problem on many rows from collapsing into one line.
                 let text = if case.location.0 == suite.path {
@@ -401,8 +431,16 @@ fn assertion_problem(suite: &LoadedSuite, case: &RawCase, key_path: &[String], i
 
 /// The case's variables converted for `prompt` (CSV cells are text; a prompt may declare numbers)
 /// and checked against its declarations.
-fn check_case_vars(target: &LoadedPrompt, vars: &Vars) -> Result<(), String> {
-    prompt::check_vars(target, &coerce_vars(target, vars)).map_err(|err| err.to_string())
+fn check_case_vars(target: &TargetKind, vars: &Vars) -> Result<(), String> {
+    match target {
+        TargetKind::Prompt(prompt) => {
+            prompt::check_vars(prompt, &coerce_vars(prompt, vars)).map_err(|err| err.to_string())
+        }
+        TargetKind::Workflow(workflow) => match workflow.missing_inputs(vars).first() {
+            Some(missing) => Err(format!("workflow `{}` needs input `{missing}`", workflow.name())),
+            None => Ok(()),
+        },
+    }
 }
 
 /// Text values converted to the type `prompt` declares for them, where they parse.

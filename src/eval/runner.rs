@@ -14,9 +14,9 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::assert::{Grade, Subject, json};
-use super::backend::Backend;
+use super::backend::{Backend, Completion};
 use super::error::EvalError;
-use super::plan::{Plan, coerce_vars};
+use super::plan::{Case, Plan, TargetKind, coerce_vars};
 use crate::money::Micros;
 use crate::prompt;
 use crate::store::{
@@ -243,13 +243,9 @@ pub async fn evaluate(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> Resu
         cost: Micros::ZERO,
         cached: false,
     };
-    let rendered = match prompt::render(&target.prompt, &coerce_vars(&target.prompt, &case.vars)) {
-        Ok(rendered) => rendered,
-        Err(err) => return errored(record, err.to_string()),
-    };
-    let completion = match backend.complete(provider, &rendered, unit.repeat).await {
+    let completion = match produce(&target.kind, provider, case, unit.repeat, backend).await {
         Ok(completion) => completion,
-        Err(err) => return errored(record, err.message),
+        Err(message) => return errored(record, message),
     };
     record.latency_ms = u64::try_from(completion.latency.as_millis()).unwrap_or(u64::MAX);
     (record.input_tokens, record.output_tokens) = (completion.input_tokens, completion.output_tokens);
@@ -294,6 +290,35 @@ pub async fn evaluate(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> Resu
     record.status = status;
     record.score = score;
     record
+}
+
+/// The target's output for a case: a rendered prompt sent to the provider, or a workflow run
+/// whose output keys become the output as JSON.
+async fn produce(
+    target: &TargetKind,
+    provider: &str,
+    case: &Case,
+    repeat: u32,
+    backend: &dyn Backend,
+) -> Result<Completion, String> {
+    match target {
+        TargetKind::Prompt(prompt) => {
+            let rendered = prompt::render(prompt, &coerce_vars(prompt, &case.vars)).map_err(|err| err.to_string())?;
+            backend.complete(provider, &rendered, repeat).await.map_err(|err| err.message)
+        }
+        TargetKind::Workflow(workflow) => {
+            let input = serde_json::Value::Object(case.vars.clone().into_iter().collect());
+            let run = workflow.run(input).await.map_err(|err| err.to_string())?;
+            Ok(Completion {
+                text: serde_json::to_string(&run.output).unwrap_or_default(),
+                input_tokens: run.input_tokens,
+                output_tokens: run.output_tokens,
+                cost: run.cost,
+                latency: run.latency,
+                cached: false,
+            })
+        }
+    }
 }
 
 fn errored(mut record: ResultRecord, message: String) -> ResultRecord {

@@ -117,6 +117,13 @@ impl WorkflowTarget {
         &self.compiled.file().input
     }
 
+    /// The input keys a run needs that `vars` does not give and the state has no default for.
+    pub fn missing_inputs(&self, vars: &std::collections::BTreeMap<String, Value>) -> Vec<String> {
+        let file = self.compiled.file();
+        let has_default = |key: &String| file.state.get(key).is_some_and(|k| k.default.is_some());
+        file.input.iter().filter(|key| !vars.contains_key(*key) && !has_default(key)).cloned().collect()
+    }
+
     /// Validation warnings.
     pub fn warnings(&self) -> &[Finding] {
         &self.warnings

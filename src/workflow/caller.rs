@@ -40,6 +40,18 @@ impl ProviderCaller {
     /// The providers of `project`, with the cache and usage ledger in `store` under `scope`.
     pub fn new(project: &Project, store: Arc<dyn Store>, scope: Scope, options: ProvidersOptions) -> Self {
         let providers = Arc::new(Providers::new(project, Arc::clone(&store), scope.clone(), options.clone()));
+        Self::with_providers(project, store, scope, options, providers)
+    }
+
+    /// A caller over providers that something else also uses (an eval run whose targets mix
+    /// prompts and workflows), so that one set of limits, one cache and one budget cover both.
+    pub fn with_providers(
+        project: &Project,
+        store: Arc<dyn Store>,
+        scope: Scope,
+        options: ProvidersOptions,
+        providers: Arc<Providers>,
+    ) -> Self {
         Self {
             providers,
             uncached: OnceLock::new(),

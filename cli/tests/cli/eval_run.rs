@@ -14,7 +14,7 @@ use crate::support::{Project, Run, command};
 fn examples() -> Project {
     let project = Project::empty();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for item in ["promptops.yaml", "prompts", "eval-suites"] {
+    for item in ["promptops.yaml", "prompts", "eval-suites", "workflows"] {
         copy(&repo.join(item), &project.root.join(item));
     }
     project
@@ -61,38 +61,43 @@ fn the_example_project_passes_offline() {
     let run = eval(&project, &["eval"], &[]);
     assert_eq!(run.code, 0, "{}", run.snapshot());
     insta::assert_snapshot!(stable(&run.stdout), @r"
-    extract-invoice — Invoice extraction returns typed fields that match the text. (eval-suites/extract-invoice.yaml, run 1)
+    essay-refine — The essay loop ends with a critic score of at least 8 within three revisions. (eval-suites/essay-refine.yaml, run 1)
+      TARGET  PROVIDER  PASSED  RATE  SCORE  P50  P95  TOKENS  COST
+      workflow:essay-refine  workflow  1/1  100.0%  1.00  [T]  [T]  254  $0.00
+    PASSED 1/1 passed (100.0%) · threshold 100.0% · $0.00 · [T]
+
+    extract-invoice — Invoice extraction returns typed fields that match the text. (eval-suites/extract-invoice.yaml, run 2)
       TARGET  PROVIDER  PASSED  RATE  SCORE  P50  P95  TOKENS  COST
       extract/invoice  offline  2/2  100.0%  1.00  [T]  [T]  134  $0.00
     PASSED 2/2 passed (100.0%) · threshold 100.0% · $0.00 · [T]
 
-    summarize-article — Summaries are short and keep the article's key points. (eval-suites/summarize-article.yaml, run 2)
+    summarize-article — Summaries are short and keep the article's key points. (eval-suites/summarize-article.yaml, run 3)
       TARGET  PROVIDER  PASSED  RATE  SCORE  P50  P95  TOKENS  COST
       summarize/article  offline  1/1  100.0%  1.00  [T]  [T]  98  $0.00
     PASSED 1/1 passed (100.0%) · threshold 100.0% · $0.00 · [T]
 
-    support-reply — Replies are warm, short, signed, and mention refund timing for billing tickets. (eval-suites/support-reply.yaml, run 3)
+    support-reply — Replies are warm, short, signed, and mention refund timing for billing tickets. (eval-suites/support-reply.yaml, run 4)
       TARGET  PROVIDER  PASSED  RATE  SCORE  P50  P95  TOKENS  COST
       support/reply  offline  3/3  100.0%  0.99  [T]  [T]  244  $0.00
     PASSED 3/3 passed (100.0%) · threshold 100.0% · $0.00 · [T]
 
-    support-triage — Triage puts tickets in the right category, as JSON that matches its schema. (eval-suites/support-triage.yaml, run 4)
+    support-triage — Triage puts tickets in the right category, as JSON that matches its schema. (eval-suites/support-triage.yaml, run 5)
       TARGET  PROVIDER  PASSED  RATE  SCORE  P50  P95  TOKENS  COST
       support/triage  offline  9/9  100.0%  1.00  [T]  [T]  899  $0.00
       metrics: accuracy 1.00 (support/triage · offline)
     PASSED 9/9 passed (100.0%) · threshold 100.0% · $0.00 · [T]
 
-    vision-caption — Alt texts are one short sentence that names what is in the image. (eval-suites/vision-caption.yaml, run 5)
+    vision-caption — Alt texts are one short sentence that names what is in the image. (eval-suites/vision-caption.yaml, run 6)
       TARGET  PROVIDER  PASSED  RATE  SCORE  P50  P95  TOKENS  COST
       vision/caption  offline  1/1  100.0%  1.00  [T]  [T]  791  $0.00
     PASSED 1/1 passed (100.0%) · threshold 100.0% · $0.00 · [T]
 
-    all 5 suites passed · 16/16 cases passed · $0.00
+    all 6 suites passed · 17/17 cases passed · $0.00
     ");
     assert_eq!(run.stderr, "", "no progress bar off a terminal");
     let list = eval(&project, &["eval", "list", "--format", "json"], &[]);
     let runs: serde_json::Value = serde_json::from_str(list.ok()).expect("json");
-    assert_eq!(runs.as_array().map(Vec::len), Some(5));
+    assert_eq!(runs.as_array().map(Vec::len), Some(6));
     assert_eq!(runs[0]["targets"][0]["name"], "vision/caption");
     assert_eq!(runs[0]["targets"][0]["hash"].as_str().map(str::len), Some(64), "the exact version is kept");
 }
@@ -382,4 +387,17 @@ tests:
     let run = eval(&project, &["eval", "meaning"], &[("OPENAI_API_KEY", "sk-test")]);
     assert_eq!(run.code, 0, "{}", run.snapshot());
     assert_eq!(stub.requests_to("/v1/embeddings").len(), 2, "one embedding call per similar assertion");
+}
+
+#[test]
+fn a_workflow_target_is_checked_before_any_call() {
+    let project = examples();
+    project.write(
+        "eval-suites/essay-refine.yaml",
+        "targets: [workflow:essay-refine, workflow:essay-refin]\ntests:\n  - name: no topic\n    vars: { subject: tides }\n    assert: [{ type: is-json }]\n",
+    );
+    let stderr = eval(&project, &["eval", "essay-refine"], &[]).fails_with(2).to_owned();
+    assert!(stderr.contains("workflow target `essay-refin`"), "{stderr}");
+    assert!(stderr.contains("case `no topic`: workflow `essay-refine` needs input `topic`"), "{stderr}");
+    assert!(eval(&project, &["eval", "list", "--format", "json"], &[]).ok().trim() == "[]", "no run was started");
 }

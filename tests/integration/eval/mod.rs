@@ -116,6 +116,7 @@ impl TempProject {
             default_provider: Some("offline"),
             prompts: &prompts,
             backend,
+            workflows: None,
             overrides: &overrides,
         };
         plan(suite, &input).await

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use promptops::config::Project;
 use promptops::eval::backend::Backend;
 use promptops::eval::providers::ProvidersBackend;
+use promptops::eval::workflows::ProjectWorkflows;
 use promptops::money::Micros;
 use promptops::provider::{Providers, ProvidersOptions};
+use promptops::workflow::{self, ProviderCaller};
 
 use crate::context::LocalStore;
 use crate::diagnose::usage;
@@ -21,8 +23,12 @@ pub struct BackendOptions {
     pub max_cost: Option<f64>,
 }
 
-/// The backend for a project.
-pub fn backend(project: &Project, store: &LocalStore, options: &BackendOptions) -> anyhow::Result<Arc<dyn Backend>> {
+/// The backend for a project, and the providers behind it (workflow targets share them).
+pub fn backend(
+    project: &Project,
+    store: &LocalStore,
+    options: &BackendOptions,
+) -> anyhow::Result<(Arc<dyn Backend>, Arc<Providers>, ProvidersOptions)> {
     let BackendOptions { no_cache, max_cost } = options;
     let max_cost = match max_cost {
         Some(usd) => Some(Micros::from_usd(*usd).filter(|m| m.0 >= 0).ok_or_else(|| {
@@ -31,6 +37,21 @@ pub fn backend(project: &Project, store: &LocalStore, options: &BackendOptions) 
         None => None,
     };
     let options = ProvidersOptions { no_cache: *no_cache, max_cost, secrets: None };
-    let providers = Providers::new(project, Arc::clone(&store.store), store.scope.clone(), options);
-    Ok(Arc::new(ProvidersBackend::new(Arc::new(providers), project.root.clone())))
+    let providers = Arc::new(Providers::new(project, Arc::clone(&store.store), store.scope.clone(), options.clone()));
+    let backend = Arc::new(ProvidersBackend::new(Arc::clone(&providers), project.root.clone()));
+    Ok((backend, providers, options))
+}
+
+/// The project's workflows as eval targets, calling models through `providers`.
+pub fn workflows(
+    project: &Project,
+    store: &LocalStore,
+    providers: Arc<Providers>,
+    options: ProvidersOptions,
+) -> ProjectWorkflows {
+    let registry = store.registry(project);
+    let prompts = workflow::ProjectPrompts::new(project.prompts_dir(), Some(Arc::new(registry)));
+    let caller =
+        ProviderCaller::with_providers(project, Arc::clone(&store.store), store.scope.clone(), options, providers);
+    ProjectWorkflows::new(project.root.clone(), Arc::new(prompts), Arc::new(caller))
 }

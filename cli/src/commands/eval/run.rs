@@ -16,7 +16,7 @@ use promptops::git::Changes;
 use promptops::store::{RunRecord, RunStatus};
 use promptops::yaml::YamlError;
 
-use super::backend::{BackendOptions, backend};
+use super::backend::{BackendOptions, backend, workflows};
 use super::select::{ChangeFilter, suites};
 use super::{RunArgs, parse_rate};
 use crate::commands::workspace::report_all;
@@ -98,7 +98,8 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let project = ctx.project()?;
     let local = ctx.local_store(&project).await?;
     let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost };
-    let backend = backend(&project, &local, &options)?;
+    let (backend, providers, provider_options) = backend(&project, &local, &options)?;
+    let workflows = workflows(&project, &local, providers, provider_options);
     let registry = local.registry(&project);
     let prompts = ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(registry) };
     let resumed = match &args.resume {
@@ -118,6 +119,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         default_provider: project.config.defaults.provider.as_deref(),
         prompts: &prompts,
         backend: backend.as_ref(),
+        workflows: Some(&workflows),
         overrides: &settings.overrides,
     };
     let plans = plan_all(ctx, &project, &paths, &input).await?;
