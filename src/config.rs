@@ -334,9 +334,20 @@ impl Project {
             }
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        let config: ProjectConfig = yaml::from_str(&path, &text)?;
-        check(&path, &text, &config)?;
+        let config = Self::parse(&path, &text)?;
         Ok(Self { root: root.to_path_buf(), config })
+    }
+
+    /// Parses and checks the text of a `promptops.yaml` at `path` (before writing an edited one).
+    pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, ConfigError> {
+        let config: ProjectConfig = yaml::from_str(path, text)?;
+        check(path, text, &config)?;
+        Ok(config)
+    }
+
+    /// The path of `promptops.yaml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
     }
 
     /// `prompts/`.

@@ -27,6 +27,32 @@ pub trait Diagnostic: std::error::Error {
     }
 }
 
+/// A failure of a service implementation the caller cannot name (the remote client, seen from
+/// the layers below it): its message, causes, class and hints pass through unchanged.
+#[derive(Debug)]
+pub struct ServiceError(pub Box<dyn Diagnostic + Send + Sync + 'static>);
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ServiceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl Diagnostic for ServiceError {
+    fn class(&self) -> ErrorClass {
+        self.0.class()
+    }
+    fn hints(&self) -> Vec<String> {
+        self.0.hints()
+    }
+}
+
 /// A short "did you mean" list: the candidates within a small edit distance of `wanted`.
 pub fn suggest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let mut scored: Vec<(f64, &str)> = candidates

@@ -19,6 +19,7 @@
 //! | [`registry`] | prompt versions and labels over the store |
 //! | [`eval`] | eval suites, datasets, assertions, the runner, report data |
 //! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
+//! | [`remote`] | the client of `promptops serve`: remotes in promptops.yaml, tokens, the HTTP service implementations |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats
 //! json_schema git` · L1 `config prompt store access` · L2 `provider registry` · L3 `eval workflow` ·
@@ -36,6 +37,7 @@ pub mod money;
 pub mod prompt;
 pub mod provider;
 pub mod registry;
+pub mod remote;
 pub mod schema;
 pub mod secret;
 pub mod service;

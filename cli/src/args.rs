@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{auth, cost, eval, hook, init, label, prompt, provider, registry, run, schema, workflow};
+use crate::commands::{auth, cost, eval, hook, init, label, prompt, provider, registry, remote, run, schema, workflow};
 use crate::exit::EXIT_CODES_HELP;
 use crate::output::Format;
 
@@ -39,6 +39,10 @@ pub struct GlobalArgs {
     /// Never use colour (also: the NO_COLOR environment variable).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Talk to this remote server (from `remotes:` in promptops.yaml) instead of the local store:
+    /// status, log, diff, show, checkout, label, rollback, prompt list, commit.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub remote: Option<String>,
 }
 
 /// The subcommands.
@@ -88,4 +92,15 @@ pub enum Command {
     /// Validate, run, resume, draw and export workflow graphs.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),
+    /// Add, list and remove remote servers (`remotes:` in promptops.yaml).
+    #[command(subcommand)]
+    Remote(remote::RemoteCommand),
+    /// Verify a token for a remote and keep it in the OS keyring.
+    Login(remote::LoginArgs),
+    /// Forget a remote's token.
+    Logout(remote::LogoutArgs),
+    /// Send local versions and labels to a remote (conflicts are reported, nothing is overwritten).
+    Push(remote::SyncArgs),
+    /// Fetch a remote's versions and labels into the local store (same rules as push).
+    Pull(remote::SyncArgs),
 }

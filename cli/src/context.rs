@@ -8,6 +8,8 @@ use promptops::access::{Action, LOCAL_PROJECT, Principal};
 use promptops::config::{Project, resolve_author};
 use promptops::provider::{Providers, ProvidersOptions};
 use promptops::registry::Registry;
+use promptops::remote::{Client, RemoteRegistry, credentials, settings};
+use promptops::secret::Secrets;
 use promptops::service::{LocalRuns, RegistryService, RunService};
 use promptops::store::{Scope, SqliteStore, Store};
 
@@ -22,12 +24,32 @@ pub struct Context {
     /// `--format`, if given.
     pub format: Option<Format>,
     project_dir: Option<PathBuf>,
+    remote: Option<String>,
 }
 
 impl Context {
     /// A context from the global flags.
-    pub fn new(printer: Printer, format: Option<Format>, project_dir: Option<PathBuf>) -> Self {
-        Self { printer, format, project_dir }
+    pub fn new(printer: Printer, format: Option<Format>, project_dir: Option<PathBuf>, remote: Option<String>) -> Self {
+        Self { printer, format, project_dir, remote }
+    }
+
+    /// `--remote NAME`, if given: registry and run services then talk to that server.
+    pub fn remote(&self) -> Option<&str> {
+        self.remote.as_deref()
+    }
+
+    /// The registry of remote `name` of `project`, with its token (`PROMPTOPS_TOKEN`, else the keyring).
+    pub fn remote_registry(&self, project: &Project, name: &str) -> anyhow::Result<RemoteRegistry> {
+        let client = self.remote_client(project, name)?;
+        Ok(RemoteRegistry::new(client, resolve_author(&project.root)))
+    }
+
+    /// A client of remote `name` of `project`.
+    pub fn remote_client(&self, project: &Project, name: &str) -> anyhow::Result<Client> {
+        let remote = settings::find(project, name).diag()?;
+        let (token, origin) = credentials::token(&Secrets::from_process(), name).diag()?;
+        self.printer.detail(&format!("remote {name}: {} project {}; token from {origin}", remote.url, remote.project));
+        Client::new(remote, token).diag()
     }
 
     /// The project: `--project`/`PROMPTOPS_PROJECT`, else found by walking up from the current directory.
@@ -73,8 +95,11 @@ impl Context {
         Ok(Providers::new(project, store, scope, options))
     }
 
-    /// The project's registry (the local store in `.promptops/`).
+    /// The project's registry: the local store in `.promptops/`, or the server of `--remote`.
     pub async fn registry(&self, project: &Project) -> anyhow::Result<Arc<dyn RegistryService>> {
+        if let Some(name) = self.remote() {
+            return Ok(Arc::new(self.remote_registry(project, name)?));
+        }
         let store = SqliteStore::open(project.database_path()).await.diag()?;
         let author = resolve_author(&project.root);
         self.printer.detail(&format!("store: {}; acting as {author}", project.database_path().display()));

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
             return exit::ExitStatus::Usage.into();
         }
     };
-    let ctx = Context::new(printer.clone(), cli.global.format, cli.global.project.clone());
+    let ctx = Context::new(printer.clone(), cli.global.format, cli.global.project.clone(), cli.global.remote.clone());
     match runtime.block_on(commands::dispatch(cli.command, &ctx)) {
         Ok(status) => status.into(),
         Err(err) => diagnose::report(&printer, &err).into(),

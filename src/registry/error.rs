@@ -10,6 +10,9 @@ pub enum RegistryError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The registry is a remote server, and talking to it failed.
+    #[error(transparent)]
+    Service(#[from] crate::error::ServiceError),
     /// The prompt has no stored versions.
     #[error("prompt `{name}` has no committed versions")]
     UnknownPrompt {
@@ -75,6 +78,7 @@ impl Diagnostic for RegistryError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Store(err) => err.class(),
+            Self::Service(err) => err.class(),
             _ => ErrorClass::Usage,
         }
     }
@@ -82,6 +86,7 @@ impl Diagnostic for RegistryError {
     fn hints(&self) -> Vec<String> {
         match self {
             Self::Store(err) => err.hints(),
+            Self::Service(err) => err.hints(),
             Self::UnknownPrompt { name, known } => {
                 let mut hints: Vec<String> =
                     did_you_mean(name.as_str(), known.iter().map(String::as_str)).into_iter().collect();

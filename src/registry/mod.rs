@@ -5,11 +5,12 @@
 pub mod diff;
 mod error;
 pub mod status;
+pub mod sync;
 
 use std::sync::Arc;
 
 pub use error::RegistryError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::access::Scope;
 use crate::prompt::{Label, LoadedPrompt, PromptName, Selector};
@@ -36,7 +37,7 @@ impl std::fmt::Debug for Registry {
 }
 
 /// Everything `log` shows about a prompt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptLog {
     /// The prompt.
     pub name: PromptName,

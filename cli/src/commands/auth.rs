@@ -74,21 +74,35 @@ fn check_name(project: Option<&Project>, name: &str) -> anyhow::Result<()> {
 }
 
 fn read_key(provider: &str) -> anyhow::Result<SecretString> {
-    let text = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("API key for {provider}: "))?
-    } else {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        text
-    };
-    let key = SecretString::new(text);
-    if key.is_empty() {
-        return Err(usage(
-            "no key was given",
-            &["type or paste the key, or pipe it: `printf %s \"$KEY\" | promptops auth set-key NAME`"],
-        ));
+    read_secret(
+        &format!("API key for {provider}: "),
+        "type or paste the key, or pipe it: `printf %s \"$KEY\" | promptops auth set-key NAME`",
+    )
+}
+
+/// Reads a secret without echo from a terminal, or from stdin when piped; empty is a usage error.
+pub fn read_secret(prompt: &str, how: &str) -> anyhow::Result<SecretString> {
+    let text = if std::io::stdin().is_terminal() { rpassword::prompt_password(prompt)? } else { read_stdin()? };
+    non_empty(text, how)
+}
+
+/// Reads a secret from stdin (`--token-stdin`); empty is a usage error.
+pub fn read_stdin_secret(how: &str) -> anyhow::Result<SecretString> {
+    non_empty(read_stdin()?, how)
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    Ok(text)
+}
+
+fn non_empty(text: String, how: &str) -> anyhow::Result<SecretString> {
+    let secret = SecretString::new(text);
+    if secret.is_empty() {
+        return Err(usage("nothing was given", &[how]));
     }
-    Ok(key)
+    Ok(secret)
 }
 
 async fn list(ctx: &Context, project: Option<&Project>) -> anyhow::Result<()> {

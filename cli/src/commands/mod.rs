@@ -9,6 +9,7 @@ pub mod label;
 pub mod prompt;
 pub mod provider;
 pub mod registry;
+pub mod remote;
 pub mod run;
 pub mod schema;
 pub mod workflow;
@@ -16,10 +17,14 @@ mod workspace;
 
 use crate::args::Command;
 use crate::context::Context;
+use crate::diagnose::usage;
 use crate::exit::ExitStatus;
 
 /// Runs the command.
 pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    if let Some(remote) = ctx.remote() {
+        check_remote_support(&command, remote)?;
+    }
     match command {
         Command::Init(args) => init::run(args, ctx),
         Command::Commit(args) => registry::commit(args, ctx).await,
@@ -40,5 +45,37 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Schema(args) => schema::schema(args, ctx),
         Command::Completions(args) => schema::completions(args),
         Command::Workflow(command) => workflow::run(command, ctx).await,
+        Command::Remote(command) => remote::run(command, ctx),
+        Command::Login(args) => remote::login(args, ctx).await,
+        Command::Logout(args) => remote::logout(args, ctx),
+        Command::Push(args) => remote::push(args, ctx).await,
+        Command::Pull(args) => remote::pull(args, ctx).await,
     }
+}
+
+/// `--remote` reaches the registry commands; elsewhere it would be silently ignored, so it is refused.
+fn check_remote_support(command: &Command, remote: &str) -> anyhow::Result<()> {
+    let supported = matches!(
+        command,
+        Command::Commit(_)
+            | Command::Status
+            | Command::Log(_)
+            | Command::Diff(_)
+            | Command::Show(_)
+            | Command::Checkout(_)
+            | Command::Label(_)
+            | Command::Rollback(_)
+            | Command::Prompt(prompt::PromptCommand::List)
+            | Command::Push(_)
+            | Command::Pull(_)
+    );
+    if supported {
+        return Ok(());
+    }
+    Err(usage(
+        format!("this command does not take `--remote {remote}`"),
+        &[
+            "`--remote` works with commit, status, log, diff, show, checkout, label, rollback, prompt list, push and pull",
+        ],
+    ))
 }

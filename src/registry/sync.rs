@@ -1,0 +1,262 @@
+//! Copying prompt histories between two registries (`promptops push` and `pull`). Owns the rules:
+//! versions are matched by number and content hash, new versions are appended in number order
+//! so that numbers stay aligned on both sides, and labels are set only where the other side has
+//! none. A version with the same number but another hash, or a label that points elsewhere, is a
+//! conflict: the prompt is reported and nothing of it is written. [`plan`] is a pure function;
+//! [`apply`] carries a plan out on a store. Moving bytes over HTTP is the remote client's job.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::RegistryError;
+use crate::access::Scope;
+use crate::prompt::{Label, PromptName};
+use crate::store::{
+    CommitOutcome, LabelRecord, MoveReason, Store, StoreError, VersionDraft, VersionMeta, VersionRecord,
+};
+
+/// A registry's content as sent to the other side: versions with content, and labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncBundle {
+    /// Versions, of any prompts, in any order.
+    pub versions: Vec<VersionRecord>,
+    /// Where labels point.
+    #[serde(default)]
+    pub labels: Vec<LabelRecord>,
+    /// Plan only: report what would happen and write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What happens (or would happen) to one version or label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Written (or to be written, in a dry run).
+    Created,
+    /// Already there, identical.
+    Exists,
+    /// The other side holds something else; nothing of this prompt is written.
+    Conflict,
+}
+
+/// One line of a sync report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SyncItem {
+    /// The prompt.
+    pub name: PromptName,
+    /// The version number, for a version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The label, for a label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Label>,
+    /// What happens.
+    pub outcome: Outcome,
+    /// Why, for a conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The report of a push or pull: one item per version and label of the source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SyncReport {
+    /// The items, by prompt, versions before labels.
+    pub items: Vec<SyncItem>,
+}
+
+impl SyncReport {
+    /// How many items have `outcome`.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.items.iter().filter(|i| i.outcome == outcome).count()
+    }
+
+    /// The prompts with at least one conflict.
+    pub fn conflicted(&self) -> BTreeSet<&PromptName> {
+        self.items.iter().filter(|i| i.outcome == Outcome::Conflict).map(|i| &i.name).collect()
+    }
+}
+
+/// Compares `source` with the `target` side and says what to write. Pure: no store involved.
+/// `target_versions` and `target_labels` may hold other prompts; they are left alone.
+pub fn plan(
+    source_versions: &[VersionMeta],
+    source_labels: &[LabelRecord],
+    target_versions: &[VersionMeta],
+    target_labels: &[LabelRecord],
+) -> SyncReport {
+    let target: BTreeMap<(&PromptName, u32), &str> =
+        target_versions.iter().map(|v| ((&v.name, v.number), v.hash.as_str())).collect();
+    let target_label: BTreeMap<(&PromptName, &Label), u32> =
+        target_labels.iter().map(|l| ((&l.name, &l.label), l.version)).collect();
+    let mut by_prompt: BTreeMap<&PromptName, Vec<SyncItem>> = BTreeMap::new();
+    let mut sorted: Vec<&VersionMeta> = source_versions.iter().collect();
+    sorted.sort_by(|a, b| (&a.name, a.number).cmp(&(&b.name, b.number)));
+    for version in sorted {
+        let item = match target.get(&(&version.name, version.number)) {
+            None => item(&version.name, Some(version.number), None, Outcome::Created, None),
+            Some(hash) if *hash == version.hash => {
+                item(&version.name, Some(version.number), None, Outcome::Exists, None)
+            }
+            Some(hash) => {
+                let detail =
+                    format!("version {} differs: {} here, {} there", version.number, short(&version.hash), short(hash));
+                item(&version.name, Some(version.number), None, Outcome::Conflict, Some(detail))
+            }
+        };
+        by_prompt.entry(&version.name).or_default().push(item);
+    }
+    for label in source_labels {
+        let item = match target_label.get(&(&label.name, &label.label)) {
+            None => item(&label.name, Some(label.version), Some(&label.label), Outcome::Created, None),
+            Some(&there) if there == label.version => {
+                item(&label.name, Some(label.version), Some(&label.label), Outcome::Exists, None)
+            }
+            Some(&there) => {
+                let detail = format!("label `{}` points at {} here, {there} there", label.label, label.version);
+                item(&label.name, Some(label.version), Some(&label.label), Outcome::Conflict, Some(detail))
+            }
+        };
+        by_prompt.entry(&label.name).or_default().push(item);
+    }
+    SyncReport { items: by_prompt.into_values().flat_map(hold_conflicted).collect() }
+}
+
+fn item(
+    name: &PromptName,
+    version: Option<u32>,
+    label: Option<&Label>,
+    outcome: Outcome,
+    detail: Option<String>,
+) -> SyncItem {
+    SyncItem { name: name.clone(), version, label: label.cloned(), outcome, detail }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..8).unwrap_or(hash)
+}
+
+/// A prompt with a conflict is written not at all: its `created` items become conflicts too, so
+/// that the report says nothing of it was written.
+fn hold_conflicted(mut items: Vec<SyncItem>) -> Vec<SyncItem> {
+    if items.iter().any(|i| i.outcome == Outcome::Conflict) {
+        for held in items.iter_mut().filter(|i| i.outcome == Outcome::Created) {
+            held.outcome = Outcome::Conflict;
+            held.detail = Some("held back: another item of this prompt conflicts".to_owned());
+        }
+    }
+    items
+}
+
+/// Every version (with content) and label of `store`, or of the prompts in `only`.
+pub async fn export(store: &dyn Store, scope: &Scope, only: &[PromptName]) -> Result<SyncBundle, RegistryError> {
+    let mut bundle = SyncBundle::default();
+    for summary in store.prompts(scope).await? {
+        let name = summary.latest.name;
+        if !only.is_empty() && !only.contains(&name) {
+            continue;
+        }
+        for number in 1..=summary.version_count {
+            let record = store.version(scope, &name, number).await?;
+            bundle.versions.extend(record);
+        }
+    }
+    let labels = store.labels(scope, None).await?;
+    bundle.labels = labels.into_iter().filter(|l| only.is_empty() || only.contains(&l.name)).collect();
+    Ok(bundle)
+}
+
+/// Plans `bundle` against `store` and, unless it is a dry run, writes the created items: versions
+/// through the store's gapless commit in number order (so the numbers match the source's), then
+/// labels, recorded as moved by `actor`.
+pub async fn apply(
+    store: &dyn Store,
+    scope: &Scope,
+    bundle: SyncBundle,
+    actor: &str,
+) -> Result<SyncReport, RegistryError> {
+    let names: BTreeSet<PromptName> = bundle.versions.iter().map(|v| v.meta.name.clone()).collect();
+    let mut target_versions = Vec::new();
+    for name in &names {
+        target_versions.extend(store.versions(scope, name).await?);
+    }
+    let target_labels = store.labels(scope, None).await?;
+    let metas: Vec<VersionMeta> = bundle.versions.iter().map(|v| v.meta.clone()).collect();
+    let report = plan(&metas, &bundle.labels, &target_versions, &target_labels);
+    if bundle.dry_run {
+        return Ok(report);
+    }
+    write_versions(store, scope, &report, bundle.versions).await?;
+    for label in report.items.iter().filter(|i| i.outcome == Outcome::Created) {
+        if let (Some(name), Some(version)) = (label.label.as_ref(), label.version) {
+            store.move_label(scope, &label.name, name, Some(version), MoveReason::Set, actor).await?;
+        }
+    }
+    Ok(report)
+}
+
+async fn write_versions(
+    store: &dyn Store,
+    scope: &Scope,
+    report: &SyncReport,
+    versions: Vec<VersionRecord>,
+) -> Result<(), RegistryError> {
+    let wanted: BTreeSet<(&PromptName, u32)> = report
+        .items
+        .iter()
+        .filter(|i| i.outcome == Outcome::Created && i.label.is_none())
+        .filter_map(|i| Some((&i.name, i.version?)))
+        .collect();
+    let mut queues: BTreeMap<&PromptName, Vec<&VersionRecord>> = BTreeMap::new();
+    for record in versions.iter().filter(|v| wanted.contains(&(&v.meta.name, v.meta.number))) {
+        queues.entry(&record.meta.name).or_default().push(record);
+    }
+    queues.values_mut().for_each(|queue| queue.sort_by_key(|v| std::cmp::Reverse(v.meta.number)));
+    // One transaction per round: each round appends the next version of every prompt, so a
+    // thousand prompts with one version each is one commit, not a thousand.
+    loop {
+        let round: Vec<&VersionRecord> = queues.values_mut().filter_map(Vec::pop).collect();
+        if round.is_empty() {
+            return Ok(());
+        }
+        let outcomes = store.commit(scope, round.iter().map(|r| to_draft(r)).collect()).await?;
+        for record in round {
+            check_number(record, &outcomes)?;
+        }
+    }
+}
+
+fn to_draft(record: &VersionRecord) -> VersionDraft {
+    VersionDraft {
+        name: record.meta.name.clone(),
+        hash: record.meta.hash.clone(),
+        source: record.source.clone(),
+        partials: record.partials.clone(),
+        author: record.meta.author.clone(),
+        message: record.meta.message.clone(),
+    }
+}
+
+/// The store numbers versions itself; a gap in the source (or a concurrent writer) would shift
+/// the numbers, which must not pass silently.
+fn check_number(record: &VersionRecord, outcomes: &[CommitOutcome]) -> Result<(), RegistryError> {
+    let stored = outcomes.iter().find_map(|o| match o {
+        CommitOutcome::Created(meta) | CommitOutcome::Unchanged(meta) => {
+            (meta.name == record.meta.name).then_some(meta.number)
+        }
+    });
+    if stored == Some(record.meta.number) {
+        return Ok(());
+    }
+    Err(RegistryError::Store(StoreError::Decode(format!(
+        "version {} of `{}` was stored as {}; the histories are not aligned",
+        record.meta.number,
+        record.meta.name,
+        stored.map_or_else(|| "nothing".to_owned(), |n| n.to_string())
+    ))))
+}
+
+#[cfg(test)]
+mod tests;

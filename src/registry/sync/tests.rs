@@ -1,0 +1,135 @@
+use chrono::Utc;
+
+use super::*;
+use crate::access::{Action, LOCAL_PROJECT, Principal};
+use crate::store::{PromptStore, SqliteStore};
+
+fn name(text: &str) -> PromptName {
+    PromptName::new(text).expect("valid name")
+}
+
+fn meta(prompt: &str, number: u32, hash: &str) -> VersionMeta {
+    VersionMeta {
+        name: name(prompt),
+        number,
+        hash: hash.to_owned(),
+        author: "ada".to_owned(),
+        message: format!("v{number}"),
+        created_at: Utc::now(),
+    }
+}
+
+fn label(prompt: &str, label: &str, version: u32) -> LabelRecord {
+    LabelRecord {
+        name: name(prompt),
+        label: Label::new(label).expect("valid label"),
+        version,
+        updated_by: "ada".to_owned(),
+        updated_at: Utc::now(),
+    }
+}
+
+fn record(prompt: &str, number: u32, body: &str) -> VersionRecord {
+    VersionRecord {
+        meta: meta(prompt, number, &format!("{body:0>64}")),
+        source: body.to_owned(),
+        partials: Default::default(),
+    }
+}
+
+fn outcomes(report: &SyncReport) -> Vec<(String, Option<u32>, Option<String>, Outcome)> {
+    report
+        .items
+        .iter()
+        .map(|i| (i.name.to_string(), i.version, i.label.as_ref().map(ToString::to_string), i.outcome))
+        .collect()
+}
+
+#[test]
+fn versions_missing_on_the_target_are_created_and_equal_ones_exist() {
+    let source = [meta("a", 1, "h1"), meta("a", 2, "h2")];
+    let report = plan(&source, &[], &[meta("a", 1, "h1")], &[]);
+    assert_eq!(
+        outcomes(&report),
+        vec![("a".into(), Some(1), None, Outcome::Exists), ("a".into(), Some(2), None, Outcome::Created)]
+    );
+}
+
+#[test]
+fn a_different_hash_under_the_same_number_holds_back_the_whole_prompt() {
+    let source = [meta("a", 1, "h1"), meta("a", 2, "h2"), meta("b", 1, "x1")];
+    let labels = [label("a", "production", 2)];
+    let report = plan(&source, &labels, &[meta("a", 1, "other")], &[]);
+    assert_eq!(report.count(Outcome::Conflict), 3, "{report:?}");
+    assert_eq!(report.conflicted().into_iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["a"]);
+    assert_eq!(outcomes(&report).last(), Some(&("b".into(), Some(1), None, Outcome::Created)));
+}
+
+#[test]
+fn a_label_pointing_elsewhere_is_a_conflict_and_an_equal_one_exists() {
+    let source = [meta("a", 1, "h1"), meta("a", 2, "h2")];
+    let both = [meta("a", 1, "h1"), meta("a", 2, "h2")];
+    let same = plan(&source, &[label("a", "staging", 2)], &both, &[label("a", "staging", 2)]);
+    assert_eq!(same.count(Outcome::Exists), 3);
+    let moved = plan(&source, &[label("a", "staging", 2)], &both, &[label("a", "staging", 1)]);
+    let conflict = moved.items.iter().find(|i| i.label.is_some()).expect("label item");
+    assert_eq!(conflict.outcome, Outcome::Conflict);
+    assert!(conflict.detail.as_deref().is_some_and(|d| d.contains("points at 2 here, 1 there")));
+}
+
+#[test]
+fn target_prompts_the_source_lacks_are_left_alone() {
+    let report = plan(&[], &[], &[meta("z", 1, "h")], &[label("z", "production", 1)]);
+    assert!(report.items.is_empty());
+}
+
+async fn store() -> (tempfile::TempDir, SqliteStore, Scope) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path().join("p.db")).await.expect("open store");
+    let scope = Principal::local("ada").authorize(Action::Write, LOCAL_PROJECT).expect("scope");
+    (dir, store, scope)
+}
+
+#[tokio::test]
+async fn apply_keeps_numbers_authors_and_messages_and_is_idempotent() {
+    let (_dir, store, scope) = store().await;
+    let bundle = SyncBundle {
+        versions: vec![record("a", 2, "two"), record("b", 1, "bee"), record("a", 1, "one")],
+        labels: vec![label("a", "production", 1)],
+        dry_run: false,
+    };
+    let first = apply(&store, &scope, bundle.clone(), "bob").await.expect("apply");
+    assert_eq!(first.count(Outcome::Created), 4);
+    let stored = store.versions(&scope, &name("a")).await.expect("versions");
+    let kept: Vec<_> =
+        stored.iter().map(|v| (v.number, v.hash.clone(), v.author.as_str(), v.message.as_str())).collect();
+    assert_eq!(kept, vec![(1, format!("{:0>64}", "one"), "ada", "v1"), (2, format!("{:0>64}", "two"), "ada", "v2")]);
+    let again = apply(&store, &scope, bundle, "bob").await.expect("apply again");
+    assert_eq!((again.count(Outcome::Created), again.count(Outcome::Exists)), (0, 4));
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_nothing() {
+    let (_dir, store, scope) = store().await;
+    let bundle = SyncBundle { versions: vec![record("a", 1, "one")], labels: vec![], dry_run: true };
+    let report = apply(&store, &scope, bundle, "bob").await.expect("apply");
+    assert_eq!(report.count(Outcome::Created), 1);
+    assert!(store.versions(&scope, &name("a")).await.expect("versions").is_empty());
+}
+
+#[tokio::test]
+async fn a_conflicting_prompt_is_not_written_at_all() {
+    let (_dir, store, scope) = store().await;
+    apply(&store, &scope, SyncBundle { versions: vec![record("a", 1, "mine")], ..Default::default() }, "bob")
+        .await
+        .expect("seed");
+    let theirs = SyncBundle {
+        versions: vec![record("a", 1, "theirs"), record("a", 2, "two")],
+        labels: vec![label("a", "production", 2)],
+        dry_run: false,
+    };
+    let report = apply(&store, &scope, theirs, "bob").await.expect("apply");
+    assert_eq!(report.count(Outcome::Conflict), 3);
+    assert_eq!(store.versions(&scope, &name("a")).await.expect("versions").len(), 1);
+    assert!(store.labels(&scope, None).await.expect("labels").is_empty());
+}
