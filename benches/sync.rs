@@ -1,0 +1,70 @@
+//! Push/pull benchmark (issue 7's target: `push` of 1,000 prompts in under 2 s). Measures the
+//! whole path of a push except the socket: read every version and label from the local SQLite
+//! store, encode the bundle as JSON and decode it (the wire), then plan and write it into a fresh
+//! SQLite store (what the server's sync route does); and the idempotent re-push, where every
+//! item already exists.
+//!
+//! Run: `cargo bench --bench sync`.
+
+use std::collections::BTreeMap;
+
+use promptops::access::{Action, LOCAL_PROJECT, Principal};
+use promptops::prompt::{Label, PromptName};
+use promptops::registry::sync::{self, Outcome, SyncBundle};
+use promptops::store::{MoveReason, PromptStore, Scope, SqliteStore, VersionDraft};
+use promptops_test_support::bench::measure;
+
+const PROMPTS: usize = 1_000;
+
+fn scope() -> Scope {
+    Principal::local("bench").authorize(Action::Write, LOCAL_PROJECT).expect("invariant: local scope")
+}
+
+async fn seeded(dir: &std::path::Path) -> SqliteStore {
+    let store = SqliteStore::open(dir.join("source.db")).await.expect("open source store");
+    let drafts = (0..PROMPTS)
+        .map(|i| {
+            let source = format!("messages:\n  - role: user\n    content: \"Ticket {i}: {{{{ ticket }}}}\"\n");
+            VersionDraft {
+                name: PromptName::new(&format!("bench/p{i:04}")).expect("invariant: valid name"),
+                hash: format!("{i:064x}"),
+                source,
+                partials: BTreeMap::new(),
+                author: "bench".to_owned(),
+                message: "seed".to_owned(),
+            }
+        })
+        .collect();
+    store.commit(&scope(), drafts).await.expect("seed versions");
+    let production = Label::new("production").expect("invariant: valid label");
+    for i in (0..PROMPTS).step_by(10) {
+        let name = PromptName::new(&format!("bench/p{i:04}")).expect("invariant: valid name");
+        store.move_label(&scope(), &name, &production, Some(1), MoveReason::Set, "bench").await.expect("label");
+    }
+    store
+}
+
+async fn push(source: &SqliteStore, target: &SqliteStore) -> usize {
+    let bundle = sync::export(source, &scope(), &[]).await.expect("export");
+    let wire = serde_json::to_vec(&bundle).expect("encode");
+    let bundle: SyncBundle = serde_json::from_slice(&wire).expect("decode");
+    let report = sync::apply(target, &scope(), bundle, "bench").await.expect("apply");
+    report.count(Outcome::Created)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = runtime.block_on(seeded(dir.path()));
+    let mut round = 0;
+    measure(&format!("push of {PROMPTS} prompts (1 version each, 100 labels) into an empty store"), 7, || {
+        round += 1;
+        let target = runtime.block_on(SqliteStore::open(dir.path().join(format!("target{round}.db")))).expect("open");
+        let created = runtime.block_on(push(&source, &target));
+        assert_eq!(created, PROMPTS + PROMPTS / 10);
+    });
+    let target = runtime.block_on(SqliteStore::open(dir.path().join("target1.db"))).expect("open");
+    measure(&format!("re-push of {PROMPTS} prompts: everything exists, nothing written"), 7, || {
+        assert_eq!(runtime.block_on(push(&source, &target)), 0);
+    });
+}
