@@ -19,12 +19,15 @@
 //! | [`registry`] | prompt versions and labels over the store |
 //! | [`eval`] | eval suites, datasets, assertions, the runner, report data |
 //! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
+//! | [`api`] | the HTTP wire types of `/api/v1`, shared by the server and the remote client |
+//! | [`server`] | `promptops serve`: REST API, Langfuse-compatible API, auth, RBAC, audit, metrics |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats
-//! json_schema git` · L1 `config prompt store access` · L2 `provider registry` · L3 `eval workflow` ·
+//! json_schema git` · L1 `config prompt store access api` · L2 `provider registry` · L3 `eval workflow` ·
 //! L4 `ab` · L5 `service schema` · L6 `server remote`.
 
 pub mod access;
+pub mod api;
 pub mod config;
 pub mod env;
 pub mod error;
@@ -38,6 +41,7 @@ pub mod provider;
 pub mod registry;
 pub mod schema;
 pub mod secret;
+pub mod server;
 pub mod service;
 pub mod stats;
 pub mod store;

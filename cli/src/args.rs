@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{auth, cost, eval, hook, init, label, prompt, provider, registry, run, schema, workflow};
+use crate::commands::{auth, cost, eval, hook, init, label, prompt, provider, registry, run, schema, serve, workflow};
 use crate::exit::EXIT_CODES_HELP;
 use crate::output::Format;
 
@@ -85,6 +85,10 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Print shell completions.
     Completions(schema::CompletionsArgs),
+    /// Run the HTTP server (control plane, Langfuse-compatible prompt API, metrics).
+    Serve(serve::ServeArgs),
+    /// Bring the database to the current schema and exit.
+    Migrate(serve::MigrateArgs),
     /// Validate, run, resume, draw and export workflow graphs.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),

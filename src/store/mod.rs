@@ -3,6 +3,7 @@
 //! every method takes a [`Scope`] first, so tenancy is enforced in the queries themselves.
 //! Backends: SQLite (embedded, default) here; PostgreSQL for the server at scale.
 
+mod accounts;
 mod records;
 mod run_records;
 mod sqlite;
@@ -18,6 +19,10 @@ pub use crate::access::Scope;
 use crate::error::{Diagnostic, ErrorClass};
 use crate::money::Micros;
 use crate::prompt::{Label, PromptName};
+pub use accounts::{
+    AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberRecord, PrincipalKind,
+    PrincipalRecord, ProjectRecord, Slug, SlugError, TenantRecord, TokenGrant, TokenRecord, TokenScope,
+};
 pub use records::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, UsageGroup, UsageRecord, UsageRow, VersionDraft,
     VersionMeta, VersionRecord,
@@ -26,13 +31,19 @@ pub use run_records::{
     AssertionResult, CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunTarget, RunTotals,
     UnitKey,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use workflow::{CheckpointRow, TaskRow, ThreadRecord, WorkflowStore};
 
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
-pub trait Store: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + Send + Sync + 'static {}
+pub trait Store:
+    PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + AccountStore + Send + Sync + 'static
+{
+}
 
-impl<T: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + Send + Sync + 'static> Store for T {}
+impl<T: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + AccountStore + Send + Sync + 'static> Store
+    for T
+{
+}
 
 /// Prompt versions and labels.
 #[async_trait]
@@ -213,6 +224,18 @@ pub enum StoreError {
         /// The run asked for.
         id: u64,
     },
+    /// The object already exists.
+    #[error("{what} already exists")]
+    Conflict {
+        /// What, with its id: "tenant `acme`".
+        what: String,
+    },
+    /// A referenced object does not exist in the scope.
+    #[error("{what} not found")]
+    NotFound {
+        /// What, with its id: "principal `bob`".
+        what: String,
+    },
     /// Stored data could not be decoded.
     #[error("stored data is invalid: {0}")]
     Decode(String),
@@ -224,7 +247,9 @@ pub enum StoreError {
 impl Diagnostic for StoreError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::VersionNotFound { .. } | Self::RunNotFound { .. } => ErrorClass::Usage,
+            Self::VersionNotFound { .. } | Self::RunNotFound { .. } | Self::Conflict { .. } | Self::NotFound { .. } => {
+                ErrorClass::Usage
+            }
             Self::Corrupt { .. } | Self::NewerSchema { .. } | Self::Open { .. } => ErrorClass::Config,
             Self::Decode(_) | Self::Backend(_) => ErrorClass::Internal,
         }

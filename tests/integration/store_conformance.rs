@@ -39,6 +39,8 @@ pub fn scope(tenant: &str, project: &str) -> Scope {
         subject: "tester".into(),
         tenant: tenant.into(),
         roles: BTreeMap::from([(project.to_owned(), Role::Owner)]),
+        tenant_admin: false,
+        super_admin: false,
     };
     principal.authorize(Action::Write, project).expect("owner may write")
 }

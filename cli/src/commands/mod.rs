@@ -11,6 +11,7 @@ pub mod provider;
 pub mod registry;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod workflow;
 mod workspace;
 
@@ -39,6 +40,8 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Provider(command) => provider::run(command, ctx).await,
         Command::Schema(args) => schema::schema(args, ctx),
         Command::Completions(args) => schema::completions(args),
+        Command::Serve(args) => serve::serve(args, ctx).await,
+        Command::Migrate(args) => serve::migrate(args, ctx).await,
         Command::Workflow(command) => workflow::run(command, ctx).await,
     }
 }

@@ -2,6 +2,7 @@
 //! embedded and tracked with `PRAGMA user_version`. rusqlite is synchronous, so every call runs
 //! on tokio's blocking pool.
 
+mod accounts;
 mod cache;
 mod prompts;
 mod runs;
@@ -23,6 +24,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_inference.sql"),
     include_str!("../migrations/sqlite/0003_runs.sql"),
     include_str!("../migrations/sqlite/0004_workflows.sql"),
+    // 0005 is the A/B branch's; whichever branch merges second keeps the files in number order.
+    include_str!("../migrations/sqlite/0006_accounts.sql"),
 ];
 
 /// The newest schema version this build knows.
