@@ -2,10 +2,12 @@
 //! with: `{"error": {"code", "message", "hint", "path"}}`. Each variant's doc names its status.
 //! `From` impls let handlers use `?` on library errors. Internal details are logged inside the
 //! request's span (so with its request id) and never sent. [`ApiJson`] gives malformed bodies
-//! the same shape, with the JSON path of the offending field.
+//! the same shape, with the JSON path of the offending field; [`ApiQuery`] and [`ApiPath`] do the
+//! same for parameters.
 
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -258,6 +260,36 @@ impl From<SlugError> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(err: QueryRejection) -> Self {
         Self::bad_request("invalid_parameter", err.body_text(), None)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(err: PathRejection) -> Self {
+        Self::bad_request("invalid_parameter", err.body_text(), None)
+    }
+}
+
+/// Query parameters that, when invalid, are answered with [`ApiError`] (`invalid_parameter`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(axum::extract::Query::<T>::from_request_parts(parts, state).await?.0))
+    }
+}
+
+/// Path parameters that, when invalid, are answered with [`ApiError`] (`invalid_parameter`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(axum::extract::Path::<T>::from_request_parts(parts, state).await?.0))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
-use super::handlers::{accounts, health, langfuse, prompts};
+use super::handlers::{accounts, health, langfuse, prompts, runs};
 use super::state::AppState;
 
 /// Who may call a route.
@@ -74,6 +74,11 @@ pub fn table() -> Vec<Route> {
         route!(put "PUT" "/api/v1/projects/{project}/prompts/{name}/labels/{label}", Bearer, prompts::set_label, "set or move a label (editor; admin for protected labels)"),
         route!(delete "DELETE" "/api/v1/projects/{project}/prompts/{name}/labels/{label}", Bearer, prompts::remove_label, "remove a label (editor; admin for protected labels)"),
         route!(post "POST" "/api/v1/projects/{project}/prompts/{name}/labels/{label}/rollback", Bearer, prompts::rollback, "move a label back (editor; admin for protected labels)"),
+        route!(get "GET" "/api/v1/projects/{project}/runs", Bearer, runs::list, "eval runs, newest first (paged; filter suite)"),
+        route!(post "POST" "/api/v1/projects/{project}/runs", Bearer, runs::upload, "upload a run and its results (runner)"),
+        route!(get "GET" "/api/v1/projects/{project}/runs/compare", Bearer, runs::compare, "compare two runs (?before=&after=)"),
+        route!(get "GET" "/api/v1/projects/{project}/runs/{run}", Bearer, runs::show, "a run's report (number or `latest`)"),
+        route!(get "GET" "/api/v1/projects/{project}/runs/{run}/results", Bearer, runs::results, "a run's results in unit order (paged; problems_only)"),
         route!(get "GET" "/api/public/projects", Basic, langfuse::projects, "Langfuse: the key pair's project (auth_check)"),
         route!(get "GET" "/api/public/v2/prompts", Basic, langfuse::list, "Langfuse: list prompts (page, limit, name, label, tag)"),
         route!(post "POST" "/api/public/v2/prompts", Basic, langfuse::create, "Langfuse: create a version (text or chat), with labels"),

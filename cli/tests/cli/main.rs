@@ -11,4 +11,5 @@ mod labels;
 mod prompts;
 mod registry;
 mod run;
+mod serve;
 mod workflows;

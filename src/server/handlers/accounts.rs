@@ -3,7 +3,7 @@
 //! Secrets are generated here, returned once, and stored as hashes.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 
@@ -14,7 +14,7 @@ use crate::api::{
     CreatedKeyPair, CreatedToken, Page, PageQuery, SetMember, TenantCreated,
 };
 use crate::server::auth::{self, Caller, PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX, TOKEN_PREFIX};
-use crate::server::error::{ApiError, ApiJson};
+use crate::server::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::server::state::AppState;
 use crate::store::{
     AuditQuery, AuditRecord, KeyPairRecord, MemberRecord, PrincipalKind, PrincipalRecord, ProjectRecord, Slug, Store,
@@ -63,7 +63,7 @@ pub async fn issue_token(
 pub async fn tenants(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Page<TenantRecord>> {
     let system = caller.principal.authorize_system()?;
     let tenants = state.store.tenants(&system).await?;
@@ -90,7 +90,7 @@ pub async fn create_tenant(
 pub async fn projects(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Page<ProjectRecord>> {
     let scope = TenantScope::new(&caller.principal.tenant);
     let mut projects = state.store.projects(&scope).await?;
@@ -102,7 +102,7 @@ pub async fn projects(
 pub async fn project(
     State(state): State<AppState>,
     caller: Caller,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
 ) -> ApiResult<ProjectRecord> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let projects = state.store.projects(&TenantScope::new(scope.tenant())).await?;
@@ -126,7 +126,7 @@ pub async fn create_project(
 pub async fn principals(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Page<PrincipalRecord>> {
     let scope = caller.principal.authorize_tenant()?;
     let principals = state.store.principals(&scope).await?;
@@ -148,8 +148,8 @@ pub async fn create_principal(
 pub async fn members(
     State(state): State<AppState>,
     caller: Caller,
-    Path(project): Path<String>,
-    Query(query): Query<PageQuery>,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Page<MemberRecord>> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let members = state.store.members(&scope).await?;
@@ -161,7 +161,7 @@ pub async fn members(
 pub async fn set_member(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, principal)): Path<(String, String)>,
+    ApiPath((project, principal)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<SetMember>,
 ) -> ApiResult<MemberRecord> {
     let scope = caller.principal.authorize(Action::Admin, &project)?;
@@ -180,7 +180,7 @@ pub async fn set_member(
 pub async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, principal)): Path<(String, String)>,
+    ApiPath((project, principal)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let scope = caller.principal.authorize(Action::Admin, &project)?;
     state.store.set_member(&scope, &Slug::new(&principal)?, None).await?;
@@ -191,7 +191,7 @@ pub async fn remove_member(
 pub async fn tokens(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Page<TokenRecord>> {
     let principal = &caller.principal;
     let scope = TenantScope::new(&principal.tenant);
@@ -219,7 +219,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let principal = &caller.principal;
     let scope = TenantScope::new(&principal.tenant);
@@ -236,8 +236,8 @@ pub async fn revoke_token(
 pub async fn key_pairs(
     State(state): State<AppState>,
     caller: Caller,
-    Path(project): Path<String>,
-    Query(query): Query<PageQuery>,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Page<KeyPairRecord>> {
     let scope = caller.principal.authorize(Action::Admin, &project)?;
     let keys = state.store.key_pairs(&scope).await?;
@@ -249,7 +249,7 @@ pub async fn key_pairs(
 pub async fn create_key_pair(
     State(state): State<AppState>,
     caller: Caller,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     ApiJson(body): ApiJson<CreateKeyPair>,
 ) -> Created<CreatedKeyPair> {
     let scope = caller.principal.authorize(Action::Admin, &project)?;
@@ -274,7 +274,7 @@ pub async fn create_key_pair(
 pub async fn revoke_key_pair(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, public_key)): Path<(String, String)>,
+    ApiPath((project, public_key)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let scope = caller.principal.authorize(Action::Admin, &project)?;
     if !state.store.revoke_key_pair(&scope, &public_key).await? {
@@ -308,7 +308,7 @@ fn audit_page(entries: Vec<AuditRecord>, limit: u32) -> Page<AuditRecord> {
 pub async fn tenant_audit(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<AuditListQuery>,
+    ApiQuery(query): ApiQuery<AuditListQuery>,
 ) -> ApiResult<Page<AuditRecord>> {
     let scope = caller.principal.authorize_tenant()?;
     let audit = audit_query(&query, query.project.clone())?;
@@ -320,8 +320,8 @@ pub async fn tenant_audit(
 pub async fn project_audit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(project): Path<String>,
-    Query(query): Query<AuditListQuery>,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(query): ApiQuery<AuditListQuery>,
 ) -> ApiResult<Page<AuditRecord>> {
     let scope = caller.principal.authorize(Action::Admin, &project)?;
     let audit = audit_query(&query, Some(project))?;

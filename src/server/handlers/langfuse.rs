@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use super::prompts::{by_label, checked};
 use crate::access::{Action, Scope, TenantScope};
 use crate::prompt::{Content, Label, Message, PromptFile, PromptName, Role, Selector, VariableSpec};
 use crate::server::auth::Caller;
-use crate::server::error::{ApiError, ApiJson};
+use crate::server::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::server::state::AppState;
 use crate::store::{CommitOutcome, LabelRecord, VersionRecord};
 
@@ -94,8 +94,8 @@ fn name_of(text: &str) -> Result<PromptName, ApiError> {
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
-    Query(query): Query<FetchQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<FetchQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let project = project_of(&caller)?;
     let scope = caller.principal.authorize(Action::Read, &project)?;
@@ -268,7 +268,7 @@ pub async fn create(
 pub async fn update_labels(
     State(state): State<AppState>,
     caller: Caller,
-    Path((name, version)): Path<(String, u32)>,
+    ApiPath((name, version)): ApiPath<(String, u32)>,
     ApiJson(body): ApiJson<NewLabels>,
 ) -> Result<Json<Value>, ApiError> {
     let project = project_of(&caller)?;
@@ -286,7 +286,7 @@ pub async fn update_labels(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let project = project_of(&caller)?;
     let scope = caller.principal.authorize(Action::Read, &project)?;

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod health;
 pub mod langfuse;
 pub mod prompts;
+pub mod runs;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -19,7 +19,7 @@ use crate::prompt::{Label, LoadedPrompt, PromptName, PromptRef, Selector};
 use crate::registry::PromptLog;
 use crate::registry::diff::{DiffSide, FileDiff, diff_prompts};
 use crate::server::auth::Caller;
-use crate::server::error::{ApiError, ApiJson};
+use crate::server::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::server::metrics::FetchSource;
 use crate::server::state::AppState;
 use crate::store::{CommitOutcome, LabelMove, LabelRecord, PromptSummary, VersionRecord};
@@ -43,8 +43,8 @@ fn label_name(text: &str) -> Result<Label, ApiError> {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path(project): Path<String>,
-    Query(query): Query<PromptListQuery>,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PromptListQuery>,
 ) -> ApiResult<Page<PromptSummary>> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let registry = state.registry(scope, &caller);
@@ -63,8 +63,8 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, name)): Path<(String, String)>,
-    Query(query): Query<VersionQuery>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let name = prompt_name(&name)?;
@@ -125,7 +125,7 @@ pub fn checked(
 pub async fn create_version(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, name)): Path<(String, String)>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<NewVersion>,
 ) -> Result<(StatusCode, Json<CommitOutcome>), ApiError> {
     let scope = caller.principal.authorize(Action::Write, &project)?;
@@ -140,7 +140,7 @@ pub async fn create_version(
 pub async fn commit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     ApiJson(body): ApiJson<CommitRequest>,
 ) -> ApiResult<Vec<CommitOutcome>> {
     let scope = caller.principal.authorize(Action::Write, &project)?;
@@ -164,7 +164,7 @@ pub async fn commit(
 pub async fn log(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, name)): Path<(String, String)>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
 ) -> ApiResult<PromptLog> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
     Ok(Json(state.registry(scope, &caller).log(&prompt_name(&name)?).await?))
@@ -174,8 +174,8 @@ pub async fn log(
 pub async fn diff(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, name)): Path<(String, String)>,
-    Query(query): Query<DiffQuery>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<DiffQuery>,
 ) -> ApiResult<Vec<FileDiff>> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let name = prompt_name(&name)?;
@@ -196,8 +196,8 @@ pub async fn diff(
 pub async fn labels(
     State(state): State<AppState>,
     caller: Caller,
-    Path(project): Path<String>,
-    Query(query): Query<LabelQuery>,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(query): ApiQuery<LabelQuery>,
 ) -> ApiResult<Page<LabelRecord>> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let labels = state.registry(scope, &caller).labels(query.name.as_ref()).await?;
@@ -208,7 +208,7 @@ pub async fn labels(
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, name)): Path<(String, String)>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
 ) -> ApiResult<Vec<LabelMove>> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let log = state.registry(scope, &caller).log(&prompt_name(&name)?).await?;
@@ -230,7 +230,7 @@ fn authorize_move(
 pub async fn set_label(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, name, label)): Path<(String, String, String)>,
+    ApiPath((project, name, label)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<SetLabel>,
 ) -> ApiResult<LabelMove> {
     let (name, label) = (prompt_name(&name)?, label_name(&label)?);
@@ -244,7 +244,7 @@ pub async fn set_label(
 pub async fn remove_label(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, name, label)): Path<(String, String, String)>,
+    ApiPath((project, name, label)): ApiPath<(String, String, String)>,
 ) -> ApiResult<LabelMove> {
     let (name, label) = (prompt_name(&name)?, label_name(&label)?);
     let scope = authorize_move(&state, &caller, &project, &label)?;
@@ -257,7 +257,7 @@ pub async fn remove_label(
 pub async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, name, label)): Path<(String, String, String)>,
+    ApiPath((project, name, label)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<Rollback>,
 ) -> ApiResult<LabelMove> {
     let (name, label) = (prompt_name(&name)?, label_name(&label)?);

@@ -125,6 +125,8 @@ async fn bad_requests_get_one_json_error_shape_with_the_path() {
     assert!(err["error"]["hint"].is_string());
     let (status, err) = server.call(Method::GET, PROMPT, None, None).await;
     assert_eq!((status, err["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    let (status, err) = server.get(&format!("{PROMPT}/diff"), editor).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{err}");
     let (status, err) = server.get("/api/v1/nowhere", editor).await;
     assert_eq!((status, err["error"]["code"].as_str()), (404, Some("not_found")));
 }

@@ -4,6 +4,8 @@
 mod api;
 mod contract;
 mod langfuse;
+mod rbac;
+pub mod runs;
 
 use std::sync::Arc;
 use std::time::Duration;
