@@ -134,16 +134,13 @@ pub trait CacheStore {
         key: &str,
         value: &str,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError>;
-
-    /// Stores several entries in one transaction (the background writer's batches). The default
-    /// stores them one by one.
-    async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {
-        for entry in entries {
-            self.cache_put(scope, &entry.key, &entry.value, entry.expires_at).await?;
-        }
-        Ok(())
+    ) -> Result<(), StoreError> {
+        let entry = CacheEntry { key: key.to_owned(), value: value.to_owned(), expires_at };
+        self.cache_put_many(scope, std::slice::from_ref(&entry)).await
     }
+
+    /// Stores (or replaces) several entries in one transaction (the background writer's batches).
+    async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError>;
 
     /// Removes every entry of the scope (or only the expired ones when `expired_before` is set);
     /// returns how many were removed.
