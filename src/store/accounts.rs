@@ -315,6 +315,4 @@ pub trait AccountStore {
     /// The id of the newest label move in the database: grows on every move made by any process,
     /// so a server polls it to invalidate its prompt cache. Carries no tenant data.
     async fn label_move_mark(&self) -> Result<i64, StoreError>;
-    /// Whether the database answers and its schema is the one this build writes.
-    async fn schema_current(&self) -> Result<bool, StoreError>;
 }

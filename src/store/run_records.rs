@@ -107,6 +107,20 @@ pub struct RunTotals {
 }
 
 impl RunTotals {
+    /// Counts one newly stored result (every backend sums a batch this way before adding it).
+    pub fn add(&mut self, result: &ResultRecord) {
+        self.done += 1;
+        match result.status {
+            CaseStatus::Pass => self.passed += 1,
+            CaseStatus::Fail => self.failed += 1,
+            CaseStatus::Error => self.errors += 1,
+        }
+        self.input_tokens += result.input_tokens;
+        self.output_tokens += result.output_tokens;
+        self.cost += result.cost;
+        self.cached += u64::from(result.cached);
+    }
+
     /// Passed results over all results (0 when there are none).
     pub fn pass_rate(&self) -> f64 {
         if self.done == 0 { 0.0 } else { self.passed as f64 / self.done as f64 }
@@ -240,3 +254,12 @@ pub struct ResultQuery {
     /// At most this many.
     pub limit: Option<u32>,
 }
+
+/// The columns of a [`RunRecord`], in the order both backends decode them.
+pub(crate) const RUN_COLUMNS: &str = "id, suite, suite_path, description, plan_hash, targets, providers, threshold, total, \
+     git_commit, git_dirty, actor, status, started_at, finished_at, done, passed, failed, errors, input_tokens, \
+     output_tokens, cost_micros, cached";
+
+/// The columns of a [`ResultRecord`], in the order both backends decode and insert them.
+pub(crate) const RESULT_COLUMNS: &str = "target_index, provider_index, case_index, repeat_index, case_name, case_key, location, \
+     vars, tags, status, score, output, error, assertions, latency_ms, input_tokens, output_tokens, cost_micros, cached";

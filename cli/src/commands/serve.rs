@@ -127,10 +127,11 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
 pub async fn migrate(args: MigrateArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let MigrateArgs { database } = args;
     let store = store::open(&database).await.diag()?;
-    if !store.schema_current().await.diag()? {
+    let status = store.schema_status().await.diag()?;
+    if !status.is_current() {
         return Err(usage("the database schema is not current after migrating", &[]));
     }
-    ctx.printer.status("database schema is current");
+    ctx.printer.status(&format!("database schema is current (version {})", status.applied));
     Ok(ExitStatus::Success)
 }
 

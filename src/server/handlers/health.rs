@@ -20,9 +20,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let status = if !state.accepting() {
         "shutting_down"
     } else {
-        match state.store.schema_current().await {
-            Ok(true) => "ready",
-            Ok(false) => "migrations_pending",
+        match state.store.schema_status().await {
+            Ok(status) if status.is_current() => "ready",
+            Ok(_) => "migrations_pending",
             Err(err) => {
                 tracing::warn!(error = %err, "readiness: database unreachable");
                 "database_unreachable"

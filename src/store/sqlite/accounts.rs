@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{SCHEMA_VERSION, SqliteStore, backend, parse_timestamp, timestamp};
+use super::{SqliteStore, backend, parse_timestamp, timestamp};
 use crate::access::{Role, Scope, SystemScope, TenantScope};
 use crate::store::{
     AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberRecord, PrincipalKind,
@@ -509,14 +509,6 @@ impl AccountStore for SqliteStore {
     async fn label_move_mark(&self) -> Result<i64, StoreError> {
         self.call(|conn| {
             conn.query_row("SELECT COALESCE(MAX(id), 0) FROM label_moves", [], |row| row.get(0)).map_err(backend)
-        })
-        .await
-    }
-
-    async fn schema_current(&self) -> Result<bool, StoreError> {
-        self.call(|conn| {
-            let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(backend)?;
-            Ok(version == SCHEMA_VERSION)
         })
         .await
     }

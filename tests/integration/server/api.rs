@@ -3,13 +3,12 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::{TestServer, prompt_source};
+use super::{Backend, TestServer, prompt_source};
 
 const PROMPT: &str = "/api/v1/projects/web/prompts/support%2Ftriage";
 
-#[tokio::test]
-async fn a_prompt_is_created_fetched_labelled_and_rolled_back() {
-    let server = TestServer::start().await;
+pub async fn a_prompt_is_created_fetched_labelled_and_rolled_back(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let editor = acme.token("editor");
     let admin = acme.token("admin");
@@ -54,9 +53,8 @@ async fn a_prompt_is_created_fetched_labelled_and_rolled_back() {
     assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("unknown_label")));
 }
 
-#[tokio::test]
-async fn lists_are_paged_and_filtered() {
-    let server = TestServer::start().await;
+pub async fn lists_are_paged_and_filtered(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let editor = acme.token("editor");
     let prompts: Vec<_> = ["a/one", "a/two", "b/three", "b/four", "c"]
@@ -94,9 +92,8 @@ async fn lists_are_paged_and_filtered() {
     assert_eq!(labels["items"][0]["label"], "staging");
 }
 
-#[tokio::test]
-async fn bad_requests_get_one_json_error_shape_with_the_path() {
-    let server = TestServer::start().await;
+pub async fn bad_requests_get_one_json_error_shape_with_the_path(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let editor = acme.token("editor");
     let (status, err) =
@@ -131,9 +128,8 @@ async fn bad_requests_get_one_json_error_shape_with_the_path() {
     assert_eq!((status, err["error"]["code"].as_str()), (404, Some("not_found")));
 }
 
-#[tokio::test]
-async fn tokens_exchange_for_jwts_and_revoked_tokens_stop_working() {
-    let server = TestServer::start().await;
+pub async fn tokens_exchange_for_jwts_and_revoked_tokens_stop_working(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let (status, created) = server
         .post("/api/v1/tokens", &acme.admin, json!({"name": "ci", "scopes": [{"project": "web", "role": "viewer"}]}))
@@ -162,9 +158,8 @@ async fn tokens_exchange_for_jwts_and_revoked_tokens_stop_working() {
     assert_eq!((status, err["error"]["code"].as_str()), (401, Some("unauthenticated")), "{err}");
 }
 
-#[tokio::test]
-async fn every_write_lands_in_the_audit_log_with_who_and_where() {
-    let server = TestServer::start().await;
+pub async fn every_write_lands_in_the_audit_log_with_who_and_where(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     server.post(PROMPT, acme.token("editor"), json!({"source": prompt_source("x")})).await;
     server.put(&format!("{PROMPT}/labels/production"), acme.token("editor"), json!({"version": 1})).await;

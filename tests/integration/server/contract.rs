@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::TestServer;
+use super::{Backend, TestServer};
 
 fn contract() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("helm/contract.json");
@@ -29,9 +29,8 @@ fn the_route_table_serves_the_contract_prefixes() {
     }
 }
 
-#[tokio::test]
-async fn probes_and_metrics_answer_as_the_contract_says() {
-    let server = TestServer::start().await;
+pub async fn probes_and_metrics_answer_as_the_contract_says(b: Backend) {
+    let server = TestServer::on(b).await;
     let contract = contract();
     for key in ["liveness", "readiness", "metrics"] {
         let path = contract["paths"][key].as_str().expect("path");
@@ -53,9 +52,8 @@ async fn probes_and_metrics_answer_as_the_contract_says() {
     assert!(text.contains(r#"promptops_prompt_fetches_total{source="cache"}"#));
 }
 
-#[tokio::test]
-async fn readiness_drops_to_503_when_shutdown_begins() {
-    let server = TestServer::start().await;
+pub async fn readiness_drops_to_503_when_shutdown_begins(b: Backend) {
+    let server = TestServer::on(b).await;
     server.state.begin_shutdown();
     let response = server.client.get(format!("{}/readyz", server.base)).send().await.expect("get");
     assert_eq!(response.status(), 503);

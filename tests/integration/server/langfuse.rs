@@ -6,7 +6,7 @@ use base64::Engine;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
-use super::TestServer;
+use super::{Backend, TestServer};
 
 struct Keys {
     public: String,
@@ -39,9 +39,8 @@ async fn send(request: RequestBuilder) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn the_sdk_flow_creates_labels_and_fetches_prompts() {
-    let server = TestServer::start().await;
+pub async fn the_sdk_flow_creates_labels_and_fetches_prompts(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let admin_keys = keys(&server, acme.token("admin"), "admin").await;
     let (status, projects) = send(sdk(&server, &admin_keys, Method::GET, "/projects")).await;
@@ -86,9 +85,8 @@ async fn the_sdk_flow_creates_labels_and_fetches_prompts() {
     assert_eq!(tagged["data"].as_array().map(Vec::len), Some(1));
 }
 
-#[tokio::test]
-async fn key_pairs_are_checked_and_keep_their_role() {
-    let server = TestServer::start().await;
+pub async fn key_pairs_are_checked_and_keep_their_role(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let viewer = keys(&server, acme.token("admin"), "viewer").await;
     let create = json!({"name": "x", "prompt": "hi"});

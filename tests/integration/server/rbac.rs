@@ -6,7 +6,7 @@ use promptops::server::routes::{Access, table};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{TestServer, prompt_source};
+use super::{Backend, TestServer, prompt_source};
 
 const ROLES: [&str; 5] = ["viewer", "runner", "editor", "admin", "owner"];
 
@@ -66,9 +66,8 @@ fn rank(role: &str) -> usize {
     ROLES.iter().position(|r| *r == role).expect("role")
 }
 
-#[tokio::test]
-async fn every_role_against_every_write_endpoint() {
-    let server = TestServer::start().await;
+pub async fn every_role_against_every_write_endpoint(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let owner = acme.token("owner");
     for n in 1..=2 {
@@ -123,9 +122,8 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
     Some(body)
 }
 
-#[tokio::test]
-async fn a_token_of_tenant_a_never_sees_tenant_b() {
-    let server = TestServer::start().await;
+pub async fn a_token_of_tenant_a_never_sees_tenant_b(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let beta = server.tenant("beta", "beta-app").await;
     let (_, b_prompt) = server

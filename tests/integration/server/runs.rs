@@ -6,7 +6,7 @@ use promptops::money::Micros;
 use promptops::store::{CaseStatus, ResultRecord, RunDraft, RunRecord, RunStatus, RunTarget, RunTotals, UnitKey};
 use serde_json::{Value, json};
 
-use super::TestServer;
+use super::{Backend, TestServer};
 
 fn result(case: u32, status: CaseStatus) -> ResultRecord {
     ResultRecord {
@@ -67,9 +67,8 @@ pub fn upload_body() -> Value {
     upload(true)
 }
 
-#[tokio::test]
-async fn runs_are_uploaded_listed_shown_paged_and_compared() {
-    let server = TestServer::start().await;
+pub async fn runs_are_uploaded_listed_shown_paged_and_compared(b: Backend) {
+    let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let runner = acme.token("runner");
     let (status, first) = server.post("/api/v1/projects/web/runs", runner, upload(false)).await;
