@@ -44,6 +44,7 @@ pub fn table() -> Vec<Route> {
         route!(get "GET" "/healthz", Public, health::healthz, "liveness: 200 while the process runs"),
         route!(get "GET" "/readyz", Public, health::readyz, "readiness: database reachable and migrations current"),
         route!(get "GET" "/metrics", Public, health::metrics, "Prometheus metrics"),
+        route!(get "GET" "/api/v1/openapi.json", Public, health::openapi, "this API's OpenAPI 3.1 document"),
         route!(post "POST" "/api/v1/auth/token", Bearer, accounts::exchange, "exchange the API token of the request for a short-lived JWT"),
         route!(get "GET" "/api/v1/tenants", Bearer, accounts::tenants, "list tenants (super-admin)"),
         route!(post "POST" "/api/v1/tenants", Bearer, accounts::create_tenant, "create a tenant and its first admin (super-admin)"),

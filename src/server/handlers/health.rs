@@ -33,6 +33,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     (code, Json(Readiness { status: status.to_owned() }))
 }
 
+/// `GET /api/v1/openapi.json`: the OpenAPI 3.1 document.
+pub async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::server::openapi::document())
+}
+
 /// `GET /metrics`: Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())

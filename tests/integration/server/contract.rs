@@ -60,3 +60,41 @@ pub async fn readiness_drops_to_503_when_shutdown_begins(b: Backend) {
     let health = server.client.get(format!("{}/healthz", server.base)).send().await.expect("get");
     assert_eq!(health.status(), 200, "liveness stays up while draining");
 }
+
+#[test]
+fn the_openapi_document_matches_the_routes() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/openapi.json");
+    let expected = promptops::server::openapi::render();
+    if std::env::var_os("PROMPTOPS_UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &expected).expect("write");
+    }
+    let found = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        found == expected,
+        "schemas/openapi.json is out of date; run `PROMPTOPS_UPDATE_SCHEMAS=1 cargo test --test integration openapi`"
+    );
+    let document: Value = serde_json::from_str(&found).expect("JSON");
+    assert_eq!(document["openapi"], "3.1.0");
+    for route in promptops::server::routes::table() {
+        assert!(
+            document["paths"][route.path][route.method.to_lowercase()].is_object(),
+            "{} {} missing",
+            route.method,
+            route.path
+        );
+    }
+}
+
+pub async fn the_openapi_document_is_served(b: Backend) {
+    let server = TestServer::on(b).await;
+    let served: Value = server
+        .client
+        .get(format!("{}/api/v1/openapi.json", server.base))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(served, promptops::server::openapi::document());
+}

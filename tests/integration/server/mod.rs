@@ -37,6 +37,7 @@ server_cases! {
     api::every_write_lands_in_the_audit_log_with_who_and_where,
     contract::probes_and_metrics_answer_as_the_contract_says,
     contract::readiness_drops_to_503_when_shutdown_begins,
+    contract::the_openapi_document_is_served,
     langfuse::the_sdk_flow_creates_labels_and_fetches_prompts,
     langfuse::key_pairs_are_checked_and_keep_their_role,
     rbac::every_role_against_every_write_endpoint,
