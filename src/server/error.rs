@@ -189,6 +189,10 @@ impl From<StoreError> for ApiError {
             StoreError::RunNotFound { .. } => Self::NotFound { code: "unknown_run", message, hint },
             StoreError::NotFound { .. } => Self::NotFound { code: "not_found", message, hint },
             StoreError::Conflict { .. } => Self::Conflict { code: "already_exists", message, hint },
+            StoreError::Connect { .. } => {
+                tracing::error!(error = %message, "database unreachable");
+                Self::Unavailable { message: "the database is unreachable".to_owned() }
+            }
             other => Self::Internal(Box::new(other)),
         }
     }
