@@ -94,10 +94,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (began_tx, began_rx) = tokio::sync::oneshot::channel::<()>();
     let flag = state.clone();
     tokio::spawn(async move {
         shutdown.await;
         flag.begin_shutdown();
+        let _ = began_tx.send(());
         tracing::info!("shutting down: readiness is now 503; finishing in-flight requests");
         // Give load balancers a moment to see the 503 before connections close.
         tokio::time::sleep(drain.min(Duration::from_millis(200))).await;
@@ -106,9 +108,16 @@ pub async fn serve(
     let server = axum::serve(listener, app).with_graceful_shutdown(async {
         let _ = stop_rx.await;
     });
-    match tokio::time::timeout(drain + Duration::from_secs(1), server.into_future()).await {
-        Ok(result) => result,
-        Err(_) => Ok(()),
+    // In-flight requests get `drain` once shutdown has begun; never a deadline before that.
+    let deadline = async {
+        if began_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(drain + Duration::from_secs(1)).await;
+    };
+    tokio::select! {
+        result = server.into_future() => result,
+        () = deadline => Ok(()),
     }
 }
 
