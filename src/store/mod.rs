@@ -3,6 +3,7 @@
 //! every method takes a [`Scope`] first, so tenancy is enforced in the queries themselves.
 //! Backends: SQLite (embedded, default) here; PostgreSQL for the server at scale.
 
+mod experiment;
 mod records;
 mod run_records;
 mod sqlite;
@@ -18,6 +19,7 @@ pub use crate::access::Scope;
 use crate::error::{Diagnostic, ErrorClass};
 use crate::money::Micros;
 use crate::prompt::{Label, PromptName};
+pub use experiment::{ExperimentArm, ExperimentDraft, ExperimentRecord, ExperimentStore};
 pub use records::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, UsageGroup, UsageRecord, UsageRow, VersionDraft,
     VersionMeta, VersionRecord,
@@ -30,9 +32,15 @@ pub use sqlite::SqliteStore;
 pub use workflow::{CheckpointRow, TaskRow, ThreadRecord, WorkflowStore};
 
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
-pub trait Store: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + Send + Sync + 'static {}
+pub trait Store:
+    PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + ExperimentStore + Send + Sync + 'static
+{
+}
 
-impl<T: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + Send + Sync + 'static> Store for T {}
+impl<T> Store for T where
+    T: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + ExperimentStore + Send + Sync + 'static
+{
+}
 
 /// Prompt versions and labels.
 #[async_trait]

@@ -9,9 +9,9 @@ use promptops::access::{Action, Principal, Role};
 use promptops::money::Micros;
 use promptops::prompt::{Label, PromptName};
 use promptops::store::{
-    AssertionResult, CaseStatus, CheckpointRow, CommitOutcome, MoveReason, ResultQuery, ResultRecord, RunDraft,
-    RunStatus, RunTarget, Scope, SqliteStore, Store, StoreError, TaskRow, ThreadRecord, UnitKey, UsageGroup,
-    UsageRecord, VersionDraft,
+    AssertionResult, CaseStatus, CheckpointRow, CommitOutcome, ExperimentArm, ExperimentDraft, MoveReason, ResultQuery,
+    ResultRecord, RunDraft, RunStatus, RunTarget, Scope, SqliteStore, Store, StoreError, TaskRow, ThreadRecord,
+    UnitKey, UsageGroup, UsageRecord, VersionDraft,
 };
 
 /// A fresh store of one backend plus the means to open a second handle on the same database
@@ -467,6 +467,55 @@ async fn cache_and_usage_are_isolated_by_scope(b: Backend) {
     assert_eq!(b.store.cache_get(&a, "key", now).await.expect("get").as_deref(), Some("secret answer"));
 }
 
+fn experiment(suite: &str, outcome: &str) -> ExperimentDraft {
+    ExperimentDraft {
+        suite: suite.to_owned(),
+        arms: vec![
+            ExperimentArm { letter: "A".into(), label: "triage@1 · offline".into(), run: Some(1) },
+            ExperimentArm { letter: "B".into(), label: "triage@2 · offline".into(), run: Some(2) },
+        ],
+        sequential: false,
+        alpha: 0.05,
+        outcome: outcome.to_owned(),
+        summary: "B beats A on pass rate: +8.0 pts [2.1, 13.9]".to_owned(),
+        analysis: serde_json::json!({ "comparisons": [{ "challenger": 1, "p": 0.012 }] }),
+        actor: "ada".to_owned(),
+    }
+}
+
+async fn experiments_are_numbered_and_kept_whole(b: Backend) {
+    let s = scope("t", "p");
+    let first = b.store.create_experiment(&s, experiment("triage", "B better")).await.expect("create");
+    let second = b.store.create_experiment(&s, experiment("reply", "no difference")).await.expect("create");
+    assert_eq!((first.id, second.id), (1, 2));
+    let stored = b.store.experiment(&s, 1).await.expect("read").expect("exists");
+    assert_eq!(stored.draft, experiment("triage", "B better"));
+    assert_eq!(stored.created_at, first.created_at);
+    assert!(b.store.experiment(&s, 3).await.expect("read").is_none());
+    let all: Vec<u64> = b.store.experiments(&s, None, 10).await.expect("list").iter().map(|e| e.id).collect();
+    assert_eq!(all, vec![2, 1], "newest first");
+    let triage: Vec<u64> =
+        b.store.experiments(&s, Some("triage"), 10).await.expect("list").iter().map(|e| e.id).collect();
+    assert_eq!(triage, vec![1]);
+    assert_eq!(b.store.experiments(&s, None, 1).await.expect("list").len(), 1);
+    let reopened = (b.reopen)().await;
+    assert_eq!(reopened.experiment(&s, 2).await.expect("read").expect("exists").draft.outcome, "no difference");
+}
+
+async fn experiments_are_isolated_by_tenant_and_project(b: Backend) {
+    let (a, other, sibling) = (scope("t1", "p"), scope("t2", "p"), scope("t1", "q"));
+    b.store.create_experiment(&a, experiment("triage", "B better")).await.expect("create");
+    for s in [&other, &sibling] {
+        assert!(b.store.experiment(s, 1).await.expect("read").is_none());
+        assert!(b.store.experiments(s, None, 10).await.expect("list").is_empty());
+    }
+    assert_eq!(
+        b.store.create_experiment(&other, experiment("x", "-")).await.expect("create").id,
+        1,
+        "numbering is per project"
+    );
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -497,6 +546,8 @@ conformance!(
     cache_entries_are_read_back_until_they_expire,
     usage_is_summed_by_period_and_grouped,
     cache_and_usage_are_isolated_by_scope,
+    experiments_are_numbered_and_kept_whole,
+    experiments_are_isolated_by_tenant_and_project,
 );
 
 mod sqlite_only {

@@ -3,6 +3,7 @@
 //! on tokio's blocking pool.
 
 mod cache;
+mod experiments;
 mod prompts;
 mod runs;
 mod usage;
@@ -23,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_inference.sql"),
     include_str!("../migrations/sqlite/0003_runs.sql"),
     include_str!("../migrations/sqlite/0004_workflows.sql"),
+    include_str!("../migrations/sqlite/0005_experiments.sql"),
 ];
 
 /// The newest schema version this build knows.
