@@ -99,7 +99,7 @@ fn comparison_text(ctx: &Context, format: Format, analysis: &Analysis, compariso
     let cases = comparison.metrics.first().map_or(0, |m| m.challenger_cases);
     let design = if analysis.pairing.paired { format!("paired, {cases} cases") } else { "unpaired".to_owned() };
     let mut out = heading(format, &format!("{b} vs {a} ({design})"));
-    let mut grid = Grid::new(&["METRIC", a, b, "DIFFERENCE", "INTERVAL", "TEST", "P", "VERDICT"]);
+    let mut grid = Grid::new(&["METRIC", a, b, "DIFFERENCE", "INTERVAL", "EFFECT", "TEST", "P", "VERDICT"]);
     for m in &comparison.metrics {
         grid.row(metric_row(m));
     }
@@ -119,7 +119,8 @@ fn comparison_text(ctx: &Context, format: Format, analysis: &Analysis, compariso
 
 fn metric_row(m: &MetricComparison) -> Vec<String> {
     if m.decision == Decision::NotTested {
-        let mut row = vec![m.metric.label(), "-".into(), "-".into(), "-".into(), "-".into(), "-".into(), "-".into()];
+        let mut row = vec![m.metric.label()];
+        row.extend(std::iter::repeat_n("-".to_owned(), 7));
         row.push("not compared".into());
         return row;
     }
@@ -135,6 +136,7 @@ fn metric_row(m: &MetricComparison) -> Vec<String> {
         value(m.challenger),
         delta(m.estimate),
         interval(m.interval),
+        m.effect.as_ref().map_or("-".to_owned(), |e| format!("{} {:+.2}", e.name, e.value)),
         m.test.as_ref().map_or_else(|| m.interval_method.clone(), |t| t.method.clone()),
         p.map_or("-".to_owned(), |p| if p < 0.001 { "<0.001".to_owned() } else { format!("{p:.3}") }),
         decision(m.decision).to_owned(),

@@ -59,7 +59,7 @@ pub struct ShowArgs {
 /// `ab plan`.
 pub fn plan(args: PlanArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let PlanArgs { baseline, target, paired, discordance, alpha, power } = args;
-    let format = ctx.format(Format::DOCUMENT, "ab plan")?;
+    let format = ctx.format(FORMATS, "ab plan")?;
     let planned = size(PlanRequest { baseline, target, alpha, power, paired, discordance }).diag()?;
     if !emit_structured(&ctx.printer, format, &planned)? {
         let mut grid = Grid::new(&["DESIGN", "CASES", "NOTE"]);
