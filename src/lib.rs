@@ -13,7 +13,7 @@
 //! | [`json_schema`] | checking that a user-given JSON Schema is valid |
 //! | [`schema`] | the catalog of generated JSON Schemas of the file formats |
 //! | [`secret`] | API keys: redacted strings, environment then OS keyring |
-//! | [`store`] | persistence: prompt versions, labels, response cache, usage ledger, eval runs |
+//! | [`store`] | persistence: prompt versions, labels, response cache, usage ledger, eval runs, workflow checkpoints; SQLite and PostgreSQL backends, opened by URL |
 //! | [`provider`] | model providers (wire protocols) and the inference layers around them |
 //! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //! | [`registry`] | prompt versions and labels over the store |

@@ -12,7 +12,7 @@ use super::analysis::letter;
 use super::error::AbError;
 use super::sample::ArmSample;
 use crate::eval::backend::Backend;
-use crate::prompt::{Content, Message, ModelParams, PromptName, RenderedPrompt, Role};
+use crate::prompt::RenderedPrompt;
 use crate::stats::bradley_terry::bradley_terry;
 use crate::stats::multiple::holm;
 use crate::stats::paired::{SignCounts, sign_test_counts};
@@ -207,14 +207,7 @@ async fn ask(provider: &str, backend: &dyn Backend, vars: &str, a: &str, b: &str
          Request variables:\n{vars}\n\nAnswer A:\n{a}\n\nAnswer B:\n{b}\n\n\
          Which answer is better? Reply with exactly one word: A, B or tie."
     );
-    let request = RenderedPrompt {
-        name: PromptName::new("promptops/ab-judge").expect("invariant: a valid prompt name"),
-        hash: String::new(),
-        messages: vec![Message { role: Role::User, content: Content::Text(text) }],
-        params: ModelParams { temperature: Some(0.0), ..ModelParams::default() },
-        model: None,
-        response_schema: None,
-    };
+    let request = RenderedPrompt::internal("promptops/ab-judge", text);
     let answer = backend
         .complete(provider, &request, 0)
         .await

@@ -1,16 +1,21 @@
 //! Persistence behind one interface with several backends (DESIGN boundary 1). The [`Store`]
 //! trait is the union of one sub-trait per concern, so that each concern's queries sit together;
 //! every method takes a [`Scope`] first, so tenancy is enforced in the queries themselves.
-//! Backends: SQLite (embedded, default) here; PostgreSQL for the server at scale.
+//! Backends: SQLite (embedded, default; `sqlite/`) and PostgreSQL (the server at scale;
+//! `postgres/`), picked by URL in `open`; their migrations are listed in `schema`. Logic that does
+//! not depend on SQL (what a commit creates, how totals add up) lives here once, for both.
 
+mod commit;
 mod experiment;
+mod open;
+mod postgres;
 mod records;
 mod run_records;
+pub mod schema;
 mod sqlite;
 mod workflow;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,6 +25,8 @@ use crate::error::{Diagnostic, ErrorClass};
 use crate::money::Micros;
 use crate::prompt::{Label, PromptName};
 pub use experiment::{ExperimentArm, ExperimentDraft, ExperimentRecord, ExperimentStore};
+pub use open::{OpenOptions, StoreUrl, open, open_with, redact_url};
+pub use postgres::PostgresStore;
 pub use records::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, UsageGroup, UsageRecord, UsageRow, VersionDraft,
     VersionMeta, VersionRecord,
@@ -28,17 +35,27 @@ pub use run_records::{
     AssertionResult, CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunTarget, RunTotals,
     UnitKey,
 };
+pub use schema::{MigrationReport, SchemaStatus, SchemaStore};
 pub use sqlite::SqliteStore;
 pub use workflow::{CheckpointRow, TaskRow, ThreadRecord, WorkflowStore};
 
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
 pub trait Store:
-    PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + ExperimentStore + Send + Sync + 'static
+    PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + ExperimentStore + SchemaStore + Send + Sync + 'static
 {
 }
 
 impl<T> Store for T where
-    T: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + ExperimentStore + Send + Sync + 'static
+    T: PromptStore
+        + CacheStore
+        + UsageStore
+        + RunStore
+        + WorkflowStore
+        + ExperimentStore
+        + SchemaStore
+        + Send
+        + Sync
+        + 'static
 {
 }
 
@@ -173,12 +190,6 @@ pub trait UsageStore {
     ) -> Result<Vec<UsageRow>, StoreError>;
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (or a bare path).
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    let path = url.strip_prefix("sqlite://").unwrap_or(url);
-    Ok(Arc::new(SqliteStore::open(PathBuf::from(path)).await?))
-}
-
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -187,6 +198,23 @@ pub enum StoreError {
     Open {
         /// The database file.
         path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A database URL could not be understood.
+    #[error("invalid database URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database server did not answer or refused the connection.
+    #[error("failed to connect to PostgreSQL at `{target}`")]
+    Connect {
+        /// `user@host:port/database`, never the password.
+        target: String,
         /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -233,7 +261,10 @@ impl Diagnostic for StoreError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::VersionNotFound { .. } | Self::RunNotFound { .. } => ErrorClass::Usage,
-            Self::Corrupt { .. } | Self::NewerSchema { .. } | Self::Open { .. } => ErrorClass::Config,
+            Self::Corrupt { .. } | Self::NewerSchema { .. } | Self::Open { .. } | Self::InvalidUrl { .. } => {
+                ErrorClass::Config
+            }
+            Self::Connect { .. } => ErrorClass::Upstream,
             Self::Decode(_) | Self::Backend(_) => ErrorClass::Internal,
         }
     }
@@ -244,9 +275,24 @@ impl Diagnostic for StoreError {
                 path.display()
             )],
             Self::NewerSchema { .. } => vec!["nothing was changed; upgrade promptops to use this database".to_owned()],
+            Self::InvalidUrl { .. } => vec![
+                "use `sqlite://PATH` (or a plain path) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`".to_owned(),
+            ],
+            Self::Connect { target, .. } => connect_hints(target),
             Self::VersionNotFound { name, .. } => vec![format!("run `promptops log {name}` to list its versions")],
             Self::RunNotFound { .. } => vec!["run `promptops eval list` to list runs".to_owned()],
             _ => Vec::new(),
         }
     }
+}
+
+/// What to check when PostgreSQL does not answer.
+fn connect_hints(target: &str) -> Vec<String> {
+    let host_port = target.rsplit_once('@').map_or(target, |(_, rest)| rest);
+    let host_port = host_port.split_once('/').map_or(host_port, |(hosts, _)| hosts);
+    let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "5432"));
+    vec![
+        format!("check that PostgreSQL is running and reachable: `pg_isready -h {host} -p {port}`"),
+        "check the user, password and database name in the URL (the password is never shown)".to_owned(),
+    ]
 }

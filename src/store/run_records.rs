@@ -107,6 +107,20 @@ pub struct RunTotals {
 }
 
 impl RunTotals {
+    /// Counts one newly stored result (every backend sums a batch this way before adding it).
+    pub fn add(&mut self, result: &ResultRecord) {
+        self.done += 1;
+        match result.status {
+            CaseStatus::Pass => self.passed += 1,
+            CaseStatus::Fail => self.failed += 1,
+            CaseStatus::Error => self.errors += 1,
+        }
+        self.input_tokens += result.input_tokens;
+        self.output_tokens += result.output_tokens;
+        self.cost += result.cost;
+        self.cached += u64::from(result.cached);
+    }
+
     /// Passed results over all results (0 when there are none).
     pub fn pass_rate(&self) -> f64 {
         if self.done == 0 { 0.0 } else { self.passed as f64 / self.done as f64 }

@@ -1,11 +1,7 @@
 //! [`WorkflowStore`] on PostgreSQL.
 //!
-//! Merge note: written in branch `workflow` before the PostgreSQL backend (branch `server`)
-//! reached `main`, against that backend's helpers (`client`, `backend`, `col`, `to_db`,
-//! `from_db`). When both are merged: declare `mod workflow;` in `store/postgres/mod.rs` and add
-//! `migrations/postgres/0004_workflows.sql` to its `MIGRATIONS`; the conformance suite's
-//! `workflow_*` cases then cover it. Checked that way on a copy of branch `server`: it compiles
-//! and the four `workflow_*` conformance cases pass on PostgreSQL.
+//! Same semantics as SQLite's: a step's tasks are put as they finish, its checkpoint and the
+//! thread's step commit in one transaction, and a fork copies history in one transaction.
 
 use std::collections::BTreeMap;
 

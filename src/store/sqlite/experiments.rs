@@ -1,10 +1,10 @@
 //! [`ExperimentStore`] on SQLite: one row per experiment; arms and analysis as JSON text.
 
 use async_trait::async_trait;
-use chrono::Utc;
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, backend, parse_timestamp, timestamp};
+use crate::store::commit::now;
 use crate::store::{ExperimentDraft, ExperimentRecord, ExperimentStore, Scope, StoreError};
 
 const COLUMNS: &str = "id, suite, arms, sequential, alpha, outcome, summary, analysis, actor, created_at";
@@ -45,7 +45,7 @@ impl ExperimentStore for SqliteStore {
         let scope = scope.clone();
         let arms = serde_json::to_string(&draft.arms).map_err(|e| decode("experiment arms", e))?;
         let analysis = serde_json::to_string(&draft.analysis).map_err(|e| decode("experiment analysis", e))?;
-        let created_at = Utc::now();
+        let created_at = now();
         let row = draft.clone();
         let id = self
             .call(move |conn| {
@@ -81,7 +81,7 @@ impl ExperimentStore for SqliteStore {
             })
             .await?;
         let id = u64::try_from(id).map_err(|e| decode("experiment id", e))?;
-        Ok(ExperimentRecord { id, draft, created_at: parse_timestamp(&timestamp(created_at))? })
+        Ok(ExperimentRecord { id, draft, created_at })
     }
 
     async fn experiment(&self, scope: &Scope, id: u64) -> Result<Option<ExperimentRecord>, StoreError> {

@@ -16,19 +16,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::StoreError;
-
-/// Migrations in order; the position + 1 is the schema version they bring the database to.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/sqlite/0001_registry.sql"),
-    include_str!("../migrations/sqlite/0002_inference.sql"),
-    include_str!("../migrations/sqlite/0003_runs.sql"),
-    include_str!("../migrations/sqlite/0004_workflows.sql"),
-    include_str!("../migrations/sqlite/0005_experiments.sql"),
-];
-
-/// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+use super::schema::{self, MigrationReport, SchemaStatus, SchemaStore};
+use super::{OpenOptions, StoreError};
 
 /// A store in one SQLite file.
 #[derive(Debug, Clone)]
@@ -41,10 +30,21 @@ impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`. A corrupted file or
     /// one from a newer promptops is refused before anything is written to it.
     pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
+        Self::open_with(path, OpenOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the database at `path`, migrating it if `options` say so.
+    pub async fn open_with(path: PathBuf, options: OpenOptions) -> Result<Self, StoreError> {
         let path_for_task = path.clone();
-        let conn = tokio::task::spawn_blocking(move || open_and_migrate(&path_for_task))
-            .await
-            .map_err(|err| StoreError::Backend(Box::new(err)))??;
+        let conn = tokio::task::spawn_blocking(move || {
+            let mut conn = open_connection(&path_for_task)?;
+            if options.migrate {
+                migrate(&mut conn, &path_for_task)?;
+            }
+            Ok::<_, StoreError>(conn)
+        })
+        .await
+        .map_err(|err| StoreError::Backend(Box::new(err)))??;
         Ok(Self { path, conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -89,7 +89,7 @@ impl SqliteStore {
     }
 }
 
-fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|err| StoreError::Open { path: path.to_path_buf(), source: Box::new(err) })?;
@@ -98,27 +98,49 @@ fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|err| StoreError::Open { path: path.to_path_buf(), source: Box::new(err) })?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
-    // Read the schema version before changing anything: a damaged file fails here, untouched.
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|err| corrupt(path, &err))?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema { found, supported: SCHEMA_VERSION });
-    }
+    // Read the schema version before changing anything: a damaged or newer file fails here, untouched.
+    schema_status(&conn, path)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(|err| corrupt(path, &err))?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
-    migrate(conn, path)
+    Ok(conn)
 }
 
-fn migrate(mut conn: Connection, path: &Path) -> Result<Connection, StoreError> {
+/// The schema version (`PRAGMA user_version`), refusing a newer one.
+fn schema_status(conn: &Connection, path: &Path) -> Result<SchemaStatus, StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|err| corrupt(path, &err))?;
+    let found = u32::try_from(found).map_err(|_| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("schema version {found} is out of range"),
+    })?;
+    schema::check(schema::SQLITE, found)
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<MigrationReport, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
     // Re-read inside the write lock: another process may have migrated meanwhile.
-    let current: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|err| corrupt(path, &err))?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
-        tx.execute_batch(sql).map_err(|err| corrupt(path, &err))?;
-        tx.pragma_update(None, "user_version", index as i64 + 1).map_err(backend)?;
+    let before = schema_status(&tx, path)?;
+    let mut applied = Vec::new();
+    for migration in schema::pending(schema::SQLITE, before.applied) {
+        tx.execute_batch(migration.sql).map_err(|err| corrupt(path, &err))?;
+        tx.pragma_update(None, "user_version", migration.version).map_err(backend)?;
+        applied.push(migration.label());
     }
     tx.commit().map_err(backend)?;
-    Ok(conn)
+    Ok(MigrationReport { applied, status: SchemaStatus { applied: before.latest, ..before } })
+}
+
+#[async_trait::async_trait]
+impl SchemaStore for SqliteStore {
+    async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+        let path = self.path.clone();
+        self.call(move |conn| schema_status(conn, &path)).await
+    }
+
+    async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let path = self.path.clone();
+        self.call(move |conn| migrate(conn, &path)).await
+    }
 }
 
 fn corrupt(path: &Path, err: &rusqlite::Error) -> StoreError {

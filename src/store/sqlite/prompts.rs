@@ -1,11 +1,13 @@
 //! [`PromptStore`] on SQLite.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use chrono::Utc;
 use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::{SqliteStore, backend, parse_timestamp, timestamp};
 use crate::prompt::{Label, PromptName};
+use crate::store::commit::{created, draft_names, now, plan_commit};
 use crate::store::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptStore, PromptSummary, Scope, StoreError, VersionDraft,
     VersionMeta, VersionRecord,
@@ -44,35 +46,29 @@ fn insert_version(
     tx: &Transaction<'_>,
     scope: &Scope,
     draft: &VersionDraft,
-    number: u32,
-) -> Result<VersionMeta, StoreError> {
-    let created_at = Utc::now();
+    meta: &VersionMeta,
+) -> Result<(), StoreError> {
     let partials = serde_json::to_string(&draft.partials).map_err(|err| StoreError::Decode(err.to_string()))?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO prompt_versions (tenant_id, project_id, name, number, hash, source, partials, author, message, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
             scope.tenant(),
             scope.project(),
             draft.name.as_str(),
-            number,
+            meta.number,
             draft.hash,
             draft.source,
             partials,
             draft.author,
             draft.message,
-            timestamp(created_at)
-        ],
-    )
-    .map_err(backend)?;
-    Ok(VersionMeta {
-        name: draft.name.clone(),
-        number,
-        hash: draft.hash.clone(),
-        author: draft.author.clone(),
-        message: draft.message.clone(),
-        created_at,
+            timestamp(meta.created_at)
+        ])
     })
+    .map_err(backend)?;
+    Ok(())
 }
 
 impl SqliteStore {
@@ -139,19 +135,18 @@ impl PromptStore for SqliteStore {
             // IMMEDIATE takes the write lock up front, so two committers serialise here and
             // each sees the other's numbers: versions stay gapless and none is lost.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-            let mut outcomes = Vec::with_capacity(drafts.len());
-            for draft in &drafts {
-                let latest = latest_meta(&tx, &scope, draft.name.as_str())?;
-                match latest {
-                    Some(meta) if meta.hash == draft.hash => outcomes.push(CommitOutcome::Unchanged(meta)),
-                    other => {
-                        let number = other.map_or(1, |m| m.number + 1);
-                        outcomes.push(CommitOutcome::Created(insert_version(&tx, &scope, draft, number)?));
-                    }
+            let mut latest = HashMap::new();
+            for name in draft_names(&drafts) {
+                if let Some(meta) = latest_meta(&tx, &scope, name)? {
+                    latest.insert(meta.name.clone(), meta);
                 }
             }
+            let plan = plan_commit(&drafts, latest, now());
+            for (draft, meta) in created(&drafts, &plan) {
+                insert_version(&tx, &scope, draft, meta)?;
+            }
             tx.commit().map_err(backend)?;
-            Ok(outcomes)
+            Ok(plan)
         })
         .await
     }
@@ -264,7 +259,7 @@ impl PromptStore for SqliteStore {
                 )
                 .optional()
                 .map_err(backend)?;
-            let at = Utc::now();
+            let at = now();
             match to {
                 Some(number) => {
                     let exists: Option<u32> = tx

@@ -160,19 +160,6 @@ fn insert_result(
     Ok(changed > 0)
 }
 
-fn add_totals(totals: &mut RunTotals, r: &ResultRecord) {
-    totals.done += 1;
-    match r.status {
-        CaseStatus::Pass => totals.passed += 1,
-        CaseStatus::Fail => totals.failed += 1,
-        CaseStatus::Error => totals.errors += 1,
-    }
-    totals.input_tokens += r.input_tokens;
-    totals.output_tokens += r.output_tokens;
-    totals.cost += r.cost;
-    totals.cached += u64::from(r.cached);
-}
-
 impl SqliteStore {
     async fn fetch_run(&self, scope: &Scope, id: u64) -> Result<Option<RunRecord>, StoreError> {
         let scope = scope.clone();
@@ -251,7 +238,7 @@ impl RunStore for SqliteStore {
             let mut added = RunTotals::default();
             for result in &results {
                 if insert_result(&tx, &scope, run, result)? {
-                    add_totals(&mut added, result);
+                    added.add(result);
                 }
             }
             let updated = tx

@@ -124,9 +124,9 @@ fn metric_row(m: &MetricComparison) -> Vec<String> {
         row.push("not compared".into());
         return row;
     }
-    let value = |v: f64| value(&m.metric, v);
-    let delta = |v: f64| delta(&m.metric, v);
-    let bound = |v: f64| bound(&m.metric, v);
+    let value = |v: f64| number(&m.metric, v, Shown::Value);
+    let delta = |v: f64| number(&m.metric, v, Shown::Delta);
+    let bound = |v: f64| number(&m.metric, v, Shown::Bound);
     let interval =
         |i: Option<Interval>| i.map_or("-".to_owned(), |i| format!("[{}, {}]", bound(i.lower), bound(i.upper)));
     let p = m.adjusted_p.or(m.test.as_ref().map(|t| t.p_value));
@@ -143,30 +143,26 @@ fn metric_row(m: &MetricComparison) -> Vec<String> {
     ]
 }
 
-fn value(metric: &Metric, v: f64) -> String {
-    match metric {
-        Metric::PassRate => format!("{:.1}%", v * 100.0),
-        Metric::Latency => format!("{v:.1} ms"),
-        Metric::Cost => format!("${:.6}", v / 1e6),
-        Metric::Score | Metric::Named(_) => format!("{v:.3}"),
-    }
+/// How a number of a metric is shown: a value, a signed difference, or an interval bound.
+#[derive(Clone, Copy, PartialEq)]
+enum Shown {
+    Value,
+    Delta,
+    Bound,
 }
 
-fn delta(metric: &Metric, v: f64) -> String {
-    match metric {
-        Metric::PassRate => format!("{:+.1} pts", v * 100.0),
-        Metric::Latency => format!("{v:+.1} ms"),
-        Metric::Cost => format!("{:+.6} $", v / 1e6),
-        Metric::Score | Metric::Named(_) => format!("{v:+.3}"),
-    }
-}
-
-fn bound(metric: &Metric, v: f64) -> String {
-    match metric {
-        Metric::PassRate => format!("{:.1}", v * 100.0),
-        Metric::Latency => format!("{v:.1}"),
-        Metric::Cost => format!("{:.6}", v / 1e6),
-        Metric::Score | Metric::Named(_) => format!("{v:.3}"),
+fn number(metric: &Metric, v: f64, shown: Shown) -> String {
+    let (text, unit) = match metric {
+        Metric::PassRate if shown == Shown::Value => (format!("{:.1}", v * 100.0), "%"),
+        Metric::PassRate => (format!("{:.1}", v * 100.0), " pts"),
+        Metric::Latency => (format!("{v:.1}"), " ms"),
+        Metric::Cost => (format!("{:.6}", v / 1e6), " $"),
+        Metric::Score | Metric::Named(_) => (format!("{v:.3}"), ""),
+    };
+    let sign = if shown == Shown::Delta && v >= 0.0 { "+" } else { "" };
+    match shown {
+        Shown::Bound => text,
+        _ => format!("{sign}{text}{unit}"),
     }
 }
 

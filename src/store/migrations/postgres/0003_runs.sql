@@ -1,0 +1,60 @@
+-- Eval runs and their per-case results. A run's totals are kept up to date as results arrive,
+-- so an interrupted or still-running run can be listed and resumed. Every row carries the tenant
+-- and project it belongs to. Same shape as SQLite's 0003; JSON stays text, byte for byte.
+CREATE TABLE eval_runs (
+    tenant_id     TEXT COLLATE "C" NOT NULL,
+    project_id    TEXT COLLATE "C" NOT NULL,
+    id            BIGINT           NOT NULL CHECK (id > 0),
+    suite         TEXT COLLATE "C" NOT NULL,
+    suite_path    TEXT             NOT NULL,
+    description   TEXT,
+    plan_hash     TEXT             NOT NULL,
+    targets       TEXT             NOT NULL,
+    providers     TEXT             NOT NULL,
+    threshold     DOUBLE PRECISION NOT NULL,
+    total         BIGINT           NOT NULL,
+    git_commit    TEXT,
+    git_dirty     BOOLEAN          NOT NULL,
+    actor         TEXT             NOT NULL,
+    status        TEXT             NOT NULL,
+    started_at    TIMESTAMPTZ      NOT NULL,
+    finished_at   TIMESTAMPTZ,
+    done          BIGINT           NOT NULL DEFAULT 0,
+    passed        BIGINT           NOT NULL DEFAULT 0,
+    failed        BIGINT           NOT NULL DEFAULT 0,
+    errors        BIGINT           NOT NULL DEFAULT 0,
+    input_tokens  BIGINT           NOT NULL DEFAULT 0,
+    output_tokens BIGINT           NOT NULL DEFAULT 0,
+    cost_micros   BIGINT           NOT NULL DEFAULT 0,
+    cached        BIGINT           NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, project_id, id)
+);
+
+CREATE INDEX eval_runs_by_suite ON eval_runs (tenant_id, project_id, suite, id);
+
+CREATE TABLE eval_results (
+    tenant_id      TEXT COLLATE "C" NOT NULL,
+    project_id     TEXT COLLATE "C" NOT NULL,
+    run_id         BIGINT           NOT NULL,
+    target_index   INTEGER          NOT NULL,
+    provider_index INTEGER          NOT NULL,
+    case_index     INTEGER          NOT NULL,
+    repeat_index   INTEGER          NOT NULL,
+    case_name      TEXT             NOT NULL,
+    case_key       TEXT             NOT NULL,
+    location       TEXT,
+    vars           TEXT             NOT NULL,
+    tags           TEXT             NOT NULL,
+    status         TEXT             NOT NULL,
+    score          DOUBLE PRECISION NOT NULL,
+    output         TEXT,
+    error          TEXT,
+    assertions     TEXT             NOT NULL,
+    latency_ms     BIGINT           NOT NULL,
+    input_tokens   BIGINT           NOT NULL,
+    output_tokens  BIGINT           NOT NULL,
+    cost_micros    BIGINT           NOT NULL,
+    cached         BOOLEAN          NOT NULL,
+    PRIMARY KEY (tenant_id, project_id, run_id, target_index, provider_index, case_index, repeat_index),
+    FOREIGN KEY (tenant_id, project_id, run_id) REFERENCES eval_runs (tenant_id, project_id, id)
+);

@@ -1,0 +1,124 @@
+//! One behaviour suite for every [`Store`] backend (DESIGN boundary 1). Each case is an
+//! `async fn case(b: Backend)` in the module of its sub-trait, listed once in `conformance!`
+//! below, which runs it against SQLite always and against PostgreSQL when
+//! `PROMPTOPS_TEST_POSTGRES_URL` is set (each test in a fresh schema, dropped afterwards, so
+//! tests run in parallel); without the variable the PostgreSQL half says once that it skipped.
+//!
+//! To cover a new sub-trait: add a module here with its cases, written against `b.store`, and
+//! add `module::case` lines to the `conformance!` list.
+
+mod backends;
+mod experiments;
+mod inference;
+mod isolation;
+mod registry;
+mod runs;
+mod schema;
+mod sqlite_only;
+mod urls;
+mod workflow;
+
+use std::collections::BTreeMap;
+
+pub use backends::{Backend, postgres, sqlite};
+use promptops::access::{Action, Principal, Role};
+use promptops::prompt::{Label, PromptName};
+use promptops::store::{CommitOutcome, Scope, VersionDraft};
+
+pub fn scope(tenant: &str, project: &str) -> Scope {
+    let principal = Principal {
+        subject: "tester".into(),
+        tenant: tenant.into(),
+        roles: BTreeMap::from([(project.to_owned(), Role::Owner)]),
+    };
+    principal.authorize(Action::Write, project).expect("owner may write")
+}
+
+fn name(text: &str) -> PromptName {
+    PromptName::new(text).expect("valid name")
+}
+
+fn label(text: &str) -> Label {
+    Label::new(text).expect("valid label")
+}
+
+pub fn draft(prompt: &str, content: &str) -> VersionDraft {
+    VersionDraft {
+        name: name(prompt),
+        hash: format!("{:x}", md5_like(content)),
+        source: content.to_owned(),
+        partials: BTreeMap::from([("style.j2".to_owned(), "Be kind.".to_owned())]),
+        author: "ada".to_owned(),
+        message: format!("commit {content}"),
+    }
+}
+
+/// A stable, content-derived hex "hash" for test drafts (the store treats hashes as opaque).
+fn md5_like(content: &str) -> u128 {
+    content.bytes().fold(0xcbf29ce484222325_u128, |h, b| (h ^ u128::from(b)).wrapping_mul(0x100000001b3))
+}
+
+fn created(outcomes: &[CommitOutcome]) -> Vec<u32> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o {
+            CommitOutcome::Created(m) => Some(m.number),
+            CommitOutcome::Unchanged(_) => None,
+        })
+        .collect()
+}
+
+/// Runs every listed case once per backend: `sqlite_backend::case` and `postgres_backend::case`.
+macro_rules! conformance {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$module::$case(super::sqlite().await).await;
+            })*
+        }
+        mod postgres_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                if let Some(backend) = super::postgres().await {
+                    super::$module::$case(backend).await;
+                }
+            })*
+        }
+    };
+}
+
+conformance!(
+    registry::commit_numbers_versions_per_prompt,
+    registry::commit_skips_unchanged_content,
+    registry::commit_chains_drafts_of_one_prompt_in_one_batch,
+    registry::versions_keep_content_and_metadata,
+    registry::hash_prefix_finds_versions,
+    registry::prompts_summarise_latest_versions,
+    registry::labels_move_and_record_history,
+    registry::label_to_missing_version_fails_and_changes_nothing,
+    registry::concurrent_commits_lose_nothing_and_stay_gapless,
+    registry::concurrent_batches_in_opposite_orders_neither_deadlock_nor_collide,
+    registry::concurrent_label_moves_record_a_chained_history,
+    isolation::tenants_and_projects_are_isolated,
+    isolation::same_keys_in_two_tenants_stay_apart_in_every_sub_trait,
+    workflow::workflow_threads_are_created_once_and_listed,
+    workflow::workflow_tasks_survive_until_their_step_commits,
+    workflow::workflow_forks_copy_history_up_to_a_step,
+    workflow::workflow_threads_are_isolated,
+    runs::runs_are_numbered_and_keep_their_results,
+    runs::runs_are_isolated_by_tenant_and_project,
+    runs::appending_the_same_results_again_changes_nothing,
+    runs::concurrent_appends_keep_totals_equal_to_the_rows,
+    runs::concurrent_runs_get_distinct_gapless_numbers,
+    inference::cache_entries_are_read_back_until_they_expire,
+    inference::cache_batches_replace_existing_entries,
+    inference::usage_is_summed_by_period_and_grouped,
+    inference::cache_and_usage_are_isolated_by_scope,
+    schema::a_fresh_store_is_current_and_migrating_again_is_a_no_op,
+    schema::stores_opened_at_once_on_a_fresh_database_migrate_it_once,
+    schema::a_store_opened_without_migrating_reports_what_is_pending,
+    experiments::experiments_are_numbered_and_kept_whole,
+    experiments::experiments_are_isolated_by_tenant_and_project,
+    experiments::concurrent_experiments_get_distinct_gapless_numbers,
+);

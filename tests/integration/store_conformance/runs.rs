@@ -1,0 +1,165 @@
+//! Conformance cases of [`RunStore`]: run numbers, results, totals.
+
+use pretty_assertions::assert_eq;
+use promptops::money::Micros;
+use promptops::store::{
+    AssertionResult, CaseStatus, ResultQuery, ResultRecord, RunDraft, RunStatus, RunTarget, StoreError, UnitKey,
+};
+
+use super::{Backend, scope};
+
+pub fn run_draft(suite: &str) -> RunDraft {
+    RunDraft {
+        suite: suite.to_owned(),
+        suite_path: format!("eval-suites/{suite}.yaml"),
+        description: None,
+        plan_hash: "h".to_owned(),
+        targets: vec![RunTarget { reference: "a@1".into(), name: "a".into(), version: Some(1), hash: "x".into() }],
+        providers: vec!["offline".to_owned()],
+        threshold: 0.5,
+        total: 3,
+        git_commit: Some("abc".to_owned()),
+        git_dirty: false,
+        actor: "ada".to_owned(),
+    }
+}
+
+fn result(case: u32, status: CaseStatus) -> ResultRecord {
+    ResultRecord {
+        unit: UnitKey { target: 0, provider: 0, case, repeat: 0 },
+        case_name: format!("case {case}"),
+        case_key: format!("k{case}"),
+        location: Some("s.yaml:3".to_owned()),
+        vars: serde_json::json!({ "ticket": "x" }),
+        tags: vec!["t".to_owned()],
+        status,
+        score: if status == CaseStatus::Pass { 1.0 } else { 0.0 },
+        output: Some("out".to_owned()),
+        error: None,
+        assertions: vec![AssertionResult {
+            kind: "contains".into(),
+            pass: status == CaseStatus::Pass,
+            score: 1.0,
+            weight: 1.0,
+            metric: None,
+            reason: String::new(),
+        }],
+        latency_ms: 12,
+        input_tokens: 10,
+        output_tokens: 5,
+        cost: Micros(7),
+        cached: case == 0,
+    }
+}
+
+pub async fn runs_are_numbered_and_keep_their_results(b: Backend) {
+    let s = scope("t", "p");
+    let first = b.store.create_run(&s, run_draft("triage")).await.expect("create");
+    let second = b.store.create_run(&s, run_draft("reply")).await.expect("create");
+    assert_eq!((first.id, second.id, first.status), (1, 2, RunStatus::Running));
+    assert_eq!(first.draft, run_draft("triage"));
+    b.store
+        .append_results(&s, 1, vec![result(0, CaseStatus::Pass), result(2, CaseStatus::Error)])
+        .await
+        .expect("append");
+    b.store
+        .append_results(&s, 1, vec![result(1, CaseStatus::Fail), result(0, CaseStatus::Pass)])
+        .await
+        .expect("append");
+    let run = b.store.run(&s, 1).await.expect("read").expect("exists");
+    let t = run.totals;
+    assert_eq!((t.done, t.passed, t.failed, t.errors, t.cached), (3, 1, 1, 1, 1), "a unit stored twice counts once");
+    assert_eq!((t.input_tokens, t.output_tokens, t.cost), (30, 15, Micros(21)));
+    let all = b.store.results(&s, 1, ResultQuery::default()).await.expect("results");
+    assert_eq!(all.iter().map(|r| r.unit.case).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(all[0], result(0, CaseStatus::Pass));
+    let page = ResultQuery { after: Some(all[0].unit), limit: Some(1), problems_only: false };
+    assert_eq!(
+        b.store.results(&s, 1, page).await.expect("page").iter().map(|r| r.unit.case).collect::<Vec<_>>(),
+        vec![1]
+    );
+    let problems = ResultQuery { problems_only: true, ..ResultQuery::default() };
+    assert_eq!(b.store.results(&s, 1, problems).await.expect("problems").len(), 2);
+    let mut units = b.store.done_units(&s, 1).await.expect("units");
+    units.sort();
+    assert_eq!(units.len(), 3);
+    let finished = b.store.set_run_status(&s, 1, RunStatus::Passed).await.expect("finish");
+    assert!(finished.finished_at.is_some() && finished.status == RunStatus::Passed);
+    let listed: Vec<u64> = b.store.runs(&s, None, 10).await.expect("list").iter().map(|r| r.id).collect();
+    assert_eq!(listed, vec![2, 1]);
+    let triage: Vec<u64> = b.store.runs(&s, Some("triage"), 10).await.expect("list").iter().map(|r| r.id).collect();
+    assert_eq!(triage, vec![1]);
+    assert!(matches!(
+        b.store.append_results(&s, 9, vec![result(0, CaseStatus::Pass)]).await,
+        Err(StoreError::RunNotFound { id: 9 })
+    ));
+}
+
+pub async fn runs_are_isolated_by_tenant_and_project(b: Backend) {
+    let (a, other) = (scope("t1", "p"), scope("t2", "p"));
+    b.store.create_run(&a, run_draft("triage")).await.expect("create");
+    b.store.append_results(&a, 1, vec![result(0, CaseStatus::Pass)]).await.expect("append");
+    assert!(b.store.run(&other, 1).await.expect("read").is_none());
+    assert!(b.store.runs(&other, None, 10).await.expect("list").is_empty());
+    assert!(b.store.results(&other, 1, ResultQuery::default()).await.expect("results").is_empty());
+    assert!(b.store.append_results(&other, 1, vec![result(1, CaseStatus::Pass)]).await.is_err());
+    assert_eq!(b.store.create_run(&other, run_draft("x")).await.expect("create").id, 1, "numbering is per project");
+}
+
+pub async fn appending_the_same_results_again_changes_nothing(b: Backend) {
+    let s = scope("t", "p");
+    b.store.create_run(&s, run_draft("triage")).await.expect("create");
+    let batch = vec![result(0, CaseStatus::Pass), result(1, CaseStatus::Fail)];
+    b.store.append_results(&s, 1, batch.clone()).await.expect("append");
+    let once = b.store.run(&s, 1).await.expect("read").expect("exists");
+    // A resumed run, or a writer retrying after a lost acknowledgement, sends the batch again.
+    b.store.append_results(&s, 1, batch.clone()).await.expect("append again");
+    let mut changed = result(1, CaseStatus::Pass);
+    changed.output = Some("a different answer".to_owned());
+    b.store.append_results(&s, 1, vec![changed]).await.expect("append a stored unit");
+    let twice = b.store.run(&s, 1).await.expect("read").expect("exists");
+    assert_eq!(twice.totals, once.totals);
+    assert_eq!(b.store.results(&s, 1, ResultQuery::default()).await.expect("results"), batch, "the first write wins");
+    b.store.append_results(&s, 1, Vec::new()).await.expect("an empty batch is fine");
+}
+
+pub async fn concurrent_appends_keep_totals_equal_to_the_rows(b: Backend) {
+    let s = scope("t", "p");
+    b.store.create_run(&s, run_draft("triage")).await.expect("create");
+    let mut tasks = Vec::new();
+    for writer in 0..4_u32 {
+        let store = b.reopen().await;
+        let s = s.clone();
+        // Overlapping batches: writer w appends cases w*5 .. w*5+10, so half of each is a repeat.
+        tasks.push(tokio::spawn(async move {
+            for chunk in (writer * 5..writer * 5 + 10).collect::<Vec<_>>().chunks(3) {
+                let batch = chunk.iter().map(|&case| result(case, CaseStatus::Pass)).collect();
+                store.append_results(&s, 1, batch).await.expect("append");
+            }
+        }));
+    }
+    futures::future::try_join_all(tasks).await.expect("tasks");
+    let run = b.store.run(&s, 1).await.expect("read").expect("exists");
+    let rows = b.store.results(&s, 1, ResultQuery::default()).await.expect("results");
+    assert_eq!(rows.len(), 25);
+    assert_eq!((run.totals.done, run.totals.passed, run.totals.cost), (25, 25, Micros(25 * 7)));
+}
+
+pub async fn concurrent_runs_get_distinct_gapless_numbers(b: Backend) {
+    let s = scope("t", "p");
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = b.reopen().await;
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..5 {
+                ids.push(store.create_run(&s, run_draft("triage")).await.expect("create").id);
+            }
+            ids
+        }));
+    }
+    let mut ids: Vec<u64> = futures::future::try_join_all(tasks).await.expect("tasks").concat();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=20).collect::<Vec<_>>());
+}
