@@ -145,16 +145,13 @@ pub trait CacheStore {
         key: &str,
         value: &str,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError>;
-
-    /// Stores several entries in one transaction (the background writer's batches). The default
-    /// stores them one by one.
-    async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {
-        for entry in entries {
-            self.cache_put(scope, &entry.key, &entry.value, entry.expires_at).await?;
-        }
-        Ok(())
+    ) -> Result<(), StoreError> {
+        let entry = CacheEntry { key: key.to_owned(), value: value.to_owned(), expires_at };
+        self.cache_put_many(scope, std::slice::from_ref(&entry)).await
     }
+
+    /// Stores (or replaces) several entries in one transaction (the background writer's batches).
+    async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError>;
 
     /// Removes every entry of the scope (or only the expired ones when `expired_before` is set);
     /// returns how many were removed.
@@ -215,6 +212,8 @@ pub enum StoreError {
     Connect {
         /// `user@host:port/database`, never the password.
         target: String,
+        /// Whether the URL asked for TLS.
+        tls: bool,
         /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -278,7 +277,7 @@ impl Diagnostic for StoreError {
             Self::InvalidUrl { .. } => vec![
                 "use `sqlite://PATH` (or a plain path) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`".to_owned(),
             ],
-            Self::Connect { target, .. } => connect_hints(target),
+            Self::Connect { target, tls, .. } => connect_hints(target, *tls),
             Self::VersionNotFound { name, .. } => vec![format!("run `promptops log {name}` to list its versions")],
             Self::RunNotFound { .. } => vec!["run `promptops eval list` to list runs".to_owned()],
             _ => Vec::new(),
@@ -287,12 +286,18 @@ impl Diagnostic for StoreError {
 }
 
 /// What to check when PostgreSQL does not answer.
-fn connect_hints(target: &str) -> Vec<String> {
+fn connect_hints(target: &str, tls: bool) -> Vec<String> {
     let host_port = target.rsplit_once('@').map_or(target, |(_, rest)| rest);
     let host_port = host_port.split_once('/').map_or(host_port, |(hosts, _)| hosts);
     let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "5432"));
-    vec![
+    let mut hints = vec![
         format!("check that PostgreSQL is running and reachable: `pg_isready -h {host} -p {port}`"),
         "check the user, password and database name in the URL (the password is never shown)".to_owned(),
-    ]
+    ];
+    if tls {
+        hints.push(format!(
+            "with `sslmode=require` the certificate of `{host}` must be signed by a public CA or by one in `sslrootcert=PATH`"
+        ));
+    }
+    hints
 }
