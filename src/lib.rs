@@ -18,12 +18,14 @@
 //! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //! | [`registry`] | prompt versions and labels over the store |
 //! | [`eval`] | eval suites, datasets, assertions, the runner, report data |
+//! | [`ab`] | A/B comparisons: arms, paired and unpaired tests, verdicts, judging, planning, experiments |
 //! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats
 //! json_schema git` · L1 `config prompt store access` · L2 `provider registry` · L3 `eval workflow` ·
 //! L4 `ab` · L5 `service schema` · L6 `server remote`.
 
+pub mod ab;
 pub mod access;
 pub mod config;
 pub mod env;

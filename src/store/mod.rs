@@ -6,6 +6,7 @@
 //! not depend on SQL (what a commit creates, how totals add up) lives here once, for both.
 
 mod commit;
+mod experiment;
 mod open;
 mod postgres;
 mod records;
@@ -23,6 +24,7 @@ pub use crate::access::Scope;
 use crate::error::{Diagnostic, ErrorClass};
 use crate::money::Micros;
 use crate::prompt::{Label, PromptName};
+pub use experiment::{ExperimentArm, ExperimentDraft, ExperimentRecord, ExperimentStore};
 pub use open::{OpenOptions, StoreUrl, open, open_with, redact_url};
 pub use postgres::PostgresStore;
 pub use records::{
@@ -39,12 +41,21 @@ pub use workflow::{CheckpointRow, TaskRow, ThreadRecord, WorkflowStore};
 
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
 pub trait Store:
-    PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + SchemaStore + Send + Sync + 'static
+    PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + ExperimentStore + SchemaStore + Send + Sync + 'static
 {
 }
 
 impl<T> Store for T where
-    T: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + SchemaStore + Send + Sync + 'static
+    T: PromptStore
+        + CacheStore
+        + UsageStore
+        + RunStore
+        + WorkflowStore
+        + ExperimentStore
+        + SchemaStore
+        + Send
+        + Sync
+        + 'static
 {
 }
 

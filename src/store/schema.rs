@@ -29,6 +29,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 2, name: "inference", sql: include_str!("migrations/sqlite/0002_inference.sql") },
     Migration { version: 3, name: "runs", sql: include_str!("migrations/sqlite/0003_runs.sql") },
     Migration { version: 4, name: "workflows", sql: include_str!("migrations/sqlite/0004_workflows.sql") },
+    Migration { version: 5, name: "experiments", sql: include_str!("migrations/sqlite/0005_experiments.sql") },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -37,6 +38,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 2, name: "inference", sql: include_str!("migrations/postgres/0002_inference.sql") },
     Migration { version: 3, name: "runs", sql: include_str!("migrations/postgres/0003_runs.sql") },
     Migration { version: 4, name: "workflows", sql: include_str!("migrations/postgres/0004_workflows.sql") },
+    Migration { version: 5, name: "experiments", sql: include_str!("migrations/postgres/0005_experiments.sql") },
 ];
 
 /// Where a database's schema stands against what this build knows.

@@ -3,6 +3,7 @@
 //! on tokio's blocking pool.
 
 mod cache;
+mod experiments;
 mod prompts;
 mod runs;
 mod usage;
