@@ -348,12 +348,11 @@ fn metrics(arms: &[ArmSample]) -> Vec<Metric> {
 }
 
 fn pairing(arms: &[ArmSample]) -> Pairing {
-    let keys = |a: &ArmSample| a.cases.keys().cloned().collect::<BTreeSet<String>>();
-    let first = keys(&arms[0]);
-    let common = arms.iter().skip(1).fold(first.clone(), |acc, a| acc.intersection(&keys(a)).cloned().collect());
-    if arms.iter().all(|a| keys(a) == first) {
-        return Pairing { paired: true, common: common.len(), explanation: None };
+    if arms.iter().all(|a| a.cases.keys().eq(arms[0].cases.keys())) {
+        return Pairing { paired: true, common: arms[0].cases.len(), explanation: None };
     }
+    let keys = |a: &ArmSample| a.cases.keys().cloned().collect::<BTreeSet<String>>();
+    let common = arms.iter().skip(1).fold(keys(&arms[0]), |acc, a| acc.intersection(&keys(a)).cloned().collect());
     let sizes: Vec<String> = arms.iter().map(|a| format!("{} has {}", a.label, a.cases.len())).collect();
     let explanation = format!(
         "the arms were not run on the same cases ({}; {} in common), so they are compared as independent \
@@ -368,11 +367,13 @@ fn pairing(arms: &[ArmSample]) -> Pairing {
 fn check_enough_cases(arms: &[ArmSample], pairing: &Pairing) -> Result<(), AbError> {
     let evaluated = |a: &ArmSample| a.cases.values().filter(|c| !c.passes.is_empty()).count();
     let usable = if pairing.paired {
-        arms[0]
-            .cases
-            .keys()
-            .filter(|key| arms.iter().all(|a| a.cases.get(*key).is_some_and(|c| !c.passes.is_empty())))
-            .count()
+        // Paired arms share their keys, so their cases line up in key order.
+        let mut walks: Vec<_> = arms.iter().map(|a| a.cases.values()).collect();
+        let mut usable = 0;
+        while let Some(row) = walks.iter_mut().map(Iterator::next).collect::<Option<Vec<_>>>() {
+            usable += usize::from(row.iter().all(|c| !c.passes.is_empty()));
+        }
+        usable
     } else {
         arms.iter().map(evaluated).min().unwrap_or(0)
     };

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Scope, StoreError};
 
+/// The columns of an experiment row, in the order both backends select and decode them.
+pub(crate) const EXPERIMENT_COLUMNS: &str =
+    "id, suite, arms, sequential, alpha, outcome, summary, analysis, actor, created_at";
+
 /// One arm of a stored experiment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExperimentArm {

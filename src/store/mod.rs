@@ -24,6 +24,7 @@ pub use crate::access::Scope;
 use crate::error::{Diagnostic, ErrorClass};
 use crate::money::Micros;
 use crate::prompt::{Label, PromptName};
+pub(crate) use experiment::EXPERIMENT_COLUMNS;
 pub use experiment::{ExperimentArm, ExperimentDraft, ExperimentRecord, ExperimentStore};
 pub use open::{OpenOptions, StoreUrl, open, open_with, redact_url};
 pub use postgres::PostgresStore;

@@ -6,9 +6,7 @@ use tokio_postgres::Row;
 
 use super::{PostgresStore, backend, col, from_big, next_number};
 use crate::store::commit::now;
-use crate::store::{ExperimentDraft, ExperimentRecord, ExperimentStore, Scope, StoreError};
-
-const COLUMNS: &str = "id, suite, arms, sequential, alpha, outcome, summary, analysis, actor, created_at";
+use crate::store::{EXPERIMENT_COLUMNS, ExperimentDraft, ExperimentRecord, ExperimentStore, Scope, StoreError};
 
 fn decode_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|err| StoreError::Decode(format!("{what}: {err}")))
@@ -45,7 +43,7 @@ impl ExperimentStore for PostgresStore {
         let sql = format!(
             "INSERT INTO experiments (tenant_id, project_id, id, suite, arms, sequential, alpha, outcome, summary,
              analysis, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             RETURNING {COLUMNS}"
+             RETURNING {EXPERIMENT_COLUMNS}"
         );
         let row = tx
             .query_one(
@@ -75,7 +73,9 @@ impl ExperimentStore for PostgresStore {
     async fn experiment(&self, scope: &Scope, id: u64) -> Result<Option<ExperimentRecord>, StoreError> {
         let Ok(id) = i64::try_from(id) else { return Ok(None) };
         let client = self.client().await?;
-        let sql = format!("SELECT {COLUMNS} FROM experiments WHERE tenant_id = $1 AND project_id = $2 AND id = $3");
+        let sql = format!(
+            "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE tenant_id = $1 AND project_id = $2 AND id = $3"
+        );
         let row = client.query_opt(&sql, &[&scope.tenant(), &scope.project(), &id]).await.map_err(backend)?;
         row.as_ref().map(decode).transpose()
     }
@@ -88,7 +88,7 @@ impl ExperimentStore for PostgresStore {
     ) -> Result<Vec<ExperimentRecord>, StoreError> {
         let client = self.client().await?;
         let sql = format!(
-            "SELECT {COLUMNS} FROM experiments WHERE tenant_id = $1 AND project_id = $2
+            "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE tenant_id = $1 AND project_id = $2
              AND ($3::TEXT IS NULL OR suite = $3) ORDER BY id DESC LIMIT $4"
         );
         let rows = client

@@ -5,9 +5,7 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, backend, parse_timestamp, timestamp};
 use crate::store::commit::now;
-use crate::store::{ExperimentDraft, ExperimentRecord, ExperimentStore, Scope, StoreError};
-
-const COLUMNS: &str = "id, suite, arms, sequential, alpha, outcome, summary, analysis, actor, created_at";
+use crate::store::{EXPERIMENT_COLUMNS, ExperimentDraft, ExperimentRecord, ExperimentStore, Scope, StoreError};
 
 fn decode(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Decode(format!("{what}: {err}"))
@@ -88,7 +86,9 @@ impl ExperimentStore for SqliteStore {
         let scope = scope.clone();
         let Ok(id) = i64::try_from(id) else { return Ok(None) };
         self.call(move |conn| {
-            let sql = format!("SELECT {COLUMNS} FROM experiments WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3");
+            let sql = format!(
+                "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3"
+            );
             let row = conn
                 .query_row(&sql, params![scope.tenant(), scope.project(), id], from_row)
                 .optional()
@@ -107,7 +107,7 @@ impl ExperimentStore for SqliteStore {
         let (scope, suite) = (scope.clone(), suite.map(str::to_owned));
         self.call(move |conn| {
             let sql = format!(
-                "SELECT {COLUMNS} FROM experiments WHERE tenant_id = ?1 AND project_id = ?2
+                "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE tenant_id = ?1 AND project_id = ?2
                  AND (?3 IS NULL OR suite = ?3) ORDER BY id DESC LIMIT ?4"
             );
             let mut statement = conn.prepare(&sql).map_err(backend)?;
