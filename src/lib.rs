@@ -18,6 +18,7 @@
 //! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //! | [`registry`] | prompt versions and labels over the store |
 //! | [`eval`] | eval suites, datasets, assertions, the runner, report data |
+//! | [`ab`] | A/B comparisons: arms, paired and unpaired tests, verdicts, judging, planning, experiments |
 //! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
 //! | [`api`] | the HTTP wire types of `/api/v1`, shared by the server and the remote client |
 //! | [`server`] | `promptops serve`: REST API, Langfuse-compatible API, auth, RBAC, audit, metrics |
@@ -26,6 +27,7 @@
 //! json_schema git` · L1 `config prompt store access api` · L2 `provider registry` · L3 `eval workflow` ·
 //! L4 `ab` · L5 `service schema` · L6 `server remote`.
 
+pub mod ab;
 pub mod access;
 pub mod api;
 pub mod config;

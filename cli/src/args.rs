@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{auth, cost, eval, hook, init, label, prompt, provider, registry, run, schema, serve, workflow};
+use crate::commands::{
+    ab, auth, cost, eval, hook, init, label, prompt, provider, registry, run, schema, serve, workflow,
+};
 use crate::exit::EXIT_CODES_HELP;
 use crate::output::Format;
 
@@ -68,6 +70,8 @@ pub enum Command {
     Prompt(prompt::PromptCommand),
     /// Run eval suites (default: every suite in eval-suites/), or list, show and compare runs.
     Eval(Box<eval::EvalArgs>),
+    /// Compare prompt versions, labels or providers on the same cases, with statistics; plan sizes; list experiments.
+    Ab(Box<ab::AbArgs>),
     /// Install or remove the git pre-commit hook that evaluates changed prompts.
     #[command(subcommand)]
     Hook(hook::HookCommand),

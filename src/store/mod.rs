@@ -7,6 +7,7 @@
 
 mod accounts;
 mod commit;
+mod experiment;
 mod open;
 mod postgres;
 mod records;
@@ -28,6 +29,8 @@ pub use accounts::{
     AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberRecord, PrincipalKind,
     PrincipalRecord, ProjectRecord, Slug, SlugError, TenantRecord, TokenGrant, TokenRecord, TokenScope,
 };
+pub(crate) use experiment::EXPERIMENT_COLUMNS;
+pub use experiment::{ExperimentArm, ExperimentDraft, ExperimentRecord, ExperimentStore};
 pub use open::{OpenOptions, StoreUrl, open, open_with, redact_url};
 pub use postgres::PostgresStore;
 pub use records::{
@@ -44,7 +47,17 @@ pub use workflow::{CheckpointRow, TaskRow, ThreadRecord, WorkflowStore};
 
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
 pub trait Store:
-    PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + SchemaStore + AccountStore + Send + Sync + 'static
+    PromptStore
+    + CacheStore
+    + UsageStore
+    + RunStore
+    + WorkflowStore
+    + ExperimentStore
+    + SchemaStore
+    + AccountStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -54,6 +67,7 @@ impl<T> Store for T where
         + UsageStore
         + RunStore
         + WorkflowStore
+        + ExperimentStore
         + SchemaStore
         + AccountStore
         + Send

@@ -1,5 +1,6 @@
 //! One module per command group; `dispatch` routes a parsed command to its `run`.
 
+pub mod ab;
 pub mod auth;
 pub mod cost;
 pub mod eval;
@@ -33,6 +34,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Rollback(args) => label::rollback(args, ctx).await,
         Command::Prompt(command) => prompt::run(command, ctx).await,
         Command::Eval(args) => eval::run(*args, ctx).await,
+        Command::Ab(args) => ab::run(*args, ctx).await,
         Command::Hook(command) => hook::run(command, ctx),
         Command::Run(args) => run::run(args, ctx).await,
         Command::Cost(args) => cost::run(args, ctx).await,

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod ab;
 mod eval;
 mod eval_run;
 mod hook;

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod cache;
+mod experiments;
 mod migrate;
 mod prompts;
 mod runs;
@@ -146,6 +147,20 @@ pub(crate) async fn lock(tx: &Transaction<'_>, scope: &Scope, kind: &str, keys: 
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// The next number of a per-project sequence kept as `MAX(id) + 1` in `table`, taking the
+/// project's `kind` lock first so concurrent writers get distinct, gapless numbers.
+pub(crate) async fn next_number(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    kind: &str,
+    table: &str,
+) -> Result<i64, StoreError> {
+    lock(tx, scope, kind, &[""]).await?;
+    let sql = format!("SELECT COALESCE(MAX(id), 0) + 1 FROM {table} WHERE tenant_id = $1 AND project_id = $2");
+    let row = tx.query_one(&sql, &[&scope.tenant(), &scope.project()]).await.map_err(backend)?;
+    col(&row, 0)
 }
 
 /// Wraps any tokio-postgres error.

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod cache;
+mod experiments;
 mod prompts;
 mod runs;
 mod usage;
