@@ -43,6 +43,45 @@ impl fmt::Display for Scope {
     }
 }
 
+/// The tenant a tenant-wide operation (projects, principals, tokens, audit) is confined to.
+/// Like [`Scope`], only [`Principal::authorize_tenant`] builds one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantScope {
+    tenant: String,
+}
+
+impl TenantScope {
+    pub(crate) fn new(tenant: &str) -> Self {
+        Self { tenant: tenant.to_owned() }
+    }
+
+    /// The tenant id.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The scope of one project of this tenant, for a caller already allowed tenant-wide.
+    pub fn project(&self, project: &str) -> Scope {
+        Scope::new(&self.tenant, project)
+    }
+}
+
+/// The right to manage tenants themselves: only a super-admin gets one from
+/// [`Principal::authorize_system`] (and the server, once, to bootstrap the first admin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemScope(());
+
+impl SystemScope {
+    pub(crate) fn new() -> Self {
+        Self(())
+    }
+
+    /// The tenant-wide scope of any tenant.
+    pub fn tenant(&self, tenant: &str) -> TenantScope {
+        TenantScope::new(tenant)
+    }
+}
+
 /// A role on a project, weakest first; each includes the rights of the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -72,6 +111,11 @@ impl Role {
             Self::Admin => "admin",
             Self::Owner => "owner",
         }
+    }
+
+    /// Parses the name users type.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
     }
 }
 
@@ -111,6 +155,10 @@ pub struct Principal {
     pub tenant: String,
     /// Its role on each project of the tenant.
     pub roles: BTreeMap<String, Role>,
+    /// Manages the tenant: projects, principals, every token, the audit log.
+    pub tenant_admin: bool,
+    /// Manages tenants (the first admin of a server).
+    pub super_admin: bool,
 }
 
 /// A refused action.
@@ -121,6 +169,20 @@ pub enum AccessError {
     UnknownProject {
         /// The project asked for.
         project: String,
+    },
+    /// The action needs a tenant administrator.
+    #[error("`{subject}` is not an administrator of tenant `{tenant}`")]
+    NotTenantAdmin {
+        /// Who asked.
+        subject: String,
+        /// The tenant.
+        tenant: String,
+    },
+    /// The action needs a super-admin.
+    #[error("`{subject}` is not a server administrator")]
+    NotSuperAdmin {
+        /// Who asked.
+        subject: String,
     },
     /// The principal's role is too weak.
     #[error("`{subject}` has role {} on `{project}`, but this needs {}", have.as_str(), need.as_str())]
@@ -146,6 +208,10 @@ impl Diagnostic for AccessError {
                 vec!["check the project name and that your token belongs to its tenant".to_owned()]
             }
             Self::Forbidden { need, .. } => vec![format!("ask a project admin for the {} role", need.as_str())],
+            Self::NotTenantAdmin { .. } => vec!["ask a tenant administrator to do this".to_owned()],
+            Self::NotSuperAdmin { .. } => {
+                vec!["use the server's admin token (`promptops serve --init-admin`)".to_owned()]
+            }
         }
     }
 }
@@ -157,7 +223,25 @@ impl Principal {
             subject: subject.to_owned(),
             tenant: LOCAL_TENANT.to_owned(),
             roles: BTreeMap::from([(LOCAL_PROJECT.to_owned(), Role::Owner)]),
+            tenant_admin: true,
+            super_admin: false,
         }
+    }
+
+    /// The tenant-wide scope, if this principal administers its tenant.
+    pub fn authorize_tenant(&self) -> Result<TenantScope, AccessError> {
+        if !self.tenant_admin {
+            return Err(AccessError::NotTenantAdmin { subject: self.subject.clone(), tenant: self.tenant.clone() });
+        }
+        Ok(TenantScope::new(&self.tenant))
+    }
+
+    /// The right to manage tenants, if this principal is a super-admin.
+    pub fn authorize_system(&self) -> Result<SystemScope, AccessError> {
+        if !self.super_admin {
+            return Err(AccessError::NotSuperAdmin { subject: self.subject.clone() });
+        }
+        Ok(SystemScope::new())
     }
 
     /// The scope of `project` if this principal may do `action` there.
@@ -183,7 +267,13 @@ mod tests {
     use super::*;
 
     fn principal(role: Role) -> Principal {
-        Principal { subject: "u".into(), tenant: "t".into(), roles: BTreeMap::from([("p".to_owned(), role)]) }
+        Principal {
+            subject: "u".into(),
+            tenant: "t".into(),
+            roles: BTreeMap::from([("p".to_owned(), role)]),
+            tenant_admin: false,
+            super_admin: false,
+        }
     }
 
     #[test]
@@ -193,6 +283,16 @@ mod tests {
         assert!(principal(Role::Runner).authorize(Action::Write, "p").is_err());
         assert!(principal(Role::Editor).authorize(Action::MoveProtectedLabel, "p").is_err());
         assert!(principal(Role::Admin).authorize(Action::MoveProtectedLabel, "p").is_ok());
+    }
+
+    #[test]
+    fn tenant_and_system_rights_are_separate_flags() {
+        let mut p = principal(Role::Owner);
+        assert!(p.authorize_tenant().is_err());
+        assert!(p.authorize_system().is_err());
+        p.tenant_admin = true;
+        assert_eq!(p.authorize_tenant().expect("admin").tenant(), "t");
+        assert!(p.authorize_system().is_err());
     }
 
     #[test]

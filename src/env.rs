@@ -17,6 +17,20 @@ pub const DATABASE_URL: &str = "PROMPTOPS_DATABASE_URL";
 pub const ADDR: &str = "PROMPTOPS_ADDR";
 /// The log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
 pub const LOG: &str = "PROMPTOPS_LOG";
+/// `promptops serve`: the HS256 secret that signs access tokens (JWTs).
+pub const JWT_SECRET: &str = "PROMPTOPS_JWT_SECRET";
+/// `promptops serve`: a PEM RSA private key file; with [`JWT_PUBLIC_KEY`], JWTs are RS256.
+pub const JWT_PRIVATE_KEY: &str = "PROMPTOPS_JWT_PRIVATE_KEY";
+/// `promptops serve`: the PEM RSA public key file matching [`JWT_PRIVATE_KEY`].
+pub const JWT_PUBLIC_KEY: &str = "PROMPTOPS_JWT_PUBLIC_KEY";
+/// `promptops serve`: the log format, `json` (default) or `text`.
+pub const LOG_FORMAT: &str = "PROMPTOPS_LOG_FORMAT";
+/// `promptops serve`: a token registered for the first admin at start-up.
+pub const ADMIN_TOKEN: &str = "PROMPTOPS_ADMIN_TOKEN";
+/// `promptops serve`: comma-separated origins allowed by CORS; empty keeps CORS closed.
+pub const CORS_ORIGINS: &str = "PROMPTOPS_CORS_ORIGINS";
+/// `promptops serve`: requests per second allowed per token (0: unlimited).
+pub const RATE_LIMIT: &str = "PROMPTOPS_RATE_LIMIT";
 /// Which keyring holds API keys: `os` (the default) or `none` (CI, containers, tests).
 pub const KEYRING: &str = "PROMPTOPS_KEYRING";
 /// Server mode: the commands workflow `exec` tools may run (comma-separated program names);
@@ -37,6 +51,13 @@ pub const ALL: &[&str] = &[
     DATABASE_URL,
     ADDR,
     LOG,
+    JWT_SECRET,
+    JWT_PRIVATE_KEY,
+    JWT_PUBLIC_KEY,
+    LOG_FORMAT,
+    ADMIN_TOKEN,
+    CORS_ORIGINS,
+    RATE_LIMIT,
     KEYRING,
     ALLOW_EXEC,
     TEST_LANGGRAPH,

@@ -18,14 +18,19 @@
 //! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //! | [`registry`] | prompt versions and labels over the store |
 //! | [`eval`] | eval suites, datasets, assertions, the runner, report data |
+//! | [`ab`] | A/B comparisons: arms, paired and unpaired tests, verdicts, judging, planning, experiments |
 //! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
 //! | [`remote`] | the client of `promptops serve`: remotes in promptops.yaml, tokens, the HTTP service implementations |
+//! | [`api`] | the HTTP wire types of `/api/v1`, shared by the server and the remote client |
+//! | [`server`] | `promptops serve`: REST API, Langfuse-compatible API, auth, RBAC, audit, metrics |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats
-//! json_schema git` · L1 `config prompt store access` · L2 `provider registry` · L3 `eval workflow` ·
+//! json_schema git` · L1 `config prompt store access api` · L2 `provider registry` · L3 `eval workflow` ·
 //! L4 `ab` · L5 `service schema` · L6 `server remote`.
 
+pub mod ab;
 pub mod access;
+pub mod api;
 pub mod config;
 pub mod env;
 pub mod error;
@@ -40,6 +45,7 @@ pub mod registry;
 pub mod remote;
 pub mod schema;
 pub mod secret;
+pub mod server;
 pub mod service;
 pub mod stats;
 pub mod store;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::ab::AbError;
 use crate::access::Scope;
 use crate::eval::EvalError;
 use crate::eval::compare::{self, Comparison};
@@ -13,7 +14,8 @@ use crate::eval::report::{self, RunReport};
 use crate::prompt::{Label, LoadedPrompt, PromptName, Selector};
 use crate::registry::{PromptLog, Registry, RegistryError};
 use crate::store::{
-    CommitOutcome, LabelMove, LabelRecord, PromptSummary, ResultRecord, RunRecord, Store, StoreError, VersionRecord,
+    CommitOutcome, ExperimentDraft, ExperimentRecord, LabelMove, LabelRecord, PromptSummary, ResultRecord, RunRecord,
+    Store, StoreError, VersionRecord,
 };
 use crate::workflow::VersionLookup;
 
@@ -166,6 +168,60 @@ impl RunService for LocalRuns {
 
     async fn compare(&self, before: RunRecord, after: RunRecord) -> Result<Comparison, EvalError> {
         compare::compare(&self.store, &self.scope, before, after).await
+    }
+}
+
+/// A/B experiments kept in the store.
+#[async_trait]
+pub trait ExperimentService: Send + Sync {
+    /// Records an experiment.
+    async fn record(&self, draft: ExperimentDraft) -> Result<ExperimentRecord, AbError>;
+    /// The newest experiments first, of one suite or all.
+    async fn experiments(&self, suite: Option<&str>, limit: u32) -> Result<Vec<ExperimentRecord>, AbError>;
+    /// An experiment by number, or the newest with `latest`.
+    async fn experiment(&self, reference: &str) -> Result<ExperimentRecord, AbError>;
+}
+
+/// [`ExperimentService`] over the local store.
+#[derive(Clone)]
+pub struct LocalExperiments {
+    store: Arc<dyn Store>,
+    scope: Scope,
+}
+
+impl std::fmt::Debug for LocalExperiments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalExperiments").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl LocalExperiments {
+    /// Experiments of `scope` in `store`.
+    pub fn new(store: Arc<dyn Store>, scope: Scope) -> Self {
+        Self { store, scope }
+    }
+}
+
+#[async_trait]
+impl ExperimentService for LocalExperiments {
+    async fn record(&self, draft: ExperimentDraft) -> Result<ExperimentRecord, AbError> {
+        Ok(self.store.create_experiment(&self.scope, draft).await?)
+    }
+
+    async fn experiments(&self, suite: Option<&str>, limit: u32) -> Result<Vec<ExperimentRecord>, AbError> {
+        Ok(self.store.experiments(&self.scope, suite, limit).await?)
+    }
+
+    async fn experiment(&self, reference: &str) -> Result<ExperimentRecord, AbError> {
+        if matches!(reference, "latest" | "last") {
+            let newest = self.store.experiments(&self.scope, None, 1).await?;
+            return newest.into_iter().next().ok_or(AbError::ExperimentNotFound { id: 0 });
+        }
+        let id = reference
+            .trim_start_matches('#')
+            .parse::<u64>()
+            .map_err(|_| AbError::BadExperimentRef { text: reference.to_owned() })?;
+        self.store.experiment(&self.scope, id).await?.ok_or(AbError::ExperimentNotFound { id })
     }
 }
 

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{auth, cost, eval, hook, init, label, prompt, provider, registry, remote, run, schema, workflow};
+use crate::commands::{
+    ab, auth, cost, eval, hook, init, label, prompt, provider, registry, remote, run, schema, serve, workflow,
+};
 use crate::exit::EXIT_CODES_HELP;
 use crate::output::Format;
 
@@ -72,6 +74,8 @@ pub enum Command {
     Prompt(prompt::PromptCommand),
     /// Run eval suites (default: every suite in eval-suites/), or list, show and compare runs.
     Eval(Box<eval::EvalArgs>),
+    /// Compare prompt versions, labels or providers on the same cases, with statistics; plan sizes; list experiments.
+    Ab(Box<ab::AbArgs>),
     /// Install or remove the git pre-commit hook that evaluates changed prompts.
     #[command(subcommand)]
     Hook(hook::HookCommand),
@@ -89,6 +93,10 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Print shell completions.
     Completions(schema::CompletionsArgs),
+    /// Run the HTTP server (control plane, Langfuse-compatible prompt API, metrics).
+    Serve(serve::ServeArgs),
+    /// Bring the database to the current schema and exit.
+    Migrate(serve::MigrateArgs),
     /// Validate, run, resume, draw and export workflow graphs.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),

@@ -165,7 +165,7 @@ impl Runner {
             .buffer_unordered(settings.concurrency.max(1));
         while let Some(joined) = results.next().await {
             let result = joined.map_err(|err| EvalError::Internal(format!("a case panicked: {err}")))?;
-            tally(&mut progress.totals, &result);
+            progress.totals.add(&result);
             progress.elapsed = started.elapsed();
             if let Some(on_progress) = &settings.on_progress {
                 on_progress(&progress);
@@ -205,19 +205,6 @@ async fn write_results(
         store.append_results(&scope, run, std::mem::take(&mut batch)).await?;
     }
     Ok(())
-}
-
-fn tally(totals: &mut RunTotals, result: &ResultRecord) {
-    totals.done += 1;
-    match result.status {
-        CaseStatus::Pass => totals.passed += 1,
-        CaseStatus::Fail => totals.failed += 1,
-        CaseStatus::Error => totals.errors += 1,
-    }
-    totals.input_tokens += result.input_tokens;
-    totals.output_tokens += result.output_tokens;
-    totals.cost += result.cost;
-    totals.cached += u64::from(result.cached);
 }
 
 /// Evaluates one unit: render, call, transform, assert.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use super::file::{Content, Message, Part, VarType, VariableSpec};
+use super::file::{Content, Message, Part, Role, VarType, VariableSpec};
 use super::load::{LoadedPrompt, PromptError, partial_path};
 use super::name::PromptName;
 use super::params::ModelParams;
@@ -115,6 +115,21 @@ pub fn coerce_cli_value(spec: Option<&VariableSpec>, raw: &str) -> Result<serde_
         }
     };
     if kind.accepts(&value) { Ok(value) } else { Err(format!("`{raw}` is not a valid {}", kind.as_str())) }
+}
+
+impl RenderedPrompt {
+    /// A one-message request promptops writes itself (grader and judge prompts): `text` as the
+    /// user message, temperature 0, no schema.
+    pub fn internal(name: &str, text: String) -> Self {
+        Self {
+            name: PromptName::new(name).expect("invariant: internal prompt names are valid"),
+            hash: String::new(),
+            messages: vec![Message { role: Role::User, content: Content::Text(text) }],
+            params: ModelParams { temperature: Some(0.0), ..ModelParams::default() },
+            model: None,
+            response_schema: None,
+        }
+    }
 }
 
 /// Renders every message of `prompt` with `vars` (plus declared defaults). Variables that the

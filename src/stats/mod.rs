@@ -46,10 +46,10 @@ pub mod unpaired;
 
 pub use error::{Result, StatsError};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A two-sided interval for a quantity, at the confidence level the caller asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     /// The lower bound.
     pub lower: f64,

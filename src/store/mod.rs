@@ -5,7 +5,9 @@
 //! `postgres/`), picked by URL in `open`; their migrations are listed in `schema`. Logic that does
 //! not depend on SQL (what a commit creates, how totals add up) lives here once, for both.
 
+mod accounts;
 mod commit;
+mod experiment;
 mod open;
 mod postgres;
 mod records;
@@ -23,6 +25,12 @@ pub use crate::access::Scope;
 use crate::error::{Diagnostic, ErrorClass};
 use crate::money::Micros;
 use crate::prompt::{Label, PromptName};
+pub use accounts::{
+    AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberRecord, PrincipalKind,
+    PrincipalRecord, ProjectRecord, Slug, SlugError, TenantRecord, TokenGrant, TokenRecord, TokenScope,
+};
+pub(crate) use experiment::EXPERIMENT_COLUMNS;
+pub use experiment::{ExperimentArm, ExperimentDraft, ExperimentRecord, ExperimentStore};
 pub use open::{OpenOptions, StoreUrl, open, open_with, redact_url};
 pub use postgres::PostgresStore;
 pub use records::{
@@ -39,12 +47,32 @@ pub use workflow::{CheckpointRow, TaskRow, ThreadRecord, WorkflowStore};
 
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
 pub trait Store:
-    PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + SchemaStore + Send + Sync + 'static
+    PromptStore
+    + CacheStore
+    + UsageStore
+    + RunStore
+    + WorkflowStore
+    + ExperimentStore
+    + SchemaStore
+    + AccountStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: PromptStore + CacheStore + UsageStore + RunStore + WorkflowStore + SchemaStore + Send + Sync + 'static
+    T: PromptStore
+        + CacheStore
+        + UsageStore
+        + RunStore
+        + WorkflowStore
+        + ExperimentStore
+        + SchemaStore
+        + AccountStore
+        + Send
+        + Sync
+        + 'static
 {
 }
 
@@ -134,16 +162,13 @@ pub trait CacheStore {
         key: &str,
         value: &str,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError>;
-
-    /// Stores several entries in one transaction (the background writer's batches). The default
-    /// stores them one by one.
-    async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {
-        for entry in entries {
-            self.cache_put(scope, &entry.key, &entry.value, entry.expires_at).await?;
-        }
-        Ok(())
+    ) -> Result<(), StoreError> {
+        let entry = CacheEntry { key: key.to_owned(), value: value.to_owned(), expires_at };
+        self.cache_put_many(scope, std::slice::from_ref(&entry)).await
     }
+
+    /// Stores (or replaces) several entries in one transaction (the background writer's batches).
+    async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError>;
 
     /// Removes every entry of the scope (or only the expired ones when `expired_before` is set);
     /// returns how many were removed.
@@ -204,6 +229,8 @@ pub enum StoreError {
     Connect {
         /// `user@host:port/database`, never the password.
         target: String,
+        /// Whether the URL asked for TLS.
+        tls: bool,
         /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -238,6 +265,18 @@ pub enum StoreError {
         /// The run asked for.
         id: u64,
     },
+    /// The object already exists.
+    #[error("{what} already exists")]
+    Conflict {
+        /// What, with its id: "tenant `acme`".
+        what: String,
+    },
+    /// A referenced object does not exist in the scope.
+    #[error("{what} not found")]
+    NotFound {
+        /// What, with its id: "principal `bob`".
+        what: String,
+    },
     /// Stored data could not be decoded.
     #[error("stored data is invalid: {0}")]
     Decode(String),
@@ -249,7 +288,9 @@ pub enum StoreError {
 impl Diagnostic for StoreError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::VersionNotFound { .. } | Self::RunNotFound { .. } => ErrorClass::Usage,
+            Self::VersionNotFound { .. } | Self::RunNotFound { .. } | Self::Conflict { .. } | Self::NotFound { .. } => {
+                ErrorClass::Usage
+            }
             Self::Corrupt { .. } | Self::NewerSchema { .. } | Self::Open { .. } | Self::InvalidUrl { .. } => {
                 ErrorClass::Config
             }
@@ -267,7 +308,7 @@ impl Diagnostic for StoreError {
             Self::InvalidUrl { .. } => vec![
                 "use `sqlite://PATH` (or a plain path) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`".to_owned(),
             ],
-            Self::Connect { target, .. } => connect_hints(target),
+            Self::Connect { target, tls, .. } => connect_hints(target, *tls),
             Self::VersionNotFound { name, .. } => vec![format!("run `promptops log {name}` to list its versions")],
             Self::RunNotFound { .. } => vec!["run `promptops eval list` to list runs".to_owned()],
             _ => Vec::new(),
@@ -276,12 +317,18 @@ impl Diagnostic for StoreError {
 }
 
 /// What to check when PostgreSQL does not answer.
-fn connect_hints(target: &str) -> Vec<String> {
+fn connect_hints(target: &str, tls: bool) -> Vec<String> {
     let host_port = target.rsplit_once('@').map_or(target, |(_, rest)| rest);
     let host_port = host_port.split_once('/').map_or(host_port, |(hosts, _)| hosts);
     let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "5432"));
-    vec![
+    let mut hints = vec![
         format!("check that PostgreSQL is running and reachable: `pg_isready -h {host} -p {port}`"),
         "check the user, password and database name in the URL (the password is never shown)".to_owned(),
-    ]
+    ];
+    if tls {
+        hints.push(format!(
+            "with `sslmode=require` the certificate of `{host}` must be signed by a public CA or by one in `sslrootcert=PATH`"
+        ));
+    }
+    hints
 }

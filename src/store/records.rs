@@ -186,3 +186,6 @@ pub struct UsageRow {
     /// Total cost.
     pub cost: Micros,
 }
+
+/// The columns of a [`VersionMeta`], in the order both backends decode them.
+pub(crate) const META_COLUMNS: &str = "name, number, hash, author, message, created_at";

@@ -254,3 +254,12 @@ pub struct ResultQuery {
     /// At most this many.
     pub limit: Option<u32>,
 }
+
+/// The columns of a [`RunRecord`], in the order both backends decode them.
+pub(crate) const RUN_COLUMNS: &str = "id, suite, suite_path, description, plan_hash, targets, providers, threshold, total, \
+     git_commit, git_dirty, actor, status, started_at, finished_at, done, passed, failed, errors, input_tokens, \
+     output_tokens, cost_micros, cached";
+
+/// The columns of a [`ResultRecord`], in the order both backends decode and insert them.
+pub(crate) const RESULT_COLUMNS: &str = "target_index, provider_index, case_index, repeat_index, case_name, case_key, location, \
+     vars, tags, status, score, output, error, assertions, latency_ms, input_tokens, output_tokens, cost_micros, cached";

@@ -29,6 +29,8 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 2, name: "inference", sql: include_str!("migrations/sqlite/0002_inference.sql") },
     Migration { version: 3, name: "runs", sql: include_str!("migrations/sqlite/0003_runs.sql") },
     Migration { version: 4, name: "workflows", sql: include_str!("migrations/sqlite/0004_workflows.sql") },
+    Migration { version: 5, name: "experiments", sql: include_str!("migrations/sqlite/0005_experiments.sql") },
+    Migration { version: 6, name: "accounts", sql: include_str!("migrations/sqlite/0006_accounts.sql") },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -37,6 +39,8 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 2, name: "inference", sql: include_str!("migrations/postgres/0002_inference.sql") },
     Migration { version: 3, name: "runs", sql: include_str!("migrations/postgres/0003_runs.sql") },
     Migration { version: 4, name: "workflows", sql: include_str!("migrations/postgres/0004_workflows.sql") },
+    Migration { version: 5, name: "experiments", sql: include_str!("migrations/postgres/0005_experiments.sql") },
+    Migration { version: 6, name: "accounts", sql: include_str!("migrations/postgres/0006_accounts.sql") },
 ];
 
 /// Where a database's schema stands against what this build knows.

@@ -10,6 +10,10 @@ use serde::Serialize;
 
 use super::{Scope, StoreError};
 
+/// The columns of a [`ThreadRecord`], in the order both backends decode them.
+pub(crate) const THREAD_COLUMNS: &str =
+    "id, workflow, workflow_hash, status, step, input, parent_id, parent_step, detail, created_at, updated_at";
+
 /// One thread: a run of a workflow and everything needed to resume or fork it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ThreadRecord {

@@ -3,5 +3,6 @@
 mod eval;
 mod providers;
 mod schema_drift;
+mod server;
 mod store_conformance;
 mod workflow;

@@ -1,5 +1,6 @@
 //! One module per command group; `dispatch` routes a parsed command to its `run`.
 
+pub mod ab;
 pub mod auth;
 pub mod cost;
 pub mod eval;
@@ -12,6 +13,7 @@ pub mod registry;
 pub mod remote;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod workflow;
 mod workspace;
 
@@ -37,6 +39,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Rollback(args) => label::rollback(args, ctx).await,
         Command::Prompt(command) => prompt::run(command, ctx).await,
         Command::Eval(args) => eval::run(*args, ctx).await,
+        Command::Ab(args) => ab::run(*args, ctx).await,
         Command::Hook(command) => hook::run(command, ctx),
         Command::Run(args) => run::run(args, ctx).await,
         Command::Cost(args) => cost::run(args, ctx).await,
@@ -44,6 +47,8 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Provider(command) => provider::run(command, ctx).await,
         Command::Schema(args) => schema::schema(args, ctx),
         Command::Completions(args) => schema::completions(args),
+        Command::Serve(args) => serve::serve(args, ctx).await,
+        Command::Migrate(args) => serve::migrate(args, ctx).await,
         Command::Workflow(command) => workflow::run(command, ctx).await,
         Command::Remote(command) => remote::run(command, ctx),
         Command::Login(args) => remote::login(args, ctx).await,

@@ -162,7 +162,7 @@ fn every_problem_in_every_suite_is_listed_before_any_call() {
     hint: create it with `promptops prompt new support/triag`
     error: eval-suites/broken.yaml:2:13: unknown provider `ofline`
     hint: did you mean `offline`?
-    hint: configured providers: `offline`, `grader`, `echo`, `fast`, `claude`
+    hint: configured providers: `offline`, `offline-lite`, `judge`, `grader`, `echo`, `fast`, `claude`
     hint: or name one as `kind:model`, e.g. `openai:gpt-4o-mini`
     error: eval-suites/broken.yaml:7:5: dataset `eval-suites/data/missing.csv`: cannot read the dataset: No such file or directory (os error 2)
     hint: dataset paths are relative to the suite file

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod ab;
 mod eval;
 mod eval_run;
 mod hook;
@@ -10,5 +11,7 @@ mod init;
 mod labels;
 mod prompts;
 mod registry;
+mod remote;
 mod run;
+mod serve;
 mod workflows;

@@ -10,7 +10,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use super::text::excerpt;
 use super::{Grade, Subject};
 use crate::eval::backend::Backend;
-use crate::prompt::{Content, Message, ModelParams, PromptName, RenderedPrompt, Role};
+use crate::prompt::RenderedPrompt;
 
 /// The grader's instructions when the suite does not override them.
 pub const DEFAULT_RUBRIC_PROMPT: &str = "You are grading the output of an AI system against a rubric.\n\
@@ -53,14 +53,7 @@ pub async fn llm_rubric(rubric: &Rubric, subject: &Subject<'_>, backend: &dyn Ba
     context.insert("rubric", serde_json::Value::from(rubric.rubric.as_str()));
     context.insert("output", serde_json::Value::from(subject.output));
     let text = ENV.render_str(template, &context).map_err(|err| format!("cannot render the grader prompt: {err}"))?;
-    let request = RenderedPrompt {
-        name: PromptName::new("promptops/llm-rubric").expect("invariant: a valid prompt name"),
-        hash: String::new(),
-        messages: vec![Message { role: Role::User, content: Content::Text(text) }],
-        params: ModelParams { temperature: Some(0.0), ..ModelParams::default() },
-        model: None,
-        response_schema: None,
-    };
+    let request = RenderedPrompt::internal("promptops/llm-rubric", text);
     let answer = backend
         .complete(&rubric.grader, &request, 0)
         .await

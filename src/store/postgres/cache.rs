@@ -25,17 +25,6 @@ impl CacheStore for PostgresStore {
         row.map(|row| col(&row, 0)).transpose()
     }
 
-    async fn cache_put(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &str,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        let entry = CacheEntry { key: key.to_owned(), value: value.to_owned(), expires_at };
-        self.cache_put_many(scope, &[entry]).await
-    }
-
     async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;

@@ -3,15 +3,17 @@
 //! project columns in every table and every `WHERE`, parameterised SQL only); what SQLite gets
 //! from its single writer, this backend gets from transactions plus advisory locks ([`lock`]).
 //!
-//! Connections are plain TCP (`NoTls`): run it on a trusted network or a Unix socket until TLS
-//! lands; a URL asking for `sslmode=require` is refused with that explanation rather than
-//! silently downgraded. Owns connecting and the conversions between Rust and SQL types; the
-//! queries live in one module per sub-trait, the migration lists in [`super::schema`].
+//! Connections use TLS when the URL says `sslmode=require` ([`tls`]), plain TCP otherwise. Owns
+//! connecting and the conversions between Rust and SQL types; the queries live in one module
+//! per sub-trait, the migration lists in [`super::schema`].
 
+mod accounts;
 mod cache;
+mod experiments;
 mod migrate;
 mod prompts;
 mod runs;
+mod tls;
 mod usage;
 mod workflow;
 
@@ -19,7 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls, Row, Transaction};
 
 use super::{OpenOptions, Scope, StoreError, redact_url};
@@ -35,6 +37,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PostgresStore {
     pool: Pool,
     target: String,
+    tls: bool,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -53,9 +56,14 @@ impl PostgresStore {
     /// Fails with [`StoreError::Connect`] (host, port, user and database; never the password)
     /// when the database does not answer.
     pub async fn open_with(url: &str, options: OpenOptions) -> Result<Self, StoreError> {
-        let config = parse_config(url)?;
+        let (config, tls) = parse_config(url)?;
         let target = describe(&config);
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = if tls.required {
+            Manager::from_config(config, tls::connector(&tls, url)?, manager_config)
+        } else {
+            Manager::from_config(config, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -63,7 +71,7 @@ impl PostgresStore {
             .wait_timeout(Some(CONNECT_TIMEOUT * 3))
             .build()
             .map_err(|err| StoreError::Backend(Box::new(err)))?;
-        let store = Self { pool, target };
+        let store = Self { pool, target, tls: tls.required };
         if options.migrate {
             store.apply_migrations().await?;
         } else {
@@ -79,24 +87,26 @@ impl PostgresStore {
 
     /// A pooled connection.
     pub(crate) async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(|err| StoreError::Connect { target: self.target.clone(), source: Box::new(err) })
+        self.pool.get().await.map_err(|err| StoreError::Connect {
+            target: self.target.clone(),
+            tls: self.tls,
+            source: Box::new(err),
+        })
     }
 }
 
-/// Parses a `postgres://` URL, refusing what this backend cannot honour.
-fn parse_config(url: &str) -> Result<Config, StoreError> {
-    let invalid = |reason: String| StoreError::InvalidUrl { url: redact_url(url), reason };
-    let mut config = Config::from_str(url).map_err(|err| invalid(err.to_string()))?;
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(invalid("`sslmode=require` asks for TLS, which this build does not offer yet".to_owned()));
-    }
+/// Parses a `postgres://` URL into tokio-postgres' settings and what it asks of TLS.
+fn parse_config(url: &str) -> Result<(Config, tls::TlsRequest), StoreError> {
+    let (url_for_driver, tls) = tls::split_url(url);
+    let mut config = Config::from_str(&url_for_driver)
+        .map_err(|err| StoreError::InvalidUrl { url: redact_url(url), reason: err.to_string() })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     if config.get_application_name().is_none() {
         config.application_name("promptops");
     }
-    Ok(config)
+    Ok((config, tls))
 }
 
 /// `user@host:port/database` of a parsed URL.
@@ -139,6 +149,20 @@ pub(crate) async fn lock(tx: &Transaction<'_>, scope: &Scope, kind: &str, keys: 
     Ok(())
 }
 
+/// The next number of a per-project sequence kept as `MAX(id) + 1` in `table`, taking the
+/// project's `kind` lock first so concurrent writers get distinct, gapless numbers.
+pub(crate) async fn next_number(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    kind: &str,
+    table: &str,
+) -> Result<i64, StoreError> {
+    lock(tx, scope, kind, &[""]).await?;
+    let sql = format!("SELECT COALESCE(MAX(id), 0) + 1 FROM {table} WHERE tenant_id = $1 AND project_id = $2");
+    let row = tx.query_one(&sql, &[&scope.tenant(), &scope.project()]).await.map_err(backend)?;
+    col(&row, 0)
+}
+
 /// Wraps any tokio-postgres error.
 pub(crate) fn backend(err: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(Box::new(err))
@@ -175,7 +199,7 @@ mod tests {
 
     #[test]
     fn the_target_names_user_host_and_database_but_never_the_password() {
-        let config = parse_config("postgres://app:hunter2@db.internal:6432/promptops").expect("valid");
+        let (config, _) = parse_config("postgres://app:hunter2@db.internal:6432/promptops").expect("valid");
         assert_eq!(describe(&config), "app@db.internal:6432/promptops");
     }
 
@@ -185,11 +209,5 @@ mod tests {
         let text = format!("{err} {err:?}");
         assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err:?}");
         assert!(!text.contains("hunter2"), "{text}");
-    }
-
-    #[test]
-    fn tls_is_refused_rather_than_silently_dropped() {
-        let err = parse_config("postgres://app@db/x?sslmode=require").expect_err("no TLS yet");
-        assert!(err.to_string().contains("sslmode=require"), "{err}");
     }
 }

@@ -14,12 +14,11 @@ use tokio_postgres::types::ToSql;
 use super::{PostgresStore, backend, col, from_db, lock, to_db};
 use crate::prompt::{Label, PromptName};
 use crate::store::commit::{created, draft_names, now, plan_commit};
+use crate::store::records::META_COLUMNS;
 use crate::store::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptStore, PromptSummary, Scope, StoreError, VersionDraft,
     VersionMeta, VersionRecord,
 };
-
-const META_COLUMNS: &str = "name, number, hash, author, message, created_at";
 
 fn decode_meta(row: &Row) -> Result<VersionMeta, StoreError> {
     Ok(VersionMeta {

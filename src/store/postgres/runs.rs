@@ -8,20 +8,14 @@ use futures::future::try_join_all;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{PostgresStore, backend, col, from_big, from_db, lock, to_big, to_db};
+use super::{PostgresStore, backend, col, from_big, from_db, next_number, to_big, to_db};
 use crate::money::Micros;
 use crate::store::commit::now;
+use crate::store::run_records::{RESULT_COLUMNS, RUN_COLUMNS};
 use crate::store::{
     CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunStore, RunTotals, Scope, StoreError,
     UnitKey,
 };
-
-const RUN_COLUMNS: &str = "id, suite, suite_path, description, plan_hash, targets, providers, threshold, total, \
-     git_commit, git_dirty, actor, status, started_at, finished_at, done, passed, failed, errors, input_tokens, \
-     output_tokens, cost_micros, cached";
-
-const RESULT_COLUMNS: &str = "target_index, provider_index, case_index, repeat_index, case_name, case_key, location, \
-     vars, tags, status, score, output, error, assertions, latency_ms, input_tokens, output_tokens, cost_micros, cached";
 
 fn decode_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|err| StoreError::Decode(format!("{what}: {err}")))
@@ -200,15 +194,7 @@ impl RunStore for PostgresStore {
     async fn create_run(&self, scope: &Scope, draft: RunDraft) -> Result<RunRecord, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        lock(&tx, scope, "runs", &[""]).await?;
-        let next = tx
-            .query_one(
-                "SELECT COALESCE(MAX(id), 0) + 1 FROM eval_runs WHERE tenant_id = $1 AND project_id = $2",
-                &[&scope.tenant(), &scope.project()],
-            )
-            .await
-            .map_err(backend)?;
-        let next: i64 = col(&next, 0)?;
+        let next = next_number(&tx, scope, "runs", "eval_runs").await?;
         let sql = format!(
             "INSERT INTO eval_runs (tenant_id, project_id, id, suite, suite_path, description, plan_hash, targets,
              providers, threshold, total, git_commit, git_dirty, actor, status, started_at)

@@ -11,10 +11,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{PostgresStore, backend, col, from_db, to_db};
+use crate::store::workflow::THREAD_COLUMNS;
 use crate::store::{CheckpointRow, Scope, StoreError, TaskRow, ThreadRecord, WorkflowStore};
-
-const THREAD_COLUMNS: &str =
-    "id, workflow, workflow_hash, status, step, input, parent_id, parent_step, detail, created_at, updated_at";
 
 fn decode_thread(row: &Row) -> Result<ThreadRecord, StoreError> {
     let parent_id: Option<String> = col(row, 6)?;

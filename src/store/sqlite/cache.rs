@@ -23,17 +23,6 @@ impl CacheStore for SqliteStore {
         .await
     }
 
-    async fn cache_put(
-        &self,
-        scope: &Scope,
-        key: &str,
-        value: &str,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        let entry = CacheEntry { key: key.to_owned(), value: value.to_owned(), expires_at };
-        self.cache_put_many(scope, &[entry]).await
-    }
-
     async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {
         let (tenant, project, entries) = (scope.tenant().to_owned(), scope.project().to_owned(), entries.to_vec());
         self.call(move |conn| {

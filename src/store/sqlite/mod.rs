@@ -2,7 +2,9 @@
 //! embedded and tracked with `PRAGMA user_version`. rusqlite is synchronous, so every call runs
 //! on tokio's blocking pool.
 
+mod accounts;
 mod cache;
+mod experiments;
 mod prompts;
 mod runs;
 mod usage;

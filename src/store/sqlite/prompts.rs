@@ -8,12 +8,11 @@ use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params}
 use super::{SqliteStore, backend, parse_timestamp, timestamp};
 use crate::prompt::{Label, PromptName};
 use crate::store::commit::{created, draft_names, now, plan_commit};
+use crate::store::records::META_COLUMNS;
 use crate::store::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptStore, PromptSummary, Scope, StoreError, VersionDraft,
     VersionMeta, VersionRecord,
 };
-
-const META_COLUMNS: &str = "name, number, hash, author, message, created_at";
 
 fn meta_from_row(row: &Row<'_>) -> rusqlite::Result<(String, u32, String, String, String, String)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))

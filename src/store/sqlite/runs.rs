@@ -8,17 +8,11 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, backend, parse_timestamp, timestamp};
 use crate::money::Micros;
+use crate::store::run_records::{RESULT_COLUMNS, RUN_COLUMNS};
 use crate::store::{
     CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunStore, RunTotals, Scope, StoreError,
     UnitKey,
 };
-
-const RUN_COLUMNS: &str = "id, suite, suite_path, description, plan_hash, targets, providers, threshold, total, \
-     git_commit, git_dirty, actor, status, started_at, finished_at, done, passed, failed, errors, input_tokens, \
-     output_tokens, cost_micros, cached";
-
-const RESULT_COLUMNS: &str = "target_index, provider_index, case_index, repeat_index, case_name, case_key, location, \
-     vars, tags, status, score, output, error, assertions, latency_ms, input_tokens, output_tokens, cost_micros, cached";
 
 fn decode_err(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Decode(format!("{what}: {err}"))

@@ -5,10 +5,8 @@ use chrono::Utc;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteStore, backend, parse_timestamp, timestamp};
+use crate::store::workflow::THREAD_COLUMNS;
 use crate::store::{CheckpointRow, Scope, StoreError, TaskRow, ThreadRecord, WorkflowStore};
-
-const THREAD_COLUMNS: &str =
-    "id, workflow, workflow_hash, status, step, input, parent_id, parent_step, detail, created_at, updated_at";
 
 type RawThread =
     (String, String, String, String, u32, String, Option<String>, Option<u32>, Option<String>, String, String);

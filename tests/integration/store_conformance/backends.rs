@@ -2,6 +2,7 @@
 //! fresh schema in the PostgreSQL database of `PROMPTOPS_TEST_POSTGRES_URL` (the store reaches it
 //! through `search_path` in the URL's connection options), dropped when the test ends.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, Once};
 
 use futures::future::BoxFuture;
@@ -25,6 +26,21 @@ impl Backend {
     /// A second store on the same database, opened the way a second process would.
     pub async fn reopen(&self) -> Arc<dyn Store> {
         store::open(&self.url).await.expect("reopen")
+    }
+
+    /// Runs `count` writers at once, each on a handle of its own (its own process, as far as
+    /// the backend can tell); returns what they return, in writer order.
+    pub async fn concurrently<T, F, Fut>(&self, count: u32, writer: F) -> Vec<T>
+    where
+        F: Fn(Arc<dyn Store>, u32) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut tasks = Vec::new();
+        for index in 0..count {
+            tasks.push(tokio::spawn(writer(self.reopen().await, index)));
+        }
+        futures::future::try_join_all(tasks).await.expect("writers")
     }
 
     /// The URL of another, empty database of the same backend (removed with this one).

@@ -8,6 +8,7 @@
 //! add `module::case` lines to the `conformance!` list.
 
 mod backends;
+mod experiments;
 mod inference;
 mod isolation;
 mod registry;
@@ -29,6 +30,8 @@ pub fn scope(tenant: &str, project: &str) -> Scope {
         subject: "tester".into(),
         tenant: tenant.into(),
         roles: BTreeMap::from([(project.to_owned(), Role::Owner)]),
+        tenant_admin: false,
+        super_admin: false,
     };
     principal.authorize(Action::Write, project).expect("owner may write")
 }
@@ -117,4 +120,7 @@ conformance!(
     schema::a_fresh_store_is_current_and_migrating_again_is_a_no_op,
     schema::stores_opened_at_once_on_a_fresh_database_migrate_it_once,
     schema::a_store_opened_without_migrating_reports_what_is_pending,
+    experiments::experiments_are_numbered_and_kept_whole,
+    experiments::experiments_are_isolated_by_tenant_and_project,
+    experiments::concurrent_experiments_get_distinct_gapless_numbers,
 );

@@ -95,19 +95,15 @@ pub async fn label_to_missing_version_fails_and_changes_nothing(b: Backend) {
 
 pub async fn concurrent_commits_lose_nothing_and_stay_gapless(b: Backend) {
     let s = scope("t", "p");
-    let mut tasks = Vec::new();
-    for writer in 0..4 {
-        let store = b.reopen().await;
+    b.concurrently(4, |store, writer| {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             for i in 0..10 {
                 store.commit(&s, vec![draft("shared", &format!("w{writer}-{i}"))]).await.expect("commit");
             }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("task");
-    }
+        }
+    })
+    .await;
     let numbers: Vec<u32> =
         b.store.versions(&s, &name("shared")).await.expect("versions").iter().map(|v| v.number).collect();
     assert_eq!(numbers, (1..=40).collect::<Vec<_>>());
@@ -126,19 +122,17 @@ pub async fn commit_chains_drafts_of_one_prompt_in_one_batch(b: Backend) {
 
 pub async fn concurrent_batches_in_opposite_orders_neither_deadlock_nor_collide(b: Backend) {
     let s = scope("t", "p");
-    let mut tasks = Vec::new();
-    for writer in 0..4 {
-        let store = b.reopen().await;
+    b.concurrently(4, |store, writer| {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             for i in 0..5 {
                 let (x, y) = (draft("x", &format!("x{writer}-{i}")), draft("y", &format!("y{writer}-{i}")));
                 let batch = if writer % 2 == 0 { vec![x, y] } else { vec![y, x] };
                 store.commit(&s, batch).await.expect("commit");
             }
-        }));
-    }
-    futures::future::try_join_all(tasks).await.expect("tasks");
+        }
+    })
+    .await;
     for prompt in ["x", "y"] {
         let numbers: Vec<u32> =
             b.store.versions(&s, &name(prompt)).await.expect("versions").iter().map(|v| v.number).collect();
@@ -151,22 +145,17 @@ pub async fn concurrent_label_moves_record_a_chained_history(b: Backend) {
     for content in ["1", "2", "3", "4"] {
         b.store.commit(&s, vec![draft("a", content)]).await.expect("commit");
     }
-    let mut tasks = Vec::new();
-    for writer in 0..4_u32 {
-        let store = b.reopen().await;
+    b.concurrently(4, |store, writer| {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             for i in 0..3 {
-                let to = (writer + i) % 4 + 1;
-                let actor = format!("w{writer}");
-                store
-                    .move_label(&s, &name("a"), &label("production"), Some(to), MoveReason::Set, &actor)
-                    .await
-                    .expect("move");
+                let (to, actor) = ((writer + i) % 4 + 1, format!("w{writer}"));
+                let prod = label("production");
+                store.move_label(&s, &name("a"), &prod, Some(to), MoveReason::Set, &actor).await.expect("move");
             }
-        }));
-    }
-    futures::future::try_join_all(tasks).await.expect("tasks");
+        }
+    })
+    .await;
     let history = b.store.label_history(&s, &name("a")).await.expect("history");
     assert_eq!(history.len(), 12);
     assert_eq!(history[0].from, None);

@@ -126,19 +126,17 @@ pub async fn appending_the_same_results_again_changes_nothing(b: Backend) {
 pub async fn concurrent_appends_keep_totals_equal_to_the_rows(b: Backend) {
     let s = scope("t", "p");
     b.store.create_run(&s, run_draft("triage")).await.expect("create");
-    let mut tasks = Vec::new();
-    for writer in 0..4_u32 {
-        let store = b.reopen().await;
+    // Overlapping batches: writer w appends cases 5w .. 5w+10, so half of each is a repeat.
+    b.concurrently(4, |store, writer| {
         let s = s.clone();
-        // Overlapping batches: writer w appends cases w*5 .. w*5+10, so half of each is a repeat.
-        tasks.push(tokio::spawn(async move {
+        async move {
             for chunk in (writer * 5..writer * 5 + 10).collect::<Vec<_>>().chunks(3) {
                 let batch = chunk.iter().map(|&case| result(case, CaseStatus::Pass)).collect();
                 store.append_results(&s, 1, batch).await.expect("append");
             }
-        }));
-    }
-    futures::future::try_join_all(tasks).await.expect("tasks");
+        }
+    })
+    .await;
     let run = b.store.run(&s, 1).await.expect("read").expect("exists");
     let rows = b.store.results(&s, 1, ResultQuery::default()).await.expect("results");
     assert_eq!(rows.len(), 25);
@@ -147,19 +145,19 @@ pub async fn concurrent_appends_keep_totals_equal_to_the_rows(b: Backend) {
 
 pub async fn concurrent_runs_get_distinct_gapless_numbers(b: Backend) {
     let s = scope("t", "p");
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let store = b.reopen().await;
-        let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for _ in 0..5 {
-                ids.push(store.create_run(&s, run_draft("triage")).await.expect("create").id);
+    let ids = b
+        .concurrently(4, |store, _| {
+            let s = s.clone();
+            async move {
+                let mut ids = Vec::new();
+                for _ in 0..5 {
+                    ids.push(store.create_run(&s, run_draft("triage")).await.expect("create").id);
+                }
+                ids
             }
-            ids
-        }));
-    }
-    let mut ids: Vec<u64> = futures::future::try_join_all(tasks).await.expect("tasks").concat();
+        })
+        .await;
+    let mut ids: Vec<u64> = ids.concat();
     ids.sort_unstable();
     assert_eq!(ids, (1..=20).collect::<Vec<_>>());
 }

@@ -2,10 +2,10 @@
 //! kept in the store. Running lives in `run.rs`, reading runs in `runs.rs`, rendering in
 //! `output::report`.
 
-mod backend;
-mod run;
+pub(crate) mod backend;
+pub(crate) mod run;
 mod runs;
-mod select;
+pub(crate) mod select;
 
 use std::path::PathBuf;
 

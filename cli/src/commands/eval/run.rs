@@ -157,7 +157,7 @@ fn change_filter(args: &RunArgs) -> Option<ChangeFilter> {
 }
 
 /// Plans every suite; all problems of all suites are printed together.
-async fn plan_all(
+pub(crate) async fn plan_all(
     ctx: &Context,
     project: &Project,
     paths: &[PathBuf],
@@ -186,7 +186,7 @@ async fn plan_all(
 }
 
 /// Ctrl-C once: finish the cases in flight and keep the run as interrupted. Twice: stop now.
-fn watch_ctrl_c(ctx: &Context, cancel: Cancel) {
+pub(crate) fn watch_ctrl_c(ctx: &Context, cancel: Cancel) {
     let printer = ctx.printer.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -201,7 +201,7 @@ fn watch_ctrl_c(ctx: &Context, cancel: Cancel) {
 }
 
 #[expect(clippy::too_many_arguments, reason = "one call site; the pieces are all distinct")]
-async fn run_one(
+pub(crate) async fn run_one(
     ctx: &Context,
     project: &Project,
     local: &LocalStore,

@@ -1,0 +1,274 @@
+//! `promptops ab ARM ARM [ARM…] --suite SUITE` and `promptops ab --runs RUN RUN…`: resolve the
+//! arms, run each as an eval run of the suite (through the same runner, provider layers and
+//! cache as `eval`), analyse, judge if asked, record the experiment, print the verdict, and set
+//! the exit code from `--require-better` / `--non-inferiority`.
+
+use std::sync::Arc;
+
+use promptops::ab::arms_plan::arm_suite;
+use promptops::ab::experiment::{Gate, draft, earlier_looks, gate_failures};
+use promptops::ab::{AbError, Analysis, ArmCatalog, ArmSample, Settings, analyse, arms_of_run, judge, resolve_arms};
+use promptops::config::Project;
+use promptops::eval::suite::LoadedSuite;
+use promptops::eval::{Cancel, Overrides, PlanInput, ProjectPrompts, Runner};
+use promptops::service::{ExperimentService, LocalExperiments};
+use promptops::store::RunStatus;
+use promptops::yaml::YamlError;
+
+use super::CompareArgs;
+use super::render;
+use crate::commands::eval::backend::{BackendOptions, backend, workflows};
+use crate::commands::eval::parse_rate;
+use crate::commands::eval::run::{run_one, watch_ctrl_c};
+use crate::commands::eval::select::suites;
+use crate::commands::workspace::report_all;
+use crate::context::{Context, LocalStore};
+use crate::diagnose::{DiagnoseExt, usage};
+use crate::exit::ExitStatus;
+use crate::output::Format;
+
+/// Concurrency when neither the flag, the suite nor promptops.yaml sets one.
+const DEFAULT_CONCURRENCY: usize = 8;
+
+/// The formats `ab` prints.
+pub const FORMATS: &[Format] = &[Format::Table, Format::Json, Format::Yaml, Format::Markdown];
+
+/// Everything resolved from the flags, before any model call.
+struct Resolved {
+    settings: Settings,
+    gate: Gate,
+    format: Format,
+}
+
+fn resolve(args: &CompareArgs, ctx: &Context) -> anyhow::Result<Resolved> {
+    let CompareArgs {
+        arms: _,
+        suite: _,
+        runs: _,
+        repeat,
+        alpha,
+        power,
+        sequential,
+        planned,
+        judge: _,
+        require_better,
+        non_inferiority,
+        concurrency,
+        no_cache: _,
+        max_cost: _,
+        seed,
+    } = args;
+    if *concurrency == Some(0) || *repeat == Some(0) {
+        return Err(usage("`--concurrency` and `--repeat` must be at least 1", &[]));
+    }
+    let settings = Settings {
+        alpha: *alpha,
+        power: *power,
+        sequential: sequential.then_some(planned.unwrap_or(0)),
+        seed: *seed,
+        ..Settings::default()
+    };
+    // `--planned` defaults to the cases run, known later; validate everything else now.
+    Settings { sequential: settings.sequential.map(|n| n.max(1)), ..settings }.validate().diag()?;
+    let margin = non_inferiority.as_deref().map(|m| parse_rate(m, "--non-inferiority")).transpose()?;
+    Ok(Resolved {
+        settings,
+        gate: Gate { require_better: *require_better, non_inferiority: margin },
+        format: ctx.format(FORMATS, "ab")?,
+    })
+}
+
+/// Runs `ab`.
+pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let Resolved { mut settings, gate, format } = resolve(&args, ctx)?;
+    let project = ctx.project()?;
+    let local = ctx.local_store(&project).await?;
+    let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost };
+    let (backend, providers, provider_options) = backend(&project, &local, &options)?;
+    if let Some(judge) = &args.judge
+        && let Err(problem) = backend.check_provider(judge)
+    {
+        let hints: Vec<&str> = problem.hints.iter().map(String::as_str).collect();
+        return Err(usage(format!("judge: {}", problem.message), &hints));
+    }
+    let (suite, arms) = if args.runs.is_empty() {
+        let workflows = workflows(&project, &local, providers, provider_options);
+        let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
+        let planned = plan_arms(ctx, &project, &local, &args, backend.as_ref(), &workflows).await?;
+        (planned.0.clone(), run_arms(ctx, &project, &local, &runner, planned, args.concurrency).await?)
+    } else {
+        from_runs(ctx, &project, &local, &args.runs).await?
+    };
+    if let Some(planned) = &mut settings.sequential
+        && *planned == 0
+    {
+        *planned = arms.iter().map(|a| a.cases.len()).max().unwrap_or(1).max(1);
+    }
+    let mut analysis = analyse(&arms, &settings).diag()?;
+    if let Some(provider) = &args.judge {
+        ctx.printer.status(&format!("judging every pair of outputs with `{provider}`, in both orders"));
+        analysis.judge = Some(judge::judge(&arms, provider, backend.as_ref(), settings.alpha).await.diag()?);
+    }
+    backend.flush().await;
+    let experiments = LocalExperiments::new(Arc::clone(&local.store), local.scope.clone());
+    warn_earlier_looks(ctx, &experiments, &suite, &analysis).await?;
+    let record = experiments.record(draft(&analysis, &suite, &local.actor)).await.diag()?;
+    render::emit(ctx, format, &record, &analysis)?;
+    Ok(verdict(ctx, &analysis, &gate))
+}
+
+/// The suite name and one eval plan per arm.
+type Planned = (String, Vec<(promptops::ab::Arm, promptops::eval::Plan)>);
+
+async fn plan_arms(
+    ctx: &Context,
+    project: &Project,
+    local: &LocalStore,
+    args: &CompareArgs,
+    backend: &dyn promptops::eval::backend::Backend,
+    workflows: &promptops::eval::workflows::ProjectWorkflows,
+) -> anyhow::Result<Planned> {
+    let Some(name) = &args.suite else {
+        return Err(usage(
+            "`ab` needs `--suite SUITE` to run arms",
+            &[
+                "e.g. `promptops ab support/triage@production support/triage --suite support-triage`",
+                "or analyse stored runs with `--runs RUN RUN`",
+            ],
+        ));
+    };
+    let path = suites(ctx, project, std::slice::from_ref(name), None)?.into_iter().next();
+    let path = path.ok_or_else(|| usage(format!("no suite `{name}`"), &[]))?;
+    let suite = LoadedSuite::read(&project.root, &path)
+        .map_err(|err| report_all(ctx, &[err], "the suite has problems; no model was called".to_owned()))?;
+    let arms = resolve_arms(&args.arms, &catalog(project, local).await?).diag()?;
+    let base = Overrides { repeat: args.repeat, ..Overrides::default() };
+    let prompts = ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(local.registry(project)) };
+    let mut planned = Vec::with_capacity(arms.len());
+    let mut problems: Vec<YamlError> = Vec::new();
+    for arm in arms {
+        let (arm_suite, overrides) = arm_suite(&suite, &arm, &base).diag()?;
+        let input = PlanInput {
+            root: &project.root,
+            default_provider: project.config.defaults.provider.as_deref(),
+            prompts: &prompts,
+            backend,
+            workflows: Some(workflows),
+            overrides: &overrides,
+        };
+        match promptops::eval::plan(&arm_suite, &input).await {
+            Ok(plan) if plan.cases.len() < 2 => {
+                let what = format!("suite `{}`", suite.name);
+                return Err(AbError::TooFewCases { what, cases: plan.cases.len() }).diag();
+            }
+            Ok(plan) => planned.push((arm, plan)),
+            Err(found) => problems.extend(found.into_iter().map(|mut p| {
+                p.message = format!("arm `{}`: {}", arm.text, p.message);
+                p
+            })),
+        }
+    }
+    if !problems.is_empty() {
+        let summary = format!("{} problem(s) found in the arms; no model was called", problems.len());
+        return Err(report_all(ctx, &problems, summary));
+    }
+    Ok((suite.name.clone(), planned))
+}
+
+/// Prompts on disk and in the registry, and the configured providers.
+async fn catalog(project: &Project, local: &LocalStore) -> anyhow::Result<ArmCatalog> {
+    let mut prompts: Vec<String> = promptops::prompt::prompt_names_on_disk(&project.prompts_dir())
+        .diag()?
+        .into_keys()
+        .map(|name| name.to_string())
+        .collect();
+    for summary in local.store.prompts(&local.scope).await.diag()? {
+        prompts.push(summary.latest.name.to_string());
+    }
+    prompts.sort();
+    prompts.dedup();
+    let providers = project.config.providers.iter().map(|p| p.id.clone()).collect();
+    Ok(ArmCatalog { prompts, providers })
+}
+
+async fn run_arms(
+    ctx: &Context,
+    project: &Project,
+    local: &LocalStore,
+    runner: &Runner,
+    (_, planned): Planned,
+    concurrency: Option<usize>,
+) -> anyhow::Result<Vec<ArmSample>> {
+    let cancel = Cancel::default();
+    watch_ctrl_c(ctx, cancel.clone());
+    let mut arms = Vec::with_capacity(planned.len());
+    for (arm, plan) in planned {
+        if plan.pairs.len() != 1 {
+            return Err(usage(
+                format!("arm `{}` runs {} target × provider pairs, not one", arm.text, plan.pairs.len()),
+                &["name the prompt and the provider: `PROMPT+PROVIDER`"],
+            ));
+        }
+        let concurrency = concurrency
+            .or(plan.concurrency.map(|c| c as usize))
+            .or(project.config.defaults.concurrency.map(|c| c as usize))
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        ctx.printer.status(&format!("arm {}: {}", promptops::ab::analysis::letter(arms.len()), arm.text));
+        let record = run_one(ctx, project, local, runner, plan, None, concurrency, &cancel).await?;
+        if record.status == RunStatus::Interrupted {
+            return Err(usage(
+                format!("interrupted: run {} of arm `{}` is incomplete; nothing was compared", record.id, arm.text),
+                &[],
+            ));
+        }
+        arms.extend(arms_of_run(&local.store, &local.scope, &record).await.diag()?);
+    }
+    Ok(arms)
+}
+
+async fn from_runs(
+    ctx: &Context,
+    project: &Project,
+    local: &LocalStore,
+    runs: &[String],
+) -> anyhow::Result<(String, Vec<ArmSample>)> {
+    let service = ctx.runs(project).await?;
+    let (mut suites, mut arms) = (Vec::new(), Vec::new());
+    for reference in runs {
+        let record = service.run(reference).await.diag()?;
+        if !suites.contains(&record.draft.suite) {
+            suites.push(record.draft.suite.clone());
+        }
+        arms.extend(arms_of_run(&local.store, &local.scope, &record).await.diag()?);
+    }
+    Ok((suites.join(", "), arms))
+}
+
+async fn warn_earlier_looks(
+    ctx: &Context,
+    experiments: &LocalExperiments,
+    suite: &str,
+    analysis: &Analysis,
+) -> anyhow::Result<()> {
+    if analysis.settings.sequential.is_some() {
+        return Ok(());
+    }
+    let earlier = earlier_looks(analysis, &experiments.experiments(Some(suite), 1000).await.diag()?);
+    if earlier > 0 {
+        ctx.printer.warn(&format!(
+            "look {} at these arms on `{suite}`: re-testing until a difference shows inflates false positives; \
+             use `--sequential` to look as often as you like",
+            earlier + 1
+        ));
+    }
+    Ok(())
+}
+
+/// Exit 1 when the CI gate is not met, else 0.
+fn verdict(ctx: &Context, analysis: &Analysis, gate: &Gate) -> ExitStatus {
+    let failures = gate_failures(analysis, gate);
+    for failure in &failures {
+        ctx.printer.error_line("error", failure);
+    }
+    if failures.is_empty() { ExitStatus::Success } else { ExitStatus::Failed }
+}

@@ -1,0 +1,183 @@
+//! `promptops serve` and `promptops migrate`: resolve the server's settings once (flags, then
+//! `PROMPTOPS_*` variables, then defaults), set up JSON or text logs, open the store by URL,
+//! bootstrap the first admin, and serve until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use promptops::env;
+use promptops::secret::SecretString;
+use promptops::server::auth::{JwtKeys, JwtSettings};
+use promptops::server::limits::RateLimit;
+use promptops::server::state::DEFAULT_PROTECTED_LABELS;
+use promptops::server::{self, AppState, ServerConfig};
+use promptops::store;
+
+use crate::context::Context;
+use crate::diagnose::{DiagnoseExt, usage};
+use crate::exit::ExitStatus;
+
+/// Flags of `promptops serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = env::ADDR, default_value = "0.0.0.0:8080")]
+    pub addr: SocketAddr,
+    /// The database: `sqlite://PATH` (one replica) or `postgres://…` (many).
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
+    pub database: String,
+    /// Create the first admin (tenant `system`, user `admin`) and print a new token for it, once.
+    #[arg(long)]
+    pub init_admin: bool,
+    /// HS256 secret for access tokens (default: a random one, so tokens die with the process).
+    #[arg(long, env = env::JWT_SECRET, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM RSA private key file: sign access tokens with RS256 (needs --jwt-public-key).
+    #[arg(long, env = env::JWT_PRIVATE_KEY, requires = "jwt_public_key")]
+    pub jwt_private_key: Option<PathBuf>,
+    /// PEM RSA public key file matching --jwt-private-key.
+    #[arg(long, env = env::JWT_PUBLIC_KEY, requires = "jwt_private_key")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Access-token lifetime in seconds.
+    #[arg(long, default_value_t = 900)]
+    pub jwt_lifetime: u64,
+    /// Log filter: error, warn, info, debug, trace (or a tracing directive).
+    #[arg(long, env = env::LOG, default_value = "info")]
+    pub log: String,
+    /// Log format.
+    #[arg(long, env = env::LOG_FORMAT, default_value = "json", value_parser = ["json", "text"])]
+    pub log_format: String,
+    /// Origins allowed by CORS, comma-separated (default: none, CORS closed).
+    #[arg(long, env = env::CORS_ORIGINS, default_value = "", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Requests per second per token (bursts of twice as many); 0 turns the limit off.
+    #[arg(long, env = env::RATE_LIMIT, default_value_t = 100.0)]
+    pub rate_limit: f64,
+    /// Labels only admins and owners may move (repeatable).
+    #[arg(long = "protected-label", default_values_t = DEFAULT_PROTECTED_LABELS.iter().map(|s| (*s).to_owned()))]
+    pub protected_labels: Vec<String>,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub body_limit: usize,
+    /// Longest a request may take, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
+}
+
+/// Flags of `promptops migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The database: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
+    pub database: String,
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let ServeArgs {
+        addr,
+        database,
+        init_admin,
+        jwt_secret,
+        jwt_private_key,
+        jwt_public_key,
+        jwt_lifetime,
+        log,
+        log_format,
+        cors_origins,
+        rate_limit,
+        protected_labels,
+        body_limit,
+        request_timeout,
+    } = args;
+    init_logs(&log, &log_format)?;
+    let keys = jwt_keys(jwt_secret, jwt_private_key, jwt_public_key)?;
+    let store = store::open(&database).await.diag()?;
+    let admin_token = std::env::var(env::ADMIN_TOKEN).ok().filter(|t| !t.trim().is_empty()).map(SecretString::new);
+    if let Some(token) = server::bootstrap_admin(store.as_ref(), admin_token.as_ref(), init_admin).await.diag()? {
+        ctx.printer.out(&token);
+        ctx.printer.status("this admin token is shown once: keep it");
+    }
+    let config = ServerConfig {
+        protected_labels,
+        jwt: JwtSettings {
+            keys,
+            issuer: "promptops".to_owned(),
+            audience: "promptops-api".to_owned(),
+            lifetime: Duration::from_secs(jwt_lifetime),
+        },
+        rate_limit: (rate_limit > 0.0).then_some(RateLimit { per_second: rate_limit, burst: rate_limit * 2.0 }),
+        body_limit,
+        request_timeout: Duration::from_secs(request_timeout),
+        cors_origins: cors_origins.into_iter().filter(|o| !o.trim().is_empty()).collect(),
+        cache_poll: Duration::from_millis(500),
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let state = AppState::new(Arc::clone(&store), config);
+    server::serve(listener, state, shutdown_signal(), Duration::from_secs(request_timeout)).await?;
+    tracing::info!("stopped");
+    Ok(ExitStatus::Success)
+}
+
+/// Migrates the database and exits.
+pub async fn migrate(args: MigrateArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let MigrateArgs { database } = args;
+    let store = store::open(&database).await.diag()?;
+    let status = store.schema_status().await.diag()?;
+    if !status.is_current() {
+        return Err(usage("the database schema is not current after migrating", &[]));
+    }
+    ctx.printer.status(&format!("database schema is current (version {})", status.applied));
+    Ok(ExitStatus::Success)
+}
+
+fn jwt_keys(secret: Option<String>, private: Option<PathBuf>, public: Option<PathBuf>) -> anyhow::Result<JwtKeys> {
+    if let (Some(private), Some(public)) = (private, public) {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|err| usage(format!("failed to read `{}`: {err}", path.display()), &[]))
+        };
+        return JwtKeys::rs256(&read(&private)?, &read(&public)?)
+            .map_err(|err| usage(format!("invalid RSA key: {err}"), &["pass PEM files (`openssl genrsa`)"]));
+    }
+    match secret.filter(|s| !s.trim().is_empty()) {
+        Some(secret) => Ok(JwtKeys::Hs256(SecretString::new(secret))),
+        None => {
+            tracing::warn!("{} is not set: access tokens use a random key and die with this process", env::JWT_SECRET);
+            Ok(JwtKeys::Hs256(server::auth::random_secret("")))
+        }
+    }
+}
+
+fn init_logs(filter: &str, format: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|err| {
+        usage(format!("invalid log filter `{filter}`: {err}"), &["use error, warn, info, debug or trace"])
+    })?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if format == "text" { builder.try_init() } else { builder.json().try_init() };
+    result.map_err(|err| usage(format!("failed to set up logging: {err}"), &[]))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,187 @@
+//! `promptops ab` end to end on offline mock providers whose randomness is seeded: a truly
+//! better arm is found better, identical arms are not told apart, judging, planning, stored
+//! experiments, CI exit codes, and bad input.
+
+use crate::support::{Project, Run, command};
+
+/// 80 cases `say wordN`; `weak` answers right half the time, `strong` nine times in ten
+/// (seeded picks), `same1`/`same2` identically (wrong on every fifth word), `judge` prefers an
+/// answer that is not `nope`.
+const CONFIG: &str = r#"name: ab-test
+providers:
+  - id: weak
+    kind: mock
+    seed: 7
+    rules:
+      - match: { contains: "Say" }
+        replies: ["{{ last_user }}", "nope"]
+  - id: strong
+    kind: mock
+    seed: 7
+    rules:
+      - match: { contains: "Say" }
+        replies: ["{{ last_user }}", "{{ last_user }}", "{{ last_user }}", "{{ last_user }}", "{{ last_user }}",
+                  "{{ last_user }}", "{{ last_user }}", "{{ last_user }}", "{{ last_user }}", "nope"]
+  - id: same1
+    kind: mock
+    rules:
+      - match: { regex: "word\\d*[05]$" }
+        reply: nope
+    default: "{{ last_user }}"
+  - id: same2
+    kind: mock
+    rules:
+      - match: { regex: "word\\d*[05]$" }
+        reply: nope
+    default: "{{ last_user }}"
+  - id: judge
+    kind: mock
+    rules:
+      - match: { regex: "Answer A:\\s*nope" }
+        reply: B
+      - match: { regex: "Answer B:\\s*nope" }
+        reply: A
+    default: tie
+defaults: { provider: weak }
+"#;
+
+const PROMPT: &str = "description: Repeat a word.\nvariables:\n  word: { type: string }\nmessages:\n  - role: user\n    content: \"Say {{ word }}\"\n";
+
+fn project(cases: usize) -> Project {
+    let project = Project::empty();
+    project.write("promptops.yaml", CONFIG);
+    project.write("prompts/echo/word.yaml", PROMPT);
+    let rows: String = (1..=cases).map(|i| format!("word{i}\n")).collect();
+    project.write("eval-suites/data/words.csv", &format!("word\n{rows}"));
+    project.write(
+        "eval-suites/words.yaml",
+        "targets: [echo/word]\ntests:\n  - dataset: data/words.csv\n    assert:\n      - { type: contains, value: \"{{ word }}\", metric: accuracy }\n",
+    );
+    project
+}
+
+fn ab(project: &Project, args: &[&str]) -> Run {
+    let mut cmd = command(&project.root);
+    cmd.env("PROMPTOPS_KEYRING", "none").arg("ab").args(args);
+    Run::from(cmd.output().expect("run promptops"))
+}
+
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(run.ok()).expect("JSON on stdout")
+}
+
+#[test]
+fn a_truly_better_arm_is_found_better() {
+    let project = project(80);
+    let run = ab(&project, &["echo/word+weak", "echo/word+strong", "--suite", "words", "--require-better"]);
+    let stdout = run.ok();
+    assert!(stdout.contains("B beats A on pass rate: +"), "{stdout}");
+    assert!(stdout.contains("McNemar exact p"), "{stdout}");
+    assert!(stdout.contains("B beats A on metric `accuracy`"), "{stdout}");
+    assert!(run.stderr.contains("arm A: echo/word+weak"), "{}", run.stderr);
+    // Each arm is an ordinary eval run; the experiment is kept and can be shown again.
+    let runs = project.run(&["eval", "list"]);
+    assert!(runs.ok().contains("words"), "{}", runs.stdout);
+    let listed = ab(&project, &["list"]);
+    assert!(listed.ok().contains("B better"), "{}", listed.stdout);
+    let shown = ab(&project, &["show", "1"]);
+    assert!(shown.ok().contains("B beats A on pass rate"), "{}", shown.stdout);
+    let doc = json(&ab(&project, &["show", "latest", "--format", "json"]));
+    assert_eq!(doc["analysis"]["comparisons"][0]["metrics"][0]["decision"], "better");
+    assert_eq!(doc["arms"][1]["label"], "echo/word · strong");
+}
+
+#[test]
+fn identical_arms_are_not_told_apart() {
+    let project = project(40);
+    let run = ab(&project, &["+same1", "+same2", "--suite", "words", "--non-inferiority", "2%"]);
+    let stdout = run.ok();
+    assert!(stdout.contains("no difference between B and A on pass rate"), "{stdout}");
+    assert!(!stdout.contains("beats") && !stdout.contains("is worse"), "{stdout}");
+    let gated = ab(&project, &["+same1", "+same2", "--suite", "words", "--require-better"]);
+    let stderr = gated.fails_with(1);
+    assert!(stderr.contains("--require-better: B is not significantly better than A"), "{stderr}");
+    assert!(stderr.contains("look 2 at these arms"), "a second fixed-horizon look is called out: {stderr}");
+}
+
+#[test]
+fn a_worse_arm_fails_non_inferiority() {
+    let project = project(80);
+    let run = ab(&project, &["echo/word+strong", "echo/word+weak", "--suite", "words", "--non-inferiority", "0.05"]);
+    let stderr = run.fails_with(1);
+    assert!(run.stdout.contains("B is worse than A on pass rate"), "{}", run.stdout);
+    assert!(stderr.contains("--non-inferiority 5.0 pts: B may be worse than A"), "{stderr}");
+}
+
+#[test]
+fn the_judge_sees_both_orders_and_rates_three_arms() {
+    let project = project(60);
+    let run = ab(&project, &["+weak", "+strong", "+same1", "--suite", "words", "--judge", "judge"]);
+    let stdout = run.ok();
+    assert!(stdout.contains("the judge prefers B to A"), "{stdout}");
+    assert!(stdout.contains("position consistency 100%"), "{stdout}");
+    assert!(stdout.contains("Bradley-Terry ratings"), "{stdout}");
+    assert!(stdout.contains("Holm-adjusted"), "three arms adjust for two comparisons: {stdout}");
+}
+
+#[test]
+fn repeats_sequential_and_stored_runs() {
+    let project = project(30);
+    let doc = json(&ab(
+        &project,
+        &["+weak", "+strong", "--suite", "words", "--repeat", "3", "--sequential", "--format", "json"],
+    ));
+    let analysis = &doc["analysis"];
+    assert_eq!(analysis["arms"][0]["repeats"], 3);
+    let pass = &analysis["comparisons"][0]["metrics"][0];
+    assert!(pass["interval_method"].as_str().unwrap().starts_with("confidence sequence"), "{pass}");
+    // The same two runs, analysed again from the store.
+    let again = ab(&project, &["--runs", "1", "2"]);
+    assert!(again.ok().contains("B vs A (paired, 30 cases)"), "{}", again.stdout);
+}
+
+#[test]
+fn runs_over_different_cases_are_compared_unpaired_with_an_explanation() {
+    let project = project(30);
+    project.run(&["eval", "words", "--provider", "weak"]);
+    project.write(
+        "eval-suites/data/words.csv",
+        &format!("word\n{}", (20..=60).map(|i| format!("word{i}\n")).collect::<String>()),
+    );
+    project.run(&["eval", "words", "--provider", "strong"]);
+    let run = ab(&project, &["--runs", "1", "2"]);
+    let stdout = run.ok();
+    assert!(stdout.contains("compared as independent samples"), "{stdout}");
+    assert!(stdout.contains("B vs A (unpaired)"), "{stdout}");
+}
+
+#[test]
+fn plan_prints_the_cases_needed() {
+    let project = project(2);
+    let run = ab(&project, &["plan", "--baseline", "0.60", "--target", "0.70", "--paired", "--discordance", "0.3"]);
+    let stdout = run.ok();
+    assert!(stdout.contains("356") && stdout.contains("376") && stdout.contains("234"), "{stdout}");
+    let stderr =
+        ab(&project, &["plan", "--baseline", "0.6", "--target", "0.7", "--power", "1"]).fails_with(2).to_owned();
+    assert!(stderr.contains("`power` must be strictly between 0 and 1, got 1"), "{stderr}");
+}
+
+#[test]
+fn bad_input_is_a_usage_error_with_hints() {
+    let project = project(1);
+    let stderr = ab(&project, &["echo/wrod", "+weak", "--suite", "words"]).fails_with(2).to_owned();
+    assert!(stderr.contains("arm `echo/wrod` is neither a prompt nor a provider"), "{stderr}");
+    assert!(stderr.contains("hint: did you mean `echo/word`?"), "{stderr}");
+    let stderr = ab(&project, &["+weak", "--suite", "words"]).fails_with(2).to_owned();
+    assert!(stderr.contains("needs at least two arms"), "{stderr}");
+    let stderr = ab(&project, &["+weak", "+strong", "--suite", "words", "--alpha", "1.5"]).fails_with(2).to_owned();
+    assert!(stderr.contains("`alpha` must be strictly between 0 and 1, got 1.5"), "{stderr}");
+    let stderr = ab(&project, &["+weak", "+strong"]).fails_with(2).to_owned();
+    assert!(stderr.contains("needs `--suite SUITE`"), "{stderr}");
+    let stderr = ab(&project, &["+weak", "+nope", "--suite", "words"]).fails_with(2).to_owned();
+    assert!(stderr.contains("no provider `nope`"), "{stderr}");
+    let stderr = ab(&project, &["+weak", "+strong", "--suite", "words"]).fails_with(2).to_owned();
+    assert!(stderr.contains("1 case(s) with a result in every arm; a comparison needs at least 2"), "{stderr}");
+    let stderr = ab(&project, &["show", "7"]).fails_with(2).to_owned();
+    assert!(stderr.contains("experiment 7 not found"), "{stderr}");
+}

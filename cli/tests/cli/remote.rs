@@ -1,0 +1,136 @@
+//! The remote CLI against a real `promptops serve`: push, push again, pull into a fresh project,
+//! `--remote` reads, and a conflict that writes nothing.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Project, command};
+
+const TOKEN: &str = "pot_remote-test-admin-token";
+
+/// A `promptops serve` on a free port of 127.0.0.1 with a fresh SQLite database; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_promptops"))
+            .args(["serve", "--addr", &addr])
+            .env("PROMPTOPS_DATABASE_URL", format!("sqlite://{}", dir.path().join("server.db").display()))
+            .env("PROMPTOPS_ADMIN_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn serve");
+        let server = Self { child, url: format!("http://{addr}"), _dir: dir };
+        let started = Instant::now();
+        while request(&addr, "GET", "/readyz", "") != 200 {
+            assert!(started.elapsed() < Duration::from_secs(20), "serve did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(request(&addr, "POST", "/api/v1/projects", r#"{"id":"web"}"#), 201);
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request with the admin token; the status, or 0 when nothing answers.
+fn request(addr: &str, method: &str, path: &str, body: &str) -> u16 {
+    let Ok(mut stream) = TcpStream::connect(addr) else { return 0 };
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut response = String::new();
+    if stream.write_all(head.as_bytes()).is_err() || stream.read_to_string(&mut response).is_err() {
+        return 0;
+    }
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// Runs `promptops ARGS` in `project` with the server's token.
+fn remote(project: &Project, args: &[&str]) -> (i32, String, String) {
+    let output = command(&project.root).env("PROMPTOPS_TOKEN", TOKEN).args(args).output().expect("run");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+}
+
+fn project_with_remote(server: &Server) -> Project {
+    let project = Project::new();
+    project.run(&["remote", "add", "prod", &server.url, "--project-id", "web"]).ok();
+    project
+}
+
+#[test]
+fn push_is_idempotent_and_pull_reproduces_history_and_labels() {
+    let server = Server::start();
+    let local = project_with_remote(&server);
+    local.run(&["commit", "-m", "first"]).ok();
+    local.run(&["label", "set", "hello", "production", "1", "--yes"]).ok();
+
+    let (code, _, stderr) = remote(&local, &["push", "--remote", "prod"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("2 created, 0 already there, 0 in conflict"), "{stderr}");
+    let (code, _, stderr) = remote(&local, &["push", "--remote", "prod"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("0 created, 2 already there, 0 in conflict"), "{stderr}");
+
+    let fresh = project_with_remote(&server);
+    let (code, _, stderr) = remote(&fresh, &["pull", "--remote", "prod"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, remote_log, _) = remote(&fresh, &["log", "hello", "--remote", "prod", "--format", "json"]);
+    let (_, pulled_log, _) = remote(&fresh, &["log", "hello", "--format", "json"]);
+    // Numbers, hashes, authors and messages travel; the commit time is the pulling store's own.
+    let versions = |log: &str| {
+        let log: serde_json::Value = serde_json::from_str(log).expect("json");
+        let fields =
+            |v: &serde_json::Value| (v["number"].clone(), v["hash"].clone(), v["author"].clone(), v["message"].clone());
+        log["versions"].as_array().expect("versions").iter().map(fields).collect::<Vec<_>>()
+    };
+    assert_eq!(versions(&pulled_log), versions(&remote_log), "pulled history equals the server's");
+    assert!(pulled_log.contains("production"), "{pulled_log}");
+}
+
+#[test]
+fn a_diverged_history_is_a_conflict_and_nothing_is_written() {
+    let server = Server::start();
+    let first = project_with_remote(&server);
+    first.run(&["commit", "-m", "first"]).ok();
+    assert_eq!(remote(&first, &["push", "--remote", "prod"]).0, 0);
+
+    let other = project_with_remote(&server);
+    other.write("prompts/hello.yaml", &first.read("prompts/hello.yaml").replace("Greet", "Welcome"));
+    other.run(&["commit", "-m", "diverged"]).ok();
+    let (code, _, stderr) = remote(&other, &["push", "--remote", "prod"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("1 in conflict"), "{stderr}");
+    let (_, log, _) = remote(&other, &["log", "hello", "--remote", "prod", "--format", "json"]);
+    assert!(log.contains("\"first\"") && !log.contains("diverged"), "{log}");
+}
+
+#[test]
+fn a_wrong_token_is_refused_with_a_hint() {
+    let server = Server::start();
+    let project = project_with_remote(&server);
+    let output = command(&project.root)
+        .env("PROMPTOPS_TOKEN", "pot_wrong")
+        .args(["prompt", "list", "--remote", "prod"])
+        .output()
+        .expect("run");
+    assert_ne!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("login"), "{:?}", output);
+}

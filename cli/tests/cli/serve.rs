@@ -1,0 +1,100 @@
+//! The real `promptops serve` and `promptops migrate`, as the Helm chart runs them
+//! (helm/contract.json): migrate exits 0; serve takes its settings from `PROMPTOPS_*`, prints the
+//! first admin token once, answers, logs JSON lines with request ids and never a secret, and
+//! exits cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN_TOKEN: &str = "pot_bootstrap-secret-from-the-environment";
+const JWT_SECRET: &str = "jwt-secret-never-logged";
+
+fn promptops() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_promptops"));
+    command.env_remove("PROMPTOPS_DATABASE_URL").env("PROMPTOPS_KEYRING", "none");
+    command
+}
+
+/// A minimal HTTP/1.1 GET; returns the status and the body.
+fn get(addr: &str, path: &str, token: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    (status, response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned())
+}
+
+#[test]
+fn migrate_then_serve_until_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("server.db").display());
+    let migrated = promptops().args(["migrate", "--database", &url]).output().expect("run migrate");
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+
+    let mut child = promptops()
+        .args(["serve", "--addr", "127.0.0.1:0", "--init-admin"])
+        .env("PROMPTOPS_DATABASE_URL", &url)
+        .env("PROMPTOPS_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("PROMPTOPS_JWT_SECRET", JWT_SECRET)
+        .env("PROMPTOPS_LOG", "debug")
+        .env("PROMPTOPS_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut printed = String::new();
+    stdout.read_line(&mut printed).expect("read token");
+    let init_token = printed.trim().to_owned();
+    assert!(init_token.starts_with("pot_"), "--init-admin prints a token: {printed:?}");
+
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut logs = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).expect("read log") > 0, "serve exited early: {logs}");
+        logs.push_str(&line);
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if event["fields"]["message"] == "listening" {
+            break event["fields"]["addr"].as_str().expect("addr").to_owned();
+        }
+    };
+    assert_eq!(get(&addr, "/healthz", "").0, 200);
+    assert_eq!(get(&addr, "/readyz", "").0, 200);
+    let (status, body) = get(&addr, "/api/v1/tenants", &init_token);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get(&addr, "/api/v1/tenants", ADMIN_TOKEN).0, 200, "PROMPTOPS_ADMIN_TOKEN bootstraps the admin");
+    assert_eq!(get(&addr, "/api/v1/tenants", "pot_wrong").0, 401);
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    stderr.read_to_string(&mut logs).expect("rest of the logs");
+    assert!(status.success(), "{status:?}: {logs}");
+    assert!(logs.contains("shutting down"), "{logs}");
+    let requests: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["fields"]["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 5, "{logs}");
+    assert!(
+        requests.iter().all(|e| e["span"]["request_id"].as_str().is_some_and(|id| id.starts_with("req_"))),
+        "{logs}"
+    );
+    for secret in [ADMIN_TOKEN, JWT_SECRET, init_token.as_str(), "pot_wrong"] {
+        assert!(!logs.contains(secret), "a secret was logged: {secret}");
+    }
+}

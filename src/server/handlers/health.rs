@@ -1,0 +1,44 @@
+//! Probes and metrics, unauthenticated: `/healthz` (alive), `/readyz` (database reachable,
+//! migrations current, not shutting down), `/metrics` (Prometheus text).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+
+use crate::api::Readiness;
+use crate::server::state::AppState;
+
+/// `GET /healthz`: 200 while the process runs.
+pub async fn healthz() -> Json<Readiness> {
+    Json(Readiness { status: "alive".to_owned() })
+}
+
+/// `GET /readyz`: 200 when the database answers with the current schema; 503 otherwise and
+/// once shutdown has begun.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let status = if !state.accepting() {
+        "shutting_down"
+    } else {
+        match state.store.schema_status().await {
+            Ok(status) if status.is_current() => "ready",
+            Ok(_) => "migrations_pending",
+            Err(err) => {
+                tracing::warn!(error = %err, "readiness: database unreachable");
+                "database_unreachable"
+            }
+        }
+    };
+    let code = if status == "ready" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(Readiness { status: status.to_owned() }))
+}
+
+/// `GET /api/v1/openapi.json`: the OpenAPI 3.1 document.
+pub async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::server::openapi::document())
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}

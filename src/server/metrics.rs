@@ -1,0 +1,207 @@
+//! Prometheus metrics, with the names and labels of `helm/contract.json`: HTTP requests by route,
+//! method and status with a latency histogram; prompt fetches by source and cache hits; runs
+//! uploaded; provider calls, tokens and cost by provider and model (fed by uploaded runs, since
+//! the server makes no model calls of its own yet). Rendered as Prometheus text, no dependency.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::store::ResultRecord;
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric the server exposes.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    durations: Mutex<BTreeMap<(String, String), Histogram>>,
+    fetches_cache: AtomicU64,
+    fetches_store: AtomicU64,
+    runs_uploaded: AtomicU64,
+    provider: Mutex<BTreeMap<(String, String), ProviderTotals>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ProviderTotals {
+    ok: u64,
+    error: u64,
+    input: u64,
+    output: u64,
+    cached: u64,
+    cost: i64,
+}
+
+/// Where a prompt fetch was answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchSource {
+    /// The in-memory cache.
+    Cache,
+    /// The database.
+    Store,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests.entry((route.to_owned(), method.to_owned(), status)).or_default() += 1;
+        }
+        if let Ok(mut durations) = self.durations.lock() {
+            let histogram = durations.entry((route.to_owned(), method.to_owned())).or_default();
+            let seconds = elapsed.as_secs_f64();
+            for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
+                if seconds <= bound {
+                    *count += 1;
+                }
+            }
+            histogram.sum += seconds;
+            histogram.count += 1;
+        }
+    }
+
+    /// Counts one prompt fetch.
+    pub fn prompt_fetch(&self, source: FetchSource) {
+        let counter = match source {
+            FetchSource::Cache => &self.fetches_cache,
+            FetchSource::Store => &self.fetches_store,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an uploaded run and the model calls its results made.
+    pub fn run_uploaded(&self, providers: &[String], results: &[ResultRecord]) {
+        self.runs_uploaded.fetch_add(1, Ordering::Relaxed);
+        let Ok(mut totals) = self.provider.lock() else { return };
+        for result in results {
+            // A run names providers as `id` or `id:model`.
+            let named = providers.get(result.unit.provider as usize).map_or("unknown", String::as_str);
+            let (provider, model) = named.split_once(':').unwrap_or((named, ""));
+            let entry = totals.entry((provider.to_owned(), model.to_owned())).or_default();
+            if result.error.is_some() {
+                entry.error += 1;
+            } else {
+                entry.ok += 1;
+            }
+            entry.input += result.input_tokens;
+            entry.output += result.output_tokens;
+            if result.cached {
+                entry.cached += result.input_tokens;
+            }
+            entry.cost += result.cost.0;
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        header(&mut out, "promptops_build_info", "gauge", "Build information.");
+        sample(&mut out, "promptops_build_info", &vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1);
+        self.render_http(&mut out);
+        header(
+            &mut out,
+            "promptops_prompt_fetches_total",
+            "counter",
+            "Prompt fetches by label, by where they were answered from.",
+        );
+        let cache_hits = self.fetches_cache.load(Ordering::Relaxed);
+        sample(&mut out, "promptops_prompt_fetches_total", &vec![("source", "cache".to_owned())], cache_hits);
+        let store = self.fetches_store.load(Ordering::Relaxed);
+        sample(&mut out, "promptops_prompt_fetches_total", &vec![("source", "store".to_owned())], store);
+        header(&mut out, "promptops_prompt_cache_hits_total", "counter", "Prompt fetches answered from memory.");
+        sample(&mut out, "promptops_prompt_cache_hits_total", &Vec::new(), cache_hits);
+        header(&mut out, "promptops_runs_uploaded_total", "counter", "Eval runs uploaded.");
+        sample(&mut out, "promptops_runs_uploaded_total", &Vec::new(), self.runs_uploaded.load(Ordering::Relaxed));
+        self.render_provider(&mut out);
+        header(&mut out, "promptops_budget_spent_microdollars", "gauge", "Spend in the current budget period.");
+        header(&mut out, "promptops_budget_limit_microdollars", "gauge", "Budget limit of the period.");
+        out
+    }
+
+    fn render_http(&self, out: &mut String) {
+        header(out, "promptops_http_requests_total", "counter", "HTTP requests by route, method and status.");
+        if let Ok(requests) = self.requests.lock() {
+            for ((route, method, status), count) in requests.iter() {
+                let labels = vec![("route", route.clone()), ("method", method.clone()), ("status", status.to_string())];
+                sample(out, "promptops_http_requests_total", &labels, *count);
+            }
+        }
+        let name = "promptops_http_request_duration_seconds";
+        header(out, name, "histogram", "HTTP request latency by route and method.");
+        if let Ok(durations) = self.durations.lock() {
+            for ((route, method), histogram) in durations.iter() {
+                let base = vec![("route", route.clone()), ("method", method.clone())];
+                for (count, bound) in histogram.counts.iter().zip(BUCKETS) {
+                    let mut labels = base.clone();
+                    labels.push(("le", bound.to_string()));
+                    sample(out, &format!("{name}_bucket"), &labels, *count);
+                }
+                let mut labels = base.clone();
+                labels.push(("le", "+Inf".to_owned()));
+                sample(out, &format!("{name}_bucket"), &labels, histogram.count);
+                let _ = writeln!(out, "{name}_sum{} {}", format_labels(&base), histogram.sum);
+                sample(out, &format!("{name}_count"), &base, histogram.count);
+            }
+        }
+    }
+
+    fn render_provider(&self, out: &mut String) {
+        let totals = self.provider.lock().map(|t| t.clone()).unwrap_or_default();
+        header(out, "promptops_provider_calls_total", "counter", "Model calls by provider, model and outcome.");
+        for ((provider, model), t) in &totals {
+            for (outcome, count) in [("ok", t.ok), ("error", t.error)] {
+                let labels =
+                    vec![("provider", provider.clone()), ("model", model.clone()), ("outcome", outcome.to_owned())];
+                sample(out, "promptops_provider_calls_total", &labels, count);
+            }
+        }
+        header(out, "promptops_provider_tokens_total", "counter", "Tokens by provider, model and kind.");
+        for ((provider, model), t) in &totals {
+            for (kind, count) in [("input", t.input), ("output", t.output), ("cached", t.cached)] {
+                let labels = vec![("provider", provider.clone()), ("model", model.clone()), ("kind", kind.to_owned())];
+                sample(out, "promptops_provider_tokens_total", &labels, count);
+            }
+        }
+        header(
+            out,
+            "promptops_provider_cost_microdollars_total",
+            "counter",
+            "Cost in micro-dollars by provider and model.",
+        );
+        for ((provider, model), t) in &totals {
+            let labels = vec![("provider", provider.clone()), ("model", model.clone())];
+            let _ = writeln!(out, "promptops_provider_cost_microdollars_total{} {}", format_labels(&labels), t.cost);
+        }
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &Labels, value: u64) {
+    let _ = writeln!(out, "{name}{} {value}", format_labels(labels));
+}
+
+fn format_labels(labels: &Labels) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}

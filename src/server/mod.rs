@@ -1,0 +1,169 @@
+//! `promptops serve`: the library over HTTP (axum). The route table ([`routes`]) feeds the router
+//! and the OpenAPI document; [`middleware`] observes, authenticates, rate-limits and audits;
+//! [`handlers`] are thin calls into the registry, the run service and the account store.
+//! Everything is kept in the database, so any number of replicas can share one.
+
+pub mod auth;
+pub mod cache;
+pub mod error;
+pub mod handlers;
+pub mod limits;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::IntoResponse;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+pub use state::{AppState, ServerConfig};
+
+use crate::access::{SystemScope, TenantScope};
+use crate::store::{PrincipalKind, Slug, StoreError, TokenRecord};
+use middleware::Scheme;
+use routes::Access;
+
+/// The tenant the first admin lives in.
+pub const SYSTEM_TENANT: &str = "system";
+/// The first admin's name.
+pub const ADMIN_PRINCIPAL: &str = "admin";
+
+/// The whole application: routes, middleware, limits, CORS.
+pub fn router(state: AppState) -> Router {
+    let mut public = Router::new();
+    let mut bearer = Router::new();
+    let mut basic = Router::new();
+    for route in routes::table() {
+        let group = match route.access {
+            Access::Public => &mut public,
+            Access::Bearer => &mut bearer,
+            Access::Basic => &mut basic,
+        };
+        *group = std::mem::take(group).route(route.path, (route.handler)());
+    }
+    let config = &state.config;
+    let mut app = Router::new().merge(public);
+    for (group, scheme) in [(bearer, Scheme::Bearer), (basic, Scheme::Basic)] {
+        if group.has_routes() {
+            let auth = axum::middleware::from_fn_with_state((state.clone(), scheme), middleware::authenticate);
+            app = app.merge(group.route_layer(auth));
+        }
+    }
+    app.fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+        .layer(cors(&config.cors_origins))
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::not_found("no such route; see /api/v1/openapi.json")
+}
+
+/// CORS: closed (no CORS headers at all) unless origins are configured.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
+    if allowed.is_empty() {
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves: then readiness drops to 503 at once,
+/// in-flight requests finish (for at most `drain`), and the function returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (began_tx, began_rx) = tokio::sync::oneshot::channel::<()>();
+    let flag = state.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        flag.begin_shutdown();
+        let _ = began_tx.send(());
+        tracing::info!("shutting down: readiness is now 503; finishing in-flight requests");
+        // Give load balancers a moment to see the 503 before connections close.
+        tokio::time::sleep(drain.min(Duration::from_millis(200))).await;
+        let _ = stop_tx.send(());
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+        let _ = stop_rx.await;
+    });
+    // In-flight requests get `drain` once shutdown has begun; never a deadline before that.
+    let deadline = async {
+        if began_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(drain + Duration::from_secs(1)).await;
+    };
+    tokio::select! {
+        result = server.into_future() => result,
+        () = deadline => Ok(()),
+    }
+}
+
+/// Makes sure the first admin exists: a super-admin `admin` in tenant `system`. With `token`
+/// (from `PROMPTOPS_ADMIN_TOKEN`) that token is registered for it; with `generate`
+/// (`--init-admin`) a new token is made and returned, to be shown once.
+pub async fn bootstrap_admin(
+    store: &dyn crate::store::Store,
+    token: Option<&crate::secret::SecretString>,
+    generate: bool,
+) -> Result<Option<String>, StoreError> {
+    let system = SystemScope::new();
+    let tenant = Slug::new(SYSTEM_TENANT).map_err(|err| StoreError::Decode(err.to_string()))?;
+    let admin = Slug::new(ADMIN_PRINCIPAL).map_err(|err| StoreError::Decode(err.to_string()))?;
+    let scope: TenantScope = system.tenant(SYSTEM_TENANT);
+    match store.create_tenant(&system, &tenant, "System").await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+        Err(err) => return Err(err),
+    }
+    match store.create_principal(&scope, &admin, PrincipalKind::User, true, true).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+        Err(err) => return Err(err),
+    }
+    if let Some(token) = token {
+        let hash = auth::hash_secret(token.expose());
+        if store.authenticate_token(&hash).await?.is_none() {
+            store.create_token(&scope, &admin_token("PROMPTOPS_ADMIN_TOKEN", hash)).await?;
+        }
+    }
+    if !generate {
+        return Ok(None);
+    }
+    let secret = auth::random_secret(auth::TOKEN_PREFIX);
+    store.create_token(&scope, &admin_token("--init-admin", auth::hash_secret(secret.expose()))).await?;
+    Ok(Some(secret.expose().to_owned()))
+}
+
+fn admin_token(name: &str, hash: String) -> TokenRecord {
+    TokenRecord {
+        id: auth::random_id("tok_"),
+        principal: Slug::new(ADMIN_PRINCIPAL).expect("invariant: `admin` is a valid id"),
+        name: name.to_owned(),
+        scopes: Vec::new(),
+        created_at: chrono::Utc::now(),
+        expires_at: None,
+        revoked_at: None,
+        hash,
+    }
+}

@@ -1,0 +1,159 @@
+//! Hardening: the prompt cache follows label moves made by another server on the same database,
+//! rate limits answer 429 with `Retry-After`, CORS stays closed unless configured, bodies are
+//! bounded, and no JSON body makes a handler fail with a 500.
+
+use std::time::{Duration, Instant};
+
+use promptops::server::limits::RateLimit;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Backend, TestServer, config, prompt_source};
+
+const PROMPT: &str = "/api/v1/projects/web/prompts/p";
+
+pub async fn label_moves_reach_another_server_on_the_same_database(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let editor = acme.token("editor");
+    for text in ["one", "two"] {
+        server.post(PROMPT, editor, json!({"source": prompt_source(text)})).await;
+    }
+    server.put(&format!("{PROMPT}/labels/staging"), editor, json!({"version": 1})).await;
+    let (replica, _stop) = server.replica().await;
+    let fetch = |base: String| {
+        let client = server.client.clone();
+        let token = editor.to_owned();
+        async move {
+            let response =
+                client.get(format!("{base}{PROMPT}?label=staging")).bearer_auth(token).send().await.expect("get");
+            response.json::<Value>().await.expect("json")["number"].as_u64()
+        }
+    };
+    assert_eq!(fetch(replica.clone()).await, Some(1));
+    assert_eq!(fetch(replica.clone()).await, Some(1), "now served from the replica's cache");
+    server.put(&format!("{PROMPT}/labels/staging"), editor, json!({"version": 2})).await;
+    let started = Instant::now();
+    while fetch(replica.clone()).await != Some(2) {
+        assert!(started.elapsed() < Duration::from_secs(3), "the replica kept serving the old version");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn a_spent_token_bucket_answers_429_with_retry_after(b: Backend) {
+    let mut limited = config();
+    limited.rate_limit = Some(RateLimit { per_second: 1.0, burst: 3.0 });
+    let server = TestServer::on_with(b, limited).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = server
+            .client
+            .get(format!("{}/api/v1/projects", server.base))
+            .bearer_auth(&server.admin)
+            .send()
+            .await
+            .expect("get");
+        statuses.push((response.status().as_u16(), response.headers().get("retry-after").cloned()));
+    }
+    assert_eq!(statuses[..3].iter().map(|s| s.0).collect::<Vec<_>>(), [200, 200, 200]);
+    assert_eq!(statuses[3].0, 429);
+    assert_eq!(statuses[3].1.as_ref().and_then(|v| v.to_str().ok()), Some("1"));
+}
+
+pub async fn cors_is_closed_unless_origins_are_configured(b: Backend) {
+    let closed = TestServer::on(b).await;
+    let preflight = |server: &TestServer| {
+        server
+            .client
+            .request(Method::OPTIONS, format!("{}/api/v1/projects", server.base))
+            .header("Origin", "https://app.example.com")
+            .header("Access-Control-Request-Method", "GET")
+            .send()
+    };
+    let response = preflight(&closed).await.expect("preflight");
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+    let mut open = config();
+    open.cors_origins = vec!["https://app.example.com".to_owned()];
+    let opened = TestServer::on_with(crate::store_conformance::sqlite().await, open).await;
+    let response = preflight(&opened).await.expect("preflight");
+    assert_eq!(
+        response.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some("https://app.example.com")
+    );
+}
+
+pub async fn oversized_bodies_are_refused(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let (status, body) = server.post(PROMPT, acme.token("editor"), json!({"source": huge})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "[a-z/_.{}% -]{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("source".to_owned()),
+                    Just("name".to_owned()),
+                    Just("prompts".to_owned()),
+                    Just("version".to_owned()),
+                    Just("prompt".to_owned()),
+                    "[a-z]{1,6}".prop_map(String::from)
+                ],
+                inner,
+                0..4
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+pub async fn no_json_body_makes_a_handler_fail_with_500(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    server.post(PROMPT, acme.token("editor"), json!({"source": prompt_source("one")})).await;
+    let writes: Vec<(Method, &str)> = vec![
+        (Method::POST, PROMPT),
+        (Method::POST, "/api/v1/projects/web/commits"),
+        (Method::PUT, "/api/v1/projects/web/prompts/p/labels/staging"),
+        (Method::POST, "/api/v1/projects/web/prompts/p/labels/staging/rollback"),
+        (Method::PUT, "/api/v1/projects/web/members/acme-viewer"),
+        (Method::POST, "/api/v1/projects/web/keys"),
+        (Method::POST, "/api/v1/projects/web/runs"),
+        (Method::POST, "/api/v1/tokens"),
+        (Method::POST, "/api/v1/projects"),
+        (Method::POST, "/api/v1/principals"),
+    ];
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 24, ..ProptestConfig::default() });
+    for (method, path) in writes {
+        for _ in 0..24 {
+            let body = json_value().new_tree(&mut runner).expect("value").current();
+            let (status, answer) = server.call(method.clone(), path, Some(&acme.admin), Some(body.clone())).await;
+            assert!(status < 500, "{method} {path} with {body} answered {status}: {answer}");
+            if status >= 400 {
+                assert!(answer["error"]["code"].is_string(), "{method} {path}: {answer}");
+            }
+        }
+        let raw = server
+            .client
+            .request(method.clone(), format!("{}{path}", server.base))
+            .bearer_auth(&acme.admin)
+            .body("{\"a\": [1, 2")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(raw.status(), 400, "{method} {path}");
+    }
+}

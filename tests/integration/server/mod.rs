@@ -1,0 +1,196 @@
+//! The server over real HTTP on 127.0.0.1: a server per test on port 0, reqwest as the client.
+//! Every case runs on SQLite and, when `PROMPTOPS_TEST_POSTGRES_URL` is set, on PostgreSQL (the
+//! store conformance suite's fresh backends). Helpers build a tenant with one principal per role.
+
+mod api;
+mod contract;
+mod hardening;
+mod langfuse;
+mod rbac;
+pub mod runs;
+
+/// Runs each case once per backend, like the store conformance suite.
+macro_rules! server_cases {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$module::$case(crate::store_conformance::sqlite().await).await;
+            })*
+        }
+        mod postgres_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                if let Some(backend) = crate::store_conformance::postgres().await {
+                    super::$module::$case(backend).await;
+                }
+            })*
+        }
+    };
+}
+
+server_cases! {
+    api::a_prompt_is_created_fetched_labelled_and_rolled_back,
+    api::lists_are_paged_and_filtered,
+    api::bad_requests_get_one_json_error_shape_with_the_path,
+    api::tokens_exchange_for_jwts_and_revoked_tokens_stop_working,
+    api::every_write_lands_in_the_audit_log_with_who_and_where,
+    contract::probes_and_metrics_answer_as_the_contract_says,
+    contract::readiness_drops_to_503_when_shutdown_begins,
+    contract::the_openapi_document_is_served,
+    langfuse::the_sdk_flow_creates_labels_and_fetches_prompts,
+    langfuse::key_pairs_are_checked_and_keep_their_role,
+    rbac::every_role_against_every_write_endpoint,
+    rbac::a_token_of_tenant_a_never_sees_tenant_b,
+    runs::runs_are_uploaded_listed_shown_paged_and_compared,
+    hardening::label_moves_reach_another_server_on_the_same_database,
+    hardening::a_spent_token_bucket_answers_429_with_retry_after,
+    hardening::cors_is_closed_unless_origins_are_configured,
+    hardening::oversized_bodies_are_refused,
+    hardening::no_json_body_makes_a_handler_fail_with_500,
+}
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use promptops::secret::SecretString;
+use promptops::server::auth::{JwtKeys, JwtSettings};
+use promptops::server::{self, AppState, ServerConfig};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+pub use crate::store_conformance::Backend;
+
+/// A running server and a client for it.
+pub struct TestServer {
+    pub base: String,
+    pub admin: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub backend: Backend,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub fn config() -> ServerConfig {
+    ServerConfig {
+        protected_labels: vec!["production".to_owned()],
+        jwt: JwtSettings {
+            keys: JwtKeys::Hs256(SecretString::new("test-secret")),
+            issuer: "promptops".into(),
+            audience: "promptops-api".into(),
+            lifetime: Duration::from_secs(300),
+        },
+        rate_limit: None,
+        body_limit: 1024 * 1024,
+        request_timeout: Duration::from_secs(10),
+        cors_origins: Vec::new(),
+        cache_poll: Duration::from_millis(100),
+    }
+}
+
+impl TestServer {
+    pub async fn on(backend: Backend) -> Self {
+        Self::on_with(backend, config()).await
+    }
+
+    pub async fn on_with(backend: Backend, config: ServerConfig) -> Self {
+        let store = Arc::clone(&backend.store);
+        let admin = server::bootstrap_admin(store.as_ref(), None, true).await.expect("bootstrap").expect("token");
+        let (base, state, stop) = spawn(store, config).await;
+        Self { base, admin, client: reqwest::Client::new(), state, backend, _stop: stop }
+    }
+
+    /// Another server process on the same database: its base URL (it stops when the handle drops).
+    pub async fn replica(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let (base, _, stop) = spawn(self.backend.reopen().await, config()).await;
+        (base, stop)
+    }
+
+    /// Sends a request with a bearer token and an optional JSON body; returns status and JSON.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// A tenant with a project and one principal per role; returns their tokens.
+    pub async fn tenant(&self, tenant: &str, project: &str) -> Tenant {
+        let (status, created) =
+            self.post("/api/v1/tenants", &self.admin, json!({"id": tenant, "admin": format!("{tenant}-root")})).await;
+        assert_eq!(status, 201, "{created}");
+        let admin = created["admin_token"]["token"].as_str().expect("token").to_owned();
+        let (status, body) = self.post("/api/v1/projects", &admin, json!({"id": project})).await;
+        assert_eq!(status, 201, "{body}");
+        let mut roles = Vec::new();
+        for role in ["viewer", "runner", "editor", "admin", "owner"] {
+            let name = format!("{tenant}-{role}");
+            let (status, body) = self.post("/api/v1/principals", &admin, json!({"name": name})).await;
+            assert_eq!(status, 201, "{body}");
+            let path = format!("/api/v1/projects/{project}/members/{name}");
+            let (status, body) = self.put(&path, &admin, json!({"role": role})).await;
+            assert_eq!(status, 200, "{body}");
+            let (status, body) = self.post("/api/v1/tokens", &admin, json!({"principal": name, "name": "test"})).await;
+            assert_eq!(status, 201, "{body}");
+            roles.push((role, body["token"].as_str().expect("token").to_owned()));
+        }
+        Tenant { admin, roles }
+    }
+}
+
+/// Serves `store` on a fresh port until the returned sender drops.
+async fn spawn(
+    store: Arc<dyn promptops::store::Store>,
+    config: ServerConfig,
+) -> (String, AppState, tokio::sync::oneshot::Sender<()>) {
+    let state = AppState::new(store, config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = state.clone();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        server::serve(listener, serving, shutdown, Duration::from_secs(1)).await.expect("serve");
+    });
+    (base, state, stop)
+}
+
+/// A tenant made by [`TestServer::tenant`].
+pub struct Tenant {
+    pub admin: String,
+    pub roles: Vec<(&'static str, String)>,
+}
+
+impl Tenant {
+    pub fn token(&self, role: &str) -> &str {
+        self.roles.iter().find(|(r, _)| *r == role).map(|(_, t)| t.as_str()).expect("role")
+    }
+}
+
+/// A valid prompt file.
+pub fn prompt_source(text: &str) -> String {
+    format!(
+        "description: test prompt\nmessages:\n  - role: user\n    content: \"{text} {{{{ topic }}}}\"\nvariables:\n  topic:\n    type: string\n"
+    )
+}

@@ -1,0 +1,207 @@
+//! Authorization as a specification: every role against every write endpoint of a project, and
+//! a walk of every route with a token of tenant A aimed at the objects of tenant B.
+
+use base64::Engine;
+use promptops::server::routes::{Access, table};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Backend, TestServer, prompt_source};
+
+const ROLES: [&str; 5] = ["viewer", "runner", "editor", "admin", "owner"];
+
+struct WriteCase {
+    method: Method,
+    path: &'static str,
+    body: fn(usize) -> Option<Value>,
+    needs: &'static str,
+}
+
+fn write_cases() -> Vec<WriteCase> {
+    vec![
+        WriteCase {
+            method: Method::POST,
+            path: "/prompts/p",
+            body: |n| Some(json!({"source": prompt_source(&format!("v{n}"))})),
+            needs: "editor",
+        },
+        WriteCase { method: Method::POST, path: "/sync", body: |_| Some(json!({"versions": []})), needs: "editor" },
+        WriteCase {
+            method: Method::POST,
+            path: "/commits",
+            body: |n| Some(json!({"prompts": [{"name": "q", "source": prompt_source(&format!("q{n}"))}]})),
+            needs: "editor",
+        },
+        WriteCase {
+            method: Method::PUT,
+            path: "/prompts/p/labels/staging",
+            body: |_| Some(json!({"version": 2})),
+            needs: "editor",
+        },
+        WriteCase {
+            method: Method::POST,
+            path: "/prompts/p/labels/staging/rollback",
+            body: |_| Some(json!({"to": 1})),
+            needs: "editor",
+        },
+        WriteCase { method: Method::DELETE, path: "/prompts/p/labels/staging", body: |_| None, needs: "editor" },
+        WriteCase {
+            method: Method::PUT,
+            path: "/prompts/p/labels/production",
+            body: |_| Some(json!({"version": 2})),
+            needs: "admin",
+        },
+        WriteCase { method: Method::DELETE, path: "/prompts/p/labels/production", body: |_| None, needs: "admin" },
+        WriteCase { method: Method::POST, path: "/keys", body: |_| Some(json!({})), needs: "admin" },
+        WriteCase {
+            method: Method::PUT,
+            path: "/members/acme-viewer",
+            body: |_| Some(json!({"role": "viewer"})),
+            needs: "admin",
+        },
+        WriteCase { method: Method::POST, path: "/runs", body: |_| Some(super::runs::upload_body()), needs: "runner" },
+    ]
+}
+
+fn rank(role: &str) -> usize {
+    ROLES.iter().position(|r| *r == role).expect("role")
+}
+
+pub async fn every_role_against_every_write_endpoint(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let owner = acme.token("owner");
+    for n in 1..=2 {
+        server
+            .post("/api/v1/projects/web/prompts/p", owner, json!({"source": prompt_source(&format!("base{n}"))}))
+            .await;
+    }
+    let mut n = 0;
+    for case in write_cases() {
+        for role in ROLES {
+            n += 1;
+            // Each case starts from the same labels: staging and production on version 1.
+            for label in ["staging", "production"] {
+                let (status, body) = server
+                    .put(&format!("/api/v1/projects/web/prompts/p/labels/{label}"), owner, json!({"version": 1}))
+                    .await;
+                assert_eq!(status, 200, "{body}");
+            }
+            let path = format!("/api/v1/projects/web{}", case.path);
+            let (status, body) = server.call(case.method.clone(), &path, Some(acme.token(role)), (case.body)(n)).await;
+            let allowed = rank(role) >= rank(case.needs);
+            if allowed {
+                assert!((200..300).contains(&status), "{role} {} {path}: {status} {body}", case.method);
+            } else {
+                assert_eq!(
+                    (status, body["error"]["code"].as_str()),
+                    (403, Some("forbidden")),
+                    "{role} {} {path}: {body}",
+                    case.method
+                );
+            }
+        }
+    }
+}
+
+/// A body the route accepts, so that only authorization can refuse it.
+fn valid_body(method: &str, path: &str) -> Option<Value> {
+    let body = match (method, path.rsplit('/').next().unwrap_or_default()) {
+        ("GET" | "DELETE", _) => return None,
+        ("PUT", "{label}") => json!({"version": 1}),
+        ("PUT", "{principal}") => json!({"role": "viewer"}),
+        ("POST", "{name}") => json!({"source": prompt_source("x")}),
+        ("POST", "commits") => json!({"prompts": [{"name": "a-own", "source": prompt_source("x")}]}),
+        ("POST", "runs") => super::runs::upload_body(),
+        ("POST", "sync") => json!({"versions": [], "labels": []}),
+        ("POST", "tenants") => json!({"id": "gamma", "admin": "g"}),
+        ("POST", "projects") => json!({"id": "web2"}),
+        ("POST", "principals") => json!({"name": "zed"}),
+        ("POST", "prompts") => json!({"name": "a-own", "prompt": "x"}),
+        ("PATCH", _) => json!({"newLabels": ["staging"]}),
+        _ => json!({}),
+    };
+    Some(body)
+}
+
+pub async fn a_token_of_tenant_a_never_sees_tenant_b(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let beta = server.tenant("beta", "beta-app").await;
+    let (_, b_prompt) = server
+        .post(
+            "/api/v1/projects/beta-app/prompts/secret%2Fplan",
+            beta.token("editor"),
+            json!({"source": prompt_source("beta-secret-text")}),
+        )
+        .await;
+    assert!(b_prompt["version"]["hash"].is_string(), "{b_prompt}");
+    server
+        .put(
+            "/api/v1/projects/beta-app/prompts/secret%2Fplan/labels/staging",
+            beta.token("editor"),
+            json!({"version": 1}),
+        )
+        .await;
+    let (_, b_token) = server.post("/api/v1/tokens", &beta.admin, json!({"name": "beta-ci"})).await;
+    let (_, b_key) = server.post("/api/v1/projects/beta-app/keys", beta.token("admin"), json!({})).await;
+    let (_, b_run) =
+        server.post("/api/v1/projects/beta-app/runs", beta.token("runner"), super::runs::upload_body()).await;
+    let (_, a_key) = server.post("/api/v1/projects/web/keys", acme.token("admin"), json!({"role": "owner"})).await;
+    let b_markers = [
+        "beta-app",
+        "beta-secret-text",
+        "beta-ci",
+        b_token["id"].as_str().expect("token id"),
+        b_key["public_key"].as_str().expect("key"),
+        b_prompt["version"]["hash"].as_str().expect("hash"),
+    ];
+    let a_basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        a_key["public_key"].as_str().expect("pk"),
+        a_key["secret_key"].as_str().expect("sk")
+    ));
+
+    // What A's requests named: errors and A's own audit log may echo it; anything else of B's is a leak.
+    let mut named = String::new();
+    for route in table().iter().filter(|r| r.access != Access::Public) {
+        let path = route
+            .path
+            .replace("{project}", "beta-app")
+            .replace("{name}", "secret%2Fplan")
+            .replace("{label}", "staging")
+            .replace("{principal}", "beta-editor")
+            .replace("{id}", b_token["id"].as_str().expect("id"))
+            .replace("{public_key}", b_key["public_key"].as_str().expect("key"))
+            .replace("{run}", &b_run["id"].to_string())
+            .replace("{version}", "1")
+            + match route.path.rsplit('/').next() {
+                Some("diff") => "?from=1",
+                Some("compare") => "?before=1&after=1",
+                _ => "",
+            };
+        named.push_str(&path);
+        let method = Method::from_bytes(route.method.as_bytes()).expect("method");
+        let mut request = server.client.request(method, format!("{}{path}", server.base));
+        request = match route.access {
+            Access::Basic => request.header("Authorization", format!("Basic {a_basic}")),
+            _ => request.bearer_auth(&acme.admin),
+        };
+        if let Some(body) = valid_body(route.method, route.path) {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let names_b = path != route.path
+            && (route.path.contains("{project}")
+                || route.access == Access::Basic && route.path.contains("{name}")
+                || route.path.contains("{id}"));
+        if names_b {
+            assert!(matches!(status, 403 | 404), "{} {path} answered {status}: {text}", route.method);
+        }
+        for marker in b_markers.iter().filter(|m| !named.contains(**m)) {
+            assert!(!text.contains(marker), "{} {path} leaked `{marker}`: {text}", route.method);
+        }
+    }
+}
