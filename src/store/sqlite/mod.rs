@@ -101,10 +101,26 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
     // Read the schema version before changing anything: a damaged or newer file fails here, untouched.
     schema_status(&conn, path)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(|err| corrupt(path, &err))?;
+    enable_wal(&conn).map_err(|err| corrupt(path, &err))?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
     Ok(conn)
+}
+
+/// Switches a file to WAL. SQLite answers "database is locked" at once, without the busy
+/// handler, when another connection is switching the same fresh file: retry within the timeout.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(err)
+                if err.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The schema version (`PRAGMA user_version`), refusing a newer one.
