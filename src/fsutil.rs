@@ -1,9 +1,9 @@
 //! Atomic file writes (DESIGN boundary 7): write a temporary file beside the target, fsync it,
 //! rename it over the target, fsync the directory. A crash or error half way leaves the old
-//! file intact and no temporary file behind.
+//! file intact and no temporary file behind. Also the walk that finds a project's YAML files.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Replaces `path` with `contents` atomically, creating parent directories as needed.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
@@ -41,6 +41,43 @@ fn default_permissions(_file: &std::fs::File) -> io::Result<std::fs::Permissions
 #[cfg(not(unix))]
 fn default_permissions(file: &std::fs::File) -> io::Result<std::fs::Permissions> {
     Ok(file.metadata()?.permissions())
+}
+
+/// Every `.yaml`/`.yml` file under `dir`, with its name: the path below `dir` without the
+/// extension, `/`-separated. Hidden (`.`) and private (`_`, partials) entries are skipped; a
+/// missing directory has no files. An I/O error names the directory it happened in.
+pub fn yaml_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, (PathBuf, io::Error)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let entries = match std::fs::read_dir(&current) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Err((current, err)),
+        };
+        for entry in entries {
+            let path = entry.map_err(|err| (current.clone(), err))?.path();
+            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if file_name.starts_with('.') || file_name.starts_with('_') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Some(stem) = file_name.strip_suffix(".yaml").or_else(|| file_name.strip_suffix(".yml")) else {
+                continue;
+            };
+            let relative = path.parent().and_then(|p| p.strip_prefix(dir).ok()).unwrap_or(Path::new(""));
+            let mut name = relative.to_string_lossy().replace('\\', "/");
+            if !name.is_empty() {
+                name.push('/');
+            }
+            name.push_str(stem);
+            found.push((name, path));
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

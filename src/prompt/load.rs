@@ -161,45 +161,20 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
 
 /// Every prompt file under `prompts_dir`, by name. Partials and hidden files are skipped.
 pub fn prompt_names_on_disk(prompts_dir: &Path) -> Result<BTreeMap<PromptName, PathBuf>, PromptError> {
+    let files = crate::fsutil::yaml_files(prompts_dir).map_err(|(path, source)| PromptError::Read { path, source })?;
     let mut found: BTreeMap<PromptName, PathBuf> = BTreeMap::new();
-    let mut stack = vec![prompts_dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(PromptError::Read { path: dir, source }),
-        };
-        for entry in entries {
-            let path = entry.map_err(|source| PromptError::Read { path: dir.clone(), source })?.path();
-            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if file_name.starts_with('.') || file_name.starts_with('_') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let Some(stem) = file_name.strip_suffix(".yaml").or_else(|| file_name.strip_suffix(".yml")) else {
-                continue;
-            };
-            let relative = path.parent().and_then(|p| p.strip_prefix(prompts_dir).ok()).unwrap_or(Path::new(""));
-            let mut name = relative.to_string_lossy().replace('\\', "/");
-            if !name.is_empty() {
-                name.push('/');
-            }
-            name.push_str(stem);
-            let name = PromptName::new(&name).map_err(|err| PromptError::Invalid {
-                path: path.clone(),
-                location: None,
-                message: err.to_string(),
-                hints: err.hints(),
-            })?;
-            if let Some(previous) = found.insert(name.clone(), path.clone()) {
-                return Err(PromptError::Duplicate {
-                    name: name.to_string(),
-                    paths: vec![previous.display().to_string(), path.display().to_string()],
-                });
-            }
+    for (name, path) in files {
+        let name = PromptName::new(&name).map_err(|err| PromptError::Invalid {
+            path: path.clone(),
+            location: None,
+            message: err.to_string(),
+            hints: err.hints(),
+        })?;
+        if let Some(previous) = found.insert(name.clone(), path.clone()) {
+            return Err(PromptError::Duplicate {
+                name: name.to_string(),
+                paths: vec![previous.display().to_string(), path.display().to_string()],
+            });
         }
     }
     Ok(found)

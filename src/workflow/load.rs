@@ -60,37 +60,8 @@ pub fn load_file(path: &Path, shown: PathBuf) -> Result<Workflow, WorkflowError>
 
 /// Every workflow file under `dir`, by name (the path without `.yaml`). Hidden files are skipped.
 pub fn workflow_names_on_disk(dir: &Path) -> Result<BTreeMap<String, PathBuf>, WorkflowError> {
-    let mut found = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        let entries = match std::fs::read_dir(&current) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(WorkflowError::Read { path: current, source }),
-        };
-        for entry in entries {
-            let path = entry.map_err(|source| WorkflowError::Read { path: current.clone(), source })?.path();
-            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if file_name.starts_with('.') || file_name.starts_with('_') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let Some(stem) = file_name.strip_suffix(".yaml").or_else(|| file_name.strip_suffix(".yml")) else {
-                continue;
-            };
-            let relative = path.parent().and_then(|p| p.strip_prefix(dir).ok()).unwrap_or(Path::new(""));
-            let mut name = relative.to_string_lossy().replace('\\', "/");
-            if !name.is_empty() {
-                name.push('/');
-            }
-            name.push_str(stem);
-            found.insert(name, path);
-        }
-    }
-    Ok(found)
+    let files = crate::fsutil::yaml_files(dir).map_err(|(path, source)| WorkflowError::Read { path, source })?;
+    Ok(files.into_iter().collect())
 }
 
 /// Whether a command-line argument names a file rather than a workflow.
