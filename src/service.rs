@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::ab::AbError;
+use crate::ab::{AbError, Analysis};
 use crate::access::Scope;
+use crate::api::RunUpload;
+use crate::api::upload::{self, BodyProblem};
 use crate::eval::EvalError;
 use crate::eval::compare::{self, Comparison};
 use crate::eval::report::{self, RunReport};
@@ -15,7 +17,7 @@ use crate::prompt::{Label, LoadedPrompt, PromptName, Selector};
 use crate::registry::{PromptLog, Registry, RegistryError};
 use crate::store::{
     CommitOutcome, ExperimentDraft, ExperimentRecord, LabelMove, LabelRecord, PromptSummary, ResultRecord, RunRecord,
-    Store, StoreError, VersionRecord,
+    RunStatus, Store, StoreError, VersionRecord,
 };
 use crate::workflow::VersionLookup;
 
@@ -116,6 +118,29 @@ pub trait RunService: Send + Sync {
     async fn results(&self, run: u64, problems_only: bool) -> Result<Vec<ResultRecord>, EvalError>;
     /// Two runs compared case by case.
     async fn compare(&self, before: RunRecord, after: RunRecord) -> Result<Comparison, EvalError>;
+    /// Stores a run made elsewhere, with its results, under the next number; returns it as
+    /// stored. A run still `running` is kept as `interrupted`. Nothing is written when the run
+    /// or a result is invalid ([`EvalError::BadUpload`]).
+    async fn upload(&self, upload: RunUpload) -> Result<RunRecord, EvalError>;
+}
+
+/// A run or experiment reference as typed: a number (`3`, `#3`) or the newest (`latest`, `last`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordRef {
+    /// The newest.
+    Latest,
+    /// By number.
+    Number(u64),
+}
+
+impl RecordRef {
+    /// Parses `reference`; `None` when it is neither a number nor `latest`.
+    pub fn parse(reference: &str) -> Option<Self> {
+        if matches!(reference, "latest" | "last") {
+            return Some(Self::Latest);
+        }
+        reference.trim_start_matches('#').parse::<u64>().ok().map(Self::Number)
+    }
 }
 
 /// [`RunService`] over the local store.
@@ -145,15 +170,15 @@ impl RunService for LocalRuns {
     }
 
     async fn run(&self, reference: &str) -> Result<RunRecord, EvalError> {
-        if matches!(reference, "latest" | "last") {
-            let newest = self.store.runs(&self.scope, None, 1).await?;
-            return newest.into_iter().next().ok_or(EvalError::NoRuns);
+        match RecordRef::parse(reference).ok_or_else(|| EvalError::BadRunRef { text: reference.to_owned() })? {
+            RecordRef::Latest => {
+                let newest = self.store.runs(&self.scope, None, 1).await?;
+                newest.into_iter().next().ok_or(EvalError::NoRuns)
+            }
+            RecordRef::Number(id) => {
+                Ok(self.store.run(&self.scope, id).await?.ok_or(StoreError::RunNotFound { id })?)
+            }
         }
-        let id = reference
-            .trim_start_matches('#')
-            .parse::<u64>()
-            .map_err(|_| EvalError::BadRunRef { text: reference.to_owned() })?;
-        Ok(self.store.run(&self.scope, id).await?.ok_or(StoreError::RunNotFound { id })?)
     }
 
     async fn report(&self, run: RunRecord) -> Result<RunReport, EvalError> {
@@ -168,6 +193,15 @@ impl RunService for LocalRuns {
 
     async fn compare(&self, before: RunRecord, after: RunRecord) -> Result<Comparison, EvalError> {
         compare::compare(&self.store, &self.scope, before, after).await
+    }
+
+    async fn upload(&self, upload: RunUpload) -> Result<RunRecord, EvalError> {
+        upload::check_run(&upload).map_err(EvalError::BadUpload)?;
+        let RunUpload { run, results } = upload;
+        let created = self.store.create_run(&self.scope, run.draft).await?;
+        self.store.append_results(&self.scope, created.id, results).await?;
+        let status = if run.status == RunStatus::Running { RunStatus::Interrupted } else { run.status };
+        Ok(self.store.set_run_status(&self.scope, created.id, status).await?)
     }
 }
 
@@ -205,6 +239,18 @@ impl LocalExperiments {
 #[async_trait]
 impl ExperimentService for LocalExperiments {
     async fn record(&self, draft: ExperimentDraft) -> Result<ExperimentRecord, AbError> {
+        upload::check_experiment(&draft).map_err(AbError::BadUpload)?;
+        if let Err(err) = serde_json::from_value::<Analysis>(draft.analysis.clone()) {
+            return Err(AbError::BadUpload(BodyProblem::new("analysis", format!("not an `ab` analysis: {err}"))));
+        }
+        for (index, arm) in draft.arms.iter().enumerate() {
+            if let Some(id) = arm.run
+                && self.store.run(&self.scope, id).await?.is_none()
+            {
+                let message = format!("run {id} does not exist in this project; upload it first");
+                return Err(AbError::BadUpload(BodyProblem::new(format!("arms[{index}].run"), message)));
+            }
+        }
         Ok(self.store.create_experiment(&self.scope, draft).await?)
     }
 
@@ -213,15 +259,15 @@ impl ExperimentService for LocalExperiments {
     }
 
     async fn experiment(&self, reference: &str) -> Result<ExperimentRecord, AbError> {
-        if matches!(reference, "latest" | "last") {
-            let newest = self.store.experiments(&self.scope, None, 1).await?;
-            return newest.into_iter().next().ok_or(AbError::ExperimentNotFound { id: 0 });
+        match RecordRef::parse(reference).ok_or_else(|| AbError::BadExperimentRef { text: reference.to_owned() })? {
+            RecordRef::Latest => {
+                let newest = self.store.experiments(&self.scope, None, 1).await?;
+                newest.into_iter().next().ok_or(AbError::ExperimentNotFound { id: 0 })
+            }
+            RecordRef::Number(id) => {
+                self.store.experiment(&self.scope, id).await?.ok_or(AbError::ExperimentNotFound { id })
+            }
         }
-        let id = reference
-            .trim_start_matches('#')
-            .parse::<u64>()
-            .map_err(|_| AbError::BadExperimentRef { text: reference.to_owned() })?;
-        self.store.experiment(&self.scope, id).await?.ok_or(AbError::ExperimentNotFound { id })
     }
 }
 

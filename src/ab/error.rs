@@ -1,7 +1,8 @@
 //! The one error type of [`crate::ab`]: arms that do not resolve, comparisons that cannot be
 //! made, settings out of range. Statistics errors are wrapped with the metric they concern.
 
-use crate::error::{Diagnostic, ErrorClass, list_names};
+use crate::api::upload::BodyProblem;
+use crate::error::{Diagnostic, ErrorClass, ServiceError, list_names};
 use crate::stats::StatsError;
 use crate::store::StoreError;
 
@@ -117,9 +118,15 @@ pub enum AbError {
         /// The number asked for.
         id: u64,
     },
+    /// An uploaded experiment cannot be stored as it is; nothing was written.
+    #[error("the uploaded experiment cannot be stored")]
+    BadUpload(#[source] BodyProblem),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The experiment service (a remote server) failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 impl AbError {
@@ -134,6 +141,7 @@ impl Diagnostic for AbError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Store(err) => err.class(),
+            Self::Service(err) => err.class(),
             Self::Judge { .. } => ErrorClass::Upstream,
             _ => ErrorClass::Usage,
         }
@@ -175,7 +183,9 @@ impl Diagnostic for AbError {
             Self::BadExperimentRef { .. } | Self::ExperimentNotFound { .. } => {
                 vec!["run `promptops ab list` to list experiments".to_owned()]
             }
+            Self::BadUpload(_) => vec!["record experiments the way `promptops ab --remote NAME` does".to_owned()],
             Self::Store(err) => err.hints(),
+            Self::Service(err) => err.hints(),
         }
     }
 }

@@ -29,4 +29,4 @@ pub mod verdict;
 pub use analysis::{Analysis, Decision, MetricComparison, Settings, analyse};
 pub use arm::{Arm, ArmCatalog, resolve_arms};
 pub use error::{AbError, check_probability};
-pub use sample::{ArmSample, CaseSample, Metric, arms_of_run};
+pub use sample::{ArmSample, CaseSample, Metric, arms_of_results, arms_of_run};

@@ -186,19 +186,50 @@ pub(crate) fn median(values: &[f64]) -> f64 {
 
 /// The arms a stored run holds: one per target × provider group that has results, in plan order.
 pub async fn arms_of_run(store: &Arc<dyn Store>, scope: &Scope, run: &RunRecord) -> Result<Vec<ArmSample>, AbError> {
-    let mut groups: BTreeMap<(u32, u32), ArmSample> = BTreeMap::new();
-    for_each_result(store, scope, run.id, false, |result| {
+    let mut arms = RunArms::new(run);
+    for_each_result(store, scope, run.id, false, |result| arms.add(result)).await?;
+    arms.finish()
+}
+
+/// The arms of `run` from results read elsewhere (a remote's `/runs/{run}/results`), grouped
+/// as [`arms_of_run`] groups them.
+pub fn arms_of_results<'a>(
+    run: &RunRecord,
+    results: impl IntoIterator<Item = &'a ResultRecord>,
+) -> Result<Vec<ArmSample>, AbError> {
+    let mut arms = RunArms::new(run);
+    for result in results {
+        arms.add(result);
+    }
+    arms.finish()
+}
+
+/// A run's results grouped by target × provider, one arm each.
+struct RunArms<'a> {
+    run: &'a RunRecord,
+    groups: BTreeMap<(u32, u32), ArmSample>,
+}
+
+impl<'a> RunArms<'a> {
+    fn new(run: &'a RunRecord) -> Self {
+        Self { run, groups: BTreeMap::new() }
+    }
+
+    fn add(&mut self, result: &ResultRecord) {
         let key = (result.unit.target, result.unit.provider);
-        let arm = groups.entry(key).or_insert_with(|| {
+        let run = self.run;
+        let arm = self.groups.entry(key).or_insert_with(|| {
             let target = run.draft.targets.get(key.0 as usize).map_or("?", |t| t.reference.as_str());
             let provider = run.draft.providers.get(key.1 as usize).map_or("?", String::as_str);
             ArmSample::new(target, provider, Some(run.id))
         });
         arm.add(result);
-    })
-    .await?;
-    if groups.is_empty() {
-        return Err(AbError::EmptyRun { run: run.id });
     }
-    Ok(groups.into_values().collect())
+
+    fn finish(self) -> Result<Vec<ArmSample>, AbError> {
+        if self.groups.is_empty() {
+            return Err(AbError::EmptyRun { run: self.run.id });
+        }
+        Ok(self.groups.into_values().collect())
+    }
 }

@@ -3,6 +3,8 @@
 //! records themselves. Store records ([`crate::store`]) travel as they are. `docs/server.md`
 //! lists the routes; `schemas/openapi.json` is generated from these types.
 
+pub mod upload;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -285,14 +287,14 @@ pub struct RunUpload {
     pub results: Vec<ResultRecord>,
 }
 
-/// Filters of `GET /projects/{project}/runs`.
+/// Filters of `GET /projects/{project}/runs` and `GET /projects/{project}/experiments`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunListQuery {
     /// Page size.
     pub limit: Option<u32>,
     /// Cursor.
     pub cursor: Option<String>,
-    /// Only runs of this suite.
+    /// Only runs (experiments) of this suite.
     pub suite: Option<String>,
 }
 

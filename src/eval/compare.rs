@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::EvalError;
 use super::report::for_each_result;
@@ -16,7 +16,7 @@ use crate::registry::Registry;
 use crate::store::{CaseStatus, ResultRecord, RunRecord, RunStatus, Scope, Store};
 
 /// How one case differs between two runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseChange {
     /// The target (prompt name, or ref when a run has the same prompt twice).
     pub target: String,
@@ -37,7 +37,7 @@ pub struct CaseChange {
 }
 
 /// Two runs compared.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// The older run.
     pub before: RunRecord,

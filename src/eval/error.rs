@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Diagnostic, ErrorClass, did_you_mean, list_names};
+use crate::api::upload::BodyProblem;
+use crate::error::{Diagnostic, ErrorClass, ServiceError, did_you_mean, list_names};
 use crate::store::{RunStatus, StoreError};
 use crate::yaml::YamlError;
 
@@ -63,9 +64,15 @@ pub enum EvalError {
         /// Why nothing matched.
         why: String,
     },
+    /// An uploaded run cannot be stored as it is; nothing was written.
+    #[error("the uploaded run cannot be stored")]
+    BadUpload(#[source] BodyProblem),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The run service (a remote server) failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -76,6 +83,7 @@ impl Diagnostic for EvalError {
         match self {
             Self::Invalid { .. } | Self::PlanChanged { .. } => ErrorClass::Config,
             Self::Store(err) => err.class(),
+            Self::Service(err) => err.class(),
             Self::Internal(_) => ErrorClass::Internal,
             _ => ErrorClass::Usage,
         }
@@ -102,7 +110,9 @@ impl Diagnostic for EvalError {
             Self::NoBaseline { .. } => vec![
                 "pass a run number (`promptops eval list` shows them) or a prompt label whose versions a stored run evaluated".to_owned(),
             ],
+            Self::BadUpload(_) => vec!["upload runs the way `promptops eval --remote NAME` does".to_owned()],
             Self::Store(err) => err.hints(),
+            Self::Service(err) => err.hints(),
             Self::Internal(_) => vec!["this is a bug in promptops; please report it".to_owned()],
         }
     }

@@ -109,19 +109,32 @@ impl Client {
         url: Url,
         query: &[(&str, String)],
     ) -> Result<Vec<T>, RemoteError> {
+        self.get_up_to(url, query, usize::MAX).await
+    }
+
+    /// The first `max` items of a paged list (all of them when there are fewer).
+    pub async fn get_up_to<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        query: &[(&str, String)],
+        max: usize,
+    ) -> Result<Vec<T>, RemoteError> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
-        loop {
+        while items.len() < max {
+            let size = (max - items.len()).min(PAGE_SIZE as usize);
             let mut params = query.to_vec();
-            params.push(("limit", PAGE_SIZE.to_string()));
+            params.push(("limit", size.to_string()));
             params.extend(cursor.take().map(|c| ("cursor", c)));
             let page: Page<T> = self.get(url.clone(), &params).await?;
             items.extend(page.items);
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
-                None => return Ok(items),
+                None => break,
             }
         }
+        items.truncate(max);
+        Ok(items)
     }
 
     /// A request with a JSON body (or none), answered with JSON.

@@ -10,8 +10,10 @@ pub mod client;
 pub mod credentials;
 mod error;
 pub mod registry;
+pub mod runs;
 pub mod settings;
 
 pub use client::Client;
 pub use error::RemoteError;
 pub use registry::RemoteRegistry;
+pub use runs::{RemoteExperiments, RemoteRuns};

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::ab::AbError;
 use crate::access::AccessError;
+use crate::api::upload::BodyProblem;
 use crate::error::Diagnostic;
 use crate::eval::EvalError;
 use crate::prompt::NameError;
@@ -245,8 +247,36 @@ impl From<EvalError> for ApiError {
             EvalError::BadRunRef { .. } => {
                 Self::BadRequest { code: "invalid_parameter", message: err.to_string(), hint, path: None }
             }
+            EvalError::BadUpload(ref problem) => invalid_upload("invalid_run", &err.to_string(), problem),
             other => Self::Internal(Box::new(other)),
         }
+    }
+}
+
+impl From<AbError> for ApiError {
+    fn from(err: AbError) -> Self {
+        let hint = first_hint(&err);
+        match err {
+            AbError::Store(store) => store.into(),
+            AbError::ExperimentNotFound { .. } => {
+                Self::NotFound { code: "unknown_experiment", message: err.to_string(), hint }
+            }
+            AbError::BadExperimentRef { .. } => {
+                Self::BadRequest { code: "invalid_parameter", message: err.to_string(), hint, path: None }
+            }
+            AbError::BadUpload(ref problem) => invalid_upload("invalid_experiment", &err.to_string(), problem),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// A 400 for an uploaded body that cannot be stored, naming the field at fault.
+fn invalid_upload(code: &'static str, what: &str, problem: &BodyProblem) -> ApiError {
+    ApiError::BadRequest {
+        code,
+        message: format!("{what}: {}", problem.message),
+        hint: Some("see docs/server.md for what an upload must hold".to_owned()),
+        path: Some(problem.path.clone()),
     }
 }
 

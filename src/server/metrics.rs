@@ -44,6 +44,35 @@ struct ProviderTotals {
     cost: i64,
 }
 
+/// The model calls of one uploaded run by provider and model, summed before the run is stored
+/// (the store takes the results) and counted once it is.
+#[derive(Debug, Default)]
+pub struct RunUsage(BTreeMap<(String, String), ProviderTotals>);
+
+impl RunUsage {
+    /// Sums `results`, whose units index `providers` (named `id` or `id:model`).
+    pub fn of(providers: &[String], results: &[ResultRecord]) -> Self {
+        let mut totals: BTreeMap<(String, String), ProviderTotals> = BTreeMap::new();
+        for result in results {
+            let named = providers.get(result.unit.provider as usize).map_or("unknown", String::as_str);
+            let (provider, model) = named.split_once(':').unwrap_or((named, ""));
+            let entry = totals.entry((provider.to_owned(), model.to_owned())).or_default();
+            if result.error.is_some() {
+                entry.error += 1;
+            } else {
+                entry.ok += 1;
+            }
+            entry.input += result.input_tokens;
+            entry.output += result.output_tokens;
+            if result.cached {
+                entry.cached += result.input_tokens;
+            }
+            entry.cost += result.cost.0;
+        }
+        Self(totals)
+    }
+}
+
 /// Where a prompt fetch was answered from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchSource {
@@ -82,25 +111,17 @@ impl Metrics {
     }
 
     /// Counts an uploaded run and the model calls its results made.
-    pub fn run_uploaded(&self, providers: &[String], results: &[ResultRecord]) {
+    pub fn run_uploaded(&self, usage: RunUsage) {
         self.runs_uploaded.fetch_add(1, Ordering::Relaxed);
         let Ok(mut totals) = self.provider.lock() else { return };
-        for result in results {
-            // A run names providers as `id` or `id:model`.
-            let named = providers.get(result.unit.provider as usize).map_or("unknown", String::as_str);
-            let (provider, model) = named.split_once(':').unwrap_or((named, ""));
-            let entry = totals.entry((provider.to_owned(), model.to_owned())).or_default();
-            if result.error.is_some() {
-                entry.error += 1;
-            } else {
-                entry.ok += 1;
-            }
-            entry.input += result.input_tokens;
-            entry.output += result.output_tokens;
-            if result.cached {
-                entry.cached += result.input_tokens;
-            }
-            entry.cost += result.cost.0;
+        for (key, add) in usage.0 {
+            let entry = totals.entry(key).or_default();
+            entry.ok += add.ok;
+            entry.error += add.error;
+            entry.input += add.input;
+            entry.output += add.output;
+            entry.cached += add.cached;
+            entry.cost += add.cost;
         }
     }
 

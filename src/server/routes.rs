@@ -3,7 +3,7 @@
 
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
-use super::handlers::{accounts, health, langfuse, prompts, runs, sync};
+use super::handlers::{accounts, experiments, health, langfuse, prompts, runs, sync};
 use super::state::AppState;
 
 /// Who may call a route.
@@ -82,6 +82,9 @@ pub fn table() -> Vec<Route> {
         route!(get "GET" "/api/v1/projects/{project}/runs/compare", Bearer, runs::compare, "compare two runs (?before=&after=)"),
         route!(get "GET" "/api/v1/projects/{project}/runs/{run}", Bearer, runs::show, "a run's report (number or `latest`)"),
         route!(get "GET" "/api/v1/projects/{project}/runs/{run}/results", Bearer, runs::results, "a run's results in unit order (paged; problems_only)"),
+        route!(get "GET" "/api/v1/projects/{project}/experiments", Bearer, experiments::list, "A/B experiments, newest first (paged; filter suite)"),
+        route!(post "POST" "/api/v1/projects/{project}/experiments", Bearer, experiments::upload, "record an experiment whose arms' runs are uploaded (runner)"),
+        route!(get "GET" "/api/v1/projects/{project}/experiments/{experiment}", Bearer, experiments::show, "an experiment with its analysis (number or `latest`)"),
         route!(get "GET" "/api/public/projects", Basic, langfuse::projects, "Langfuse: the key pair's project (auth_check)"),
         route!(get "GET" "/api/public/v2/prompts", Basic, langfuse::list, "Langfuse: list prompts (page, limit, name, label, tag)"),
         route!(post "POST" "/api/public/v2/prompts", Basic, langfuse::create, "Langfuse: create a version (text or chat), with labels"),

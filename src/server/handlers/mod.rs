@@ -2,6 +2,7 @@
 //! scope), call the library, answer. Shared here: paging of lists the store returns whole.
 
 pub mod accounts;
+pub mod experiments;
 pub mod health;
 pub mod langfuse;
 pub mod prompts;
@@ -12,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::error::ApiError;
-use crate::api::{DEFAULT_LIMIT, MAX_LIMIT, Page};
+use crate::api::{DEFAULT_LIMIT, MAX_LIMIT, Page, RunListQuery};
 
 /// Encodes a sort key as an opaque cursor.
 pub fn encode_cursor(key: &str) -> String {
@@ -43,6 +44,22 @@ pub fn paginate<T>(
     let next_cursor = (items.len() > limit).then(|| {
         items.truncate(limit);
         items.last().map(|last| encode_cursor(&key(last)))
+    });
+    Ok(Page { items, next_cursor: next_cursor.flatten() })
+}
+
+/// One page of numbered records the store returns newest first (runs, experiments): those
+/// numbered below the cursor, at most `?limit=`.
+pub fn newest_first<T>(items: Vec<T>, query: &RunListQuery, id: impl Fn(&T) -> u64) -> Result<Page<T>, ApiError> {
+    let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this server made", Some("cursor"));
+    let before =
+        decode_cursor(query.cursor.as_deref())?.map(|c| c.parse::<u64>()).transpose().map_err(|_| invalid())?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as usize;
+    let mut items: Vec<T> =
+        items.into_iter().filter(|item| before.is_none_or(|b| id(item) < b)).take(limit + 1).collect();
+    let next_cursor = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        items.last().map(|last| encode_cursor(&id(last).to_string()))
     });
     Ok(Page { items, next_cursor: next_cursor.flatten() })
 }

@@ -1,6 +1,6 @@
 //! `/api/v1/projects/{project}/runs`: eval runs uploaded by the CLI (`eval --remote`), listed,
 //! shown with their report, their results paged, and two runs compared, over the local
-//! [`crate::service::RunService`]. Experiments (A/B) join here once the A/B branch lands.
+//! [`crate::service::RunService`]. Experiments (A/B) are `experiments.rs`'.
 
 use std::sync::Arc;
 
@@ -8,22 +8,24 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::{decode_cursor, encode_cursor};
+use super::{decode_cursor, encode_cursor, newest_first};
 use crate::access::{Action, Scope};
 use crate::api::{CompareQuery, Page, ResultListQuery, RunListQuery, RunUpload};
 use crate::eval::compare::Comparison;
 use crate::eval::report::RunReport;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::server::metrics::RunUsage;
 use crate::server::state::AppState;
 use crate::service::{LocalRuns, RunService};
-use crate::store::{ResultQuery, ResultRecord, RunRecord, RunStatus, UnitKey};
+use crate::store::{ResultQuery, ResultRecord, RunRecord, UnitKey};
 
 fn runs(state: &AppState, scope: Scope) -> LocalRuns {
     LocalRuns::new(Arc::clone(&state.store), scope)
 }
 
 /// `POST /projects/{project}/runs` (runner): stores a run and its results; the server numbers it.
+/// The run and every result are checked first, so a bad body writes nothing.
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,13 +33,9 @@ pub async fn upload(
     ApiJson(body): ApiJson<RunUpload>,
 ) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
     let scope = caller.principal.authorize(Action::Run, &project)?;
-    let RunUpload { run, results } = body;
-    let providers = run.draft.providers.clone();
-    let created = state.store.create_run(&scope, run.draft).await?;
-    state.metrics.run_uploaded(&providers, &results);
-    state.store.append_results(&scope, created.id, results).await?;
-    let status = if run.status == RunStatus::Running { RunStatus::Interrupted } else { run.status };
-    let stored = state.store.set_run_status(&scope, created.id, status).await?;
+    let usage = RunUsage::of(&body.run.draft.providers, &body.results);
+    let stored = runs(&state, scope).upload(body).await?;
+    state.metrics.run_uploaded(usage);
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -49,23 +47,8 @@ pub async fn list(
     ApiQuery(query): ApiQuery<RunListQuery>,
 ) -> Result<Json<Page<RunRecord>>, ApiError> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
-    let before = decode_cursor(query.cursor.as_deref())?.map(|c| c.parse::<u64>()).transpose().map_err(|_| {
-        ApiError::bad_request("invalid_cursor", "the cursor is not one this server made", Some("cursor"))
-    })?;
-    let limit = crate::api::PageQuery { limit: query.limit, cursor: None }.limit() as usize;
-    let mut items: Vec<RunRecord> = state
-        .store
-        .runs(&scope, query.suite.as_deref(), u32::MAX)
-        .await?
-        .into_iter()
-        .filter(|r| before.is_none_or(|b| r.id < b))
-        .take(limit + 1)
-        .collect();
-    let next_cursor = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        items.last().map(|r| encode_cursor(&r.id.to_string()))
-    });
-    Ok(Json(Page { items, next_cursor: next_cursor.flatten() }))
+    let runs = state.store.runs(&scope, query.suite.as_deref(), u32::MAX).await?;
+    Ok(Json(newest_first(runs, &query, |r| r.id)?))
 }
 
 /// `GET /projects/{project}/runs/{run}`: the run's report (the run, its groups and problems).

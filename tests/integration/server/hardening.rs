@@ -132,6 +132,7 @@ pub async fn no_json_body_makes_a_handler_fail_with_500(b: Backend) {
         (Method::PUT, "/api/v1/projects/web/members/acme-viewer"),
         (Method::POST, "/api/v1/projects/web/keys"),
         (Method::POST, "/api/v1/projects/web/runs"),
+        (Method::POST, "/api/v1/projects/web/experiments"),
         (Method::POST, "/api/v1/tokens"),
         (Method::POST, "/api/v1/projects"),
         (Method::POST, "/api/v1/principals"),

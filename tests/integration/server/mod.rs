@@ -4,6 +4,7 @@
 
 mod api;
 mod contract;
+pub mod experiments;
 mod hardening;
 mod langfuse;
 mod rbac;
@@ -43,6 +44,8 @@ server_cases! {
     rbac::every_role_against_every_write_endpoint,
     rbac::a_token_of_tenant_a_never_sees_tenant_b,
     runs::runs_are_uploaded_listed_shown_paged_and_compared,
+    experiments::experiments_are_recorded_listed_filtered_and_shown,
+    experiments::hostile_uploads_are_refused_with_the_path_and_write_nothing,
     hardening::label_moves_reach_another_server_on_the_same_database,
     hardening::a_spent_token_bucket_answers_429_with_retry_after,
     hardening::cors_is_closed_unless_origins_are_configured,

@@ -60,6 +60,13 @@ fn write_cases() -> Vec<WriteCase> {
             needs: "admin",
         },
         WriteCase { method: Method::POST, path: "/runs", body: |_| Some(super::runs::upload_body()), needs: "runner" },
+        // After `/runs`, so the experiment's runs exist.
+        WriteCase {
+            method: Method::POST,
+            path: "/experiments",
+            body: |_| Some(super::experiments::experiment("smoke", [1, 2])),
+            needs: "runner",
+        },
     ]
 }
 
@@ -113,6 +120,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         ("POST", "{name}") => json!({"source": prompt_source("x")}),
         ("POST", "commits") => json!({"prompts": [{"name": "a-own", "source": prompt_source("x")}]}),
         ("POST", "runs") => super::runs::upload_body(),
+        ("POST", "experiments") => super::experiments::experiment_body(),
         ("POST", "sync") => json!({"versions": [], "labels": []}),
         ("POST", "tenants") => json!({"id": "gamma", "admin": "g"}),
         ("POST", "projects") => json!({"id": "web2"}),
@@ -147,6 +155,10 @@ pub async fn a_token_of_tenant_a_never_sees_tenant_b(b: Backend) {
     let (_, b_key) = server.post("/api/v1/projects/beta-app/keys", beta.token("admin"), json!({})).await;
     let (_, b_run) =
         server.post("/api/v1/projects/beta-app/runs", beta.token("runner"), super::runs::upload_body()).await;
+    let b_experiment_body = super::experiments::experiment("beta-secret-suite", [1, 1]);
+    let (status, b_experiment) =
+        server.post("/api/v1/projects/beta-app/experiments", beta.token("runner"), b_experiment_body).await;
+    assert_eq!(status, 201, "{b_experiment}");
     let (_, a_key) = server.post("/api/v1/projects/web/keys", acme.token("admin"), json!({"role": "owner"})).await;
     let b_markers = [
         "beta-app",
@@ -155,6 +167,7 @@ pub async fn a_token_of_tenant_a_never_sees_tenant_b(b: Backend) {
         b_token["id"].as_str().expect("token id"),
         b_key["public_key"].as_str().expect("key"),
         b_prompt["version"]["hash"].as_str().expect("hash"),
+        "beta-secret-suite",
     ];
     let a_basic = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
@@ -174,6 +187,7 @@ pub async fn a_token_of_tenant_a_never_sees_tenant_b(b: Backend) {
             .replace("{id}", b_token["id"].as_str().expect("id"))
             .replace("{public_key}", b_key["public_key"].as_str().expect("key"))
             .replace("{run}", &b_run["id"].to_string())
+            .replace("{experiment}", &b_experiment["id"].to_string())
             .replace("{version}", "1")
             + match route.path.rsplit('/').next() {
                 Some("diff") => "?from=1",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Backend, TestServer};
 
-fn result(case: u32, status: CaseStatus) -> ResultRecord {
+pub fn result(case: u32, status: CaseStatus) -> ResultRecord {
     ResultRecord {
         unit: UnitKey { target: 0, provider: 0, case, repeat: 0 },
         case_name: format!("case {case}"),
