@@ -42,7 +42,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_color: bool,
     /// Talk to this remote server (from `remotes:` in promptops.yaml) instead of the local store:
-    /// status, log, diff, show, checkout, label, rollback, prompt list, commit.
+    /// status, log, diff, show, checkout, label, rollback, prompt list, commit; eval and ab run
+    /// locally and upload their runs and experiments; eval list/show/compare, ab list/show read it.
     #[arg(long, global = true, value_name = "NAME")]
     pub remote: Option<String>,
 }

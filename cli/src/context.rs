@@ -8,9 +8,9 @@ use promptops::access::{Action, LOCAL_PROJECT, Principal};
 use promptops::config::{Project, resolve_author};
 use promptops::provider::{Providers, ProvidersOptions};
 use promptops::registry::Registry;
-use promptops::remote::{Client, RemoteRegistry, credentials, settings};
+use promptops::remote::{Client, RemoteExperiments, RemoteRegistry, RemoteRuns, credentials, settings};
 use promptops::secret::Secrets;
-use promptops::service::{LocalRuns, RegistryService, RunService};
+use promptops::service::{ExperimentService, LocalExperiments, LocalRuns, RegistryService, RunService};
 use promptops::store::{Scope, SqliteStore, Store};
 
 use crate::diagnose::DiagnoseExt;
@@ -75,10 +75,22 @@ impl Context {
         Ok(LocalStore { store: Arc::new(store), scope, actor })
     }
 
-    /// The project's eval runs (the local store in `.promptops/`).
+    /// The project's eval runs: the local store in `.promptops/`, or the server of `--remote`.
     pub async fn runs(&self, project: &Project) -> anyhow::Result<Arc<dyn RunService>> {
+        if let Some(name) = self.remote() {
+            return Ok(Arc::new(RemoteRuns::new(self.remote_client(project, name)?)));
+        }
         let local = self.local_store(project).await?;
         Ok(Arc::new(LocalRuns::new(local.store, local.scope)))
+    }
+
+    /// The project's A/B experiments: the local store, or the server of `--remote`.
+    pub async fn experiments(&self, project: &Project) -> anyhow::Result<Arc<dyn ExperimentService>> {
+        if let Some(name) = self.remote() {
+            return Ok(Arc::new(RemoteExperiments::new(self.remote_client(project, name)?)));
+        }
+        let local = self.local_store(project).await?;
+        Ok(Arc::new(LocalExperiments::new(local.store, local.scope)))
     }
 
     /// The project's store and the scope of the local user running models in it.

@@ -58,7 +58,8 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
     }
 }
 
-/// `--remote` reaches the registry commands; elsewhere it would be silently ignored, so it is refused.
+/// `--remote` reaches the registry, eval and A/B commands; elsewhere it would be silently
+/// ignored, so it is refused.
 fn check_remote_support(command: &Command, remote: &str) -> anyhow::Result<()> {
     let supported = matches!(
         command,
@@ -73,14 +74,17 @@ fn check_remote_support(command: &Command, remote: &str) -> anyhow::Result<()> {
             | Command::Prompt(prompt::PromptCommand::List)
             | Command::Push(_)
             | Command::Pull(_)
-    );
+            | Command::Eval(_)
+    ) || matches!(command, Command::Ab(args) if !matches!(args.command, Some(ab::AbCommand::Plan(_))));
     if supported {
         return Ok(());
     }
     Err(usage(
         format!("this command does not take `--remote {remote}`"),
         &[
-            "`--remote` works with commit, status, log, diff, show, checkout, label, rollback, prompt list, push and pull",
+            "`--remote` works with commit, status, log, diff, show, checkout, label, rollback, prompt list, push, pull, \
+             eval (uploads the runs; list, show, compare read the server's) and ab (keeps the experiment on the server; \
+             list, show, --runs read the server's)",
         ],
     ))
 }

@@ -47,7 +47,7 @@ defaults: { provider: weak }
 
 const PROMPT: &str = "description: Repeat a word.\nvariables:\n  word: { type: string }\nmessages:\n  - role: user\n    content: \"Say {{ word }}\"\n";
 
-fn project(cases: usize) -> Project {
+pub fn project(cases: usize) -> Project {
     let project = Project::empty();
     project.write("promptops.yaml", CONFIG);
     project.write("prompts/echo/word.yaml", PROMPT);

@@ -1,12 +1,13 @@
 //! The remote CLI against a real `promptops serve`: push, push again, pull into a fresh project,
-//! `--remote` reads, and a conflict that writes nothing.
+//! `--remote` reads, a conflict that writes nothing, eval runs uploaded and read back, and A/B
+//! experiments kept on the server.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Project, command};
+use crate::support::{Project, Run, command};
 
 const TOKEN: &str = "pot_remote-test-admin-token";
 
@@ -133,4 +134,99 @@ fn a_wrong_token_is_refused_with_a_hint() {
         .expect("run");
     assert_ne!(output.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&output.stderr).contains("login"), "{:?}", output);
+}
+
+/// `remote()`'s output as a [`Run`], to compare with local output with dates masked.
+fn remote_run(project: &Project, args: &[&str]) -> Run {
+    let (code, stdout, stderr) = remote(project, args);
+    Run { code, stdout, stderr }
+}
+
+/// The report without its wall-clock duration (`· 0.0s`), which the server's finish time decides.
+fn without_duration(report: &str) -> String {
+    regex::Regex::new(r" · [0-9.]+s").expect("regex").replace_all(report, "").into_owned()
+}
+
+#[test]
+fn eval_uploads_its_runs_and_the_remote_lists_shows_and_compares_them() {
+    let server = Server::start();
+    let project = project_with_remote(&server);
+    for n in 1..=2 {
+        let (code, stdout, stderr) = remote(&project, &["eval", "--remote", "prod"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("1/1 passed"), "the report prints as locally: {stdout}");
+        let landed =
+            format!("uploaded run {n} (hello) to remote `prod` as run {n}: `promptops eval show {n} --remote prod`");
+        assert!(stderr.contains(&landed), "{stderr}");
+    }
+
+    let listed = remote_run(&project, &["eval", "list", "--remote", "prod"]);
+    assert_eq!(listed.snapshot(), project.run(&["eval", "list"]).snapshot(), "same output as locally");
+    let elsewhere = project_with_remote(&server);
+    let listed = remote_run(&elsewhere, &["eval", "list", "--remote", "prod"]);
+    assert_eq!(listed.ok().lines().count(), 3, "another checkout reads the server's two runs: {}", listed.stdout);
+    for args in [["eval", "show", "2"], ["eval", "show", "latest"]] {
+        let shown = remote_run(&project, &[&args[..], &["--remote", "prod"]].concat());
+        let local = project.run(&["eval", "show", "2"]);
+        assert_eq!(without_duration(&shown.snapshot()), without_duration(&local.snapshot()), "{args:?}");
+    }
+    let failures = remote_run(&project, &["eval", "show", "1", "--failures", "--remote", "prod"]);
+    assert_eq!(failures.ok(), "no failures\n");
+    let compared = remote_run(&project, &["eval", "compare", "1", "2", "--remote", "prod"]);
+    assert_eq!(compared.snapshot(), project.run(&["eval", "compare", "1", "2"]).snapshot());
+
+    let missing = remote_run(&project, &["eval", "show", "9", "--remote", "prod"]);
+    assert!(missing.fails_with(2).contains("run 9 not found"), "{}", missing.stderr);
+    let bad = remote_run(&project, &["eval", "show", "yesterday", "--remote", "prod"]);
+    assert!(bad.fails_with(2).contains("is not a run"), "{}", bad.stderr);
+}
+
+#[test]
+fn a_run_that_cannot_be_uploaded_stays_local_and_says_so() {
+    let server = Server::start();
+    let project = project_with_remote(&server);
+    let output = command(&project.root)
+        .env("PROMPTOPS_TOKEN", "pot_wrong")
+        .args(["eval", "--remote", "prod"])
+        .output()
+        .expect("run");
+    let run = Run::from(output);
+    let stderr = run.fails_with(2);
+    assert!(stderr.contains("run 1 (hello) is kept in the local store but did not reach remote `prod`"), "{stderr}");
+    assert!(stderr.contains("promptops login prod"), "{stderr}");
+    assert!(project.run(&["eval", "list"]).ok().contains("hello"), "the local run is kept");
+    let (_, listed, _) = remote(&project, &["eval", "list", "--remote", "prod", "--format", "json"]);
+    assert_eq!(listed.trim(), "[]", "nothing reached the server");
+}
+
+#[test]
+fn ab_keeps_its_experiment_and_runs_on_the_remote() {
+    let server = Server::start();
+    let project = crate::ab::project(30);
+    project.run(&["remote", "add", "prod", &server.url, "--project-id", "web"]).ok();
+    let arms = ["ab", "echo/word+weak", "echo/word+strong", "--suite", "words", "--remote", "prod"];
+    let (code, compared, stderr) = remote(&project, &arms);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(compared.starts_with("experiment 1 · suite words"), "{compared}");
+    for n in 1..=2 {
+        assert!(stderr.contains(&format!("as run {n}: `promptops eval show {n} --remote prod`")), "{stderr}");
+    }
+
+    let listed = remote_run(&project, &["ab", "list", "--remote", "prod"]);
+    assert!(listed.ok().contains("A=echo/word · weak; B=echo/word · strong"), "{}", listed.stdout);
+    assert!(project.run(&["ab", "list"]).stderr.contains("no experiments yet"), "kept on the server only");
+    let shown = remote_run(&project, &["ab", "show", "1", "--remote", "prod"]);
+    assert_eq!(shown.ok(), compared, "`ab show` prints what `ab` printed");
+    let (_, json, _) = remote(&project, &["ab", "show", "latest", "--remote", "prod", "--format", "json"]);
+    let record: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let runs: Vec<_> = record["arms"].as_array().expect("arms").iter().map(|a| a["run"].clone()).collect();
+    assert_eq!(runs, vec![serde_json::json!(1), serde_json::json!(2)], "arms name the server's runs");
+
+    // Another checkout, with no runs of its own, analyses the server's.
+    let elsewhere = project_with_remote(&server);
+    let again = remote_run(&elsewhere, &["ab", "--runs", "1", "2", "--remote", "prod"]);
+    assert!(again.ok().starts_with("experiment 2 · suite words"), "{}", again.stderr);
+    assert_eq!(remote_run(&project, &["eval", "list", "--remote", "prod"]).ok().lines().count(), 3);
+    let plan = remote_run(&project, &["ab", "plan", "--baseline", "0.5", "--target", "0.6", "--remote", "prod"]);
+    assert!(plan.fails_with(2).contains("does not take `--remote prod`"), "{}", plan.stderr);
 }

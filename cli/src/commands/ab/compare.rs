@@ -1,17 +1,20 @@
 //! `promptops ab ARM ARM [ARM…] --suite SUITE` and `promptops ab --runs RUN RUN…`: resolve the
 //! arms, run each as an eval run of the suite (through the same runner, provider layers and
 //! cache as `eval`), analyse, judge if asked, record the experiment, print the verdict, and set
-//! the exit code from `--require-better` / `--non-inferiority`.
+//! the exit code from `--require-better` / `--non-inferiority`. With `--remote` the arms still
+//! run locally; their runs and the experiment are kept on the server, and `--runs` reads its runs.
 
 use std::sync::Arc;
 
 use promptops::ab::arms_plan::arm_suite;
 use promptops::ab::experiment::{Gate, draft, earlier_looks, gate_failures};
-use promptops::ab::{AbError, Analysis, ArmCatalog, ArmSample, Settings, analyse, arms_of_run, judge, resolve_arms};
+use promptops::ab::{
+    AbError, Analysis, ArmCatalog, ArmSample, Settings, analyse, arms_of_results, arms_of_run, judge, resolve_arms,
+};
 use promptops::config::Project;
 use promptops::eval::suite::LoadedSuite;
 use promptops::eval::{Cancel, Overrides, PlanInput, ProjectPrompts, Runner};
-use promptops::service::{ExperimentService, LocalExperiments};
+use promptops::service::ExperimentService;
 use promptops::store::RunStatus;
 use promptops::yaml::YamlError;
 
@@ -21,6 +24,7 @@ use crate::commands::eval::backend::{BackendOptions, backend, workflows};
 use crate::commands::eval::parse_rate;
 use crate::commands::eval::run::{run_one, watch_ctrl_c};
 use crate::commands::eval::select::suites;
+use crate::commands::eval::upload::upload_run;
 use crate::commands::workspace::report_all;
 use crate::context::{Context, LocalStore};
 use crate::diagnose::{DiagnoseExt, usage};
@@ -97,7 +101,7 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         let planned = plan_arms(ctx, &project, &local, &args, backend.as_ref(), &workflows).await?;
         (planned.0.clone(), run_arms(ctx, &project, &local, &runner, planned, args.concurrency).await?)
     } else {
-        from_runs(ctx, &project, &local, &args.runs).await?
+        from_runs(ctx, &project, &args.runs).await?
     };
     if let Some(planned) = &mut settings.sequential
         && *planned == 0
@@ -110,8 +114,8 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         analysis.judge = Some(judge::judge(&arms, provider, backend.as_ref(), settings.alpha).await.diag()?);
     }
     backend.flush().await;
-    let experiments = LocalExperiments::new(Arc::clone(&local.store), local.scope.clone());
-    warn_earlier_looks(ctx, &experiments, &suite, &analysis).await?;
+    let experiments = ctx.experiments(&project).await?;
+    warn_earlier_looks(ctx, experiments.as_ref(), &suite, &analysis).await?;
     let record = experiments.record(draft(&analysis, &suite, &local.actor)).await.diag()?;
     render::emit(ctx, format, &record, &analysis)?;
     Ok(verdict(ctx, &analysis, &gate))
@@ -221,17 +225,19 @@ async fn run_arms(
                 &[],
             ));
         }
-        arms.extend(arms_of_run(&local.store, &local.scope, &record).await.diag()?);
+        let mut measured = arms_of_run(&local.store, &local.scope, &record).await.diag()?;
+        // With `--remote` the experiment names the server's copies of its runs.
+        if let Some(remote) = ctx.remote() {
+            let stored = upload_run(ctx, project, local, remote, &record).await?;
+            measured.iter_mut().for_each(|arm| arm.run = Some(stored.id));
+        }
+        arms.extend(measured);
     }
     Ok(arms)
 }
 
-async fn from_runs(
-    ctx: &Context,
-    project: &Project,
-    local: &LocalStore,
-    runs: &[String],
-) -> anyhow::Result<(String, Vec<ArmSample>)> {
+/// The arms of stored runs (the local store's, or the server's with `--remote`).
+async fn from_runs(ctx: &Context, project: &Project, runs: &[String]) -> anyhow::Result<(String, Vec<ArmSample>)> {
     let service = ctx.runs(project).await?;
     let (mut suites, mut arms) = (Vec::new(), Vec::new());
     for reference in runs {
@@ -239,14 +245,15 @@ async fn from_runs(
         if !suites.contains(&record.draft.suite) {
             suites.push(record.draft.suite.clone());
         }
-        arms.extend(arms_of_run(&local.store, &local.scope, &record).await.diag()?);
+        let results = service.results(record.id, false).await.diag()?;
+        arms.extend(arms_of_results(&record, &results).diag()?);
     }
     Ok((suites.join(", "), arms))
 }
 
 async fn warn_earlier_looks(
     ctx: &Context,
-    experiments: &LocalExperiments,
+    experiments: &dyn ExperimentService,
     suite: &str,
     analysis: &Analysis,
 ) -> anyhow::Result<()> {

@@ -4,7 +4,6 @@
 use clap::Args;
 use promptops::ab::Analysis;
 use promptops::ab::plan::{PlanRequest, plan as size};
-use promptops::service::{ExperimentService, LocalExperiments};
 
 use super::compare::FORMATS;
 use super::render;
@@ -88,16 +87,11 @@ pub fn plan(args: PlanArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-async fn service(ctx: &Context) -> anyhow::Result<LocalExperiments> {
-    let local = ctx.local_store(&ctx.project()?).await?;
-    Ok(LocalExperiments::new(local.store, local.scope))
-}
-
 /// `ab list`.
 pub async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let ListArgs { suite, limit } = args;
     let format = ctx.format(Format::LISTING, "ab list")?;
-    let experiments = service(ctx).await?.experiments(suite.as_deref(), limit).await.diag()?;
+    let experiments = ctx.experiments(&ctx.project()?).await?.experiments(suite.as_deref(), limit).await.diag()?;
     if emit_structured(&ctx.printer, format, &experiments)? {
         return Ok(ExitStatus::Success);
     }
@@ -124,7 +118,7 @@ pub async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
 /// `ab show`.
 pub async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let format = ctx.format(FORMATS, "ab show")?;
-    let record = service(ctx).await?.experiment(&args.id).await.diag()?;
+    let record = ctx.experiments(&ctx.project()?).await?.experiment(&args.id).await.diag()?;
     let analysis: Analysis = serde_json::from_value(record.draft.analysis.clone())
         .map_err(|err| anyhow::anyhow!("experiment {} was stored by another promptops version: {err}", record.id))?;
     render::emit(ctx, format, &record, &analysis)?;

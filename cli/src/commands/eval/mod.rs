@@ -1,11 +1,12 @@
 //! `eval`: run suites (the main job of promptops), and `eval list|show|compare` over the runs
-//! kept in the store. Running lives in `run.rs`, reading runs in `runs.rs`, rendering in
-//! `output::report`.
+//! kept in the store or on a remote. Running lives in `run.rs`, uploading to a remote in
+//! `upload.rs`, reading runs in `runs.rs`, rendering in `output::report`.
 
 pub(crate) mod backend;
 pub(crate) mod run;
 mod runs;
 pub(crate) mod select;
+pub(crate) mod upload;
 
 use std::path::PathBuf;
 

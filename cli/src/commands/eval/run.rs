@@ -13,11 +13,13 @@ use promptops::eval::report::{build, for_each_result};
 use promptops::eval::suite::LoadedSuite;
 use promptops::eval::{Cancel, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner};
 use promptops::git::Changes;
+use promptops::service::{LocalRuns, RunService};
 use promptops::store::{RunRecord, RunStatus};
 use promptops::yaml::YamlError;
 
 use super::backend::{BackendOptions, backend, workflows};
 use super::select::{ChangeFilter, suites};
+use super::upload::upload_run;
 use super::{RunArgs, parse_rate};
 use crate::commands::workspace::report_all;
 use crate::context::{Context, LocalStore};
@@ -102,8 +104,12 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let workflows = workflows(&project, &local, providers, provider_options);
     let registry = local.registry(&project);
     let prompts = ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(registry) };
+    // Runs are made in the local store even with `--remote` (they are uploaded afterwards), so
+    // `--resume` names a local run.
     let resumed = match &args.resume {
-        Some(reference) => Some(ctx.runs(&project).await?.run(reference).await.diag()?),
+        Some(reference) => {
+            Some(LocalRuns::new(Arc::clone(&local.store), local.scope.clone()).run(reference).await.diag()?)
+        }
         None => None,
     };
     let paths = match &resumed {
@@ -140,6 +146,11 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     }
     let outcomes = outcomes(ctx, &local, &settings, runs).await?;
     emit(ctx, &settings, &outcomes)?;
+    if let Some(remote) = ctx.remote() {
+        for outcome in &outcomes {
+            upload_run(ctx, &project, &local, remote, &outcome.report.run).await?;
+        }
+    }
     Ok(verdict(ctx, &settings, &outcomes))
 }
 
