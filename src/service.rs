@@ -118,9 +118,9 @@ pub trait RunService: Send + Sync {
     async fn results(&self, run: u64, problems_only: bool) -> Result<Vec<ResultRecord>, EvalError>;
     /// Two runs compared case by case.
     async fn compare(&self, before: RunRecord, after: RunRecord) -> Result<Comparison, EvalError>;
-    /// Stores a run made elsewhere, with its results, under the next number; returns it as
-    /// stored. A run still `running` is kept as `interrupted`. Nothing is written when the run
-    /// or a result is invalid ([`EvalError::BadUpload`]).
+    /// Stores a run made elsewhere, with its results, status and times, under the next number,
+    /// all at once; returns it as stored. A run still `running` is kept as `interrupted`.
+    /// Nothing is written when the run or a result is invalid ([`EvalError::BadUpload`]).
     async fn upload(&self, upload: RunUpload) -> Result<RunRecord, EvalError>;
 }
 
@@ -195,13 +195,14 @@ impl RunService for LocalRuns {
         compare::compare(&self.store, &self.scope, before, after).await
     }
 
-    async fn upload(&self, upload: RunUpload) -> Result<RunRecord, EvalError> {
-        upload::check_run(&upload).map_err(EvalError::BadUpload)?;
-        let RunUpload { run, results } = upload;
-        let created = self.store.create_run(&self.scope, run.draft).await?;
-        self.store.append_results(&self.scope, created.id, results).await?;
-        let status = if run.status == RunStatus::Running { RunStatus::Interrupted } else { run.status };
-        Ok(self.store.set_run_status(&self.scope, created.id, status).await?)
+    async fn upload(&self, body: RunUpload) -> Result<RunRecord, EvalError> {
+        upload::check_run(&body).map_err(EvalError::BadUpload)?;
+        let RunUpload { mut run, results } = body;
+        if run.status == RunStatus::Running {
+            run.status = RunStatus::Interrupted;
+            run.finished_at = run.finished_at.or(Some(chrono::Utc::now()));
+        }
+        Ok(self.store.import_run(&self.scope, run, results).await?)
     }
 }
 

@@ -129,6 +129,16 @@ pub trait RunStore {
     /// Records a new run with status `running` and the next number in the scope.
     async fn create_run(&self, scope: &Scope, draft: RunDraft) -> Result<RunRecord, StoreError>;
 
+    /// Stores a run made elsewhere (an upload) under the scope's next number, with its status,
+    /// start and finish times and its results, in one transaction: all of it or nothing. The
+    /// record's own number and totals are ignored; the totals are counted from `results`.
+    async fn import_run(
+        &self,
+        scope: &Scope,
+        run: RunRecord,
+        results: Vec<ResultRecord>,
+    ) -> Result<RunRecord, StoreError>;
+
     /// Adds results to a run in one transaction and updates its totals. A result whose unit is
     /// already stored is skipped, so a resumed run never counts a case twice.
     async fn append_results(&self, scope: &Scope, run: u64, results: Vec<ResultRecord>) -> Result<(), StoreError>;

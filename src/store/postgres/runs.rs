@@ -4,6 +4,7 @@
 //! totals always agree with the rows even when two writers append to one run.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -189,44 +190,78 @@ async fn add_to_totals(
     Ok(())
 }
 
+/// A run's status, start and finish, as they are stored with it.
+type RunStamps = (RunStatus, DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// Inserts a run under the scope's next number, inside `tx`; returns it as stored.
+async fn insert_run(
+    tx: &tokio_postgres::Transaction<'_>,
+    scope: &Scope,
+    draft: &RunDraft,
+    (status, started_at, finished_at): RunStamps,
+) -> Result<RunRecord, StoreError> {
+    let next = next_number(tx, scope, "runs", "eval_runs").await?;
+    let sql = format!(
+        "INSERT INTO eval_runs (tenant_id, project_id, id, suite, suite_path, description, plan_hash, targets,
+         providers, threshold, total, git_commit, git_dirty, actor, status, started_at, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         RETURNING {RUN_COLUMNS}"
+    );
+    let row = tx
+        .query_one(
+            &sql,
+            &[
+                &scope.tenant(),
+                &scope.project(),
+                &next,
+                &draft.suite,
+                &draft.suite_path,
+                &draft.description,
+                &draft.plan_hash,
+                &encode_json(&draft.targets)?,
+                &encode_json(&draft.providers)?,
+                &draft.threshold,
+                &to_big(draft.total)?,
+                &draft.git_commit,
+                &draft.git_dirty,
+                &draft.actor,
+                &status.as_str(),
+                &started_at,
+                &finished_at,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    decode_run(&row)
+}
+
 #[async_trait]
 impl RunStore for PostgresStore {
     async fn create_run(&self, scope: &Scope, draft: RunDraft) -> Result<RunRecord, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        let next = next_number(&tx, scope, "runs", "eval_runs").await?;
-        let sql = format!(
-            "INSERT INTO eval_runs (tenant_id, project_id, id, suite, suite_path, description, plan_hash, targets,
-             providers, threshold, total, git_commit, git_dirty, actor, status, started_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'running', $15)
-             RETURNING {RUN_COLUMNS}"
-        );
-        let row = tx
-            .query_one(
-                &sql,
-                &[
-                    &scope.tenant(),
-                    &scope.project(),
-                    &next,
-                    &draft.suite,
-                    &draft.suite_path,
-                    &draft.description,
-                    &draft.plan_hash,
-                    &encode_json(&draft.targets)?,
-                    &encode_json(&draft.providers)?,
-                    &draft.threshold,
-                    &to_big(draft.total)?,
-                    &draft.git_commit,
-                    &draft.git_dirty,
-                    &draft.actor,
-                    &now(),
-                ],
-            )
-            .await
-            .map_err(backend)?;
-        let run = decode_run(&row)?;
+        let run = insert_run(&tx, scope, &draft, (RunStatus::Running, now(), None)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(run)
+    }
+
+    async fn import_run(
+        &self,
+        scope: &Scope,
+        run: RunRecord,
+        results: Vec<ResultRecord>,
+    ) -> Result<RunRecord, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let inserted = insert_run(&tx, scope, &run.draft, (run.status, run.started_at, run.finished_at)).await?;
+        let id = to_big(inserted.id)?;
+        let added = insert_results(&tx, scope, id, &results).await?;
+        add_to_totals(&tx, scope, id, &added).await?;
+        let sql = format!("SELECT {RUN_COLUMNS} FROM eval_runs WHERE tenant_id = $1 AND project_id = $2 AND id = $3");
+        let row = tx.query_one(&sql, &[&scope.tenant(), &scope.project(), &id]).await.map_err(backend)?;
+        let stored = decode_run(&row)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(stored)
     }
 
     async fn append_results(&self, scope: &Scope, run: u64, results: Vec<ResultRecord>) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 //! always agree with the rows, even after a crash.
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, backend, parse_timestamp, timestamp};
@@ -154,6 +154,89 @@ fn insert_result(
     Ok(changed > 0)
 }
 
+/// A run's status, start and finish, as they are stored with it.
+type RunStamps = (RunStatus, DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// Inserts a run under the scope's next number, inside `tx`; returns the number.
+fn insert_run(
+    tx: &rusqlite::Transaction<'_>,
+    scope: &Scope,
+    draft: &RunDraft,
+    (status, started_at, finished_at): RunStamps,
+) -> Result<u64, StoreError> {
+    let next: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM eval_runs WHERE tenant_id = ?1 AND project_id = ?2",
+            params![scope.tenant(), scope.project()],
+            |row| row.get(0),
+        )
+        .map_err(backend)?;
+    tx.execute(
+        "INSERT INTO eval_runs (tenant_id, project_id, id, suite, suite_path, description, plan_hash, targets,
+         providers, threshold, total, git_commit, git_dirty, actor, status, started_at, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
+            scope.tenant(),
+            scope.project(),
+            next,
+            draft.suite,
+            draft.suite_path,
+            draft.description,
+            draft.plan_hash,
+            json(&draft.targets)?,
+            json(&draft.providers)?,
+            draft.threshold,
+            draft.total as i64,
+            draft.git_commit,
+            draft.git_dirty,
+            draft.actor,
+            status.as_str(),
+            timestamp(started_at),
+            finished_at.map(timestamp),
+        ],
+    )
+    .map_err(backend)?;
+    Ok(next as u64)
+}
+
+/// Stores results of run `run` (checked to exist) inside `tx`, and adds the new ones to its totals.
+fn add_results(
+    tx: &rusqlite::Transaction<'_>,
+    scope: &Scope,
+    run: u64,
+    results: &[ResultRecord],
+) -> Result<(), StoreError> {
+    let mut added = RunTotals::default();
+    for result in results {
+        if insert_result(tx, scope, run, result)? {
+            added.add(result);
+        }
+    }
+    let updated = tx
+        .execute(
+            "UPDATE eval_runs SET done = done + ?4, passed = passed + ?5, failed = failed + ?6,
+             errors = errors + ?7, input_tokens = input_tokens + ?8, output_tokens = output_tokens + ?9,
+             cost_micros = cost_micros + ?10, cached = cached + ?11
+             WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3",
+            params![
+                scope.tenant(),
+                scope.project(),
+                run as i64,
+                added.done as i64,
+                added.passed as i64,
+                added.failed as i64,
+                added.errors as i64,
+                added.input_tokens as i64,
+                added.output_tokens as i64,
+                added.cost.0,
+                added.cached as i64,
+            ],
+        )
+        .map_err(backend)?;
+    debug_assert_eq!(updated, 1, "the run was checked to exist, in the same transaction");
+    Ok(())
+}
+
 impl SqliteStore {
     async fn fetch_run(&self, scope: &Scope, id: u64) -> Result<Option<RunRecord>, StoreError> {
         let scope = scope.clone();
@@ -175,40 +258,31 @@ impl RunStore for SqliteStore {
         let scope_for_task = scope.clone();
         let id = self
             .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+                let stamps = (RunStatus::Running, Utc::now(), None);
+                let id = insert_run(&tx, &scope_for_task, &draft, stamps)?;
+                tx.commit().map_err(backend)?;
+                Ok(id)
+            })
+            .await?;
+        self.fetch_run(scope, id).await?.ok_or(StoreError::RunNotFound { id })
+    }
+
+    async fn import_run(
+        &self,
+        scope: &Scope,
+        run: RunRecord,
+        results: Vec<ResultRecord>,
+    ) -> Result<RunRecord, StoreError> {
+        let scope_for_task = scope.clone();
+        let id = self
+            .call(move |conn| {
                 let scope = scope_for_task;
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-                let next: i64 = tx
-                    .query_row(
-                        "SELECT COALESCE(MAX(id), 0) + 1 FROM eval_runs WHERE tenant_id = ?1 AND project_id = ?2",
-                        params![scope.tenant(), scope.project()],
-                        |row| row.get(0),
-                    )
-                    .map_err(backend)?;
-                tx.execute(
-                    "INSERT INTO eval_runs (tenant_id, project_id, id, suite, suite_path, description, plan_hash, targets,
-                     providers, threshold, total, git_commit, git_dirty, actor, status, started_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'running', ?15)",
-                    params![
-                        scope.tenant(),
-                        scope.project(),
-                        next,
-                        draft.suite,
-                        draft.suite_path,
-                        draft.description,
-                        draft.plan_hash,
-                        json(&draft.targets)?,
-                        json(&draft.providers)?,
-                        draft.threshold,
-                        draft.total as i64,
-                        draft.git_commit,
-                        draft.git_dirty,
-                        draft.actor,
-                        timestamp(Utc::now()),
-                    ],
-                )
-                .map_err(backend)?;
+                let id = insert_run(&tx, &scope, &run.draft, (run.status, run.started_at, run.finished_at))?;
+                add_results(&tx, &scope, id, &results)?;
                 tx.commit().map_err(backend)?;
-                Ok(next as u64)
+                Ok(id)
             })
             .await?;
         self.fetch_run(scope, id).await?.ok_or(StoreError::RunNotFound { id })
@@ -229,34 +303,7 @@ impl RunStore for SqliteStore {
             if exists.is_none() {
                 return Err(StoreError::RunNotFound { id: run });
             }
-            let mut added = RunTotals::default();
-            for result in &results {
-                if insert_result(&tx, &scope, run, result)? {
-                    added.add(result);
-                }
-            }
-            let updated = tx
-                .execute(
-                    "UPDATE eval_runs SET done = done + ?4, passed = passed + ?5, failed = failed + ?6,
-                     errors = errors + ?7, input_tokens = input_tokens + ?8, output_tokens = output_tokens + ?9,
-                     cost_micros = cost_micros + ?10, cached = cached + ?11
-                     WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3",
-                    params![
-                        scope.tenant(),
-                        scope.project(),
-                        run as i64,
-                        added.done as i64,
-                        added.passed as i64,
-                        added.failed as i64,
-                        added.errors as i64,
-                        added.input_tokens as i64,
-                        added.output_tokens as i64,
-                        added.cost.0,
-                        added.cached as i64,
-                    ],
-                )
-                .map_err(backend)?;
-            debug_assert_eq!(updated, 1, "the run was checked above, in the same transaction");
+            add_results(&tx, &scope, run, &results)?;
             tx.commit().map_err(backend)
         })
         .await

@@ -109,6 +109,7 @@ conformance!(
     workflow::workflow_forks_copy_history_up_to_a_step,
     workflow::workflow_threads_are_isolated,
     runs::runs_are_numbered_and_keep_their_results,
+    runs::an_imported_run_is_numbered_anew_and_stored_whole,
     runs::runs_are_isolated_by_tenant_and_project,
     runs::appending_the_same_results_again_changes_nothing,
     runs::concurrent_appends_keep_totals_equal_to_the_rows,

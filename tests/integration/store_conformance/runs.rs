@@ -1,9 +1,11 @@
 //! Conformance cases of [`RunStore`]: run numbers, results, totals.
 
+use chrono::{TimeZone, Utc};
 use pretty_assertions::assert_eq;
 use promptops::money::Micros;
 use promptops::store::{
-    AssertionResult, CaseStatus, ResultQuery, ResultRecord, RunDraft, RunStatus, RunTarget, StoreError, UnitKey,
+    AssertionResult, CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunTarget, RunTotals,
+    StoreError, UnitKey,
 };
 
 use super::{Backend, scope};
@@ -93,6 +95,33 @@ pub async fn runs_are_numbered_and_keep_their_results(b: Backend) {
         b.store.append_results(&s, 9, vec![result(0, CaseStatus::Pass)]).await,
         Err(StoreError::RunNotFound { id: 9 })
     ));
+}
+
+pub async fn an_imported_run_is_numbered_anew_and_stored_whole(b: Backend) {
+    let s = scope("t", "p");
+    b.store.create_run(&s, run_draft("triage")).await.expect("create");
+    let started = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("a valid time");
+    let finished = started + chrono::Duration::seconds(90);
+    let uploaded = RunRecord {
+        id: 77,
+        draft: run_draft("reply"),
+        status: RunStatus::Failed,
+        started_at: started,
+        finished_at: Some(finished),
+        totals: RunTotals { done: 999, ..RunTotals::default() },
+    };
+    let results = vec![result(0, CaseStatus::Pass), result(1, CaseStatus::Fail), result(0, CaseStatus::Pass)];
+    let stored = b.store.import_run(&s, uploaded, results).await.expect("import");
+    assert_eq!((stored.id, stored.status, stored.draft.clone()), (2, RunStatus::Failed, run_draft("reply")));
+    assert_eq!((stored.started_at, stored.finished_at), (started, Some(finished)), "the run's own times are kept");
+    let t = stored.totals;
+    assert_eq!((t.done, t.passed, t.failed, t.cost), (2, 1, 1, Micros(14)), "totals are counted, not taken");
+    assert_eq!(b.store.run(&s, 2).await.expect("read"), Some(stored));
+    assert_eq!(b.store.results(&s, 2, ResultQuery::default()).await.expect("results").len(), 2);
+    let other = scope("t2", "p");
+    let elsewhere = b.store.run(&s, 2).await.expect("read").expect("exists");
+    assert_eq!(b.store.import_run(&other, elsewhere, Vec::new()).await.expect("import").id, 1, "per project");
+    assert!(b.store.results(&other, 1, ResultQuery::default()).await.expect("results").is_empty());
 }
 
 pub async fn runs_are_isolated_by_tenant_and_project(b: Backend) {
