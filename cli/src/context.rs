@@ -10,8 +10,11 @@ use promptops::provider::{Providers, ProvidersOptions};
 use promptops::registry::Registry;
 use promptops::remote::{Client, RemoteExperiments, RemoteRegistry, RemoteRuns, credentials, settings};
 use promptops::secret::Secrets;
-use promptops::service::{ExperimentService, LocalExperiments, LocalRuns, RegistryService, RunService};
+use promptops::service::{
+    ExperimentService, LocalExperiments, LocalRuns, RegistryService, RegistryVersions, RunService,
+};
 use promptops::store::{Scope, SqliteStore, Store};
+use promptops::workflow::VersionLookup;
 
 use crate::diagnose::DiagnoseExt;
 use crate::output::{Format, Printer};
@@ -91,6 +94,15 @@ impl Context {
         }
         let local = self.local_store(project).await?;
         Ok(Arc::new(LocalExperiments::new(local.store, local.scope)))
+    }
+
+    /// Stored prompt versions for the `name@label` refs of suites and arms: the local store's
+    /// registry, or the server's with `--remote` (so an uploaded run names the server's versions).
+    pub fn versions(&self, project: &Project, local: &LocalStore) -> anyhow::Result<Arc<dyn VersionLookup>> {
+        if let Some(name) = self.remote() {
+            return Ok(Arc::new(RegistryVersions(Arc::new(self.remote_registry(project, name)?))));
+        }
+        Ok(Arc::new(local.registry(project)))
     }
 
     /// The project's store and the scope of the local user running models in it.

@@ -18,9 +18,8 @@ use super::suite::LoadedSuite;
 use super::workflows::{WORKFLOW_PROVIDER, WorkflowSource};
 use crate::error::{did_you_mean, list_names};
 use crate::prompt::{self, LoadedPrompt, PromptRef, Selector, VarType, Vars};
-use crate::registry::Registry;
 use crate::store::{RunTarget, UnitKey};
-use crate::workflow::WorkflowTarget;
+use crate::workflow::{VersionLookup, WorkflowTarget};
 use crate::yaml::YamlError;
 
 /// Where target prompts come from: the working copy, or stored versions.
@@ -31,13 +30,20 @@ pub trait PromptSource: Send + Sync {
     async fn load(&self, reference: &PromptRef) -> Result<(LoadedPrompt, Option<u32>), (String, Vec<String>)>;
 }
 
-/// Prompts of a project: files under `prompts/`, and versions through the registry.
-#[derive(Debug, Clone)]
+/// Prompts of a project: files under `prompts/`, and versions through a registry (the local
+/// store's, or a remote's with `--remote`).
+#[derive(Clone)]
 pub struct ProjectPrompts {
     /// The `prompts/` directory.
     pub prompts_dir: PathBuf,
     /// The registry, for `name@N` and `name@label` refs.
-    pub registry: Option<Registry>,
+    pub registry: Option<Arc<dyn VersionLookup>>,
+}
+
+impl std::fmt::Debug for ProjectPrompts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectPrompts").field("prompts_dir", &self.prompts_dir).finish_non_exhaustive()
+    }
 }
 
 #[async_trait]
@@ -56,8 +62,10 @@ impl PromptSource for ProjectPrompts {
         let Some(registry) = &self.registry else {
             return Err((format!("target `{reference}` needs the registry, which is not open"), Vec::new()));
         };
-        let record =
-            registry.resolve(&reference.name, &reference.selector).await.map_err(|e| (e.to_string(), e.hints()))?;
+        let record = registry
+            .resolve_version(&reference.name, &reference.selector)
+            .await
+            .map_err(|e| (e.to_string(), e.hints()))?;
         let origin = PathBuf::from(format!("{}@{}", record.meta.name, record.meta.number));
         let loaded = LoadedPrompt::parse(record.meta.name.clone(), origin, record.source, record.partials)
             .map_err(|e| (e.to_string(), e.hints()))?;

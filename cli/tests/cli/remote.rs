@@ -177,6 +177,31 @@ fn eval_uploads_its_runs_and_the_remote_lists_shows_and_compares_them() {
 }
 
 #[test]
+fn eval_with_remote_resolves_labels_on_the_server() {
+    let server = Server::start();
+    let first = project_with_remote(&server);
+    first.run(&["commit", "-m", "first"]).ok();
+    first.run(&["label", "set", "hello", "production", "1", "--yes"]).ok();
+    assert_eq!(remote(&first, &["push", "--remote", "prod"]).0, 0);
+
+    // A checkout with no stored versions of its own evaluates the server's `production`.
+    let fresh = project_with_remote(&server);
+    let suite = fresh.read("eval-suites/hello.yaml").replace("targets: [hello]", "targets: [hello@production]");
+    fresh.write("eval-suites/hello.yaml", &suite);
+    assert_eq!(fresh.run(&["eval"]).code, 2, "locally there is no `production`");
+    let (code, _, stderr) = remote(&fresh, &["eval", "--remote", "prod"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, shown, _) = remote(&fresh, &["eval", "show", "latest", "--remote", "prod", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&shown).expect("json");
+    let target = &report[0]["run"]["targets"][0];
+    assert_eq!(
+        (target["reference"].as_str(), target["version"].as_u64()),
+        (Some("hello@production"), Some(1)),
+        "{shown}"
+    );
+}
+
+#[test]
 fn a_run_that_cannot_be_uploaded_stays_local_and_says_so() {
     let server = Server::start();
     let project = project_with_remote(&server);

@@ -145,9 +145,9 @@ async fn plan_arms(
     let path = path.ok_or_else(|| usage(format!("no suite `{name}`"), &[]))?;
     let suite = LoadedSuite::read(&project.root, &path)
         .map_err(|err| report_all(ctx, &[err], "the suite has problems; no model was called".to_owned()))?;
-    let arms = resolve_arms(&args.arms, &catalog(project, local).await?).diag()?;
+    let arms = resolve_arms(&args.arms, &catalog(ctx, project).await?).diag()?;
     let base = Overrides { repeat: args.repeat, ..Overrides::default() };
-    let prompts = ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(local.registry(project)) };
+    let prompts = ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(ctx.versions(project, local)?) };
     let mut planned = Vec::with_capacity(arms.len());
     let mut problems: Vec<YamlError> = Vec::new();
     for arm in arms {
@@ -179,14 +179,14 @@ async fn plan_arms(
     Ok((suite.name.clone(), planned))
 }
 
-/// Prompts on disk and in the registry, and the configured providers.
-async fn catalog(project: &Project, local: &LocalStore) -> anyhow::Result<ArmCatalog> {
+/// Prompts on disk and in the registry (the server's with `--remote`), and the configured providers.
+async fn catalog(ctx: &Context, project: &Project) -> anyhow::Result<ArmCatalog> {
     let mut prompts: Vec<String> = promptops::prompt::prompt_names_on_disk(&project.prompts_dir())
         .diag()?
         .into_keys()
         .map(|name| name.to_string())
         .collect();
-    for summary in local.store.prompts(&local.scope).await.diag()? {
+    for summary in ctx.registry(project).await?.prompts().await.diag()? {
         prompts.push(summary.latest.name.to_string());
     }
     prompts.sort();

@@ -102,8 +102,8 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost };
     let (backend, providers, provider_options) = backend(&project, &local, &options)?;
     let workflows = workflows(&project, &local, providers, provider_options);
-    let registry = local.registry(&project);
-    let prompts = ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(registry) };
+    let prompts =
+        ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(ctx.versions(&project, &local)?) };
     // Runs are made in the local store even with `--remote` (they are uploaded afterwards), so
     // `--resume` names a local run.
     let resumed = match &args.resume {
