@@ -118,6 +118,15 @@ pub trait RunService: Send + Sync {
     async fn results(&self, run: u64, problems_only: bool) -> Result<Vec<ResultRecord>, EvalError>;
     /// Two runs compared case by case.
     async fn compare(&self, before: RunRecord, after: RunRecord) -> Result<Comparison, EvalError>;
+    /// The baseline run of `suite` for `eval --baseline REFERENCE` (a run number, `latest` or a
+    /// prompt label resolved with `versions`), never run `current` itself.
+    async fn baseline(
+        &self,
+        suite: &str,
+        reference: &str,
+        current: u64,
+        versions: Option<&dyn VersionLookup>,
+    ) -> Result<RunRecord, EvalError>;
     /// Stores a run made elsewhere, with its results, status and times, under the next number,
     /// all at once; returns it as stored. A run still `running` is kept as `interrupted`.
     /// Nothing is written when the run or a result is invalid ([`EvalError::BadUpload`]).
@@ -193,6 +202,16 @@ impl RunService for LocalRuns {
 
     async fn compare(&self, before: RunRecord, after: RunRecord) -> Result<Comparison, EvalError> {
         compare::compare(&self.store, &self.scope, before, after).await
+    }
+
+    async fn baseline(
+        &self,
+        suite: &str,
+        reference: &str,
+        current: u64,
+        versions: Option<&dyn VersionLookup>,
+    ) -> Result<RunRecord, EvalError> {
+        compare::find_baseline(&self.store, &self.scope, versions, suite, reference, current).await
     }
 
     async fn upload(&self, body: RunUpload) -> Result<RunRecord, EvalError> {

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::error::EvalError;
 use super::report::for_each_result;
 use crate::prompt::{PromptName, Selector};
-use crate::registry::Registry;
 use crate::store::{CaseStatus, ResultRecord, RunRecord, RunStatus, Scope, Store};
+use crate::workflow::VersionLookup;
 
 /// How one case differs between two runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,18 +191,35 @@ impl BaselineCheck {
 pub async fn find_baseline(
     store: &Arc<dyn Store>,
     scope: &Scope,
-    registry: Option<&Registry>,
+    versions: Option<&dyn VersionLookup>,
+    suite: &str,
+    reference: &str,
+    current: u64,
+) -> Result<RunRecord, EvalError> {
+    if let Ok(id) = reference.parse::<u64>() {
+        return store.run(scope, id).await?.ok_or_else(|| EvalError::NoBaseline {
+            reference: reference.to_owned(),
+            why: format!("there is no run {id}"),
+        });
+    }
+    let candidates = store.runs(scope, Some(suite), BASELINE_CANDIDATES).await?;
+    pick_baseline(candidates, versions, suite, reference, current).await
+}
+
+/// How many of a suite's newest runs are searched for a `latest` or label baseline.
+pub const BASELINE_CANDIDATES: u32 = 500;
+
+/// The baseline among `candidates` (a suite's runs, newest first, from wherever runs are kept)
+/// for `latest` or a label, as [`find_baseline`] picks it; run numbers are the caller's.
+pub async fn pick_baseline(
+    candidates: Vec<RunRecord>,
+    versions: Option<&dyn VersionLookup>,
     suite: &str,
     reference: &str,
     current: u64,
 ) -> Result<RunRecord, EvalError> {
     let missing = |why: String| EvalError::NoBaseline { reference: reference.to_owned(), why };
-    if let Ok(id) = reference.parse::<u64>() {
-        return store.run(scope, id).await?.ok_or_else(|| missing(format!("there is no run {id}")));
-    }
-    let candidates: Vec<RunRecord> = store
-        .runs(scope, Some(suite), 500)
-        .await?
+    let candidates: Vec<RunRecord> = candidates
         .into_iter()
         .filter(|r| r.id != current && matches!(r.status, RunStatus::Passed | RunStatus::Failed))
         .collect();
@@ -212,14 +229,14 @@ pub async fn find_baseline(
             .next()
             .ok_or_else(|| missing(format!("suite `{suite}` has no earlier finished run")));
     }
-    let registry = registry.ok_or_else(|| missing("labels need the registry".to_owned()))?;
+    let versions = versions.ok_or_else(|| missing("labels need the registry".to_owned()))?;
     let Some(sample) = candidates.first() else {
         return Err(missing(format!("suite `{suite}` has no earlier finished run")));
     };
     let mut wanted = BTreeMap::new();
     for target in &sample.draft.targets {
         let Ok(name) = PromptName::new(&target.name) else { continue };
-        if let Ok(record) = registry.resolve(&name, &Selector::Named(reference.to_owned())).await {
+        if let Ok(record) = versions.resolve_version(&name, &Selector::Named(reference.to_owned())).await {
             wanted.insert(target.name.clone(), record.meta.hash);
         }
     }

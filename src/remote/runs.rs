@@ -12,10 +12,11 @@ use crate::ab::AbError;
 use crate::api::RunUpload;
 use crate::error::ServiceError;
 use crate::eval::EvalError;
-use crate::eval::compare::Comparison;
+use crate::eval::compare::{BASELINE_CANDIDATES, Comparison, pick_baseline};
 use crate::eval::report::RunReport;
 use crate::service::{ExperimentService, RecordRef, RunService};
 use crate::store::{ExperimentDraft, ExperimentRecord, ResultRecord, RunRecord};
+use crate::workflow::VersionLookup;
 
 fn service(err: RemoteError) -> ServiceError {
     ServiceError(Box::new(err))
@@ -80,6 +81,27 @@ impl RunService for RemoteRuns {
         let url = self.client.project_url(&["runs", "compare"]);
         let query = [("before", before.id.to_string()), ("after", after.id.to_string())];
         Ok(self.client.get(url, &query).await.map_err(service)?)
+    }
+
+    async fn baseline(
+        &self,
+        suite: &str,
+        reference: &str,
+        current: u64,
+        versions: Option<&dyn VersionLookup>,
+    ) -> Result<RunRecord, EvalError> {
+        if let Ok(id) = reference.parse::<u64>() {
+            let url = self.client.project_url(&["runs", &id.to_string()]);
+            return match self.client.get::<RunReport>(url, &[]).await {
+                Ok(report) => Ok(report.run),
+                Err(RemoteError::Api { status: 404, .. }) => {
+                    Err(EvalError::NoBaseline { reference: reference.to_owned(), why: format!("there is no run {id}") })
+                }
+                Err(err) => Err(service(err).into()),
+            };
+        }
+        let candidates = self.runs(Some(suite), BASELINE_CANDIDATES).await?;
+        pick_baseline(candidates, versions, suite, reference, current).await
     }
 
     async fn upload(&self, upload: RunUpload) -> Result<RunRecord, EvalError> {

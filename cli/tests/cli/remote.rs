@@ -199,6 +199,16 @@ fn eval_with_remote_resolves_labels_on_the_server() {
         (Some("hello@production"), Some(1)),
         "{shown}"
     );
+
+    // Baselines are found among the server's runs: by label, and by the server's number.
+    for baseline in ["production", "1"] {
+        let (code, stdout, stderr) = remote(&fresh, &["eval", "--remote", "prod", "--baseline", baseline]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("baseline ok against run 1: 100.0% → 100.0%"), "{baseline}: {stdout}");
+    }
+    let (code, _, stderr) = remote(&fresh, &["eval", "--remote", "prod", "--baseline", "41"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("baseline `41` not found: there is no run 41"), "{stderr}");
 }
 
 #[test]

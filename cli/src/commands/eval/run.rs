@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use promptops::config::Project;
-use promptops::eval::compare::{BaselineCheck, compare, find_baseline};
+use promptops::eval::compare::BaselineCheck;
 use promptops::eval::report::{build, for_each_result};
 use promptops::eval::suite::LoadedSuite;
 use promptops::eval::{Cancel, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner};
@@ -144,13 +144,17 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .unwrap_or(DEFAULT_CONCURRENCY);
         runs.push(run_one(ctx, &project, &local, &runner, plan, resumed.clone(), concurrency, &cancel).await?);
     }
-    let outcomes = outcomes(ctx, &local, &settings, runs).await?;
-    emit(ctx, &settings, &outcomes)?;
-    if let Some(remote) = ctx.remote() {
-        for outcome in &outcomes {
-            upload_run(ctx, &project, &local, remote, &outcome.report.run).await?;
-        }
+    // With `--remote` the runs are uploaded before the report, so that a baseline is looked up
+    // and compared among the server's runs.
+    let mut stored = Vec::with_capacity(runs.len());
+    for run in &runs {
+        stored.push(match ctx.remote() {
+            Some(remote) => upload_run(ctx, &project, &local, remote, run).await?,
+            None => run.clone(),
+        });
     }
+    let outcomes = outcomes(ctx, &project, &local, &settings, runs.into_iter().zip(stored)).await?;
+    emit(ctx, &settings, &outcomes)?;
     Ok(verdict(ctx, &settings, &outcomes))
 }
 
@@ -244,25 +248,29 @@ pub(crate) async fn run_one(
     result.diag()
 }
 
+/// The report of each run; `runs` pairs each local run with its copy where runs are read (the
+/// server's with `--remote`, else itself), which is where its baseline is found.
 async fn outcomes(
     ctx: &Context,
+    project: &Project,
     local: &LocalStore,
     settings: &Settings,
-    runs: Vec<RunRecord>,
+    runs: impl Iterator<Item = (RunRecord, RunRecord)>,
 ) -> anyhow::Result<Vec<SuiteOutcome>> {
     let needs_results =
         report::needs_results(settings.format) || settings.outputs.iter().any(|(_, f)| report::needs_results(*f));
-    let mut outcomes = Vec::with_capacity(runs.len());
-    for run in runs {
+    let mut outcomes = Vec::new();
+    for (run, stored) in runs {
         let id = run.id;
-        let suite = run.draft.suite.clone();
         let report = build(&local.store, &local.scope, run).await.diag()?;
         let mut results = Vec::new();
         if needs_results {
             for_each_result(&local.store, &local.scope, id, false, |r| results.push(r.clone())).await.diag()?;
         }
         let baseline = match &settings.baseline {
-            Some((reference, tolerance)) => Some(baseline_check(ctx, local, &suite, id, reference, *tolerance).await?),
+            Some((reference, tolerance)) => {
+                Some(baseline_check(ctx, project, local, stored, reference, *tolerance).await?)
+            }
             None => None,
         };
         outcomes.push(SuiteOutcome { report, results, baseline });
@@ -270,24 +278,20 @@ async fn outcomes(
     Ok(outcomes)
 }
 
+/// `current` against its baseline, both where runs are read (local, or the server's).
 async fn baseline_check(
     ctx: &Context,
+    project: &Project,
     local: &LocalStore,
-    suite: &str,
-    current: u64,
+    current: RunRecord,
     reference: &str,
     tolerance: f64,
 ) -> anyhow::Result<BaselineCheck> {
-    let project = ctx.project()?;
-    let registry = local.registry(&project);
-    let before = find_baseline(&local.store, &local.scope, Some(&registry), suite, reference, current).await.diag()?;
-    let after = local
-        .store
-        .run(&local.scope, current)
-        .await
-        .diag()?
-        .ok_or_else(|| anyhow::anyhow!("run {current} vanished"))?;
-    let comparison = compare(&local.store, &local.scope, before, after).await.diag()?;
+    let service = ctx.runs(project).await?;
+    let versions = ctx.versions(project, local)?;
+    let suite = current.draft.suite.clone();
+    let before = service.baseline(&suite, reference, current.id, Some(versions.as_ref())).await.diag()?;
+    let comparison = service.compare(before, current).await.diag()?;
     Ok(BaselineCheck::judge(&comparison, tolerance))
 }
 
