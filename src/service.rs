@@ -143,12 +143,13 @@ pub enum RecordRef {
 }
 
 impl RecordRef {
-    /// Parses `reference`; `None` when it is neither a number nor `latest`.
+    /// Parses `reference`; `None` when it is neither a number the store can hold nor `latest`.
     pub fn parse(reference: &str) -> Option<Self> {
         if matches!(reference, "latest" | "last") {
             return Some(Self::Latest);
         }
-        reference.trim_start_matches('#').parse::<u64>().ok().map(Self::Number)
+        let number = reference.trim_start_matches('#').parse::<u64>().ok()?;
+        (number <= i64::MAX as u64).then_some(Self::Number(number))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Checks of uploaded runs and experiments, made before anything is written, so that a bad body
 //! is a 400 naming its JSON path instead of a half-written run: every string storable (no NUL,
-//! which PostgreSQL refuses), every result inside the run's plan and each unit once, an
-//! experiment's arms lettered once. Whether referenced runs exist is the service's check.
+//! which PostgreSQL refuses), every count within the store's integers, every result inside the
+//! run's plan and each unit once, an experiment's arms lettered once. Whether referenced runs exist is the service's check.
 
 use std::collections::HashSet;
 
@@ -36,6 +36,7 @@ pub fn check_run(upload: &RunUpload) -> Result<(), BodyProblem> {
         return Err(BodyProblem::new("run.suite", "a run needs the name of its suite"));
     }
     check_rate("run.threshold", draft.threshold)?;
+    check_count("run.total", draft.total)?;
     if results.len() as u64 > draft.total {
         return Err(BodyProblem::new(
             "results",
@@ -57,6 +58,17 @@ pub fn check_run(upload: &RunUpload) -> Result<(), BodyProblem> {
             return Err(BodyProblem::new(format!("results[{index}].unit"), "this unit has a result already"));
         }
         check_rate(&format!("results[{index}].score"), result.score)?;
+        for (field, value) in [
+            ("latency_ms", result.latency_ms),
+            ("input_tokens", result.input_tokens),
+            ("output_tokens", result.output_tokens),
+        ] {
+            check_count(&format!("results[{index}].{field}"), value)?;
+        }
+        if !(0..=MAX_COST_MICROS).contains(&result.cost.0) {
+            let message = format!("must be between 0 and {MAX_COST_MICROS} micro-dollars, got {}", result.cost.0);
+            return Err(BodyProblem::new(format!("results[{index}].cost"), message));
+        }
     }
     check_text(upload)
 }
@@ -74,6 +86,9 @@ pub fn check_experiment(draft: &ExperimentDraft) -> Result<(), BodyProblem> {
         if arm.letter.trim().is_empty() || !letters.insert(arm.letter.as_str()) {
             return Err(BodyProblem::new(format!("arms[{index}].letter"), "each arm needs its own letter"));
         }
+        if let Some(run) = arm.run {
+            check_count(&format!("arms[{index}].run"), run)?;
+        }
     }
     if !(draft.alpha > 0.0 && draft.alpha < 1.0) {
         return Err(BodyProblem::new("alpha", format!("α must be strictly between 0 and 1, got {}", draft.alpha)));
@@ -82,6 +97,21 @@ pub fn check_experiment(draft: &ExperimentDraft) -> Result<(), BodyProblem> {
         return Err(BodyProblem::new("analysis", "the analysis is a JSON object, as `ab` records it"));
     }
     check_text(draft)
+}
+
+/// The largest count (run size, tokens, milliseconds, run number) an upload may hold: far above
+/// any real run, and small enough that sums over millions of results fit the store's BIGINTs.
+pub const MAX_COUNT: u64 = u32::MAX as u64;
+
+/// The largest cost of one result, in micro-dollars ($1,000,000).
+const MAX_COST_MICROS: i64 = 1_000_000_000_000;
+
+fn check_count(path: &str, value: u64) -> Result<(), BodyProblem> {
+    if value <= MAX_COUNT {
+        Ok(())
+    } else {
+        Err(BodyProblem::new(path, format!("must be at most {MAX_COUNT}, got {value}")))
+    }
 }
 
 fn check_rate(path: &str, value: f64) -> Result<(), BodyProblem> {

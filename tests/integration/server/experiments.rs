@@ -70,8 +70,12 @@ pub async fn experiments_are_recorded_listed_filtered_and_shown(b: Backend) {
     assert_eq!(latest["id"], 2);
     let (status, missing) = server.get(&format!("{EXPERIMENTS}/9"), viewer).await;
     assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("unknown_experiment")), "{missing}");
-    let (status, bad) = server.get(&format!("{EXPERIMENTS}/yesterday"), viewer).await;
-    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{bad}");
+    for reference in ["yesterday", "18446744073709551615", "9223372036854775808"] {
+        let (status, bad) = server.get(&format!("{EXPERIMENTS}/{reference}"), viewer).await;
+        assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{reference}: {bad}");
+        let (status, bad) = server.get(&format!("{RUNS}/{reference}"), viewer).await;
+        assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{reference}: {bad}");
+    }
     let (status, bad) = server.get(&format!("{EXPERIMENTS}?cursor=%25%25"), viewer).await;
     assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_cursor")), "{bad}");
 
@@ -104,7 +108,7 @@ pub async fn hostile_uploads_are_refused_with_the_path_and_write_nothing(b: Back
         edit(&mut body);
         body
     };
-    let cases: [BadBody; 8] = [
+    let cases: [BadBody; 11] = [
         (|b| b["results"][1]["unit"]["target"] = json!(7), "invalid_run", "results[1].unit.target"),
         (|b| b["results"][2]["unit"]["provider"] = json!(1), "invalid_run", "results[2].unit.provider"),
         (|b| b["results"][2]["unit"] = b["results"][0]["unit"].clone(), "invalid_run", "results[2].unit"),
@@ -112,6 +116,9 @@ pub async fn hostile_uploads_are_refused_with_the_path_and_write_nothing(b: Back
         (|b| b["results"][1]["case_name"] = json!("a\u{0}b"), "invalid_run", "results[1].case_name"),
         (|b| b["results"][0]["vars"] = json!({"k": ["x", "\u{0}"]}), "invalid_run", "results[0].vars.k[1]"),
         (|b| b["run"]["threshold"] = json!(2.5), "invalid_run", "run.threshold"),
+        (|b| b["run"]["total"] = json!(u64::MAX), "invalid_run", "run.total"),
+        (|b| b["results"][2]["input_tokens"] = json!(1u64 << 62), "invalid_run", "results[2].input_tokens"),
+        (|b| b["results"][0]["cost"] = json!(-5), "invalid_run", "results[0].cost"),
         (|b| b["results"][0]["status"] = json!("maybe"), "invalid_json", "results[0].status"),
     ];
     for (edit, code, at) in cases {
@@ -126,8 +133,9 @@ pub async fn hostile_uploads_are_refused_with_the_path_and_write_nothing(b: Back
         edit(&mut body);
         body
     };
-    let cases: [BadBody; 7] = [
+    let cases: [BadBody; 8] = [
         (|b| b["arms"][1]["run"] = json!(42), "invalid_experiment", "arms[1].run"),
+        (|b| b["arms"][0]["run"] = json!(u64::MAX), "invalid_experiment", "arms[0].run"),
         (|b| b["analysis"] = json!({"arms": "none"}), "invalid_experiment", "analysis"),
         (|b| b["analysis"] = json!([1, 2]), "invalid_experiment", "analysis"),
         (|b| b["arms"][1]["letter"] = json!("A"), "invalid_experiment", "arms[1].letter"),
