@@ -37,7 +37,7 @@ impl std::fmt::Debug for Registry {
 }
 
 /// Everything `log` shows about a prompt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PromptLog {
     /// The prompt.
     pub name: PromptName,

@@ -53,7 +53,7 @@ pub struct VersionRecord {
 }
 
 /// What a commit did for one prompt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", content = "version", rename_all = "lowercase")]
 pub enum CommitOutcome {
     /// A new version was stored.
