@@ -32,6 +32,7 @@ async fn seeded(dir: &std::path::Path) -> SqliteStore {
                 partials: BTreeMap::new(),
                 author: "bench".to_owned(),
                 message: "seed".to_owned(),
+                created_at: None,
             }
         })
         .collect();

@@ -72,6 +72,7 @@ impl Registry {
                 partials: p.partials.clone(),
                 author: self.actor.clone(),
                 message: message.to_owned(),
+                created_at: None,
             })
             .collect();
         Ok(self.store.commit(&self.scope, drafts).await?)

@@ -21,6 +21,9 @@ pub struct VersionDraft {
     pub author: String,
     /// Why.
     pub message: String,
+    /// When the version was first made, for copies from another store (`pull`, `push`); `None`
+    /// stamps it with the commit's time.
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// A stored version without its content.
