@@ -4,53 +4,15 @@
 //! as they would on a 2-core CI box. Run with `cargo bench --bench server` (`SECONDS=` and
 //! `CONNECTIONS=` override the defaults, 5 s and 32).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use promptops::secret::SecretString;
-use promptops::server::auth::{JwtKeys, JwtSettings};
-use promptops::server::{self, AppState, ServerConfig};
+use common::start_server;
 use serde_json::json;
+
+mod common;
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn config() -> ServerConfig {
-    ServerConfig {
-        protected_labels: vec!["production".to_owned()],
-        jwt: JwtSettings {
-            keys: JwtKeys::Hs256(SecretString::new("bench")),
-            issuer: "promptops".into(),
-            audience: "promptops-api".into(),
-            lifetime: Duration::from_secs(3600),
-        },
-        rate_limit: None,
-        body_limit: 1 << 20,
-        request_timeout: Duration::from_secs(30),
-        cors_origins: Vec::new(),
-        cache_poll: Duration::from_millis(500),
-    }
-}
-
-/// Starts the server; returns its base URL and the admin token.
-fn start_server(dir: &std::path::Path) -> (String, String) {
-    let url = format!("sqlite://{}", dir.join("bench.db").display());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        runtime.block_on(async move {
-            let store = promptops::store::open(&url).await.expect("store");
-            let admin = server::bootstrap_admin(store.as_ref(), None, true).await.expect("bootstrap").expect("token");
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let base = format!("http://{}", listener.local_addr().expect("addr"));
-            tx.send((base, admin)).expect("send");
-            let state = AppState::new(Arc::clone(&store), config());
-            server::serve(listener, state, std::future::pending(), Duration::from_secs(1)).await.expect("serve");
-        });
-    });
-    rx.recv().expect("server started")
 }
 
 async fn setup(client: &reqwest::Client, base: &str, token: &str) {

@@ -26,6 +26,7 @@ fn draft(index: usize, round: usize) -> VersionDraft {
         partials: BTreeMap::new(),
         author: "bench".to_owned(),
         message: format!("round {round}"),
+        created_at: None,
     }
 }
 

@@ -21,6 +21,7 @@ pub const MAX_LIMIT: u32 = 500;
 /// One page of a list: `next_cursor` is passed back as `?cursor=` for the next page, and is
 /// absent on the last one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,
@@ -277,7 +278,7 @@ pub struct AuditListQuery {
 }
 
 /// `POST /projects/{project}/runs`: a run as the CLI stored it, with its results.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunUpload {
     /// The run (its id and totals are the server's: the server numbers runs per project).

@@ -16,7 +16,7 @@ use crate::store::{CaseStatus, ResultRecord, RunRecord, RunStatus, Scope, Store}
 use crate::workflow::VersionLookup;
 
 /// How one case differs between two runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CaseChange {
     /// The target (prompt name, or ref when a run has the same prompt twice).
     pub target: String,
@@ -37,7 +37,7 @@ pub struct CaseChange {
 }
 
 /// Two runs compared.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Comparison {
     /// The older run.
     pub before: RunRecord,

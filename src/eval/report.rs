@@ -17,7 +17,7 @@ const PAGE: u32 = 1000;
 const OUTPUT_EXCERPT: usize = 400;
 
 /// One target × provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroupSummary {
     /// The target ref as written.
     pub target: String,
@@ -52,7 +52,7 @@ pub struct GroupSummary {
 }
 
 /// A failed or errored case.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProblemCase {
     /// The target ref.
     pub target: String,
@@ -73,7 +73,7 @@ pub struct ProblemCase {
 }
 
 /// A run's report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunReport {
     /// The run.
     pub run: RunRecord,

@@ -24,7 +24,7 @@ pub struct DiffSide {
 }
 
 /// The differences of one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FileDiff {
     /// The old side's name.
     pub old: String,
@@ -39,7 +39,7 @@ pub struct FileDiff {
 }
 
 /// A changed region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Hunk {
     /// The `@@ -a,b +c,d @@` header.
     pub header: String,
@@ -48,7 +48,7 @@ pub struct Hunk {
 }
 
 /// One line of a hunk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DiffLine {
     /// Context, insertion or deletion.
     pub kind: LineKind,
@@ -57,7 +57,7 @@ pub struct DiffLine {
 }
 
 /// What a diff line is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LineKind {
     /// Unchanged context.
@@ -69,7 +69,7 @@ pub enum LineKind {
 }
 
 /// A piece of a line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Segment {
     /// The text.
     pub text: String,

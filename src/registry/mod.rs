@@ -37,7 +37,7 @@ impl std::fmt::Debug for Registry {
 }
 
 /// Everything `log` shows about a prompt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PromptLog {
     /// The prompt.
     pub name: PromptName,
@@ -72,6 +72,7 @@ impl Registry {
                 partials: p.partials.clone(),
                 author: self.actor.clone(),
                 message: message.to_owned(),
+                created_at: None,
             })
             .collect();
         Ok(self.store.commit(&self.scope, drafts).await?)

@@ -236,6 +236,7 @@ fn to_draft(record: &VersionRecord) -> VersionDraft {
         partials: record.partials.clone(),
         author: record.meta.author.clone(),
         message: record.meta.message.clone(),
+        created_at: Some(record.meta.created_at),
     }
 }
 

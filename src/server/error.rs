@@ -352,6 +352,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // An empty body is an empty object, so bodies whose fields are all optional may be left out.
     let bytes = if bytes.trim_ascii().is_empty() { b"{}".as_slice() } else { bytes };
+    // Every body is an object; serde would also read a struct from an array of its fields.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::BadRequest {
+            code: "invalid_json",
+            message: "the request body must be a JSON object".to_owned(),
+            hint: Some("see docs/server.md or /api/v1/openapi.json for the expected shape".to_owned()),
+            path: None,
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();

@@ -1,93 +1,100 @@
 //! The OpenAPI 3.1 document of the server, generated: every path and method from the route table
-//! ([`super::routes`]), with its path parameters, credentials and the shared error answer; the
-//! component schemas from the wire and store types (schemars, JSON Schema 2020-12, which is
-//! OpenAPI 3.1's dialect). Written to `schemas/openapi.json` (drift-tested) and served at
-//! `/api/v1/openapi.json`.
+//! ([`super::routes`]), with its path parameters, credentials, request body, success answer and
+//! the shared error answer; the component schemas come from the same wire and store types the
+//! handlers use (schemars, JSON Schema 2020-12, which is OpenAPI 3.1's dialect). Written to
+//! `schemas/openapi.json` (drift-tested) and served at `/api/v1/openapi.json`.
 
-use schemars::{JsonSchema, SchemaGenerator};
+use schemars::SchemaGenerator;
 use serde_json::{Map, Value, json};
 
-use super::error::ErrorBody;
-use super::routes::{Access, table};
-use crate::api;
-use crate::store;
+use super::routes::{Access, Body, Route, SchemaFn, error_schema, table};
 
-fn components() -> Map<String, Value> {
+fn generator() -> SchemaGenerator {
     let settings = schemars::generate::SchemaSettings::draft2020_12().with(|s| {
         s.definitions_path = "/components/schemas".into();
     });
-    let mut generator = SchemaGenerator::new(settings);
-    fn add<T: JsonSchema>(generator: &mut SchemaGenerator) {
-        let _ = generator.subschema_for::<T>();
-    }
-    add::<ErrorBody>(&mut generator);
-    add::<api::NewVersion>(&mut generator);
-    add::<api::CommitRequest>(&mut generator);
-    add::<api::SetLabel>(&mut generator);
-    add::<api::Rollback>(&mut generator);
-    add::<api::AccessToken>(&mut generator);
-    add::<api::CreateTenant>(&mut generator);
-    add::<api::TenantCreated>(&mut generator);
-    add::<api::CreateProject>(&mut generator);
-    add::<api::CreatePrincipal>(&mut generator);
-    add::<api::SetMember>(&mut generator);
-    add::<api::CreateToken>(&mut generator);
-    add::<api::CreatedToken>(&mut generator);
-    add::<api::CreateKeyPair>(&mut generator);
-    add::<api::CreatedKeyPair>(&mut generator);
-    add::<api::Readiness>(&mut generator);
-    add::<api::Page<store::PromptSummary>>(&mut generator);
-    add::<api::Page<store::LabelRecord>>(&mut generator);
-    add::<api::Page<store::ProjectRecord>>(&mut generator);
-    add::<api::Page<store::TenantRecord>>(&mut generator);
-    add::<api::Page<store::PrincipalRecord>>(&mut generator);
-    add::<api::Page<store::MemberRecord>>(&mut generator);
-    add::<api::Page<store::TokenRecord>>(&mut generator);
-    add::<api::Page<store::KeyPairRecord>>(&mut generator);
-    add::<api::Page<store::AuditRecord>>(&mut generator);
-    add::<store::VersionRecord>(&mut generator);
-    add::<store::LabelMove>(&mut generator);
-    generator.take_definitions(true)
+    SchemaGenerator::new(settings)
 }
 
-fn operation(method: &str, path: &str, summary: &str, access: Access) -> Value {
-    let parameters: Vec<Value> = path
-        .split('/')
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
         .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| {
             let description = if name == "name" { "prompt name; `/` percent-encoded (`support%2Ftriage`)" } else { "" };
             json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}, "description": description})
         })
-        .collect();
-    let security = match access {
+        .collect()
+}
+
+/// One query parameter per field of the struct the handler reads its query into.
+fn query_parameters(query: SchemaFn, generator: &mut SchemaGenerator) -> Vec<Value> {
+    let reference = query(generator);
+    let name = reference.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()).unwrap_or_default();
+    let Some(definition) = generator.definitions().get(name) else { return Vec::new() };
+    let required = definition.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+    let properties = definition.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+    properties
+        .into_iter()
+        .map(|(field, mut schema)| {
+            let description = schema.as_object_mut().and_then(|s| s.remove("description")).unwrap_or_default();
+            let required = required.contains(&Value::String(field.clone()));
+            json!({"name": field, "in": "query", "required": required, "schema": schema, "description": description})
+        })
+        .collect()
+}
+
+fn success(body: Body, generator: &mut SchemaGenerator) -> Value {
+    match body {
+        Body::Json(schema) => json!({
+            "description": "success",
+            "content": {"application/json": {"schema": schema(generator)}},
+        }),
+        Body::Text => json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}}),
+        Body::Empty => json!({"description": "done; no body"}),
+    }
+}
+
+fn operation(route: &Route, generator: &mut SchemaGenerator) -> Value {
+    let security = match route.access {
         Access::Public => json!([]),
         Access::Bearer => json!([{"bearer": []}]),
         Access::Basic => json!([{"langfuseKeyPair": []}]),
     };
-    let operation_id = format!("{} {path}", method.to_lowercase());
-    json!({
-        "summary": summary,
-        "operationId": operation_id,
+    let mut parameters = path_parameters(route.path);
+    parameters.extend(route.query.map(|query| query_parameters(query, generator)).unwrap_or_default());
+    let (statuses, body) = route.response;
+    let mut responses: Map<String, Value> =
+        statuses.iter().map(|status| (status.to_string(), success(body, generator))).collect();
+    responses.insert(
+        "default".to_owned(),
+        json!({
+            "description": "an error, in one shape",
+            "content": {"application/json": {"schema": error_schema(generator)}},
+        }),
+    );
+    let mut operation = json!({
+        "summary": route.summary,
+        "operationId": format!("{} {}", route.method.to_lowercase(), route.path),
         "parameters": parameters,
         "security": security,
-        "responses": {
-            "2XX": {"description": "success; see docs/server.md for the JSON shapes", "content": {"application/json": {}}},
-            "default": {
-                "description": "an error, in one shape",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-            },
-        },
-    })
+        "responses": responses,
+    });
+    if let Some(request) = route.request {
+        operation["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": request(generator)}}});
+    }
+    operation
 }
 
 /// The OpenAPI document.
 pub fn document() -> Value {
+    let mut generator = generator();
     let mut paths = Map::new();
     for route in table() {
+        let operation = operation(&route, &mut generator);
         let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
         if let Value::Object(methods) = entry {
-            methods
-                .insert(route.method.to_lowercase(), operation(route.method, route.path, route.summary, route.access));
+            methods.insert(route.method.to_lowercase(), operation);
         }
     }
     json!({
@@ -96,7 +103,7 @@ pub fn document() -> Value {
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
         "components": {
-            "schemas": components(),
+            "schemas": generator.take_definitions(true),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (pot_…) or a JWT from POST /api/v1/auth/token"},
                 "langfuseKeyPair": {"type": "http", "scheme": "basic", "description": "public key as user, secret key as password"},

@@ -2,9 +2,21 @@
 //! OpenAPI entry is generated from. The router and `schemas/openapi.json` are both built from it.
 
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 
+use super::error::ErrorBody;
 use super::handlers::{accounts, experiments, health, langfuse, prompts, runs, sync};
 use super::state::AppState;
+use crate::api::{self, Page};
+use crate::eval::compare::Comparison;
+use crate::eval::report::RunReport;
+use crate::registry::PromptLog;
+use crate::registry::diff::FileDiff;
+use crate::registry::sync::{SyncBundle, SyncReport};
+use crate::store::{
+    AuditRecord, CommitOutcome, ExperimentDraft, ExperimentRecord, KeyPairRecord, LabelMove, LabelRecord, MemberRecord,
+    PrincipalRecord, ProjectRecord, PromptSummary, ResultRecord, RunRecord, TenantRecord, TokenRecord, VersionRecord,
+};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,65 +42,110 @@ pub struct Route {
     pub access: Access,
     /// The handler.
     pub handler: fn() -> MethodRouter<AppState>,
+    /// Its query parameters, as the struct they are read into.
+    pub query: Option<SchemaFn>,
+    /// The JSON body it reads, if any.
+    pub request: Option<SchemaFn>,
+    /// Its success statuses and what it answers with.
+    pub response: (&'static [u16], Body),
 }
 
+/// Adds a type's JSON Schema to the generator's definitions and returns a reference to it.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The body of a successful answer.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    /// JSON of this schema.
+    Json(SchemaFn),
+    /// Plain text (Prometheus metrics).
+    Text,
+    /// No body (204).
+    Empty,
+}
+
+/// The [`SchemaFn`] of `T`.
+pub fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// The error answer every route may give.
+pub fn error_schema(generator: &mut SchemaGenerator) -> Schema {
+    schema::<ErrorBody>(generator)
+}
+
+/// `route!(verb "VERB" "/path", Access, handler, "summary", [query Query,] [in Request,]
+/// status[|status] body)` where body is `json Type`, `text` or `empty`.
 macro_rules! route {
-    ($method:ident $verb:literal $path:literal, $access:ident, $handler:path, $summary:literal) => {
-        Route { method: $verb, path: $path, summary: $summary, access: Access::$access, handler: || $method($handler) }
+    ($method:ident $verb:literal $path:literal, $access:ident, $handler:path, $summary:literal,
+     $(query $query:ty,)? $(in $request:ty,)? $($status:literal)|+ $kind:ident $($response:ty)?) => {
+        Route {
+            method: $verb,
+            path: $path,
+            summary: $summary,
+            access: Access::$access,
+            handler: || $method($handler),
+            query: None::<SchemaFn>$(.or(Some(schema::<$query> as SchemaFn)))?,
+            request: None::<SchemaFn>$(.or(Some(schema::<$request> as SchemaFn)))?,
+            response: (&[$($status),+], route!(@body $kind $($response)?)),
+        }
     };
+    (@body json $response:ty) => { Body::Json(schema::<$response>) };
+    (@body text) => { Body::Text };
+    (@body empty) => { Body::Empty };
 }
 
 /// Every route of the server.
 pub fn table() -> Vec<Route> {
     vec![
-        route!(get "GET" "/healthz", Public, health::healthz, "liveness: 200 while the process runs"),
-        route!(get "GET" "/readyz", Public, health::readyz, "readiness: database reachable and migrations current"),
-        route!(get "GET" "/metrics", Public, health::metrics, "Prometheus metrics"),
-        route!(get "GET" "/api/v1/openapi.json", Public, health::openapi, "this API's OpenAPI 3.1 document"),
-        route!(post "POST" "/api/v1/auth/token", Bearer, accounts::exchange, "exchange the API token of the request for a short-lived JWT"),
-        route!(get "GET" "/api/v1/tenants", Bearer, accounts::tenants, "list tenants (super-admin)"),
-        route!(post "POST" "/api/v1/tenants", Bearer, accounts::create_tenant, "create a tenant and its first admin (super-admin)"),
-        route!(get "GET" "/api/v1/projects", Bearer, accounts::projects, "list the caller's projects"),
-        route!(post "POST" "/api/v1/projects", Bearer, accounts::create_project, "create a project (tenant admin)"),
-        route!(get "GET" "/api/v1/projects/{project}", Bearer, accounts::project, "show a project"),
-        route!(get "GET" "/api/v1/principals", Bearer, accounts::principals, "list principals (tenant admin)"),
-        route!(post "POST" "/api/v1/principals", Bearer, accounts::create_principal, "create a user or service principal (tenant admin)"),
-        route!(get "GET" "/api/v1/tokens", Bearer, accounts::tokens, "list API tokens"),
-        route!(post "POST" "/api/v1/tokens", Bearer, accounts::create_token, "create an API token (shown once)"),
-        route!(delete "DELETE" "/api/v1/tokens/{id}", Bearer, accounts::revoke_token, "revoke an API token"),
-        route!(get "GET" "/api/v1/audit", Bearer, accounts::tenant_audit, "the tenant's audit log (tenant admin)"),
-        route!(get "GET" "/api/v1/projects/{project}/members", Bearer, accounts::members, "list members and roles"),
-        route!(put "PUT" "/api/v1/projects/{project}/members/{principal}", Bearer, accounts::set_member, "give a principal a role (admin)"),
-        route!(delete "DELETE" "/api/v1/projects/{project}/members/{principal}", Bearer, accounts::remove_member, "remove a member (admin)"),
-        route!(get "GET" "/api/v1/projects/{project}/keys", Bearer, accounts::key_pairs, "list Langfuse key pairs (admin)"),
-        route!(post "POST" "/api/v1/projects/{project}/keys", Bearer, accounts::create_key_pair, "create a Langfuse key pair (admin; secret shown once)"),
-        route!(delete "DELETE" "/api/v1/projects/{project}/keys/{public_key}", Bearer, accounts::revoke_key_pair, "revoke a key pair (admin)"),
-        route!(get "GET" "/api/v1/projects/{project}/audit", Bearer, accounts::project_audit, "the project's audit log (admin)"),
-        route!(get "GET" "/api/v1/projects/{project}/prompts", Bearer, prompts::list, "list prompts (paged; filters prefix, label)"),
-        route!(post "POST" "/api/v1/projects/{project}/commits", Bearer, prompts::commit, "commit several prompts at once (editor)"),
-        route!(get "GET" "/api/v1/projects/{project}/labels", Bearer, prompts::labels, "where labels point (paged; filter name)"),
-        route!(get "GET" "/api/v1/projects/{project}/prompts/{name}", Bearer, prompts::get, "a version by ?version= or ?label= (default latest)"),
-        route!(post "POST" "/api/v1/projects/{project}/prompts/{name}", Bearer, prompts::create_version, "create a version (editor)"),
-        route!(get "GET" "/api/v1/projects/{project}/prompts/{name}/log", Bearer, prompts::log, "versions, labels and label moves"),
-        route!(get "GET" "/api/v1/projects/{project}/prompts/{name}/diff", Bearer, prompts::diff, "diff two versions (?from=&to=)"),
-        route!(get "GET" "/api/v1/projects/{project}/prompts/{name}/labels/history", Bearer, prompts::history, "every label move, newest first"),
-        route!(put "PUT" "/api/v1/projects/{project}/prompts/{name}/labels/{label}", Bearer, prompts::set_label, "set or move a label (editor; admin for protected labels)"),
-        route!(delete "DELETE" "/api/v1/projects/{project}/prompts/{name}/labels/{label}", Bearer, prompts::remove_label, "remove a label (editor; admin for protected labels)"),
-        route!(post "POST" "/api/v1/projects/{project}/prompts/{name}/labels/{label}/rollback", Bearer, prompts::rollback, "move a label back (editor; admin for protected labels)"),
-        route!(get "GET" "/api/v1/projects/{project}/sync", Bearer, sync::export, "every version and label, for `promptops pull`"),
-        route!(post "POST" "/api/v1/projects/{project}/sync", Bearer, sync::import, "apply a pushed bundle: new versions keep their numbers, conflicts are held back (editor; admin for protected labels)"),
-        route!(get "GET" "/api/v1/projects/{project}/runs", Bearer, runs::list, "eval runs, newest first (paged; filter suite)"),
-        route!(post "POST" "/api/v1/projects/{project}/runs", Bearer, runs::upload, "upload a run and its results (runner)"),
-        route!(get "GET" "/api/v1/projects/{project}/runs/compare", Bearer, runs::compare, "compare two runs (?before=&after=)"),
-        route!(get "GET" "/api/v1/projects/{project}/runs/{run}", Bearer, runs::show, "a run's report (number or `latest`)"),
-        route!(get "GET" "/api/v1/projects/{project}/runs/{run}/results", Bearer, runs::results, "a run's results in unit order (paged; problems_only)"),
-        route!(get "GET" "/api/v1/projects/{project}/experiments", Bearer, experiments::list, "A/B experiments, newest first (paged; filter suite)"),
-        route!(post "POST" "/api/v1/projects/{project}/experiments", Bearer, experiments::upload, "record an experiment whose arms' runs are uploaded (runner)"),
-        route!(get "GET" "/api/v1/projects/{project}/experiments/{experiment}", Bearer, experiments::show, "an experiment with its analysis (number or `latest`)"),
-        route!(get "GET" "/api/public/projects", Basic, langfuse::projects, "Langfuse: the key pair's project (auth_check)"),
-        route!(get "GET" "/api/public/v2/prompts", Basic, langfuse::list, "Langfuse: list prompts (page, limit, name, label, tag)"),
-        route!(post "POST" "/api/public/v2/prompts", Basic, langfuse::create, "Langfuse: create a version (text or chat), with labels"),
-        route!(get "GET" "/api/public/v2/prompts/{name}", Basic, langfuse::get, "Langfuse: get by ?label= or ?version= (default production)"),
-        route!(patch "PATCH" "/api/public/v2/prompts/{name}/versions/{version}", Basic, langfuse::update_labels, "Langfuse: add labels to a version"),
+        route!(get "GET" "/healthz", Public, health::healthz, "liveness: 200 while the process runs", 200 json api::Readiness),
+        route!(get "GET" "/readyz", Public, health::readyz, "readiness: database reachable and migrations current", 200 json api::Readiness),
+        route!(get "GET" "/metrics", Public, health::metrics, "Prometheus metrics", 200 text),
+        route!(get "GET" "/api/v1/openapi.json", Public, health::openapi, "this API's OpenAPI 3.1 document", 200 json serde_json::Value),
+        route!(post "POST" "/api/v1/auth/token", Bearer, accounts::exchange, "exchange the API token of the request for a short-lived JWT", 200 json api::AccessToken),
+        route!(get "GET" "/api/v1/tenants", Bearer, accounts::tenants, "list tenants (super-admin)", query api::PageQuery, 200 json Page<TenantRecord>),
+        route!(post "POST" "/api/v1/tenants", Bearer, accounts::create_tenant, "create a tenant and its first admin (super-admin)", in api::CreateTenant, 201 json api::TenantCreated),
+        route!(get "GET" "/api/v1/projects", Bearer, accounts::projects, "list the caller's projects", query api::PageQuery, 200 json Page<ProjectRecord>),
+        route!(post "POST" "/api/v1/projects", Bearer, accounts::create_project, "create a project (tenant admin)", in api::CreateProject, 201 json ProjectRecord),
+        route!(get "GET" "/api/v1/projects/{project}", Bearer, accounts::project, "show a project", 200 json ProjectRecord),
+        route!(get "GET" "/api/v1/principals", Bearer, accounts::principals, "list principals (tenant admin)", query api::PageQuery, 200 json Page<PrincipalRecord>),
+        route!(post "POST" "/api/v1/principals", Bearer, accounts::create_principal, "create a user or service principal (tenant admin)", in api::CreatePrincipal, 201 json PrincipalRecord),
+        route!(get "GET" "/api/v1/tokens", Bearer, accounts::tokens, "list API tokens", query api::PageQuery, 200 json Page<TokenRecord>),
+        route!(post "POST" "/api/v1/tokens", Bearer, accounts::create_token, "create an API token (shown once)", in api::CreateToken, 201 json api::CreatedToken),
+        route!(delete "DELETE" "/api/v1/tokens/{id}", Bearer, accounts::revoke_token, "revoke an API token", 204 empty),
+        route!(get "GET" "/api/v1/audit", Bearer, accounts::tenant_audit, "the tenant's audit log (tenant admin)", query api::AuditListQuery, 200 json Page<AuditRecord>),
+        route!(get "GET" "/api/v1/projects/{project}/members", Bearer, accounts::members, "list members and roles", query api::PageQuery, 200 json Page<MemberRecord>),
+        route!(put "PUT" "/api/v1/projects/{project}/members/{principal}", Bearer, accounts::set_member, "give a principal a role (admin)", in api::SetMember, 200 json MemberRecord),
+        route!(delete "DELETE" "/api/v1/projects/{project}/members/{principal}", Bearer, accounts::remove_member, "remove a member (admin)", 204 empty),
+        route!(get "GET" "/api/v1/projects/{project}/keys", Bearer, accounts::key_pairs, "list Langfuse key pairs (admin)", query api::PageQuery, 200 json Page<KeyPairRecord>),
+        route!(post "POST" "/api/v1/projects/{project}/keys", Bearer, accounts::create_key_pair, "create a Langfuse key pair (admin; secret shown once)", in api::CreateKeyPair, 201 json api::CreatedKeyPair),
+        route!(delete "DELETE" "/api/v1/projects/{project}/keys/{public_key}", Bearer, accounts::revoke_key_pair, "revoke a key pair (admin)", 204 empty),
+        route!(get "GET" "/api/v1/projects/{project}/audit", Bearer, accounts::project_audit, "the project's audit log (admin)", query api::AuditListQuery, 200 json Page<AuditRecord>),
+        route!(get "GET" "/api/v1/projects/{project}/prompts", Bearer, prompts::list, "list prompts (paged; filters prefix, label)", query api::PromptListQuery, 200 json Page<PromptSummary>),
+        route!(post "POST" "/api/v1/projects/{project}/commits", Bearer, prompts::commit, "commit several prompts at once (editor)", in api::CommitRequest, 200 json Vec<CommitOutcome>),
+        route!(get "GET" "/api/v1/projects/{project}/labels", Bearer, prompts::labels, "where labels point (paged; filter name)", query api::LabelQuery, 200 json Page<LabelRecord>),
+        route!(get "GET" "/api/v1/projects/{project}/prompts/{name}", Bearer, prompts::get, "a version by ?version= or ?label= (default latest)", query api::VersionQuery, 200 json VersionRecord),
+        route!(post "POST" "/api/v1/projects/{project}/prompts/{name}", Bearer, prompts::create_version, "create a version (editor)", in api::NewVersion, 201 | 200 json CommitOutcome),
+        route!(get "GET" "/api/v1/projects/{project}/prompts/{name}/log", Bearer, prompts::log, "versions, labels and label moves", 200 json PromptLog),
+        route!(get "GET" "/api/v1/projects/{project}/prompts/{name}/diff", Bearer, prompts::diff, "diff two versions (?from=&to=)", query api::DiffQuery, 200 json Vec<FileDiff>),
+        route!(get "GET" "/api/v1/projects/{project}/prompts/{name}/labels/history", Bearer, prompts::history, "every label move, newest first", 200 json Vec<LabelMove>),
+        route!(put "PUT" "/api/v1/projects/{project}/prompts/{name}/labels/{label}", Bearer, prompts::set_label, "set or move a label (editor; admin for protected labels)", in api::SetLabel, 200 json LabelMove),
+        route!(delete "DELETE" "/api/v1/projects/{project}/prompts/{name}/labels/{label}", Bearer, prompts::remove_label, "remove a label (editor; admin for protected labels)", 200 json LabelMove),
+        route!(post "POST" "/api/v1/projects/{project}/prompts/{name}/labels/{label}/rollback", Bearer, prompts::rollback, "move a label back (editor; admin for protected labels)", in api::Rollback, 200 json LabelMove),
+        route!(get "GET" "/api/v1/projects/{project}/sync", Bearer, sync::export, "every version and label, for `promptops pull`", 200 json SyncBundle),
+        route!(post "POST" "/api/v1/projects/{project}/sync", Bearer, sync::import, "apply a pushed bundle: new versions keep their numbers, conflicts are held back (editor; admin for protected labels)", in SyncBundle, 200 json SyncReport),
+        route!(get "GET" "/api/v1/projects/{project}/runs", Bearer, runs::list, "eval runs, newest first (paged; filter suite)", query api::RunListQuery, 200 json Page<RunRecord>),
+        route!(post "POST" "/api/v1/projects/{project}/runs", Bearer, runs::upload, "upload a run and its results (runner)", in api::RunUpload, 201 json RunRecord),
+        route!(get "GET" "/api/v1/projects/{project}/runs/compare", Bearer, runs::compare, "compare two runs (?before=&after=)", query api::CompareQuery, 200 json Comparison),
+        route!(get "GET" "/api/v1/projects/{project}/runs/{run}", Bearer, runs::show, "a run's report (number or `latest`)", 200 json RunReport),
+        route!(get "GET" "/api/v1/projects/{project}/runs/{run}/results", Bearer, runs::results, "a run's results in unit order (paged; problems_only)", query api::ResultListQuery, 200 json Page<ResultRecord>),
+        route!(get "GET" "/api/v1/projects/{project}/experiments", Bearer, experiments::list, "A/B experiments, newest first (paged; filter suite)", query api::RunListQuery, 200 json Page<ExperimentRecord>),
+        route!(post "POST" "/api/v1/projects/{project}/experiments", Bearer, experiments::upload, "record an experiment whose arms' runs are uploaded (runner)", in ExperimentDraft, 201 json ExperimentRecord),
+        route!(get "GET" "/api/v1/projects/{project}/experiments/{experiment}", Bearer, experiments::show, "an experiment with its analysis (number or `latest`)", 200 json ExperimentRecord),
+        route!(get "GET" "/api/public/projects", Basic, langfuse::projects, "Langfuse: the key pair's project (auth_check)", 200 json serde_json::Value),
+        route!(get "GET" "/api/public/v2/prompts", Basic, langfuse::list, "Langfuse: list prompts (page, limit, name, label, tag)", query langfuse::ListQuery, 200 json serde_json::Value),
+        route!(post "POST" "/api/public/v2/prompts", Basic, langfuse::create, "Langfuse: create a version (text or chat), with labels", in langfuse::CreatePrompt, 201 json serde_json::Value),
+        route!(get "GET" "/api/public/v2/prompts/{name}", Basic, langfuse::get, "Langfuse: get by ?label= or ?version= (default production)", query langfuse::FetchQuery, 200 json serde_json::Value),
+        route!(patch "PATCH" "/api/public/v2/prompts/{name}/versions/{version}", Basic, langfuse::update_labels, "Langfuse: add labels to a version", in langfuse::NewLabels, 200 json serde_json::Value),
     ]
 }

@@ -41,7 +41,7 @@ pub(crate) fn plan_commit(
                     hash: draft.hash.clone(),
                     author: draft.author.clone(),
                     message: draft.message.clone(),
-                    created_at: at,
+                    created_at: draft.created_at.unwrap_or(at),
                 };
                 latest.insert(draft.name.clone(), meta.clone());
                 CommitOutcome::Created(meta)
@@ -73,6 +73,7 @@ mod tests {
             partials: Default::default(),
             author: "ada".to_owned(),
             message: String::new(),
+            created_at: None,
         }
     }
 

@@ -13,7 +13,7 @@ pub(crate) const EXPERIMENT_COLUMNS: &str =
     "id, suite, arms, sequential, alpha, outcome, summary, analysis, actor, created_at";
 
 /// One arm of a stored experiment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExperimentArm {
     /// `A`, `B`, …
     pub letter: String,
@@ -24,7 +24,7 @@ pub struct ExperimentArm {
 }
 
 /// What is known about an experiment when it is recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExperimentDraft {
     /// The suite the arms ran (or the runs' suites, joined).
     pub suite: String,
@@ -45,7 +45,7 @@ pub struct ExperimentDraft {
 }
 
 /// A stored experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExperimentRecord {
     /// Its number in the project: 1, 2, 3, …
     pub id: u64,

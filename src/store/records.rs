@@ -21,6 +21,9 @@ pub struct VersionDraft {
     pub author: String,
     /// Why.
     pub message: String,
+    /// When the version was first made, for copies from another store (`pull`, `push`); `None`
+    /// stamps it with the commit's time.
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// A stored version without its content.
@@ -53,7 +56,7 @@ pub struct VersionRecord {
 }
 
 /// What a commit did for one prompt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", content = "version", rename_all = "lowercase")]
 pub enum CommitOutcome {
     /// A new version was stored.

@@ -58,7 +58,7 @@ pub struct RunTarget {
 }
 
 /// What is known about a run before its first case.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunDraft {
     /// The suite's name.
     pub suite: String,
@@ -128,7 +128,7 @@ impl RunTotals {
 }
 
 /// A stored run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunRecord {
     /// The run's number in the project: 1, 2, 3, …
     pub id: u64,
@@ -195,7 +195,7 @@ pub struct AssertionResult {
 
 /// Which unit of a plan a result is: indices into the run's targets and providers, the case's
 /// index in the suite, and the repeat. Orders results the same way in every backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnitKey {
     /// Index into the run's targets.
     pub target: u32,
@@ -208,7 +208,7 @@ pub struct UnitKey {
 }
 
 /// One case's result on one target and provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResultRecord {
     /// Which unit it is.
     pub unit: UnitKey,

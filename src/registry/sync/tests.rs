@@ -1,4 +1,4 @@
-use chrono::Utc;
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
 use crate::access::{Action, LOCAL_PROJECT, Principal};
@@ -15,8 +15,13 @@ fn meta(prompt: &str, number: u32, hash: &str) -> VersionMeta {
         hash: hash.to_owned(),
         author: "ada".to_owned(),
         message: format!("v{number}"),
-        created_at: Utc::now(),
+        created_at: made(number),
     }
+}
+
+/// When version `number` was first made (in the past, to the microsecond as stores keep it).
+fn made(number: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, number, 3, 4, 5).single().expect("valid date") + Duration::microseconds(123_456)
 }
 
 fn label(prompt: &str, label: &str, version: u32) -> LabelRecord {
@@ -91,7 +96,7 @@ async fn store() -> (tempfile::TempDir, SqliteStore, Scope) {
 }
 
 #[tokio::test]
-async fn apply_keeps_numbers_authors_and_messages_and_is_idempotent() {
+async fn apply_keeps_numbers_authors_messages_and_times_and_is_idempotent() {
     let (_dir, store, scope) = store().await;
     let bundle = SyncBundle {
         versions: vec![record("a", 2, "two"), record("b", 1, "bee"), record("a", 1, "one")],
@@ -101,9 +106,17 @@ async fn apply_keeps_numbers_authors_and_messages_and_is_idempotent() {
     let first = apply(&store, &scope, bundle.clone(), "bob").await.expect("apply");
     assert_eq!(first.count(Outcome::Created), 4);
     let stored = store.versions(&scope, &name("a")).await.expect("versions");
-    let kept: Vec<_> =
-        stored.iter().map(|v| (v.number, v.hash.clone(), v.author.as_str(), v.message.as_str())).collect();
-    assert_eq!(kept, vec![(1, format!("{:0>64}", "one"), "ada", "v1"), (2, format!("{:0>64}", "two"), "ada", "v2")]);
+    let kept: Vec<_> = stored
+        .iter()
+        .map(|v| (v.number, v.hash.clone(), v.author.as_str(), v.message.as_str(), v.created_at))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            (1, format!("{:0>64}", "one"), "ada", "v1", made(1)),
+            (2, format!("{:0>64}", "two"), "ada", "v2", made(2))
+        ]
+    );
     let again = apply(&store, &scope, bundle, "bob").await.expect("apply again");
     assert_eq!((again.count(Outcome::Created), again.count(Outcome::Exists)), (0, 4));
 }

@@ -27,14 +27,14 @@ use crate::store::{CommitOutcome, LabelRecord, VersionRecord};
 pub const DEFAULT_LABEL: &str = "production";
 
 /// `?version=&label=` of a fetch.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct FetchQuery {
     version: Option<u32>,
     label: Option<String>,
 }
 
 /// Filters of the list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct ListQuery {
     name: Option<String>,
     label: Option<String>,
@@ -44,7 +44,7 @@ pub struct ListQuery {
 }
 
 /// A version as Langfuse's create call sends it. The SDK sends `null` for omitted fields.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePrompt {
     name: String,
@@ -62,7 +62,7 @@ pub struct CreatePrompt {
 }
 
 /// The body of the labels update.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewLabels {
     new_labels: Vec<String>,

@@ -128,6 +128,17 @@ pub async fn bad_requests_get_one_json_error_shape_with_the_path(b: Backend) {
     assert_eq!((status, err["error"]["code"].as_str()), (404, Some("not_found")));
 }
 
+pub async fn a_body_that_is_not_a_json_object_is_refused(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    for body in [json!([]), json!(["ci"]), json!("ci"), json!(7)] {
+        let (status, err) = server.post("/api/v1/projects/web/keys", &acme.admin, body.clone()).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (400, Some("invalid_json")), "{body}: {err}");
+    }
+    let (_, keys) = server.get("/api/v1/projects/web/keys", &acme.admin).await;
+    assert_eq!(keys["items"], json!([]), "nothing was created");
+}
+
 pub async fn tokens_exchange_for_jwts_and_revoked_tokens_stop_working(b: Backend) {
     let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;

@@ -7,6 +7,7 @@ mod contract;
 pub mod experiments;
 mod hardening;
 mod langfuse;
+mod openapi_check;
 mod rbac;
 pub mod runs;
 
@@ -34,6 +35,7 @@ server_cases! {
     api::a_prompt_is_created_fetched_labelled_and_rolled_back,
     api::lists_are_paged_and_filtered,
     api::bad_requests_get_one_json_error_shape_with_the_path,
+    api::a_body_that_is_not_a_json_object_is_refused,
     api::tokens_exchange_for_jwts_and_revoked_tokens_stop_working,
     api::every_write_lands_in_the_audit_log_with_who_and_where,
     contract::probes_and_metrics_answer_as_the_contract_says,
@@ -109,19 +111,22 @@ impl TestServer {
         (base, stop)
     }
 
-    /// Sends a request with a bearer token and an optional JSON body; returns status and JSON.
+    /// Sends a request with a bearer token and an optional JSON body; returns status and JSON,
+    /// after checking the answer against the OpenAPI document.
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let mut request = self.client.request(method.clone(), format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(&body);
+        if let Some(body) = &body {
+            request = request.json(body);
         }
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        let answer = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        openapi_check::check_exchange(&method, path, body.as_ref(), status, &answer);
+        (status, answer)
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {

@@ -52,6 +52,7 @@ pub fn draft(prompt: &str, content: &str) -> VersionDraft {
         partials: BTreeMap::from([("style.j2".to_owned(), "Be kind.".to_owned())]),
         author: "ada".to_owned(),
         message: format!("commit {content}"),
+        created_at: None,
     }
 }
 
@@ -95,6 +96,7 @@ conformance!(
     registry::commit_skips_unchanged_content,
     registry::commit_chains_drafts_of_one_prompt_in_one_batch,
     registry::versions_keep_content_and_metadata,
+    registry::a_copied_version_keeps_its_creation_time,
     registry::hash_prefix_finds_versions,
     registry::prompts_summarise_latest_versions,
     registry::labels_move_and_record_history,

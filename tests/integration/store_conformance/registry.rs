@@ -34,6 +34,18 @@ pub async fn versions_keep_content_and_metadata(b: Backend) {
     assert_eq!(latest.meta.number, 1);
 }
 
+pub async fn a_copied_version_keeps_its_creation_time(b: Backend) {
+    let s = scope("t", "p");
+    let made = chrono::DateTime::parse_from_rfc3339("2025-03-04T05:06:07.123456Z").expect("time").to_utc();
+    let copy = promptops::store::VersionDraft { created_at: Some(made), ..draft("a", "one") };
+    let out = b.store.commit(&s, vec![copy, draft("b", "one")]).await.expect("commit");
+    assert!(matches!(&out[0], CommitOutcome::Created(m) if m.created_at == made), "{out:?}");
+    let record = b.store.version(&s, &name("a"), 1).await.expect("read").expect("exists");
+    assert_eq!(record.meta.created_at, made);
+    let fresh = b.store.version(&s, &name("b"), 1).await.expect("read").expect("exists");
+    assert!(fresh.meta.created_at > made, "a draft without a time is stamped now");
+}
+
 pub async fn hash_prefix_finds_versions(b: Backend) {
     let s = scope("t", "p");
     b.store.commit(&s, vec![draft("a", "one")]).await.expect("commit");
