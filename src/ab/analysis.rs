@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::columns::{Columns, PASS_RATE, SCORE};
 use super::decide::{decide_family, underpowered};
 use super::error::{AbError, check_probability};
 use super::judge::JudgeReport;
@@ -281,29 +282,32 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
         return Err(AbError::TooFewArms { got: arms.len() });
     }
     let pairing = pairing(arms);
-    check_enough_cases(arms, &pairing)?;
+    // Flattened once: every metric of every comparison below reads these slices.
+    let columns = Columns::new(arms);
+    check_enough_cases(arms, &columns, &pairing)?;
     let family = arms.len() - 1;
     let interval_alpha = settings.alpha / family as f64;
-    let metrics = metrics(arms);
     let mut comparisons: Vec<Comparison> = (1..arms.len())
         .map(|challenger| Comparison {
             baseline: 0,
             challenger,
-            metrics: metrics
-                .iter()
-                .map(|metric| compare(metric, &arms[0], &arms[challenger], &pairing, settings, interval_alpha))
+            metrics: (0..columns.metrics.len())
+                .map(|metric| {
+                    let sides = Sides { arms, columns: &columns, challenger, metric };
+                    compare(&sides, &pairing, settings, interval_alpha)
+                })
                 .collect(),
             verdicts: Vec::new(),
         })
         .collect();
-    for index in 0..metrics.len() {
+    for index in 0..columns.metrics.len() {
         let mut row: Vec<&mut MetricComparison> = comparisons.iter_mut().map(|c| &mut c.metrics[index]).collect();
         decide_family(&mut row, settings)?;
     }
     let mut analysis = Analysis {
         settings: *settings,
         interval_level: 1.0 - interval_alpha,
-        arms: arms.iter().enumerate().map(|(i, a)| summary(i, a, settings.alpha)).collect(),
+        arms: arms.iter().enumerate().map(|(i, a)| summary(i, a, &columns, settings.alpha)).collect(),
         underpowered: underpowered(&comparisons, settings),
         pairing,
         comparisons,
@@ -323,28 +327,22 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
     Ok(analysis)
 }
 
-fn compare(
-    metric: &Metric,
-    baseline: &ArmSample,
-    challenger: &ArmSample,
-    pairing: &Pairing,
-    settings: &Settings,
-    alpha: f64,
-) -> MetricComparison {
-    if pairing.paired {
-        paired::compare(metric, baseline, challenger, settings, alpha)
-    } else {
-        unpaired::compare(metric, baseline, challenger, alpha)
-    }
+/// One metric of the baseline and one challenger: their arms and their columns.
+struct Sides<'a> {
+    arms: &'a [ArmSample],
+    columns: &'a Columns,
+    challenger: usize,
+    metric: usize,
 }
 
-/// Pass rate, score, latency, cost, then every named metric any arm reports.
-fn metrics(arms: &[ArmSample]) -> Vec<Metric> {
-    let named: BTreeSet<String> = arms.iter().flat_map(ArmSample::metric_names).collect();
-    [Metric::PassRate, Metric::Score, Metric::Latency, Metric::Cost]
-        .into_iter()
-        .chain(named.into_iter().map(Metric::Named))
-        .collect()
+fn compare(sides: &Sides<'_>, pairing: &Pairing, settings: &Settings, alpha: f64) -> MetricComparison {
+    let metric = &sides.columns.metrics[sides.metric];
+    let columns = (sides.columns.column(0, sides.metric), sides.columns.column(sides.challenger, sides.metric));
+    if pairing.paired {
+        paired::compare(metric, (&sides.arms[0], &sides.arms[sides.challenger]), columns, settings, alpha)
+    } else {
+        unpaired::compare(metric, columns, alpha)
+    }
 }
 
 fn pairing(arms: &[ArmSample]) -> Pairing {
@@ -364,18 +362,13 @@ fn pairing(arms: &[ArmSample]) -> Pairing {
     Pairing { paired: false, common: common.len(), explanation: Some(explanation) }
 }
 
-fn check_enough_cases(arms: &[ArmSample], pairing: &Pairing) -> Result<(), AbError> {
-    let evaluated = |a: &ArmSample| a.cases.values().filter(|c| !c.passes.is_empty()).count();
+fn check_enough_cases(arms: &[ArmSample], columns: &Columns, pairing: &Pairing) -> Result<(), AbError> {
+    let passes = |arm: usize| &columns.column(arm, PASS_RATE).samples;
     let usable = if pairing.paired {
-        // Paired arms share their keys, so their cases line up in key order.
-        let mut walks: Vec<_> = arms.iter().map(|a| a.cases.values()).collect();
-        let mut usable = 0;
-        while let Some(row) = walks.iter_mut().map(Iterator::next).collect::<Option<Vec<_>>>() {
-            usable += usize::from(row.iter().all(|c| !c.passes.is_empty()));
-        }
-        usable
+        // Paired arms share their keys, so their columns line up index by index.
+        (0..passes(0).len()).filter(|&case| (0..arms.len()).all(|arm| passes(arm)[case] > 0)).count()
     } else {
-        arms.iter().map(evaluated).min().unwrap_or(0)
+        (0..arms.len()).map(|arm| columns.column(arm, PASS_RATE).measured_cases()).min().unwrap_or(0)
     };
     if usable < 2 {
         let runs: Vec<String> = arms.iter().filter_map(|a| a.run.map(|r| r.to_string())).collect();
@@ -387,13 +380,14 @@ fn check_enough_cases(arms: &[ArmSample], pairing: &Pairing) -> Result<(), AbErr
     Ok(())
 }
 
-fn summary(index: usize, arm: &ArmSample, alpha: f64) -> ArmSummary {
-    let means: Vec<f64> = arm.cases.values().filter_map(|c| c.mean(&Metric::PassRate)).collect();
-    let scores: Vec<f64> = arm.cases.values().filter_map(|c| c.mean(&Metric::Score)).collect();
+fn summary(index: usize, arm: &ArmSample, columns: &Columns, alpha: f64) -> ArmSummary {
+    let passes = columns.column(index, PASS_RATE);
+    let means = passes.measured();
+    let scores = columns.column(index, SCORE).measured();
     let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
     let pass_rate = mean(&means);
-    let single = arm.repeats() <= 1;
-    let pass_interval = if single {
+    let repeats = passes.most_samples();
+    let pass_interval = if repeats <= 1 {
         let passed = means.iter().filter(|&&m| m > 0.5).count() as u64;
         wilson(Counts::new(passed, means.len() as u64), alpha).ok()
     } else {
@@ -407,7 +401,7 @@ fn summary(index: usize, arm: &ArmSample, alpha: f64) -> ArmSummary {
         results: arm.results,
         errors: arm.errors,
         cached: arm.cached,
-        repeats: arm.repeats(),
+        repeats,
         pass_rate,
         pass_interval,
         mean_score: mean(&scores),

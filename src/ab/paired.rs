@@ -6,6 +6,7 @@
 //! an always-valid confidence sequence.
 
 use super::analysis::{Decision, Effect, MetricComparison, Ratio, Settings, Test};
+use super::columns::Column;
 use super::decide::{power_means, power_proportions};
 use super::sample::{ArmSample, Metric, mean, median};
 use crate::stats::bootstrap::{BootstrapConfig, PairedStatistic, paired_bootstrap};
@@ -23,6 +24,8 @@ const MIN_SEQUENTIAL: usize = 10;
 pub(crate) struct Pairs {
     pub baseline: Vec<f64>,
     pub challenger: Vec<f64>,
+    /// challenger − baseline, case by case (computed once: every test of the metric reads it).
+    pub differences: Vec<f64>,
     /// Whether every case has exactly one sample in both arms.
     pub single: bool,
     /// Cases left out because one arm has no sample.
@@ -30,37 +33,42 @@ pub(crate) struct Pairs {
 }
 
 impl Pairs {
-    /// The arms of a paired analysis have the same case keys, so their cases line up in key
-    /// order: a walk in step, with no lookups (this is the hot loop of a large suite).
-    pub(crate) fn collect(metric: &Metric, baseline: &ArmSample, challenger: &ArmSample) -> Self {
-        let mut pairs = Self { single: true, ..Self::default() };
-        for (case, other) in baseline.cases.values().zip(challenger.cases.values()) {
-            match (case.mean(metric), other.mean(metric)) {
-                (Some(b), Some(c)) => {
-                    pairs.baseline.push(b);
-                    pairs.challenger.push(c);
-                    pairs.single &= case.values(metric).len() == 1 && other.values(metric).len() == 1;
-                }
-                _ => pairs.dropped += 1,
+    /// The arms of a paired analysis have the same case keys, so their columns line up index
+    /// by index: one walk over four slices (this is the hot loop of a large suite).
+    pub(crate) fn collect(baseline: &Column, challenger: &Column) -> Self {
+        let cases = baseline.means.len();
+        let mut pairs = Self {
+            baseline: Vec::with_capacity(cases),
+            challenger: Vec::with_capacity(cases),
+            differences: Vec::with_capacity(cases),
+            single: true,
+            dropped: 0,
+        };
+        let rows = baseline.means.iter().zip(&baseline.samples).zip(challenger.means.iter().zip(&challenger.samples));
+        for ((&b, &b_samples), (&c, &c_samples)) in rows {
+            if b_samples == 0 || c_samples == 0 {
+                pairs.dropped += 1;
+                continue;
             }
+            pairs.baseline.push(b);
+            pairs.challenger.push(c);
+            pairs.differences.push(c - b);
+            pairs.single &= b_samples == 1 && c_samples == 1;
         }
         pairs
     }
-
-    pub(crate) fn differences(&self) -> Vec<f64> {
-        self.challenger.iter().zip(&self.baseline).map(|(c, b)| c - b).collect()
-    }
 }
 
-/// Compares `metric` between two paired arms at interval level 1 − `alpha`.
-pub fn compare(
+/// Compares `metric` between two paired arms at interval level 1 − `alpha`; `columns` holds
+/// the metric's baseline and challenger columns.
+pub(crate) fn compare(
     metric: &Metric,
-    baseline: &ArmSample,
-    challenger: &ArmSample,
+    (baseline, challenger): (&ArmSample, &ArmSample),
+    columns: (&Column, &Column),
     settings: &Settings,
     alpha: f64,
 ) -> MetricComparison {
-    let pairs = Pairs::collect(metric, baseline, challenger);
+    let pairs = Pairs::collect(columns.0, columns.1);
     if pairs.baseline.len() < 2 {
         return MetricComparison::not_tested(metric.clone(), true, missing_reason(metric, baseline, challenger));
     }
@@ -80,7 +88,7 @@ pub fn compare(
         let dropped = format!("{} case(s) without a valid result in both arms left out", pairs.dropped);
         result.note = Some(result.note.map_or(dropped.clone(), |n| format!("{n}; {dropped}")));
     }
-    if pairs.differences().iter().all(|&d| d == 0.0) {
+    if pairs.differences.iter().all(|&d| d == 0.0) {
         result.decision = Decision::Identical;
     }
     if let Some(planned) = settings.sequential {
@@ -154,11 +162,11 @@ fn means(
     settings: &Settings,
     alpha: f64,
 ) -> Result<Option<MetricComparison>, StatsError> {
-    let differences = pairs.differences();
+    let differences = &pairs.differences;
     let mut result = base(pairs, mean(&pairs.baseline), mean(&pairs.challenger));
     let method = if *metric == Metric::PassRate { "paired t on case means" } else { "paired t" };
-    t_or_sign(&mut result, &differences, pairs, method, alpha)?;
-    if let Ok(t) = one_sample_t(&differences, alpha) {
+    t_or_sign(&mut result, differences, pairs, method, alpha)?;
+    if let Ok(t) = one_sample_t(differences, alpha) {
         result.effect = Some(Effect { name: "Cohen's d_z".to_owned(), value: t.cohen_dz });
         result.power = power_means(differences.len() as f64, t.sd_difference, settings);
     }
@@ -241,15 +249,13 @@ fn latency(pairs: &Pairs, settings: &Settings, alpha: f64) -> Result<Option<Metr
             Err(err) => return Err(err),
         }
     } else {
-        let differences = pairs.differences();
         let mut scratch = result.clone();
-        t_or_sign(&mut scratch, &differences, pairs, "paired t", alpha)?;
+        t_or_sign(&mut scratch, &pairs.differences, pairs, "paired t", alpha)?;
         result.test = scratch.test;
     }
-    let differences = pairs.differences();
     result.checks.push(Test {
         method: "Wilcoxon signed-rank".to_owned(),
-        p_value: signed_rank_differences(&differences, RankMethod::Auto)?.p_value,
+        p_value: signed_rank_differences(&pairs.differences, RankMethod::Auto)?.p_value,
     });
     bootstrap_views(&mut result, pairs, settings, alpha);
     Ok(Some(result))
@@ -280,7 +286,7 @@ fn cost(pairs: &Pairs, settings: &Settings, alpha: f64) -> Result<Option<MetricC
         return Ok(None);
     }
     let mut result = base(pairs, mean(&pairs.baseline), mean(&pairs.challenger));
-    t_or_sign(&mut result, &pairs.differences(), pairs, "paired t", alpha)?;
+    t_or_sign(&mut result, &pairs.differences, pairs, "paired t", alpha)?;
     if pairs.baseline.iter().sum::<f64>() > 0.0
         && let Some(found) = bootstrap(pairs, PairedStatistic::RatioOfSums, settings, alpha)
     {
@@ -300,15 +306,15 @@ fn sequential(result: &mut MetricComparison, pairs: &Pairs, planned: usize, alph
     }
     result.ratios.clear();
     result.power = None;
-    let differences = pairs.differences();
     result.one_sided_interval = None;
+    let differences = &pairs.differences;
     if differences.len() < MIN_SEQUENTIAL {
         result.interval = None;
         result.decision = Decision::NotTested;
         result.note = Some(format!("a confidence sequence needs at least {MIN_SEQUENTIAL} paired cases"));
         return;
     }
-    match confidence_sequence(&differences, planned as f64, alpha) {
+    match confidence_sequence(differences, planned as f64, alpha) {
         Ok(sequence) => {
             result.estimate = sequence.mean;
             result.interval = Some(sequence.interval);
