@@ -281,9 +281,9 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
     if arms.len() < 2 {
         return Err(AbError::TooFewArms { got: arms.len() });
     }
-    let pairing = pairing(arms);
     // Flattened once: every metric of every comparison below reads these slices.
     let columns = Columns::new(arms);
+    let pairing = pairing(arms, columns.aligned);
     check_enough_cases(arms, &columns, &pairing)?;
     let family = arms.len() - 1;
     let interval_alpha = settings.alpha / family as f64;
@@ -345,8 +345,9 @@ fn compare(sides: &Sides<'_>, pairing: &Pairing, settings: &Settings, alpha: f64
     }
 }
 
-fn pairing(arms: &[ArmSample]) -> Pairing {
-    if arms.iter().all(|a| a.cases.keys().eq(arms[0].cases.keys())) {
+/// `aligned`: every arm has the same case keys (found while flattening).
+fn pairing(arms: &[ArmSample], aligned: bool) -> Pairing {
+    if aligned {
         return Pairing { paired: true, common: arms[0].cases.len(), explanation: None };
     }
     let keys = |a: &ArmSample| a.cases.keys().cloned().collect::<BTreeSet<String>>();

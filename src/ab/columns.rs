@@ -5,9 +5,10 @@
 //! [`super::paired`] and [`super::unpaired`].
 //!
 //! Why: an [`ArmSample`] keeps each case in a map of structs holding one small vector per
-//! metric, which is right for reading a run but slow to scan. Walking those maps once per metric
-//! (plus once per summary and check) cost ~40 times what the statistics cost on a 100,000-case
-//! suite; one pass per arm that writes every metric's column costs one scan in all.
+//! metric, which is right for reading a run but slow to scan: every case costs several cache
+//! misses. Walking those maps once per metric (plus once per summary, check and key
+//! comparison) cost several times what the statistics cost on a 100,000-case suite; one walk
+//! over all arms in step, which also checks that their keys agree, pays those misses once.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,6 +68,9 @@ impl Column {
 pub(crate) struct Columns {
     /// Pass rate, score, latency, cost, then every named metric any arm reports, by name.
     pub metrics: Vec<Metric>,
+    /// Whether every arm has exactly the same case keys, so that case i is the same case in
+    /// every column (the paired design).
+    pub aligned: bool,
     /// `arms[arm][metric]`.
     arms: Vec<Vec<Column>>,
 }
@@ -79,20 +83,38 @@ pub(crate) const PASS_RATE: usize = 0;
 pub(crate) const SCORE: usize = 1;
 
 impl Columns {
-    /// Flattens every arm in one pass over its cases.
+    /// Flattens every arm in one walk over all the arms' cases in step, comparing their keys
+    /// on the way (the alignment check costs no second walk).
     pub fn new(arms: &[ArmSample]) -> Self {
-        let flattened: Vec<(Vec<Column>, BTreeMap<String, Column>)> = arms.iter().map(flatten).collect();
-        let names: BTreeSet<String> = flattened.iter().flat_map(|(_, named)| named.keys().cloned()).collect();
-        let arms = flattened
+        let mut flat: Vec<Flat> = arms.iter().map(|arm| Flat::new(arm.cases.len())).collect();
+        let mut walks: Vec<_> = arms.iter().map(|arm| arm.cases.iter()).collect();
+        let mut aligned = arms.iter().all(|arm| arm.cases.len() == arms[0].cases.len());
+        loop {
+            let mut first: Option<&String> = None;
+            for (walk, flat) in walks.iter_mut().zip(&mut flat) {
+                let Some((key, case)) = walk.next() else { continue };
+                aligned &= first.is_none_or(|first| first == key);
+                first = first.or(Some(key));
+                flat.push(case);
+            }
+            if first.is_none() {
+                break;
+            }
+        }
+        let names: BTreeSet<String> = flat.iter().flat_map(|f| f.named.keys().cloned()).collect();
+        let arms = flat
             .into_iter()
-            .zip(arms)
-            .map(|((fixed, mut named), arm)| {
-                let cases = arm.cases.len();
+            .map(|Flat { fixed, mut named, cases }| {
                 let named = names.iter().map(|n| named.remove(n).unwrap_or_else(|| Column::missing(cases)));
-                fixed.into_iter().chain(named).collect()
+                let mut columns: Vec<Column> = fixed.into();
+                columns.extend(named.map(|mut column| {
+                    column.pad(cases);
+                    column
+                }));
+                columns
             })
             .collect();
-        Self { metrics: FIXED.into_iter().chain(names.into_iter().map(Metric::Named)).collect(), arms }
+        Self { metrics: FIXED.into_iter().chain(names.into_iter().map(Metric::Named)).collect(), aligned, arms }
     }
 
     /// Metric `metric` (an index into [`Columns::metrics`]) of arm `arm`.
@@ -101,32 +123,38 @@ impl Columns {
     }
 }
 
-/// One arm's fixed-metric columns and named-metric columns, from one walk over its cases.
-fn flatten(arm: &ArmSample) -> (Vec<Column>, BTreeMap<String, Column>) {
-    let cases = arm.cases.len();
-    let mut fixed: Vec<Column> = FIXED.iter().map(|_| Column::with_capacity(cases)).collect();
-    let mut named: BTreeMap<String, Column> = BTreeMap::new();
-    for (index, case) in arm.cases.values().enumerate() {
-        for (column, metric) in fixed.iter_mut().zip(&FIXED) {
-            column.push(case.values(metric));
-        }
-        push_named(&mut named, case, index);
-    }
-    for column in named.values_mut() {
-        column.pad(cases);
-    }
-    (fixed, named)
+/// One arm's columns while its cases are walked.
+struct Flat {
+    /// Pass rate, score, latency, cost.
+    fixed: [Column; 4],
+    /// Named metrics, opened when a case first reports one.
+    named: BTreeMap<String, Column>,
+    /// Cases pushed so far.
+    cases: usize,
 }
 
-/// Appends case `index`'s named metrics, opening a column (unmeasured so far) for a new name.
-fn push_named(named: &mut BTreeMap<String, Column>, case: &CaseSample, index: usize) {
-    for (name, values) in &case.metrics {
-        let column = match named.get_mut(name) {
-            Some(column) => column,
-            None => named.entry(name.clone()).or_insert_with(|| Column::missing(index)),
-        };
-        column.pad(index);
-        column.push(values);
+impl Flat {
+    fn new(cases: usize) -> Self {
+        Self { fixed: std::array::from_fn(|_| Column::with_capacity(cases)), named: BTreeMap::new(), cases: 0 }
+    }
+
+    /// Appends one case to every column; a named metric first seen here gets a column whose
+    /// earlier cases are unmeasured.
+    fn push(&mut self, case: &CaseSample) {
+        let [passes, scores, latencies, costs] = &mut self.fixed;
+        passes.push(&case.passes);
+        scores.push(&case.scores);
+        latencies.push(&case.latencies);
+        costs.push(&case.costs);
+        for (name, values) in &case.metrics {
+            let column = match self.named.get_mut(name) {
+                Some(column) => column,
+                None => self.named.entry(name.clone()).or_insert_with(|| Column::missing(self.cases)),
+            };
+            column.pad(self.cases);
+            column.push(values);
+        }
+        self.cases += 1;
     }
 }
 
@@ -157,6 +185,23 @@ mod tests {
         assert_eq!(columns.metrics[4], Metric::Named("late".to_owned()));
         assert_eq!(columns.column(0, 4).samples, vec![0, 0, 2]);
         assert_eq!(columns.column(0, 4).means[2], 0.5);
+    }
+
+    #[test]
+    fn arms_are_aligned_only_when_their_keys_agree() {
+        let mut a = ArmSample::default();
+        for key in ["x", "y"] {
+            a.cases.insert(key.to_owned(), case(&[1.0], &[]));
+        }
+        let mut b = a.clone();
+        assert!(Columns::new(&[a.clone(), b.clone()]).aligned);
+        b.cases.remove("y");
+        b.cases.insert("z".to_owned(), case(&[0.0], &[]));
+        assert!(!Columns::new(&[a.clone(), b.clone()]).aligned);
+        b.cases.remove("z");
+        let uneven = Columns::new(&[a, b]);
+        assert!(!uneven.aligned);
+        assert_eq!((uneven.column(0, 0).means.len(), uneven.column(1, 0).means.len()), (2, 1));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! and mean ratio for latency and cost. Sequential mode swaps the fixed-horizon interval for
 //! an always-valid confidence sequence.
 
+use std::borrow::Cow;
+
 use super::analysis::{Decision, Effect, MetricComparison, Ratio, Settings, Test};
 use super::columns::Column;
 use super::decide::{power_means, power_proportions};
@@ -21,9 +23,9 @@ const MIN_SEQUENTIAL: usize = 10;
 
 /// Case-level values of both arms on the cases where both have one.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Pairs {
-    pub baseline: Vec<f64>,
-    pub challenger: Vec<f64>,
+pub(crate) struct Pairs<'a> {
+    pub baseline: Cow<'a, [f64]>,
+    pub challenger: Cow<'a, [f64]>,
     /// challenger − baseline, case by case (computed once: every test of the metric reads it).
     pub differences: Vec<f64>,
     /// Whether every case has exactly one sample in both arms.
@@ -32,30 +34,24 @@ pub(crate) struct Pairs {
     pub dropped: usize,
 }
 
-impl Pairs {
+impl<'a> Pairs<'a> {
     /// The arms of a paired analysis have the same case keys, so their columns line up index
-    /// by index: one walk over four slices (this is the hot loop of a large suite).
-    pub(crate) fn collect(baseline: &Column, challenger: &Column) -> Self {
-        let cases = baseline.means.len();
-        let mut pairs = Self {
-            baseline: Vec::with_capacity(cases),
-            challenger: Vec::with_capacity(cases),
-            differences: Vec::with_capacity(cases),
-            single: true,
-            dropped: 0,
+    /// by index. When every case has a value in both arms (the usual case) the columns are
+    /// borrowed as they are; otherwise the cases with a value in both are copied out.
+    pub(crate) fn collect(baseline: &'a Column, challenger: &'a Column) -> Self {
+        let counts = || baseline.samples.iter().zip(&challenger.samples);
+        let dropped = counts().filter(|&(&b, &c)| b == 0 || c == 0).count();
+        let single = counts().all(|(&b, &c)| (b == 0 || c == 0) || (b == 1 && c == 1));
+        let (b, c): (Cow<'a, [f64]>, Cow<'a, [f64]>) = if dropped == 0 {
+            (Cow::Borrowed(&baseline.means), Cow::Borrowed(&challenger.means))
+        } else {
+            let both =
+                baseline.means.iter().zip(&challenger.means).zip(counts()).filter(|&(_, (&b, &c))| b > 0 && c > 0);
+            let (b, c): (Vec<f64>, Vec<f64>) = both.map(|((&b, &c), _)| (b, c)).unzip();
+            (Cow::Owned(b), Cow::Owned(c))
         };
-        let rows = baseline.means.iter().zip(&baseline.samples).zip(challenger.means.iter().zip(&challenger.samples));
-        for ((&b, &b_samples), (&c, &c_samples)) in rows {
-            if b_samples == 0 || c_samples == 0 {
-                pairs.dropped += 1;
-                continue;
-            }
-            pairs.baseline.push(b);
-            pairs.challenger.push(c);
-            pairs.differences.push(c - b);
-            pairs.single &= b_samples == 1 && c_samples == 1;
-        }
-        pairs
+        let differences = c.iter().zip(b.iter()).map(|(c, b)| c - b).collect();
+        Self { baseline: b, challenger: c, differences, single, dropped }
     }
 }
 
@@ -225,7 +221,7 @@ fn bootstrap_interval(found: &crate::stats::bootstrap::Bootstrap) -> Interval {
 fn latency(pairs: &Pairs, settings: &Settings, alpha: f64) -> Result<Option<MetricComparison>, StatsError> {
     let mut result = base(pairs, median(&pairs.baseline), median(&pairs.challenger));
     result.estimate = result.challenger - result.baseline;
-    let positive = pairs.baseline.iter().chain(&pairs.challenger).all(|&v| v > 0.0);
+    let positive = pairs.baseline.iter().chain(pairs.challenger.iter()).all(|&v| v > 0.0);
     if positive {
         match geometric_mean_ratio(&pairs.challenger, &pairs.baseline, alpha) {
             Ok(ratio) => {
@@ -282,7 +278,7 @@ fn bootstrap_views(result: &mut MetricComparison, pairs: &Pairs, settings: &Sett
 
 /// Cost: the mean difference by paired t (sign test if constant), the bootstrap mean ratio.
 fn cost(pairs: &Pairs, settings: &Settings, alpha: f64) -> Result<Option<MetricComparison>, StatsError> {
-    if pairs.baseline.iter().chain(&pairs.challenger).all(|&v| v == 0.0) {
+    if pairs.baseline.iter().chain(pairs.challenger.iter()).all(|&v| v == 0.0) {
         return Ok(None);
     }
     let mut result = base(pairs, mean(&pairs.baseline), mean(&pairs.challenger));
