@@ -14,6 +14,7 @@ use super::columns::{Columns, PASS_RATE, SCORE};
 use super::decide::{decide_family, underpowered};
 use super::error::{AbError, check_probability};
 use super::judge::JudgeReport;
+use super::looks::Looks;
 use super::sample::{ArmSample, Metric};
 use super::verdict::sentence;
 use super::{paired, unpaired};
@@ -273,6 +274,10 @@ pub struct Analysis {
     pub underpowered: Option<String>,
     /// Pairwise judging, when asked for.
     pub judge: Option<JudgeReport>,
+    /// How a `--sequential` run that looked between batches went (absent in analyses of
+    /// finished runs and in experiments stored before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub looks: Option<Looks>,
 }
 
 /// Analyses arms measured on one suite; `arms[0]` is the baseline.
@@ -312,6 +317,7 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
         pairing,
         comparisons,
         judge: None,
+        looks: None,
     };
     let verdicts: Vec<Vec<String>> = analysis
         .comparisons

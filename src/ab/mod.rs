@@ -2,9 +2,9 @@
 //! cases and compared with sound statistics. Owns arm syntax and resolution ([`arm`]), turning
 //! arms into eval plans ([`arms_plan`]), reading what each arm measured from its run
 //! ([`sample`]), flattening them once into per-metric columns (`columns`), choosing and
-//! applying the tests ([`analysis`], [`paired`], [`unpaired`], [`decide`]), pairwise judging
-//! ([`judge`]), sample-size planning ([`plan`]), the verdict in words ([`verdict`]) and
-//! experiments as stored ([`experiment`]).
+//! applying the tests ([`analysis`], [`paired`], [`unpaired`], [`decide`]), when a sequential
+//! run looks and stops ([`looks`]), pairwise judging ([`judge`]), sample-size planning
+//! ([`plan`]), the verdict in words ([`verdict`]) and experiments as stored ([`experiment`]).
 //! Leaves the formulas to [`crate::stats`], running cases to [`crate::eval`], and rendering to
 //! the CLI.
 //!
@@ -21,6 +21,7 @@ pub mod decide;
 mod error;
 pub mod experiment;
 pub mod judge;
+pub mod looks;
 pub mod paired;
 pub mod plan;
 pub mod sample;

@@ -173,6 +173,18 @@ fn sequential_mode_decides_by_the_confidence_sequence() {
     assert_eq!(pass_rate(&small, 0).decision, Decision::NotTested);
 }
 
+#[test]
+fn a_sequential_look_stops_only_when_every_challenger_is_decided() {
+    let base = spread(200, 50, 37);
+    let better: Vec<bool> = base.iter().enumerate().map(|(i, &p)| p || i % 2 == 0).collect();
+    let settings = Settings { sequential: Some(200), ..Settings::default() };
+    let arms = [arm("a", &single(&base), |_| 5.0), arm("b", &single(&better), |_| 5.0)];
+    let decided = analyse(&arms, &settings).unwrap();
+    assert!(super::looks::stop_reason(&decided).is_some_and(|why| why.contains("the challenger")));
+    let three = [arms[0].clone(), arms[1].clone(), arm("c", &single(&base), |_| 5.0)];
+    assert_eq!(super::looks::stop_reason(&analyse(&three, &settings).unwrap()), None, "C is undecided");
+}
+
 fn outcomes_strategy() -> impl Strategy<Value = Vec<(bool, bool, u8, u8)>> {
     prop::collection::vec((any::<bool>(), any::<bool>(), 1u8..200, 1u8..200), 2..60)
 }

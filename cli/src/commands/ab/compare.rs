@@ -16,7 +16,7 @@ use promptops::store::RunStatus;
 use promptops::yaml::YamlError;
 
 use super::CompareArgs;
-use super::render;
+use super::{render, sequential};
 use crate::commands::eval::backend::{BackendOptions, backend, workflows};
 use crate::commands::eval::parse_rate;
 use crate::commands::eval::run::{run_one, watch_ctrl_c};
@@ -50,6 +50,7 @@ fn resolve(args: &CompareArgs, ctx: &Context) -> anyhow::Result<Resolved> {
         power,
         sequential,
         planned,
+        stop_early: _,
         judge: _,
         require_better,
         non_inferiority,
@@ -91,11 +92,20 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         let hints: Vec<&str> = problem.hints.iter().map(String::as_str).collect();
         return Err(usage(format!("judge: {}", problem.message), &hints));
     }
+    let mut looks = None;
     let (suite, arms) = if args.runs.is_empty() {
         let workflows = workflows(&project, &local, providers, provider_options);
         let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
         let planned = plan_arms(ctx, &project, &local, &args, backend.as_ref(), &workflows).await?;
-        (planned.0.clone(), run_arms(ctx, &project, &local, &runner, planned, args.concurrency).await?)
+        let name = planned.0.clone();
+        if args.stop_early {
+            let run = sequential::Arms { ctx, project: &project, local: &local, runner: &runner };
+            let (arms, found) = run.run(planned.1, args.concurrency, &mut settings).await?;
+            looks = Some(found);
+            (name, arms)
+        } else {
+            (name, run_arms(ctx, &project, &local, &runner, planned, args.concurrency).await?)
+        }
     } else {
         from_runs(ctx, &project, &local, &args.runs).await?
     };
@@ -105,6 +115,7 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         *planned = arms.iter().map(|a| a.cases.len()).max().unwrap_or(1).max(1);
     }
     let mut analysis = analyse(&arms, &settings).diag()?;
+    analysis.looks = looks;
     if let Some(provider) = &args.judge {
         ctx.printer.status(&format!("judging every pair of outputs with `{provider}`, in both orders"));
         analysis.judge = Some(judge::judge(&arms, provider, backend.as_ref(), settings.alpha).await.diag()?);
@@ -203,27 +214,40 @@ async fn run_arms(
     watch_ctrl_c(ctx, cancel.clone());
     let mut arms = Vec::with_capacity(planned.len());
     for (arm, plan) in planned {
-        if plan.pairs.len() != 1 {
-            return Err(usage(
-                format!("arm `{}` runs {} target × provider pairs, not one", arm.text, plan.pairs.len()),
-                &["name the prompt and the provider: `PROMPT+PROVIDER`"],
-            ));
-        }
-        let concurrency = concurrency
-            .or(plan.concurrency.map(|c| c as usize))
-            .or(project.config.defaults.concurrency.map(|c| c as usize))
-            .unwrap_or(DEFAULT_CONCURRENCY);
+        let concurrency = arm_concurrency(project, &arm, &plan, concurrency)?;
         ctx.printer.status(&format!("arm {}: {}", promptops::ab::analysis::letter(arms.len()), arm.text));
         let record = run_one(ctx, project, local, runner, plan, None, concurrency, &cancel).await?;
         if record.status == RunStatus::Interrupted {
-            return Err(usage(
-                format!("interrupted: run {} of arm `{}` is incomplete; nothing was compared", record.id, arm.text),
-                &[],
-            ));
+            return Err(interrupted(&record, &arm));
         }
         arms.extend(arms_of_run(&local.store, &local.scope, &record).await.diag()?);
     }
     Ok(arms)
+}
+
+/// An arm's concurrency (flag, else the suite's, else promptops.yaml's, else the default),
+/// after checking that the arm is one target × provider pair.
+pub(super) fn arm_concurrency(
+    project: &Project,
+    arm: &promptops::ab::Arm,
+    plan: &promptops::eval::Plan,
+    concurrency: Option<usize>,
+) -> anyhow::Result<usize> {
+    if plan.pairs.len() != 1 {
+        return Err(usage(
+            format!("arm `{}` runs {} target × provider pairs, not one", arm.text, plan.pairs.len()),
+            &["name the prompt and the provider: `PROMPT+PROVIDER`"],
+        ));
+    }
+    Ok(concurrency
+        .or(plan.concurrency.map(|c| c as usize))
+        .or(project.config.defaults.concurrency.map(|c| c as usize))
+        .unwrap_or(DEFAULT_CONCURRENCY))
+}
+
+/// The error for an arm whose run Ctrl-C stopped.
+pub(super) fn interrupted(record: &promptops::store::RunRecord, arm: &promptops::ab::Arm) -> anyhow::Error {
+    usage(format!("interrupted: run {} of arm `{}` is incomplete; nothing was compared", record.id, arm.text), &[])
 }
 
 async fn from_runs(
