@@ -208,7 +208,8 @@ fn bootstrap(
     alpha: f64,
 ) -> Option<crate::stats::bootstrap::Bootstrap> {
     let resamples = settings.resamples_for(pairs.baseline.len())?;
-    let config = BootstrapConfig { resamples, seed: settings.seed, alpha, bca: true };
+    let bca = settings.bca_for(pairs.baseline.len());
+    let config = BootstrapConfig { resamples, seed: settings.seed, alpha, bca };
     paired_bootstrap(&pairs.challenger, &pairs.baseline, statistic, config).ok()
 }
 
@@ -267,6 +268,9 @@ fn bootstrap_views(result: &mut MetricComparison, pairs: &Pairs, settings: &Sett
     if let Some(found) = bootstrap(pairs, PairedStatistic::MedianDifference, settings, alpha) {
         result.interval = Some(bootstrap_interval(&found));
         result.interval_method = format!("paired bootstrap, {} resamples", found.resamples);
+        if !settings.bca_for(pairs.baseline.len()) {
+            result.interval_method.push_str(", percentile (no BCa for a suite this large)");
+        }
     }
     if pairs.baseline.iter().sum::<f64>() > 0.0
         && let Some(found) = bootstrap(pairs, PairedStatistic::RatioOfSums, settings, alpha)

@@ -185,6 +185,15 @@ fn a_sequential_look_stops_only_when_every_challenger_is_decided() {
     assert_eq!(super::looks::stop_reason(&analyse(&three, &settings).unwrap()), None, "C is undecided");
 }
 
+#[test]
+fn the_bootstrap_budget_shrinks_resamples_then_drops_bca_then_the_bootstrap() {
+    let settings = Settings::default();
+    let sizes = [1_000, 5_000, 20_000, 50_000, 50_001];
+    let resamples: Vec<Option<usize>> = sizes.iter().map(|&n| settings.resamples_for(n)).collect();
+    assert_eq!(resamples, vec![Some(10_000), Some(10_000), Some(2_500), Some(1_000), None]);
+    assert!(settings.bca_for(7_071) && !settings.bca_for(7_072), "the jackknife costs cases²");
+}
+
 fn outcomes_strategy() -> impl Strategy<Value = Vec<(bool, bool, u8, u8)>> {
     prop::collection::vec((any::<bool>(), any::<bool>(), 1u8..200, 1u8..200), 2..60)
 }
