@@ -1,5 +1,5 @@
 //! Running plans: results in the store, verdicts, errors apart from failures, interruption and
-//! resume without losing or repeating anything.
+//! resume without losing or repeating anything, and runs filled batch by batch.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -109,6 +109,29 @@ async fn an_interrupted_run_keeps_what_finished_and_resumes() {
     assert_eq!(fake.calls.load(Ordering::SeqCst) - calls_before, 60 - kept, "finished cases are not run again");
     let again = runner.resume(plan, resumed, &settings(4)).await.expect_err("finished");
     assert_eq!(again.to_string(), "run 1 has already finished (passed)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_filled_case_by_case_stays_interrupted_until_every_case_ran() {
+    let project = TempProject::new();
+    let suite = project.suite("triage", SUITE);
+    let fake = Arc::new(Fake::new());
+    let plan = Arc::new(project.plan(&suite, &fake).await.expect("plans"));
+    let store = store(&project).await;
+    let runner = Runner::new(Arc::clone(&store), scope("local", "default"), fake);
+    let run = runner.start(&plan, &settings(4)).await.expect("starts");
+    assert_eq!(run.totals.done, 0);
+    // Cases 2 and 0, each under both providers.
+    let run = runner.run_cases(Arc::clone(&plan), run, &[2, 0], &settings(4)).await.expect("runs a batch");
+    assert_eq!((run.status, run.totals.done), (RunStatus::Interrupted, 4));
+    let mut cases: Vec<u32> =
+        store.done_units(&scope("local", "default"), run.id).await.expect("units").iter().map(|u| u.case).collect();
+    cases.sort_unstable();
+    assert_eq!(cases, vec![0, 0, 2, 2]);
+    // The rest; an index past the plan's cases is ignored rather than evaluated.
+    let run = runner.run_cases(plan, run, &[1, 3, 9], &settings(4)).await.expect("runs the rest");
+    assert_eq!((run.status, run.totals.done), (RunStatus::Failed, 8), "the same verdict as one whole run");
+    assert_eq!((run.totals.passed, run.totals.failed, run.totals.errors), (2, 1, 5));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
