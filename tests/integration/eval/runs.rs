@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use promptops::eval::{Cancel, Progress, RunSettings, Runner};
+use promptops::eval::{Cancel, Plan, Progress, RunSettings, Runner};
 use promptops::store::{CaseStatus, ResultQuery, RunStatus, SqliteStore, Store};
 
 use super::{Fake, TempProject};
@@ -43,15 +43,21 @@ async fn store(project: &TempProject) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(project.path(".promptops/promptops.db")).await.expect("store"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_are_stored_with_errors_apart_from_failures() {
-    let project = TempProject::new();
+/// `SUITE` planned in `project` against a fresh fake backend, with its store and a runner.
+async fn triage(project: &TempProject) -> (Arc<Plan>, Arc<dyn Store>, Runner) {
     let suite = project.suite("triage", SUITE);
     let fake = Arc::new(Fake::new());
     let plan = Arc::new(project.plan(&suite, &fake).await.expect("plans"));
-    assert_eq!(plan.total(), 8);
-    let store = store(&project).await;
+    let store = store(project).await;
     let runner = Runner::new(Arc::clone(&store), scope("local", "default"), fake);
+    (plan, store, runner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_stored_with_errors_apart_from_failures() {
+    let project = TempProject::new();
+    let (plan, store, runner) = triage(&project).await;
+    assert_eq!(plan.total(), 8);
     let run = runner.run(Arc::clone(&plan), &settings(4)).await.expect("runs");
     assert_eq!(run.id, 1);
     // offline: 2 pass (double charge, polite), 1 fail (password), 1 error (garbage grader);
@@ -114,11 +120,7 @@ async fn an_interrupted_run_keeps_what_finished_and_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_filled_case_by_case_stays_interrupted_until_every_case_ran() {
     let project = TempProject::new();
-    let suite = project.suite("triage", SUITE);
-    let fake = Arc::new(Fake::new());
-    let plan = Arc::new(project.plan(&suite, &fake).await.expect("plans"));
-    let store = store(&project).await;
-    let runner = Runner::new(Arc::clone(&store), scope("local", "default"), fake);
+    let (plan, store, runner) = triage(&project).await;
     let run = runner.start(&plan, &settings(4)).await.expect("starts");
     assert_eq!(run.totals.done, 0);
     // Cases 2 and 0, each under both providers.
