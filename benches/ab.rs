@@ -1,6 +1,7 @@
 //! Benchmarks of `promptops::ab` at report scale: the whole analysis of two arms over a very
 //! large suite (every metric, every test), and a full-size analysis of a 1,000-case suite, whose
-//! cost is the 10,000-resample paired bootstraps of latency and cost. Run with
+//! cost is the 10,000-resample paired bootstraps of latency and cost, and the largest suite the
+//! bootstrap budget still bootstraps (50,000 cases, 1,000 resamples). Run with
 //! `cargo bench --bench ab`; the medians go into `docs/ab.md`. Targets: 100,000 paired cases
 //! under 100 ms; the 1,000-case bootstrap under 1 s.
 
@@ -43,6 +44,13 @@ fn main() {
     let settings = Settings::default();
     measure("ab analysis of 100,000 paired cases (5 metrics, bootstrap skipped by budget)", 11, || {
         analyse(&large, &settings).expect("valid arms")
+    });
+
+    // The largest suite the bootstrap budget still bootstraps (1,000 resamples): where the
+    // analysis is slowest, just before it switches to closed-form intervals only.
+    let edge = arms(50_000, 3);
+    measure("ab analysis of 50,000 paired cases, 1,000-resample bootstraps (percentile)", 5, || {
+        analyse(&edge, &settings).expect("valid arms")
     });
 
     let suite = arms(1_000, 2);

@@ -10,9 +10,11 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::columns::{Columns, PASS_RATE, SCORE};
 use super::decide::{decide_family, underpowered};
 use super::error::{AbError, check_probability};
 use super::judge::JudgeReport;
+use super::looks::Looks;
 use super::sample::{ArmSample, Metric};
 use super::verdict::sentence;
 use super::{paired, unpaired};
@@ -44,8 +46,10 @@ impl Default for Settings {
     }
 }
 
-/// Bootstrap work (cases × resamples) allowed per statistic: 10,000 resamples up to 5,000
-/// cases, fewer beyond; below 1,000 resamples the bootstrap is skipped (the closed-form
+/// Bootstrap work allowed per statistic: cases × resamples draws, and for the BCa interval the
+/// jackknife's cases² steps (n leave-one-out evaluations of n − 1 cases). So: 10,000 resamples
+/// up to 5,000 cases, ⌊budget / cases⌋ beyond; BCa up to 7,071 cases, the percentile interval
+/// beyond; below 1,000 resamples (above 50,000 cases) no bootstrap at all (the closed-form
 /// intervals are reliable at that size anyway).
 const BOOTSTRAP_BUDGET: usize = 50_000_000;
 const MIN_RESAMPLES: usize = 1_000;
@@ -68,6 +72,13 @@ impl Settings {
     pub fn resamples_for(&self, cases: usize) -> Option<usize> {
         let resamples = self.resamples.min(BOOTSTRAP_BUDGET / cases.max(1));
         (resamples >= MIN_RESAMPLES.min(self.resamples)).then_some(resamples)
+    }
+
+    /// Whether the BCa interval fits the budget for `cases` cases: its jackknife costs cases²
+    /// steps (26 s for three statistics at 50,000 cases), where the percentile interval costs
+    /// nothing beyond the resamples.
+    pub fn bca_for(&self, cases: usize) -> bool {
+        cases.saturating_mul(cases) <= BOOTSTRAP_BUDGET
     }
 }
 
@@ -272,6 +283,10 @@ pub struct Analysis {
     pub underpowered: Option<String>,
     /// Pairwise judging, when asked for.
     pub judge: Option<JudgeReport>,
+    /// How a `--sequential` run that looked between batches went (absent in analyses of
+    /// finished runs and in experiments stored before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub looks: Option<Looks>,
 }
 
 /// Analyses arms measured on one suite; `arms[0]` is the baseline.
@@ -280,34 +295,38 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
     if arms.len() < 2 {
         return Err(AbError::TooFewArms { got: arms.len() });
     }
-    let pairing = pairing(arms);
-    check_enough_cases(arms, &pairing)?;
+    // Flattened once: every metric of every comparison below reads these slices.
+    let columns = Columns::new(arms);
+    let pairing = pairing(arms, columns.aligned);
+    check_enough_cases(arms, &columns, &pairing)?;
     let family = arms.len() - 1;
     let interval_alpha = settings.alpha / family as f64;
-    let metrics = metrics(arms);
     let mut comparisons: Vec<Comparison> = (1..arms.len())
         .map(|challenger| Comparison {
             baseline: 0,
             challenger,
-            metrics: metrics
-                .iter()
-                .map(|metric| compare(metric, &arms[0], &arms[challenger], &pairing, settings, interval_alpha))
+            metrics: (0..columns.metrics.len())
+                .map(|metric| {
+                    let sides = Sides { arms, columns: &columns, challenger, metric };
+                    compare(&sides, &pairing, settings, interval_alpha)
+                })
                 .collect(),
             verdicts: Vec::new(),
         })
         .collect();
-    for index in 0..metrics.len() {
+    for index in 0..columns.metrics.len() {
         let mut row: Vec<&mut MetricComparison> = comparisons.iter_mut().map(|c| &mut c.metrics[index]).collect();
         decide_family(&mut row, settings)?;
     }
     let mut analysis = Analysis {
         settings: *settings,
         interval_level: 1.0 - interval_alpha,
-        arms: arms.iter().enumerate().map(|(i, a)| summary(i, a, settings.alpha)).collect(),
+        arms: arms.iter().enumerate().map(|(i, a)| summary(i, a, &columns, settings.alpha)).collect(),
         underpowered: underpowered(&comparisons, settings),
         pairing,
         comparisons,
         judge: None,
+        looks: None,
     };
     let verdicts: Vec<Vec<String>> = analysis
         .comparisons
@@ -323,32 +342,27 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
     Ok(analysis)
 }
 
-fn compare(
-    metric: &Metric,
-    baseline: &ArmSample,
-    challenger: &ArmSample,
-    pairing: &Pairing,
-    settings: &Settings,
-    alpha: f64,
-) -> MetricComparison {
+/// One metric of the baseline and one challenger: their arms and their columns.
+struct Sides<'a> {
+    arms: &'a [ArmSample],
+    columns: &'a Columns,
+    challenger: usize,
+    metric: usize,
+}
+
+fn compare(sides: &Sides<'_>, pairing: &Pairing, settings: &Settings, alpha: f64) -> MetricComparison {
+    let metric = &sides.columns.metrics[sides.metric];
+    let columns = (sides.columns.column(0, sides.metric), sides.columns.column(sides.challenger, sides.metric));
     if pairing.paired {
-        paired::compare(metric, baseline, challenger, settings, alpha)
+        paired::compare(metric, (&sides.arms[0], &sides.arms[sides.challenger]), columns, settings, alpha)
     } else {
-        unpaired::compare(metric, baseline, challenger, alpha)
+        unpaired::compare(metric, columns, alpha)
     }
 }
 
-/// Pass rate, score, latency, cost, then every named metric any arm reports.
-fn metrics(arms: &[ArmSample]) -> Vec<Metric> {
-    let named: BTreeSet<String> = arms.iter().flat_map(ArmSample::metric_names).collect();
-    [Metric::PassRate, Metric::Score, Metric::Latency, Metric::Cost]
-        .into_iter()
-        .chain(named.into_iter().map(Metric::Named))
-        .collect()
-}
-
-fn pairing(arms: &[ArmSample]) -> Pairing {
-    if arms.iter().all(|a| a.cases.keys().eq(arms[0].cases.keys())) {
+/// `aligned`: every arm has the same case keys (found while flattening).
+fn pairing(arms: &[ArmSample], aligned: bool) -> Pairing {
+    if aligned {
         return Pairing { paired: true, common: arms[0].cases.len(), explanation: None };
     }
     let keys = |a: &ArmSample| a.cases.keys().cloned().collect::<BTreeSet<String>>();
@@ -364,18 +378,13 @@ fn pairing(arms: &[ArmSample]) -> Pairing {
     Pairing { paired: false, common: common.len(), explanation: Some(explanation) }
 }
 
-fn check_enough_cases(arms: &[ArmSample], pairing: &Pairing) -> Result<(), AbError> {
-    let evaluated = |a: &ArmSample| a.cases.values().filter(|c| !c.passes.is_empty()).count();
+fn check_enough_cases(arms: &[ArmSample], columns: &Columns, pairing: &Pairing) -> Result<(), AbError> {
+    let passes = |arm: usize| &columns.column(arm, PASS_RATE).samples;
     let usable = if pairing.paired {
-        // Paired arms share their keys, so their cases line up in key order.
-        let mut walks: Vec<_> = arms.iter().map(|a| a.cases.values()).collect();
-        let mut usable = 0;
-        while let Some(row) = walks.iter_mut().map(Iterator::next).collect::<Option<Vec<_>>>() {
-            usable += usize::from(row.iter().all(|c| !c.passes.is_empty()));
-        }
-        usable
+        // Paired arms share their keys, so their columns line up index by index.
+        (0..passes(0).len()).filter(|&case| (0..arms.len()).all(|arm| passes(arm)[case] > 0)).count()
     } else {
-        arms.iter().map(evaluated).min().unwrap_or(0)
+        (0..arms.len()).map(|arm| columns.column(arm, PASS_RATE).measured_cases()).min().unwrap_or(0)
     };
     if usable < 2 {
         let runs: Vec<String> = arms.iter().filter_map(|a| a.run.map(|r| r.to_string())).collect();
@@ -387,13 +396,14 @@ fn check_enough_cases(arms: &[ArmSample], pairing: &Pairing) -> Result<(), AbErr
     Ok(())
 }
 
-fn summary(index: usize, arm: &ArmSample, alpha: f64) -> ArmSummary {
-    let means: Vec<f64> = arm.cases.values().filter_map(|c| c.mean(&Metric::PassRate)).collect();
-    let scores: Vec<f64> = arm.cases.values().filter_map(|c| c.mean(&Metric::Score)).collect();
+fn summary(index: usize, arm: &ArmSample, columns: &Columns, alpha: f64) -> ArmSummary {
+    let passes = columns.column(index, PASS_RATE);
+    let means = passes.measured();
+    let scores = columns.column(index, SCORE).measured();
     let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
     let pass_rate = mean(&means);
-    let single = arm.repeats() <= 1;
-    let pass_interval = if single {
+    let repeats = passes.most_samples();
+    let pass_interval = if repeats <= 1 {
         let passed = means.iter().filter(|&&m| m > 0.5).count() as u64;
         wilson(Counts::new(passed, means.len() as u64), alpha).ok()
     } else {
@@ -407,7 +417,7 @@ fn summary(index: usize, arm: &ArmSample, alpha: f64) -> ArmSummary {
         results: arm.results,
         errors: arm.errors,
         cached: arm.cached,
-        repeats: arm.repeats(),
+        repeats,
         pass_rate,
         pass_interval,
         mean_score: mean(&scores),

@@ -5,7 +5,10 @@
 //! and mean ratio for latency and cost. Sequential mode swaps the fixed-horizon interval for
 //! an always-valid confidence sequence.
 
+use std::borrow::Cow;
+
 use super::analysis::{Decision, Effect, MetricComparison, Ratio, Settings, Test};
+use super::columns::Column;
 use super::decide::{power_means, power_proportions};
 use super::sample::{ArmSample, Metric, mean, median};
 use crate::stats::bootstrap::{BootstrapConfig, PairedStatistic, paired_bootstrap};
@@ -20,47 +23,48 @@ const MIN_SEQUENTIAL: usize = 10;
 
 /// Case-level values of both arms on the cases where both have one.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Pairs {
-    pub baseline: Vec<f64>,
-    pub challenger: Vec<f64>,
+pub(crate) struct Pairs<'a> {
+    pub baseline: Cow<'a, [f64]>,
+    pub challenger: Cow<'a, [f64]>,
+    /// challenger − baseline, case by case (computed once: every test of the metric reads it).
+    pub differences: Vec<f64>,
     /// Whether every case has exactly one sample in both arms.
     pub single: bool,
     /// Cases left out because one arm has no sample.
     pub dropped: usize,
 }
 
-impl Pairs {
-    /// The arms of a paired analysis have the same case keys, so their cases line up in key
-    /// order: a walk in step, with no lookups (this is the hot loop of a large suite).
-    pub(crate) fn collect(metric: &Metric, baseline: &ArmSample, challenger: &ArmSample) -> Self {
-        let mut pairs = Self { single: true, ..Self::default() };
-        for (case, other) in baseline.cases.values().zip(challenger.cases.values()) {
-            match (case.mean(metric), other.mean(metric)) {
-                (Some(b), Some(c)) => {
-                    pairs.baseline.push(b);
-                    pairs.challenger.push(c);
-                    pairs.single &= case.values(metric).len() == 1 && other.values(metric).len() == 1;
-                }
-                _ => pairs.dropped += 1,
-            }
-        }
-        pairs
-    }
-
-    pub(crate) fn differences(&self) -> Vec<f64> {
-        self.challenger.iter().zip(&self.baseline).map(|(c, b)| c - b).collect()
+impl<'a> Pairs<'a> {
+    /// The arms of a paired analysis have the same case keys, so their columns line up index
+    /// by index. When every case has a value in both arms (the usual case) the columns are
+    /// borrowed as they are; otherwise the cases with a value in both are copied out.
+    pub(crate) fn collect(baseline: &'a Column, challenger: &'a Column) -> Self {
+        let counts = || baseline.samples.iter().zip(&challenger.samples);
+        let dropped = counts().filter(|&(&b, &c)| b == 0 || c == 0).count();
+        let single = counts().all(|(&b, &c)| (b == 0 || c == 0) || (b == 1 && c == 1));
+        let (b, c): (Cow<'a, [f64]>, Cow<'a, [f64]>) = if dropped == 0 {
+            (Cow::Borrowed(&baseline.means), Cow::Borrowed(&challenger.means))
+        } else {
+            let both =
+                baseline.means.iter().zip(&challenger.means).zip(counts()).filter(|&(_, (&b, &c))| b > 0 && c > 0);
+            let (b, c): (Vec<f64>, Vec<f64>) = both.map(|((&b, &c), _)| (b, c)).unzip();
+            (Cow::Owned(b), Cow::Owned(c))
+        };
+        let differences = c.iter().zip(b.iter()).map(|(c, b)| c - b).collect();
+        Self { baseline: b, challenger: c, differences, single, dropped }
     }
 }
 
-/// Compares `metric` between two paired arms at interval level 1 − `alpha`.
-pub fn compare(
+/// Compares `metric` between two paired arms at interval level 1 − `alpha`; `columns` holds
+/// the metric's baseline and challenger columns.
+pub(crate) fn compare(
     metric: &Metric,
-    baseline: &ArmSample,
-    challenger: &ArmSample,
+    (baseline, challenger): (&ArmSample, &ArmSample),
+    columns: (&Column, &Column),
     settings: &Settings,
     alpha: f64,
 ) -> MetricComparison {
-    let pairs = Pairs::collect(metric, baseline, challenger);
+    let pairs = Pairs::collect(columns.0, columns.1);
     if pairs.baseline.len() < 2 {
         return MetricComparison::not_tested(metric.clone(), true, missing_reason(metric, baseline, challenger));
     }
@@ -80,7 +84,7 @@ pub fn compare(
         let dropped = format!("{} case(s) without a valid result in both arms left out", pairs.dropped);
         result.note = Some(result.note.map_or(dropped.clone(), |n| format!("{n}; {dropped}")));
     }
-    if pairs.differences().iter().all(|&d| d == 0.0) {
+    if pairs.differences.iter().all(|&d| d == 0.0) {
         result.decision = Decision::Identical;
     }
     if let Some(planned) = settings.sequential {
@@ -154,11 +158,11 @@ fn means(
     settings: &Settings,
     alpha: f64,
 ) -> Result<Option<MetricComparison>, StatsError> {
-    let differences = pairs.differences();
+    let differences = &pairs.differences;
     let mut result = base(pairs, mean(&pairs.baseline), mean(&pairs.challenger));
     let method = if *metric == Metric::PassRate { "paired t on case means" } else { "paired t" };
-    t_or_sign(&mut result, &differences, pairs, method, alpha)?;
-    if let Ok(t) = one_sample_t(&differences, alpha) {
+    t_or_sign(&mut result, differences, pairs, method, alpha)?;
+    if let Ok(t) = one_sample_t(differences, alpha) {
         result.effect = Some(Effect { name: "Cohen's d_z".to_owned(), value: t.cohen_dz });
         result.power = power_means(differences.len() as f64, t.sd_difference, settings);
     }
@@ -204,7 +208,8 @@ fn bootstrap(
     alpha: f64,
 ) -> Option<crate::stats::bootstrap::Bootstrap> {
     let resamples = settings.resamples_for(pairs.baseline.len())?;
-    let config = BootstrapConfig { resamples, seed: settings.seed, alpha, bca: true };
+    let bca = settings.bca_for(pairs.baseline.len());
+    let config = BootstrapConfig { resamples, seed: settings.seed, alpha, bca };
     paired_bootstrap(&pairs.challenger, &pairs.baseline, statistic, config).ok()
 }
 
@@ -217,7 +222,7 @@ fn bootstrap_interval(found: &crate::stats::bootstrap::Bootstrap) -> Interval {
 fn latency(pairs: &Pairs, settings: &Settings, alpha: f64) -> Result<Option<MetricComparison>, StatsError> {
     let mut result = base(pairs, median(&pairs.baseline), median(&pairs.challenger));
     result.estimate = result.challenger - result.baseline;
-    let positive = pairs.baseline.iter().chain(&pairs.challenger).all(|&v| v > 0.0);
+    let positive = pairs.baseline.iter().chain(pairs.challenger.iter()).all(|&v| v > 0.0);
     if positive {
         match geometric_mean_ratio(&pairs.challenger, &pairs.baseline, alpha) {
             Ok(ratio) => {
@@ -241,15 +246,13 @@ fn latency(pairs: &Pairs, settings: &Settings, alpha: f64) -> Result<Option<Metr
             Err(err) => return Err(err),
         }
     } else {
-        let differences = pairs.differences();
         let mut scratch = result.clone();
-        t_or_sign(&mut scratch, &differences, pairs, "paired t", alpha)?;
+        t_or_sign(&mut scratch, &pairs.differences, pairs, "paired t", alpha)?;
         result.test = scratch.test;
     }
-    let differences = pairs.differences();
     result.checks.push(Test {
         method: "Wilcoxon signed-rank".to_owned(),
-        p_value: signed_rank_differences(&differences, RankMethod::Auto)?.p_value,
+        p_value: signed_rank_differences(&pairs.differences, RankMethod::Auto)?.p_value,
     });
     bootstrap_views(&mut result, pairs, settings, alpha);
     Ok(Some(result))
@@ -265,6 +268,9 @@ fn bootstrap_views(result: &mut MetricComparison, pairs: &Pairs, settings: &Sett
     if let Some(found) = bootstrap(pairs, PairedStatistic::MedianDifference, settings, alpha) {
         result.interval = Some(bootstrap_interval(&found));
         result.interval_method = format!("paired bootstrap, {} resamples", found.resamples);
+        if !settings.bca_for(pairs.baseline.len()) {
+            result.interval_method.push_str(", percentile (no BCa for a suite this large)");
+        }
     }
     if pairs.baseline.iter().sum::<f64>() > 0.0
         && let Some(found) = bootstrap(pairs, PairedStatistic::RatioOfSums, settings, alpha)
@@ -276,11 +282,11 @@ fn bootstrap_views(result: &mut MetricComparison, pairs: &Pairs, settings: &Sett
 
 /// Cost: the mean difference by paired t (sign test if constant), the bootstrap mean ratio.
 fn cost(pairs: &Pairs, settings: &Settings, alpha: f64) -> Result<Option<MetricComparison>, StatsError> {
-    if pairs.baseline.iter().chain(&pairs.challenger).all(|&v| v == 0.0) {
+    if pairs.baseline.iter().chain(pairs.challenger.iter()).all(|&v| v == 0.0) {
         return Ok(None);
     }
     let mut result = base(pairs, mean(&pairs.baseline), mean(&pairs.challenger));
-    t_or_sign(&mut result, &pairs.differences(), pairs, "paired t", alpha)?;
+    t_or_sign(&mut result, &pairs.differences, pairs, "paired t", alpha)?;
     if pairs.baseline.iter().sum::<f64>() > 0.0
         && let Some(found) = bootstrap(pairs, PairedStatistic::RatioOfSums, settings, alpha)
     {
@@ -300,15 +306,15 @@ fn sequential(result: &mut MetricComparison, pairs: &Pairs, planned: usize, alph
     }
     result.ratios.clear();
     result.power = None;
-    let differences = pairs.differences();
     result.one_sided_interval = None;
+    let differences = &pairs.differences;
     if differences.len() < MIN_SEQUENTIAL {
         result.interval = None;
         result.decision = Decision::NotTested;
         result.note = Some(format!("a confidence sequence needs at least {MIN_SEQUENTIAL} paired cases"));
         return;
     }
-    match confidence_sequence(&differences, planned as f64, alpha) {
+    match confidence_sequence(differences, planned as f64, alpha) {
         Ok(sequence) => {
             result.estimate = sequence.mean;
             result.interval = Some(sequence.interval);

@@ -161,14 +161,6 @@ impl ArmSample {
     pub fn repeats(&self) -> usize {
         self.cases.values().map(|c| c.passes.len()).max().unwrap_or(0)
     }
-
-    /// The named metrics any case reports.
-    pub fn metric_names(&self) -> Vec<String> {
-        // Borrowed while collecting: every case usually reports the same few names.
-        let names: std::collections::BTreeSet<&str> =
-            self.cases.values().flat_map(|c| c.metrics.keys().map(String::as_str)).collect();
-        names.into_iter().map(str::to_owned).collect()
-    }
 }
 
 /// The arithmetic mean; callers guarantee a non-empty slice.
@@ -176,12 +168,19 @@ pub(crate) fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
-/// The median; callers guarantee a non-empty slice.
+/// The median; callers guarantee a non-empty slice. Selection rather than a full sort: linear
+/// time, and the same order statistics, so the same value.
 pub(crate) fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let middle = sorted.len() / 2;
-    if sorted.len().is_multiple_of(2) { (sorted[middle - 1] + sorted[middle]) / 2.0 } else { sorted[middle] }
+    let mut values = values.to_vec();
+    let middle = values.len() / 2;
+    let even = values.len().is_multiple_of(2);
+    let (below, &mut upper, _) = values.select_nth_unstable_by(middle, f64::total_cmp);
+    if !even {
+        return upper;
+    }
+    // An even count: the lower middle is the largest value left of the selected one.
+    let lower = below.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
+    (lower + upper) / 2.0
 }
 
 /// The arms a stored run holds: one per target × provider group that has results, in plan order.

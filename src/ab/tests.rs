@@ -173,6 +173,27 @@ fn sequential_mode_decides_by_the_confidence_sequence() {
     assert_eq!(pass_rate(&small, 0).decision, Decision::NotTested);
 }
 
+#[test]
+fn a_sequential_look_stops_only_when_every_challenger_is_decided() {
+    let base = spread(200, 50, 37);
+    let better: Vec<bool> = base.iter().enumerate().map(|(i, &p)| p || i % 2 == 0).collect();
+    let settings = Settings { sequential: Some(200), ..Settings::default() };
+    let arms = [arm("a", &single(&base), |_| 5.0), arm("b", &single(&better), |_| 5.0)];
+    let decided = analyse(&arms, &settings).unwrap();
+    assert!(super::looks::stop_reason(&decided).is_some_and(|why| why.contains("the challenger")));
+    let three = [arms[0].clone(), arms[1].clone(), arm("c", &single(&base), |_| 5.0)];
+    assert_eq!(super::looks::stop_reason(&analyse(&three, &settings).unwrap()), None, "C is undecided");
+}
+
+#[test]
+fn the_bootstrap_budget_shrinks_resamples_then_drops_bca_then_the_bootstrap() {
+    let settings = Settings::default();
+    let sizes = [1_000, 5_000, 20_000, 50_000, 50_001];
+    let resamples: Vec<Option<usize>> = sizes.iter().map(|&n| settings.resamples_for(n)).collect();
+    assert_eq!(resamples, vec![Some(10_000), Some(10_000), Some(2_500), Some(1_000), None]);
+    assert!(settings.bca_for(7_071) && !settings.bca_for(7_072), "the jackknife costs cases²");
+}
+
 fn outcomes_strategy() -> impl Strategy<Value = Vec<(bool, bool, u8, u8)>> {
     prop::collection::vec((any::<bool>(), any::<bool>(), 1u8..200, 1u8..200), 2..60)
 }

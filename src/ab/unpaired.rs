@@ -6,21 +6,22 @@
 //! cases than the paired ones to see the same difference.
 
 use super::analysis::{Decision, Effect, MetricComparison, Ratio, Test};
+use super::columns::Column;
 use super::paired::cohen_h;
-use super::sample::{ArmSample, Metric, mean, median};
+use super::sample::{Metric, mean, median};
 use crate::stats::proportion::{Counts, compare_proportions};
 use crate::stats::unpaired::{mann_whitney_u, welch_t};
 use crate::stats::{RankMethod, StatsError};
 
-/// Compares `metric` between two independent arms at interval level 1 − `alpha`.
-pub fn compare(metric: &Metric, baseline: &ArmSample, challenger: &ArmSample, alpha: f64) -> MetricComparison {
-    let values = |arm: &ArmSample| arm.cases.values().filter_map(|c| c.mean(metric)).collect::<Vec<f64>>();
-    let (b, c) = (values(baseline), values(challenger));
+/// Compares `metric` between two independent arms at interval level 1 − `alpha`, from the
+/// metric's baseline and challenger columns.
+pub(crate) fn compare(metric: &Metric, (baseline, challenger): (&Column, &Column), alpha: f64) -> MetricComparison {
+    let (b, c) = (baseline.measured(), challenger.measured());
     if b.len() < 2 || c.len() < 2 {
         let note = format!("fewer than 2 cases have a {} in an arm", metric.label());
         return MetricComparison::not_tested(metric.clone(), false, note);
     }
-    let single = [baseline, challenger].iter().all(|a| a.cases.values().all(|case| case.values(metric).len() <= 1));
+    let single = baseline.most_samples() <= 1 && challenger.most_samples() <= 1;
     let computed = match metric {
         Metric::PassRate if single => proportions(&b, &c, alpha),
         Metric::Cost if b.iter().chain(&c).all(|&v| v == 0.0) => {

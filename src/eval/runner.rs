@@ -106,6 +106,14 @@ impl Runner {
 
     /// Records a new run of `plan` and evaluates every unit.
     pub async fn run(&self, plan: Arc<Plan>, settings: &RunSettings) -> Result<RunRecord, EvalError> {
+        let run = self.start(&plan, settings).await?;
+        let units = (0..plan.total()).map(|i| plan.unit(i)).collect();
+        self.execute(plan, run, units, settings).await
+    }
+
+    /// Records a new run of `plan` without evaluating anything yet: [`Runner::run_cases`] then
+    /// evaluates it a few cases at a time (a sequential comparison looking between batches).
+    pub async fn start(&self, plan: &Plan, settings: &RunSettings) -> Result<RunRecord, EvalError> {
         let (git_commit, git_dirty) = settings.git.clone().map_or((None, false), |(c, d)| (Some(c), d));
         let draft = RunDraft {
             suite: plan.suite.clone(),
@@ -120,8 +128,28 @@ impl Runner {
             git_dirty,
             actor: settings.actor.clone(),
         };
-        let run = self.store.create_run(&self.scope, draft).await?;
-        self.execute(plan, run, HashSet::new(), settings).await
+        Ok(self.store.create_run(&self.scope, draft).await?)
+    }
+
+    /// Evaluates every unit (target × provider × repeat) of the plan's cases `cases` (indices
+    /// into `plan.cases`) in run `run`. The run stays `interrupted` until every case of the
+    /// plan has been evaluated, so a run left part-way can be finished by [`Runner::resume`].
+    pub async fn run_cases(
+        &self,
+        plan: Arc<Plan>,
+        run: RunRecord,
+        cases: &[u32],
+        settings: &RunSettings,
+    ) -> Result<RunRecord, EvalError> {
+        let per_case = plan.pairs.len() as u64 * u64::from(plan.repeat.max(1));
+        // Units are case-major: case c's are the per_case indices from c · per_case.
+        let units = cases
+            .iter()
+            .filter(|&&case| (case as usize) < plan.cases.len())
+            .flat_map(|&case| (0..per_case).map(move |i| u64::from(case) * per_case + i))
+            .map(|i| plan.unit(i))
+            .collect();
+        self.execute(plan, run, units, settings).await
     }
 
     /// Finishes an interrupted run: the units without a result are evaluated, the others kept.
@@ -140,14 +168,17 @@ impl Runner {
         }
         let done: HashSet<UnitKey> = self.store.done_units(&self.scope, run.id).await?.into_iter().collect();
         self.store.set_run_status(&self.scope, run.id, RunStatus::Running).await?;
-        self.execute(plan, run, done, settings).await
+        let units = (0..plan.total()).map(|i| plan.unit(i)).filter(|u| !done.contains(u)).collect();
+        self.execute(plan, run, units, settings).await
     }
 
+    /// Evaluates `units` of `run`, streaming results to the store, then sets the run's status
+    /// from everything it holds (earlier attempts and batches included).
     async fn execute(
         &self,
         plan: Arc<Plan>,
         run: RunRecord,
-        skip: HashSet<UnitKey>,
+        units: Vec<UnitKey>,
         settings: &RunSettings,
     ) -> Result<RunRecord, EvalError> {
         let (sender, receiver) = mpsc::channel::<ResultRecord>(QUEUE);
@@ -155,7 +186,6 @@ impl Runner {
         let started = Instant::now();
         let mut progress = Progress { run: run.id, totals: run.totals, total: plan.total(), elapsed: Duration::ZERO };
         let cancel = settings.cancel.clone();
-        let units = (0..plan.total()).map(|i| plan.unit(i)).filter(move |u| !skip.contains(u));
         let mut results = futures::stream::iter(units)
             .take_while(move |_| std::future::ready(!cancel.is_cancelled()))
             .map(|unit| {

@@ -51,9 +51,7 @@ pub fn signed_rank_differences(differences: &[f64], method: RankMethod) -> Resul
     super::common::check_sample("differences", differences, 1)?;
     let nonzero: Vec<f64> = differences.iter().copied().filter(|&d| d != 0.0).collect();
     let zeros = differences.len() - nonzero.len();
-    let magnitudes: Vec<f64> = nonzero.iter().map(|d| d.abs()).collect();
-    let (ranks, ties) = average_ranks(&magnitudes);
-    let positive: f64 = ranks.iter().zip(&nonzero).filter(|&(_, &d)| d > 0.0).map(|(r, _)| r).sum();
+    let (positive, ties) = positive_rank_sum(&nonzero);
     let n = nonzero.len();
     let negative = (n * (n + 1)) as f64 / 2.0 - positive;
     let method = match method {
@@ -74,13 +72,37 @@ pub fn signed_rank_differences(differences: &[f64], method: RankMethod) -> Resul
         return Ok(result);
     }
     if method == RankMethod::Exact {
-        result.p_value = exact_p(&ranks, &nonzero)?;
+        let magnitudes: Vec<f64> = nonzero.iter().map(|d| d.abs()).collect();
+        result.p_value = exact_p(&average_ranks(&magnitudes).0, &nonzero)?;
     } else {
         let z = normal_z(n, positive, &ties, method == RankMethod::NormalContinuity);
         result.z = Some(z);
         result.p_value = normal_two_sided_p(z);
     }
     Ok(result)
+}
+
+/// The sum of the ranks of |d| over the positive differences (ties sharing their average
+/// rank), and the size of every tie group larger than one. The differences themselves are
+/// sorted by magnitude rather than an index by value: a direct sort, several times faster on a
+/// large suite than ranking through an index. Ranks are multiples of ½, so the sum is exact
+/// in any order and equals the rank-by-rank sum.
+fn positive_rank_sum(nonzero: &[f64]) -> (f64, Vec<usize>) {
+    let mut sorted = nonzero.to_vec();
+    sorted.sort_unstable_by(|a, b| a.abs().total_cmp(&b.abs()));
+    let (mut positive, mut ties, mut start) = (0.0, Vec::new(), 0);
+    while start < sorted.len() {
+        let magnitude = sorted[start].abs();
+        let end = start + sorted[start..].iter().take_while(|d| d.abs() == magnitude).count();
+        // Positions start..end tie: each has the mean of ranks start+1..=end.
+        let rank = (start + end + 1) as f64 / 2.0;
+        positive += rank * sorted[start..end].iter().filter(|&&d| d > 0.0).count() as f64;
+        if end - start > 1 {
+            ties.push(end - start);
+        }
+        start = end;
+    }
+    (positive, ties)
 }
 
 /// Exact p: under H0 each rank is positive with probability ½ independently, so every subset of
@@ -169,6 +191,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_sorted_rank_sum_equals_the_rank_by_rank_sum(
+            d in proptest::collection::vec((-40i32..=40).prop_filter("non-zero", |&x| x != 0), 1..300),
+        ) {
+            let d: Vec<f64> = d.into_iter().map(|x| f64::from(x) / 4.0).collect();
+            let (ranks, ties) = average_ranks(&d.iter().map(|x| x.abs()).collect::<Vec<f64>>());
+            let by_rank: f64 = ranks.iter().zip(&d).filter(|&(_, &x)| x > 0.0).map(|(r, _)| r).sum();
+            prop_assert_eq!(positive_rank_sum(&d), (by_rank, ties));
+        }
+
         #[test]
         fn p_values_are_probabilities_and_swapping_keeps_them(
             d in proptest::collection::vec(-5i32..=5, 1..30),

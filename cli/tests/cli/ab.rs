@@ -141,6 +141,35 @@ fn repeats_sequential_and_stored_runs() {
 }
 
 #[test]
+fn a_sequential_run_stops_once_the_better_arm_is_certain() {
+    let project = project(200);
+    let run =
+        ab(&project, &["+weak", "+strong", "--suite", "words", "--sequential", "--stop-early", "--format", "json"]);
+    let doc = json(&run);
+    let analysis = &doc["analysis"];
+    let looks = &analysis["looks"];
+    assert_eq!(looks["stopped_early"], true, "{looks}");
+    let cases = looks["cases"].as_u64().unwrap();
+    assert!(cases < 200 && cases.is_multiple_of(20), "stops at a look, before the end: {looks}");
+    assert_eq!(looks["looks"].as_u64().unwrap(), cases / 20, "a look every tenth of the suite: {looks}");
+    assert!(looks["reason"].as_str().unwrap().contains("confidence sequence"), "{looks}");
+    assert!(run.stderr.contains("look 1: 20 of 200 cases per arm"), "{}", run.stderr);
+    // The analysis is of the cases run, decided by the sequence tuned to the whole suite.
+    assert_eq!(analysis["arms"][0]["cases"], cases);
+    assert_eq!(analysis["arms"][1]["cases"], cases);
+    assert_eq!(analysis["settings"]["sequential"], 200);
+    let pass = &analysis["comparisons"][0]["metrics"][0];
+    assert_eq!(pass["decision"], "better", "{pass}");
+    assert!(pass["interval_method"].as_str().unwrap().starts_with("confidence sequence"), "{pass}");
+    // Both runs stopped part-way are kept, as interrupted runs.
+    assert_eq!(project.run(&["eval", "list"]).ok().matches("interrupted").count(), 2);
+    let shown = ab(&project, &["show", "latest"]);
+    assert!(shown.ok().contains(&format!("stopped early after {cases} of 200 cases")), "{}", shown.stdout);
+    let stderr = ab(&project, &["+weak", "+strong", "--suite", "words", "--stop-early"]).fails_with(2).to_owned();
+    assert!(stderr.contains("--sequential"), "stopping early needs confidence sequences: {stderr}");
+}
+
+#[test]
 fn runs_over_different_cases_are_compared_unpaired_with_an_explanation() {
     let project = project(30);
     project.run(&["eval", "words", "--provider", "weak"]);

@@ -260,3 +260,21 @@ fn ab_keeps_its_experiment_and_runs_on_the_remote() {
     let plan = remote_run(&project, &["ab", "plan", "--baseline", "0.5", "--target", "0.6", "--remote", "prod"]);
     assert!(plan.fails_with(2).contains("does not take `--remote prod`"), "{}", plan.stderr);
 }
+
+#[test]
+fn an_ab_stopped_early_keeps_its_partial_runs_and_experiment_on_the_remote() {
+    let server = Server::start();
+    let project = crate::ab::project(200);
+    project.run(&["remote", "add", "prod", &server.url, "--project-id", "web"]).ok();
+    let args = ["ab", "+weak", "+strong", "--suite", "words", "--sequential", "--stop-early", "--remote", "prod"];
+    let (code, compared, stderr) = remote(&project, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(compared.contains("stopped early after"), "{compared}");
+    let (_, json, _) = remote(&project, &["ab", "show", "latest", "--remote", "prod", "--format", "json"]);
+    let record: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(record["analysis"]["looks"]["stopped_early"], true, "{record}");
+    let runs: Vec<_> = record["arms"].as_array().expect("arms").iter().map(|a| a["run"].clone()).collect();
+    assert_eq!(runs, vec![serde_json::json!(1), serde_json::json!(2)], "arms name the server's runs");
+    let listed = remote_run(&project, &["eval", "list", "--remote", "prod"]);
+    assert_eq!(listed.ok().matches("interrupted").count(), 2, "the partial runs, as they are: {}", listed.stdout);
+}

@@ -1,11 +1,11 @@
 //! Running plans: results in the store, verdicts, errors apart from failures, interruption and
-//! resume without losing or repeating anything.
+//! resume without losing or repeating anything, and runs filled batch by batch.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use promptops::eval::{Cancel, Progress, RunSettings, Runner};
+use promptops::eval::{Cancel, Plan, Progress, RunSettings, Runner};
 use promptops::store::{CaseStatus, ResultQuery, RunStatus, SqliteStore, Store};
 
 use super::{Fake, TempProject};
@@ -43,15 +43,21 @@ async fn store(project: &TempProject) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(project.path(".promptops/promptops.db")).await.expect("store"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_are_stored_with_errors_apart_from_failures() {
-    let project = TempProject::new();
+/// `SUITE` planned in `project` against a fresh fake backend, with its store and a runner.
+async fn triage(project: &TempProject) -> (Arc<Plan>, Arc<dyn Store>, Runner) {
     let suite = project.suite("triage", SUITE);
     let fake = Arc::new(Fake::new());
     let plan = Arc::new(project.plan(&suite, &fake).await.expect("plans"));
-    assert_eq!(plan.total(), 8);
-    let store = store(&project).await;
+    let store = store(project).await;
     let runner = Runner::new(Arc::clone(&store), scope("local", "default"), fake);
+    (plan, store, runner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_stored_with_errors_apart_from_failures() {
+    let project = TempProject::new();
+    let (plan, store, runner) = triage(&project).await;
+    assert_eq!(plan.total(), 8);
     let run = runner.run(Arc::clone(&plan), &settings(4)).await.expect("runs");
     assert_eq!(run.id, 1);
     // offline: 2 pass (double charge, polite), 1 fail (password), 1 error (garbage grader);
@@ -109,6 +115,25 @@ async fn an_interrupted_run_keeps_what_finished_and_resumes() {
     assert_eq!(fake.calls.load(Ordering::SeqCst) - calls_before, 60 - kept, "finished cases are not run again");
     let again = runner.resume(plan, resumed, &settings(4)).await.expect_err("finished");
     assert_eq!(again.to_string(), "run 1 has already finished (passed)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_filled_case_by_case_stays_interrupted_until_every_case_ran() {
+    let project = TempProject::new();
+    let (plan, store, runner) = triage(&project).await;
+    let run = runner.start(&plan, &settings(4)).await.expect("starts");
+    assert_eq!(run.totals.done, 0);
+    // Cases 2 and 0, each under both providers.
+    let run = runner.run_cases(Arc::clone(&plan), run, &[2, 0], &settings(4)).await.expect("runs a batch");
+    assert_eq!((run.status, run.totals.done), (RunStatus::Interrupted, 4));
+    let mut cases: Vec<u32> =
+        store.done_units(&scope("local", "default"), run.id).await.expect("units").iter().map(|u| u.case).collect();
+    cases.sort_unstable();
+    assert_eq!(cases, vec![0, 0, 2, 2]);
+    // The rest; an index past the plan's cases is ignored rather than evaluated.
+    let run = runner.run_cases(plan, run, &[1, 3, 9], &settings(4)).await.expect("runs the rest");
+    assert_eq!((run.status, run.totals.done), (RunStatus::Failed, 8), "the same verdict as one whole run");
+    assert_eq!((run.totals.passed, run.totals.failed, run.totals.errors), (2, 1, 5));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

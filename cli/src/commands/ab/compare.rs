@@ -19,7 +19,7 @@ use promptops::store::RunStatus;
 use promptops::yaml::YamlError;
 
 use super::CompareArgs;
-use super::render;
+use super::{render, sequential};
 use crate::commands::eval::backend::{BackendOptions, backend, workflows};
 use crate::commands::eval::parse_rate;
 use crate::commands::eval::run::{run_one, watch_ctrl_c};
@@ -54,6 +54,7 @@ fn resolve(args: &CompareArgs, ctx: &Context) -> anyhow::Result<Resolved> {
         power,
         sequential,
         planned,
+        stop_early: _,
         judge: _,
         require_better,
         non_inferiority,
@@ -95,11 +96,22 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         let hints: Vec<&str> = problem.hints.iter().map(String::as_str).collect();
         return Err(usage(format!("judge: {}", problem.message), &hints));
     }
+    let mut looks = None;
     let (suite, arms) = if args.runs.is_empty() {
         let workflows = workflows(&project, &local, providers, provider_options);
         let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
         let planned = plan_arms(ctx, &project, &local, &args, backend.as_ref(), &workflows).await?;
-        (planned.0.clone(), run_arms(ctx, &project, &local, &runner, planned, args.concurrency).await?)
+        let name = planned.0.clone();
+        let mut arms = if args.stop_early {
+            let run = sequential::Arms { ctx, project: &project, local: &local, runner: &runner };
+            let (arms, found) = run.run(planned.1, args.concurrency, &mut settings).await?;
+            looks = Some(found);
+            arms
+        } else {
+            run_arms(ctx, &project, &local, &runner, planned, args.concurrency).await?
+        };
+        upload_arms(ctx, &project, &local, &mut arms).await?;
+        (name, arms)
     } else {
         from_runs(ctx, &project, &args.runs).await?
     };
@@ -109,6 +121,7 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         *planned = arms.iter().map(|a| a.cases.len()).max().unwrap_or(1).max(1);
     }
     let mut analysis = analyse(&arms, &settings).diag()?;
+    analysis.looks = looks;
     if let Some(provider) = &args.judge {
         ctx.printer.status(&format!("judging every pair of outputs with `{provider}`, in both orders"));
         analysis.judge = Some(judge::judge(&arms, provider, backend.as_ref(), settings.alpha).await.diag()?);
@@ -207,33 +220,63 @@ async fn run_arms(
     watch_ctrl_c(ctx, cancel.clone());
     let mut arms = Vec::with_capacity(planned.len());
     for (arm, plan) in planned {
-        if plan.pairs.len() != 1 {
-            return Err(usage(
-                format!("arm `{}` runs {} target × provider pairs, not one", arm.text, plan.pairs.len()),
-                &["name the prompt and the provider: `PROMPT+PROVIDER`"],
-            ));
-        }
-        let concurrency = concurrency
-            .or(plan.concurrency.map(|c| c as usize))
-            .or(project.config.defaults.concurrency.map(|c| c as usize))
-            .unwrap_or(DEFAULT_CONCURRENCY);
+        let concurrency = arm_concurrency(project, &arm, &plan, concurrency)?;
         ctx.printer.status(&format!("arm {}: {}", promptops::ab::analysis::letter(arms.len()), arm.text));
         let record = run_one(ctx, project, local, runner, plan, None, concurrency, &cancel).await?;
         if record.status == RunStatus::Interrupted {
-            return Err(usage(
-                format!("interrupted: run {} of arm `{}` is incomplete; nothing was compared", record.id, arm.text),
-                &[],
-            ));
+            return Err(interrupted(&record, &arm));
         }
-        let mut measured = arms_of_run(&local.store, &local.scope, &record).await.diag()?;
-        // With `--remote` the experiment names the server's copies of its runs.
-        if let Some(remote) = ctx.remote() {
-            let stored = upload_run(ctx, project, local, remote, &record).await?;
-            measured.iter_mut().for_each(|arm| arm.run = Some(stored.id));
-        }
-        arms.extend(measured);
+        arms.extend(arms_of_run(&local.store, &local.scope, &record).await.diag()?);
     }
     Ok(arms)
+}
+
+/// With `--remote`, uploads the arms' runs (each once) and points the arms at the server's
+/// copies, which the experiment then names.
+async fn upload_arms(
+    ctx: &Context,
+    project: &Project,
+    local: &LocalStore,
+    arms: &mut [ArmSample],
+) -> anyhow::Result<()> {
+    let Some(remote) = ctx.remote() else { return Ok(()) };
+    let mut uploaded = std::collections::BTreeMap::new();
+    for arm in arms.iter_mut() {
+        let Some(id) = arm.run else { continue };
+        if let std::collections::btree_map::Entry::Vacant(entry) = uploaded.entry(id) {
+            let record = local.store.run(&local.scope, id).await.diag()?;
+            let record = record
+                .ok_or_else(|| anyhow::anyhow!("run {id} of arm `{}` is gone from the local store", arm.label))?;
+            entry.insert(upload_run(ctx, project, local, remote, &record).await?.id);
+        }
+        arm.run = uploaded.get(&id).copied();
+    }
+    Ok(())
+}
+
+/// An arm's concurrency (flag, else the suite's, else promptops.yaml's, else the default),
+/// after checking that the arm is one target × provider pair.
+pub(super) fn arm_concurrency(
+    project: &Project,
+    arm: &promptops::ab::Arm,
+    plan: &promptops::eval::Plan,
+    concurrency: Option<usize>,
+) -> anyhow::Result<usize> {
+    if plan.pairs.len() != 1 {
+        return Err(usage(
+            format!("arm `{}` runs {} target × provider pairs, not one", arm.text, plan.pairs.len()),
+            &["name the prompt and the provider: `PROMPT+PROVIDER`"],
+        ));
+    }
+    Ok(concurrency
+        .or(plan.concurrency.map(|c| c as usize))
+        .or(project.config.defaults.concurrency.map(|c| c as usize))
+        .unwrap_or(DEFAULT_CONCURRENCY))
+}
+
+/// The error for an arm whose run Ctrl-C stopped.
+pub(super) fn interrupted(record: &promptops::store::RunRecord, arm: &promptops::ab::Arm) -> anyhow::Error {
+    usage(format!("interrupted: run {} of arm `{}` is incomplete; nothing was compared", record.id, arm.text), &[])
 }
 
 /// The arms of stored runs (the local store's, or the server's with `--remote`).

@@ -5,6 +5,7 @@
 
 mod compare;
 mod render;
+mod sequential;
 mod stored;
 
 use clap::{Args, Subcommand};
@@ -53,6 +54,10 @@ pub struct CompareArgs {
     /// With --sequential: the number of cases the sequence is tuned for (default: the cases run).
     #[arg(long, value_name = "N", requires = "sequential")]
     pub planned: Option<usize>,
+    /// With --sequential: run the arms a tenth of the suite at a time and stop as soon as the
+    /// pass-rate confidence sequence of every challenger excludes no difference.
+    #[arg(long, requires = "sequential", conflicts_with = "runs")]
+    pub stop_early: bool,
     /// Also have this provider judge each pair of outputs, in both orders.
     #[arg(long, value_name = "PROVIDER")]
     pub judge: Option<String>,

@@ -39,6 +39,9 @@ fn text(ctx: &Context, format: Format, record: &ExperimentRecord, analysis: &Ana
     );
     out.push_str(&heading(format, &title));
     out.push_str(&arms(format, analysis));
+    if let Some(looks) = &analysis.looks {
+        let _ = writeln!(out, "\n{}", looks_sentence(looks));
+    }
     if let Some(why) = &analysis.pairing.explanation {
         let _ = writeln!(out, "\n{}", ctx.printer.paint(Tone::Warn, &format!("note: {why}")));
     }
@@ -67,6 +70,19 @@ fn text(ctx: &Context, format: Format, record: &ExperimentRecord, analysis: &Ana
         }
     }
     out
+}
+
+/// `stopped early after 40 of 80 cases (look 4): …` or `ran all 80 cases (8 looks): …`.
+fn looks_sentence(looks: &promptops::ab::looks::Looks) -> String {
+    let plural = if looks.looks == 1 { "" } else { "s" };
+    if looks.stopped_early {
+        format!(
+            "stopped early after {} of {} cases (look {}): {}",
+            looks.cases, looks.suite_cases, looks.looks, looks.reason
+        )
+    } else {
+        format!("ran {} of {} cases ({} look{plural}): {}", looks.cases, looks.suite_cases, looks.looks, looks.reason)
+    }
 }
 
 fn bullet(format: Format) -> &'static str {
