@@ -176,13 +176,13 @@ impl LocalRuns {
 #[async_trait]
 impl RunService for LocalRuns {
     async fn runs(&self, suite: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, EvalError> {
-        Ok(self.store.runs(&self.scope, suite, limit).await?)
+        Ok(self.store.runs(&self.scope, suite, None, limit).await?)
     }
 
     async fn run(&self, reference: &str) -> Result<RunRecord, EvalError> {
         match RecordRef::parse(reference).ok_or_else(|| EvalError::BadRunRef { text: reference.to_owned() })? {
             RecordRef::Latest => {
-                let newest = self.store.runs(&self.scope, None, 1).await?;
+                let newest = self.store.runs(&self.scope, None, None, 1).await?;
                 newest.into_iter().next().ok_or(EvalError::NoRuns)
             }
             RecordRef::Number(id) => {
@@ -276,13 +276,13 @@ impl ExperimentService for LocalExperiments {
     }
 
     async fn experiments(&self, suite: Option<&str>, limit: u32) -> Result<Vec<ExperimentRecord>, AbError> {
-        Ok(self.store.experiments(&self.scope, suite, limit).await?)
+        Ok(self.store.experiments(&self.scope, suite, None, limit).await?)
     }
 
     async fn experiment(&self, reference: &str) -> Result<ExperimentRecord, AbError> {
         match RecordRef::parse(reference).ok_or_else(|| AbError::BadExperimentRef { text: reference.to_owned() })? {
             RecordRef::Latest => {
-                let newest = self.store.experiments(&self.scope, None, 1).await?;
+                let newest = self.store.experiments(&self.scope, None, None, 1).await?;
                 newest.into_iter().next().ok_or(AbError::ExperimentNotFound { id: 0 })
             }
             RecordRef::Number(id) => {

@@ -202,7 +202,7 @@ pub async fn find_baseline(
             why: format!("there is no run {id}"),
         });
     }
-    let candidates = store.runs(scope, Some(suite), BASELINE_CANDIDATES).await?;
+    let candidates = store.runs(scope, Some(suite), None, BASELINE_CANDIDATES).await?;
     pick_baseline(candidates, versions, suite, reference, current).await
 }
 

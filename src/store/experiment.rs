@@ -65,11 +65,13 @@ pub trait ExperimentStore {
     /// One experiment.
     async fn experiment(&self, scope: &Scope, id: u64) -> Result<Option<ExperimentRecord>, StoreError>;
 
-    /// The newest experiments first, of one suite or all, at most `limit`.
+    /// The newest experiments first, of one suite or all, only those numbered below `before`
+    /// when it is given (keyset paging: pass the last number of the previous page), at most `limit`.
     async fn experiments(
         &self,
         scope: &Scope,
         suite: Option<&str>,
+        before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<ExperimentRecord>, StoreError>;
 }

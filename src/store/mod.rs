@@ -45,6 +45,12 @@ pub use schema::{MigrationReport, SchemaStatus, SchemaStore};
 pub use sqlite::SqliteStore;
 pub use workflow::{CheckpointRow, TaskRow, ThreadRecord, WorkflowStore};
 
+/// A keyset bound on run or experiment numbers (`id < bound`) as both backends bind it. Numbers
+/// are stored as `i64`, so a bound above `i64::MAX` excludes none of them: no bound.
+pub(crate) fn id_bound(before: Option<u64>) -> Option<i64> {
+    before.and_then(|b| i64::try_from(b).ok())
+}
+
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
 pub trait Store:
     PromptStore
@@ -149,8 +155,15 @@ pub trait RunStore {
     /// One run.
     async fn run(&self, scope: &Scope, id: u64) -> Result<Option<RunRecord>, StoreError>;
 
-    /// The newest runs first, of one suite or all, at most `limit`.
-    async fn runs(&self, scope: &Scope, suite: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, StoreError>;
+    /// The newest runs first, of one suite or all, only those numbered below `before` when it
+    /// is given (keyset paging: pass the last number of the previous page), at most `limit`.
+    async fn runs(
+        &self,
+        scope: &Scope,
+        suite: Option<&str>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError>;
 
     /// A run's results in unit order, filtered and paged by `query`.
     async fn results(&self, scope: &Scope, run: u64, query: ResultQuery) -> Result<Vec<ResultRecord>, StoreError>;

@@ -42,8 +42,10 @@ pub async fn list(
     ApiQuery(query): ApiQuery<RunListQuery>,
 ) -> Result<Json<Page<ExperimentRecord>>, ApiError> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
-    let all = state.store.experiments(&scope, query.suite.as_deref(), u32::MAX).await?;
-    Ok(Json(newest_first(all, &query, |e| e.id)?))
+    let suite = query.suite.as_deref();
+    let page =
+        newest_first(&query, |before, limit| state.store.experiments(&scope, suite, before, limit), |e| e.id).await?;
+    Ok(Json(page))
 }
 
 /// `GET /projects/{project}/experiments/{experiment}`: one experiment (number or `latest`).

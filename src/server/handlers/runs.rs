@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::{decode_cursor, encode_cursor, newest_first};
+use super::{decode_cursor, encode_cursor, newest_first, page_of};
 use crate::access::{Action, Scope};
 use crate::api::{CompareQuery, Page, ResultListQuery, RunListQuery, RunUpload};
 use crate::eval::compare::Comparison;
@@ -47,8 +47,9 @@ pub async fn list(
     ApiQuery(query): ApiQuery<RunListQuery>,
 ) -> Result<Json<Page<RunRecord>>, ApiError> {
     let scope = caller.principal.authorize(Action::Read, &project)?;
-    let runs = state.store.runs(&scope, query.suite.as_deref(), u32::MAX).await?;
-    Ok(Json(newest_first(runs, &query, |r| r.id)?))
+    let suite = query.suite.as_deref();
+    let page = newest_first(&query, |before, limit| state.store.runs(&scope, suite, before, limit), |r| r.id).await?;
+    Ok(Json(page))
 }
 
 /// `GET /projects/{project}/runs/{run}`: the run's report (the run, its groups and problems).
@@ -94,12 +95,8 @@ pub async fn results(
     let limit = crate::api::PageQuery { limit: query.limit, cursor: None }.limit();
     let after = parse_unit(query.cursor.as_deref())?;
     let result_query = ResultQuery { problems_only: query.problems_only, after, limit: Some(limit + 1) };
-    let mut items = state.store.results(&scope, record.id, result_query).await?;
-    let next_cursor = (items.len() > limit as usize).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|r| unit_cursor(&r.unit))
-    });
-    Ok(Json(Page { items, next_cursor: next_cursor.flatten() }))
+    let items = state.store.results(&scope, record.id, result_query).await?;
+    Ok(Json(page_of(items, limit, |r| unit_cursor(&r.unit))))
 }
 
 /// `GET /projects/{project}/runs/compare?before=&after=`: two runs compared case by case.

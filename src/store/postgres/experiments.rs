@@ -6,7 +6,9 @@ use tokio_postgres::Row;
 
 use super::{PostgresStore, backend, col, from_big, next_number};
 use crate::store::commit::now;
-use crate::store::{EXPERIMENT_COLUMNS, ExperimentDraft, ExperimentRecord, ExperimentStore, Scope, StoreError};
+use crate::store::{
+    EXPERIMENT_COLUMNS, ExperimentDraft, ExperimentRecord, ExperimentStore, Scope, StoreError, id_bound,
+};
 
 fn decode_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|err| StoreError::Decode(format!("{what}: {err}")))
@@ -84,15 +86,16 @@ impl ExperimentStore for PostgresStore {
         &self,
         scope: &Scope,
         suite: Option<&str>,
+        before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<ExperimentRecord>, StoreError> {
         let client = self.client().await?;
         let sql = format!(
             "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE tenant_id = $1 AND project_id = $2
-             AND ($3::TEXT IS NULL OR suite = $3) ORDER BY id DESC LIMIT $4"
+             AND ($3::TEXT IS NULL OR suite = $3) AND ($4::BIGINT IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
         );
         let rows = client
-            .query(&sql, &[&scope.tenant(), &scope.project(), &suite, &i64::from(limit)])
+            .query(&sql, &[&scope.tenant(), &scope.project(), &suite, &id_bound(before), &i64::from(limit)])
             .await
             .map_err(backend)?;
         rows.iter().map(decode).collect()

@@ -15,7 +15,7 @@ use crate::store::commit::now;
 use crate::store::run_records::{RESULT_COLUMNS, RUN_COLUMNS};
 use crate::store::{
     CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunStore, RunTotals, Scope, StoreError,
-    UnitKey,
+    UnitKey, id_bound,
 };
 
 fn decode_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
@@ -304,14 +304,20 @@ impl RunStore for PostgresStore {
         row.as_ref().map(decode_run).transpose()
     }
 
-    async fn runs(&self, scope: &Scope, suite: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+    async fn runs(
+        &self,
+        scope: &Scope,
+        suite: Option<&str>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let client = self.client().await?;
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM eval_runs WHERE tenant_id = $1 AND project_id = $2
-             AND ($3::TEXT IS NULL OR suite = $3) ORDER BY id DESC LIMIT $4"
+             AND ($3::TEXT IS NULL OR suite = $3) AND ($4::BIGINT IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
         );
         let rows = client
-            .query(&sql, &[&scope.tenant(), &scope.project(), &suite, &i64::from(limit)])
+            .query(&sql, &[&scope.tenant(), &scope.project(), &suite, &id_bound(before), &i64::from(limit)])
             .await
             .map_err(backend)?;
         rows.iter().map(decode_run).collect()

@@ -5,7 +5,9 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, backend, parse_timestamp, timestamp};
 use crate::store::commit::now;
-use crate::store::{EXPERIMENT_COLUMNS, ExperimentDraft, ExperimentRecord, ExperimentStore, Scope, StoreError};
+use crate::store::{
+    EXPERIMENT_COLUMNS, ExperimentDraft, ExperimentRecord, ExperimentStore, Scope, StoreError, id_bound,
+};
 
 fn decode(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Decode(format!("{what}: {err}"))
@@ -102,17 +104,18 @@ impl ExperimentStore for SqliteStore {
         &self,
         scope: &Scope,
         suite: Option<&str>,
+        before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<ExperimentRecord>, StoreError> {
-        let (scope, suite) = (scope.clone(), suite.map(str::to_owned));
+        let (scope, suite, before) = (scope.clone(), suite.map(str::to_owned), id_bound(before));
         self.call(move |conn| {
             let sql = format!(
                 "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE tenant_id = ?1 AND project_id = ?2
-                 AND (?3 IS NULL OR suite = ?3) ORDER BY id DESC LIMIT ?4"
+                 AND (?3 IS NULL OR suite = ?3) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
             );
-            let mut statement = conn.prepare(&sql).map_err(backend)?;
+            let mut statement = conn.prepare_cached(&sql).map_err(backend)?;
             let rows = statement
-                .query_map(params![scope.tenant(), scope.project(), suite, i64::from(limit)], from_row)
+                .query_map(params![scope.tenant(), scope.project(), suite, before, i64::from(limit)], from_row)
                 .map_err(backend)?;
             rows.map(|row| row.map_err(backend)?).collect()
         })

@@ -11,7 +11,7 @@ use crate::money::Micros;
 use crate::store::run_records::{RESULT_COLUMNS, RUN_COLUMNS};
 use crate::store::{
     CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunStore, RunTotals, Scope, StoreError,
-    UnitKey,
+    UnitKey, id_bound,
 };
 
 fn decode_err(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -331,16 +331,22 @@ impl RunStore for SqliteStore {
         self.fetch_run(scope, id).await
     }
 
-    async fn runs(&self, scope: &Scope, suite: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
-        let (scope, suite) = (scope.clone(), suite.map(str::to_owned));
+    async fn runs(
+        &self,
+        scope: &Scope,
+        suite: Option<&str>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let (scope, suite, before) = (scope.clone(), suite.map(str::to_owned), id_bound(before));
         self.call(move |conn| {
             let sql = format!(
                 "SELECT {RUN_COLUMNS} FROM eval_runs WHERE tenant_id = ?1 AND project_id = ?2
-                 AND (?3 IS NULL OR suite = ?3) ORDER BY id DESC LIMIT ?4"
+                 AND (?3 IS NULL OR suite = ?3) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
             );
-            let mut statement = conn.prepare(&sql).map_err(backend)?;
+            let mut statement = conn.prepare_cached(&sql).map_err(backend)?;
             let rows = statement
-                .query_map(params![scope.tenant(), scope.project(), suite, i64::from(limit)], run_from_row)
+                .query_map(params![scope.tenant(), scope.project(), suite, before, i64::from(limit)], run_from_row)
                 .map_err(backend)?;
             rows.map(|row| row.map_err(backend)?).collect()
         })

@@ -3,7 +3,7 @@
 use pretty_assertions::assert_eq;
 use promptops::store::{ExperimentArm, ExperimentDraft};
 
-use super::{Backend, scope};
+use super::{Backend, KEYSET_SUITES, check_keyset_paging, scope};
 
 fn experiment(suite: &str, outcome: &str) -> ExperimentDraft {
     ExperimentDraft {
@@ -31,9 +31,9 @@ pub async fn experiments_are_numbered_and_kept_whole(b: Backend) {
     assert_eq!(stored.draft, experiment("triage", "B better"));
     assert!(b.store.experiment(&s, 3).await.expect("read").is_none());
     let ids = |list: Vec<promptops::store::ExperimentRecord>| list.iter().map(|e| e.id).collect::<Vec<_>>();
-    assert_eq!(ids(b.store.experiments(&s, None, 10).await.expect("list")), vec![2, 1], "newest first");
-    assert_eq!(ids(b.store.experiments(&s, Some("triage"), 10).await.expect("list")), vec![1]);
-    assert_eq!(ids(b.store.experiments(&s, None, 1).await.expect("list")), vec![2]);
+    assert_eq!(ids(b.store.experiments(&s, None, None, 10).await.expect("list")), vec![2, 1], "newest first");
+    assert_eq!(ids(b.store.experiments(&s, Some("triage"), None, 10).await.expect("list")), vec![1]);
+    assert_eq!(ids(b.store.experiments(&s, None, None, 1).await.expect("list")), vec![2]);
     let reopened = b.reopen().await;
     assert_eq!(reopened.experiment(&s, 2).await.expect("read").expect("exists").draft.outcome, "no difference");
 }
@@ -43,7 +43,7 @@ pub async fn experiments_are_isolated_by_tenant_and_project(b: Backend) {
     b.store.create_experiment(&a, experiment("triage", "B better")).await.expect("create");
     for s in [&other, &sibling] {
         assert!(b.store.experiment(s, 1).await.expect("read").is_none());
-        assert!(b.store.experiments(s, None, 10).await.expect("list").is_empty());
+        assert!(b.store.experiments(s, None, None, 10).await.expect("list").is_empty());
     }
     let theirs = b.store.create_experiment(&other, experiment("x", "-")).await.expect("create");
     assert_eq!(theirs.id, 1, "numbering is per project");
@@ -67,4 +67,17 @@ pub async fn concurrent_experiments_get_distinct_gapless_numbers(b: Backend) {
     let mut ids: Vec<u64> = futures::future::try_join_all(tasks).await.expect("tasks").concat();
     ids.sort_unstable();
     assert_eq!(ids, (1..=12).collect::<Vec<_>>());
+}
+
+pub async fn experiments_list_newest_first_below_a_bound(b: Backend) {
+    let s = scope("t", "p");
+    for suite in KEYSET_SUITES {
+        b.store.create_experiment(&s, experiment(suite, "-")).await.expect("create");
+    }
+    b.store.create_experiment(&scope("t", "other"), experiment("triage", "-")).await.expect("create");
+    check_keyset_paging(async |suite, before, limit| {
+        let list = b.store.experiments(&s, suite, before, limit).await.expect("list");
+        list.iter().map(|e| e.id).collect()
+    })
+    .await;
 }

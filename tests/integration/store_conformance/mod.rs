@@ -71,6 +71,31 @@ fn created(outcomes: &[CommitOutcome]) -> Vec<u32> {
         .collect()
 }
 
+/// The suites of the five records the keyset cases create, numbered 1 to 5 in this order.
+pub const KEYSET_SUITES: [&str; 5] = ["triage", "reply", "triage", "reply", "triage"];
+
+/// Checks a newest-first list with a keyset bound over the records of [`KEYSET_SUITES`]:
+/// `list(suite, before, limit)` answers the numbers listed (runs or experiments).
+pub async fn check_keyset_paging(list: impl AsyncFn(Option<&'static str>, Option<u64>, u32) -> Vec<u64>) {
+    assert_eq!(list(None, None, 10).await, vec![5, 4, 3, 2, 1], "newest first");
+    assert_eq!(list(None, Some(4), 10).await, vec![3, 2, 1], "`before` itself is excluded");
+    assert_eq!(list(None, Some(4), 2).await, vec![3, 2], "the limit counts after the bound");
+    assert_eq!(list(Some("triage"), Some(5), 10).await, vec![3, 1], "suite and bound combine");
+    assert_eq!(list(Some("triage"), Some(5), 1).await, vec![3]);
+    assert_eq!(list(Some("reply"), Some(2), 10).await, Vec::<u64>::new());
+    assert_eq!(list(None, Some(1), 10).await, Vec::<u64>::new(), "nothing below the first");
+    assert_eq!(list(None, Some(u64::MAX), 10).await, vec![5, 4, 3, 2, 1], "a bound above every number");
+    let mut walked = Vec::new();
+    let mut before = None;
+    loop {
+        let page = list(None, before, 2).await;
+        let Some(&last) = page.last() else { break };
+        walked.extend(page);
+        before = Some(last);
+    }
+    assert_eq!(walked, vec![5, 4, 3, 2, 1], "pages of two walk the list once");
+}
+
 /// Runs every listed case once per backend: `sqlite_backend::case` and `postgres_backend::case`.
 macro_rules! conformance {
     ($($module:ident :: $case:ident),* $(,)?) => {
@@ -116,6 +141,7 @@ conformance!(
     runs::appending_the_same_results_again_changes_nothing,
     runs::concurrent_appends_keep_totals_equal_to_the_rows,
     runs::concurrent_runs_get_distinct_gapless_numbers,
+    runs::runs_list_newest_first_below_a_bound,
     inference::cache_entries_are_read_back_until_they_expire,
     inference::cache_batches_replace_existing_entries,
     inference::usage_is_summed_by_period_and_grouped,
@@ -126,4 +152,5 @@ conformance!(
     experiments::experiments_are_numbered_and_kept_whole,
     experiments::experiments_are_isolated_by_tenant_and_project,
     experiments::concurrent_experiments_get_distinct_gapless_numbers,
+    experiments::experiments_list_newest_first_below_a_bound,
 );

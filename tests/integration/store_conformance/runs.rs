@@ -8,7 +8,7 @@ use promptops::store::{
     StoreError, UnitKey,
 };
 
-use super::{Backend, scope};
+use super::{Backend, KEYSET_SUITES, check_keyset_paging, scope};
 
 pub fn run_draft(suite: &str) -> RunDraft {
     RunDraft {
@@ -87,9 +87,10 @@ pub async fn runs_are_numbered_and_keep_their_results(b: Backend) {
     assert_eq!(units.len(), 3);
     let finished = b.store.set_run_status(&s, 1, RunStatus::Passed).await.expect("finish");
     assert!(finished.finished_at.is_some() && finished.status == RunStatus::Passed);
-    let listed: Vec<u64> = b.store.runs(&s, None, 10).await.expect("list").iter().map(|r| r.id).collect();
+    let listed: Vec<u64> = b.store.runs(&s, None, None, 10).await.expect("list").iter().map(|r| r.id).collect();
     assert_eq!(listed, vec![2, 1]);
-    let triage: Vec<u64> = b.store.runs(&s, Some("triage"), 10).await.expect("list").iter().map(|r| r.id).collect();
+    let triage: Vec<u64> =
+        b.store.runs(&s, Some("triage"), None, 10).await.expect("list").iter().map(|r| r.id).collect();
     assert_eq!(triage, vec![1]);
     assert!(matches!(
         b.store.append_results(&s, 9, vec![result(0, CaseStatus::Pass)]).await,
@@ -129,7 +130,7 @@ pub async fn runs_are_isolated_by_tenant_and_project(b: Backend) {
     b.store.create_run(&a, run_draft("triage")).await.expect("create");
     b.store.append_results(&a, 1, vec![result(0, CaseStatus::Pass)]).await.expect("append");
     assert!(b.store.run(&other, 1).await.expect("read").is_none());
-    assert!(b.store.runs(&other, None, 10).await.expect("list").is_empty());
+    assert!(b.store.runs(&other, None, None, 10).await.expect("list").is_empty());
     assert!(b.store.results(&other, 1, ResultQuery::default()).await.expect("results").is_empty());
     assert!(b.store.append_results(&other, 1, vec![result(1, CaseStatus::Pass)]).await.is_err());
     assert_eq!(b.store.create_run(&other, run_draft("x")).await.expect("create").id, 1, "numbering is per project");
@@ -189,4 +190,17 @@ pub async fn concurrent_runs_get_distinct_gapless_numbers(b: Backend) {
     let mut ids: Vec<u64> = ids.concat();
     ids.sort_unstable();
     assert_eq!(ids, (1..=20).collect::<Vec<_>>());
+}
+
+pub async fn runs_list_newest_first_below_a_bound(b: Backend) {
+    let s = scope("t", "p");
+    for suite in KEYSET_SUITES {
+        b.store.create_run(&s, run_draft(suite)).await.expect("create");
+    }
+    b.store.create_run(&scope("t", "other"), run_draft("triage")).await.expect("create");
+    check_keyset_paging(async |suite, before, limit| {
+        let list = b.store.runs(&s, suite, before, limit).await.expect("list");
+        list.iter().map(|r| r.id).collect()
+    })
+    .await;
 }
