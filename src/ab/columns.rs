@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::sample::{ArmSample, CaseSample, Metric};
+use super::sample::{ArmSample, CaseSample, Metric, mean};
 
 /// One metric of one arm, case by case in key order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,10 +33,9 @@ impl Column {
         Self { means: vec![0.0; cases], samples: vec![0; cases] }
     }
 
-    /// Appends one case's samples, averaged the way [`CaseSample::mean`] does.
+    /// Appends one case's samples, averaged over its repeats.
     fn push(&mut self, values: &[f64]) {
-        let mean = if values.is_empty() { 0.0 } else { values.iter().sum::<f64>() / values.len() as f64 };
-        self.means.push(mean);
+        self.means.push(if values.is_empty() { 0.0 } else { mean(values) });
         self.samples.push(u32::try_from(values.len()).unwrap_or(u32::MAX));
     }
 

@@ -70,25 +70,6 @@ pub struct CaseSample {
     pub vars: serde_json::Value,
 }
 
-impl CaseSample {
-    /// The samples of `metric`.
-    pub fn values(&self, metric: &Metric) -> &[f64] {
-        match metric {
-            Metric::PassRate => &self.passes,
-            Metric::Score => &self.scores,
-            Metric::Latency => &self.latencies,
-            Metric::Cost => &self.costs,
-            Metric::Named(name) => self.metrics.get(name).map_or(&[], Vec::as_slice),
-        }
-    }
-
-    /// The case-level value of `metric`: the mean over repeats, if there is any sample.
-    pub fn mean(&self, metric: &Metric) -> Option<f64> {
-        let values = self.values(metric);
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-    }
-}
-
 /// Everything one arm measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArmSample {
@@ -155,11 +136,6 @@ impl ArmSample {
         for (metric, (sum, count)) in by_metric {
             case.metrics.entry(metric.to_owned()).or_default().push(sum / count);
         }
-    }
-
-    /// The most samples any case has (the repeat count, errors aside).
-    pub fn repeats(&self) -> usize {
-        self.cases.values().map(|c| c.passes.len()).max().unwrap_or(0)
     }
 }
 

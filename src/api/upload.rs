@@ -1,7 +1,8 @@
 //! Checks of uploaded runs and experiments, made before anything is written, so that a bad body
 //! is a 400 naming its JSON path instead of a half-written run: every string storable (no NUL,
 //! which PostgreSQL refuses), every count within the store's integers, every result inside the
-//! run's plan and each unit once, an experiment's arms lettered once. Whether referenced runs exist is the service's check.
+//! run's plan and each unit once, an experiment's arms lettered once. Whether referenced runs
+//! exist is the service's check.
 
 use std::collections::HashSet;
 
