@@ -28,8 +28,18 @@ fn main() -> ExitCode {
         }
     };
     let ctx = Context::new(printer.clone(), cli.global.format, cli.global.project.clone(), cli.global.remote.clone());
-    match runtime.block_on(commands::dispatch(cli.command, &ctx)) {
-        Ok(status) => status.into(),
-        Err(err) => diagnose::report(&printer, &err).into(),
-    }
+    let outcome = runtime.block_on(commands::dispatch(cli.command, &ctx));
+    // The reader of stdout went away (`| head`): end quietly, as a process killed by SIGPIPE
+    // would, whatever the command concluded (its work, stores and `-o` files, is done).
+    let status = match (printer.stdout_failure(), outcome) {
+        (Some(err), _) if err.kind() == std::io::ErrorKind::BrokenPipe => exit::ExitStatus::BrokenPipe,
+        (Some(err), Err(failure)) => {
+            diagnose::report(&printer, &failure);
+            diagnose::report(&printer, &diagnose::output_failed(err))
+        }
+        (Some(err), Ok(_)) => diagnose::report(&printer, &diagnose::output_failed(err)),
+        (None, Ok(status)) => status,
+        (None, Err(err)) => diagnose::report(&printer, &err),
+    };
+    status.into()
 }

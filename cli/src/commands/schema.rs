@@ -44,9 +44,11 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-/// Prints a completion script for the shell.
-pub fn completions(args: CompletionsArgs) -> anyhow::Result<ExitStatus> {
+/// Prints a completion script for the shell (through the printer: a closed pipe ends quietly).
+pub fn completions(args: CompletionsArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "promptops", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "promptops", &mut script);
+    ctx.printer.out_raw(&String::from_utf8_lossy(&script));
     Ok(ExitStatus::Success)
 }

@@ -9,6 +9,7 @@ mod eval_run;
 mod hook;
 mod init;
 mod labels;
+mod output;
 mod prompts;
 mod registry;
 mod remote;
