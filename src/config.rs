@@ -260,6 +260,9 @@ pub struct RemoteConfig {
     /// The tenant on the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The remote `push` and `pull` use without `--remote` (`promptops remote default NAME`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
 }
 
 /// Problems finding or reading the project.
@@ -311,6 +314,9 @@ pub struct Project {
     pub root: PathBuf,
     /// The parsed `promptops.yaml`.
     pub config: ProjectConfig,
+    /// For a copy of the project (the staged files of a pre-commit check): the project it was
+    /// copied from, whose store and git repository it uses.
+    origin: Option<PathBuf>,
 }
 
 impl Project {
@@ -335,7 +341,19 @@ impl Project {
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
         let config = Self::parse(&path, &text)?;
-        Ok(Self { root: root.to_path_buf(), config })
+        Ok(Self { root: root.to_path_buf(), config, origin: None })
+    }
+
+    /// Opens the copy of `self` at `root` (its staged files): files are read there, while the
+    /// store and the git repository stay those of `self`.
+    pub fn open_copy(&self, root: &Path) -> Result<Self, ConfigError> {
+        Ok(Self { origin: Some(self.origin_root().to_path_buf()), ..Self::open(root)? })
+    }
+
+    /// The directory of the project's store and git repository: the root, or for a copy the
+    /// root of the project it was copied from.
+    pub fn origin_root(&self) -> &Path {
+        self.origin.as_deref().unwrap_or(&self.root)
     }
 
     /// Parses and checks the text of a `promptops.yaml` at `path` (before writing an edited one).
@@ -364,7 +382,7 @@ impl Project {
     }
     /// `.promptops/`.
     pub fn state_dir(&self) -> PathBuf {
-        self.root.join(STATE_DIR)
+        self.origin_root().join(STATE_DIR)
     }
     /// `.promptops/promptops.db`.
     pub fn database_path(&self) -> PathBuf {
@@ -383,7 +401,7 @@ impl Project {
 }
 
 /// Who is recorded as the author of commits and label moves: `PROMPTOPS_AUTHOR`, else git's
-/// `user.name <user.email>` for the project, else the OS user.
+/// `user.name <user.email>` for the project, else `$USER`, else the OS account of the process.
 pub fn resolve_author(root: &Path) -> String {
     if let Ok(author) = std::env::var(crate::env::AUTHOR)
         && !author.trim().is_empty()
@@ -405,9 +423,11 @@ pub fn resolve_author(root: &Path) -> String {
         (Some(name), Some(email)) => format!("{name} <{email}>"),
         (Some(name), None) => name,
         (None, Some(email)) => email,
+        // Containers often run with no `$USER`: ask the OS for the account of the process.
         (None, None) => ["USER", "USERNAME"]
             .iter()
             .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+            .or_else(|| whoami::username().ok().filter(|name| !name.is_empty()))
             .unwrap_or_else(|| "unknown".to_owned()),
     }
 }

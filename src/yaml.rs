@@ -94,8 +94,22 @@ fn convert(path: &Path, err: &serde_yaml::Error) -> YamlError {
         Some(l) => full.replacen(&format!(" at line {} column {}", l.line, l.column), "", 1),
         None => full,
     };
+    let message = without_rust_names(&message);
     let hints = hints_for(&message);
     YamlError { path: path.to_path_buf(), location, message, hints }
+}
+
+/// serde names the Rust type it wanted ("expected struct PromptFile"); a user wrote a mapping
+/// of keys, and is told so in those words.
+fn without_rust_names(message: &str) -> String {
+    match message.find("expected struct ") {
+        Some(at) => {
+            let rest = &message[at + "expected struct ".len()..];
+            let end = rest.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(rest.len());
+            format!("{}expected a mapping of `key: value` lines{}", &message[..at], &rest[end..])
+        }
+        None => message.to_owned(),
+    }
 }
 
 /// Turns serde's messages ("unknown field `x`, expected one of `a`, `b`") into suggestions.
@@ -201,6 +215,94 @@ fn find_key(line: &str, body_col: usize, key: &str) -> Option<usize> {
     None
 }
 
+/// Most problems reported for one file, so a file of garbage cannot flood the terminal.
+const MAX_PROBLEMS: usize = 50;
+
+/// Parses `text` into `T` and, when it does not fit, finds every problem instead of the first:
+/// each misfit node (an unknown key, a value of the wrong type, an item missing a field) is
+/// reported at its line and pruned, and parsing goes on with the rest. Returns what parsed
+/// after pruning (so later checks can find their problems too) and the problems.
+pub fn from_str_all<T: DeserializeOwned>(path: &Path, text: &str) -> (Option<T>, Vec<YamlError>) {
+    let first = match from_str(path, text) {
+        Ok(parsed) => return (Some(parsed), Vec::new()),
+        Err(first) => first,
+    };
+    // A syntax error leaves no tree to prune.
+    let Ok(mut value) = value_from_str(path, text) else { return (None, vec![first]) };
+    let mut problems = vec![first];
+    let mut pruned: Vec<Vec<String>> = Vec::new();
+    for round in 0..MAX_PROBLEMS {
+        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(parsed) => return (Some(parsed), problems),
+            Err(err) => err,
+        };
+        let mut key_path: Vec<String> = err.path().iter().map(segment_name).collect();
+        let message = without_rust_names(&err.inner().to_string());
+        // The path ends at an unknown key already; older serde_path_to_error stopped before it.
+        if let Some(unknown) = unknown_field(&message)
+            && key_path.last().is_none_or(|last| last != unknown)
+        {
+            key_path.push(unknown.to_owned());
+        }
+        let segments: Vec<&str> = key_path.iter().map(String::as_str).collect();
+        let location = locate(text, &segments);
+        // The first misfit is the one serde_yaml reported already, with its exact column; a
+        // field missing only because a misfit was pruned from it was reported as that misfit.
+        let same_as_first = round == 0 && location.map(|l| l.line) == problems[0].location.map(|l| l.line);
+        let cascade = message.starts_with("missing field") && pruned.iter().any(|p| p.starts_with(&key_path));
+        if !same_as_first && !cascade {
+            let hints = hints_for(&message);
+            problems.push(YamlError { path: path.to_path_buf(), location, message, hints });
+        }
+        if key_path.is_empty() || !prune(&mut value, &key_path) {
+            return (None, problems);
+        }
+        pruned.push(key_path);
+    }
+    (None, problems)
+}
+
+fn segment_name(segment: &serde_path_to_error::Segment) -> String {
+    match segment {
+        serde_path_to_error::Segment::Seq { index } => index.to_string(),
+        serde_path_to_error::Segment::Map { key } => key.clone(),
+        serde_path_to_error::Segment::Enum { variant } => variant.clone(),
+        serde_path_to_error::Segment::Unknown => "?".to_owned(),
+    }
+}
+
+/// `x` of serde's "unknown field `x`, expected …".
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+/// Removes the node at `key_path` from its parent; false when there is no such node.
+fn prune(value: &mut serde_json::Value, key_path: &[String]) -> bool {
+    let Some((last, parents)) = key_path.split_last() else { return false };
+    let mut node = value;
+    for segment in parents {
+        let next = match node {
+            serde_json::Value::Object(map) => map.get_mut(segment),
+            serde_json::Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+            _ => None,
+        };
+        let Some(next) = next else { return false };
+        node = next;
+    }
+    match node {
+        serde_json::Value::Object(map) => map.shift_remove(last).is_some(),
+        serde_json::Value::Array(items) => match last.parse::<usize>() {
+            Ok(index) if index < items.len() => {
+                items.remove(index);
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +322,39 @@ mod tests {
         assert!(err.message.contains("unknown field `modle`"), "{}", err.message);
         assert_eq!(err.hints, vec!["did you mean `model`?".to_owned()]);
         assert!(err.to_string().starts_with("p.yaml:2:1: unknown field"));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialised")]
+    struct Suite {
+        targets: Vec<String>,
+        tests: Vec<Sample>,
+    }
+
+    #[test]
+    fn every_misfit_of_a_file_is_reported_at_its_line_and_the_rest_still_parses() {
+        let text = "targets: [a]\ntests:\n  - model: x\n    modle: y\n  - model: 3\n    description: [1]\n  - model: z\nthreshhold: 1\n";
+        let (parsed, problems) = from_str_all::<Suite>(Path::new("s.yaml"), text);
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "s.yaml:4:5: tests[0]: unknown field `modle`, expected `model` or `description`",
+                "s.yaml:5:5: invalid type: integer `3`, expected a string",
+                "s.yaml:6:5: invalid type: sequence, expected a string",
+                "s.yaml:8:1: unknown field `threshhold`, expected `targets` or `tests`",
+            ],
+            "the entry whose `model` was pruned is not reported again as missing it"
+        );
+        assert_eq!(problems[0].hints, vec!["did you mean `model`?".to_owned()]);
+        assert!(parsed.is_some(), "what remains parses, for the checks that come after");
+    }
+
+    #[test]
+    fn a_scalar_where_a_mapping_belongs_names_no_rust_type() {
+        let err = from_str::<Sample>(Path::new("p.yaml"), "hello\n").unwrap_err();
+        assert_eq!(err.message, "invalid type: string \"hello\", expected a mapping of `key: value` lines");
     }
 
     #[test]

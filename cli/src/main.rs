@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod complete;
 mod context;
 mod diagnose;
 mod exit;
@@ -10,13 +11,16 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::args::Cli;
 use crate::context::Context;
 use crate::output::Printer;
 
 fn main() -> ExitCode {
+    // A shell asking for completions (`COMPLETE=zsh promptops -- …`) is answered and the
+    // process ends here.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     // Parsing first: `--version` and `--help` answer before any runtime starts.
     let cli = Cli::parse();
     let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.no_color);

@@ -170,6 +170,24 @@ impl LoadedSuite {
         Ok(Self { name, path: shown, dir, source, file })
     }
 
+    /// Reads a suite file and reports every problem of its shape, not only the first. Returns
+    /// the suite without its misfit parts (when what remains parses) so that planning can find
+    /// the problems that come after, and the problems.
+    pub fn read_all(root: &Path, path: &Path) -> (Option<Self>, Vec<YamlError>) {
+        let shown = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+        let source = match std::fs::read_to_string(path) {
+            Ok(source) => source,
+            Err(err) => return (None, vec![YamlError::at(&shown, None, format!("cannot read the suite: {err}"))]),
+        };
+        let (file, problems) = yaml::from_str_all::<SuiteFile>(&shown, &source);
+        let suite = file.map(|file| {
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            Self { name, path: shown, dir, source, file }
+        });
+        (suite, problems)
+    }
+
     /// Where a key path is written in the file, for messages.
     pub fn locate(&self, key_path: &[&str]) -> Option<yaml::Location> {
         yaml::locate(&self.source, key_path)

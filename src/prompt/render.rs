@@ -276,19 +276,24 @@ fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &minij
         (base, _) => base,
     };
     let mut hints = Vec::new();
+    let mut message =
+        format!("template error: {}", err.detail().map_or_else(|| err.kind().to_string(), ToOwned::to_owned));
     if err.kind() == minijinja::ErrorKind::UndefinedError {
         let declared: Vec<&String> = prompt.file.variables.keys().collect();
+        // minijinja does not name what was undefined; the template's own variables do.
+        let undeclared: Vec<String> = used_variables(prompt)
+            .map(|used| used.into_iter().filter(|n| !prompt.file.variables.contains_key(n)).collect())
+            .unwrap_or_default();
+        if let Some(first) = undeclared.first() {
+            message = format!("template uses undeclared variable {}", list_names(&undeclared));
+            hints.extend(did_you_mean(first, declared.iter().map(|d| d.as_str())));
+        }
         hints.push(format!("declared variables: {}", list_names(&declared)));
     }
     if let Some(name) = err.name().filter(|n| prompt.partials.contains_key(*n)) {
         hints.extend(did_you_mean(name, prompt.partials.keys().map(String::as_str)));
     }
-    PromptError::Invalid {
-        path: PathBuf::from(&prompt.origin),
-        location,
-        message: format!("template error: {}", err.detail().map_or_else(|| err.kind().to_string(), ToOwned::to_owned)),
-        hints,
-    }
+    PromptError::Invalid { path: PathBuf::from(&prompt.origin), location, message, hints }
 }
 
 #[cfg(test)]

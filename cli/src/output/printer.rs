@@ -135,6 +135,11 @@ impl Printer {
         if self.progress { indicatif::ProgressDrawTarget::stderr() } else { indicatif::ProgressDrawTarget::hidden() }
     }
 
+    /// Whether stderr gets colour (progress bars style themselves by it).
+    pub fn stderr_colour(&self) -> bool {
+        self.color_stderr
+    }
+
     /// `text` styled for stdout (plain when colour is off).
     pub fn paint(&self, tone: Tone, text: &str) -> String {
         paint(self.color_stdout, tone, text)

@@ -4,6 +4,7 @@
 mod support;
 
 mod ab;
+mod diagnostics;
 mod eval;
 mod eval_run;
 mod hook;
@@ -11,8 +12,11 @@ mod init;
 mod labels;
 mod output;
 mod prompts;
+mod readme;
 mod registry;
 mod remote;
+mod remote_conflicts;
 mod run;
 mod serve;
+mod terminal;
 mod workflows;
