@@ -4,6 +4,7 @@
 mod support;
 
 mod ab;
+mod admin;
 mod diagnostics;
 mod eval;
 mod eval_run;
