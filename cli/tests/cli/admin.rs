@@ -30,7 +30,8 @@ fn an_admin_manages_users_members_tokens_and_keys_and_secrets_show_once() {
     let (members, _) = ok(&["member", "list", "--format", "csv"]);
     assert!(members.contains("ci,runner"), "{members}");
 
-    let (token, stderr) = ok(&["token", "create", "--principal", "ci", "--scope", "web=runner", "--expires-in-days", "1"]);
+    let (token, stderr) =
+        ok(&["token", "create", "--principal", "ci", "--scope", "web=runner", "--expires-in-days", "1"]);
     let token = token.trim().to_owned();
     assert!(token.starts_with("pot_") && !token.contains(' '), "the token alone on stdout: {token}");
     assert!(stderr.contains("the secret is shown this once"), "{stderr}");
@@ -65,7 +66,8 @@ fn a_token_can_do_no_more_than_its_principal_and_dies_when_revoked() {
     assert_ne!(role.status.code(), Some(0), "nor raise its own role");
 
     assert!(admin_as(&project, TOKEN, &["token", "revoke", id]).status.success());
-    let after = command(&project.root).env("PROMPTOPS_TOKEN", token).args(["prompt", "list", "--remote", "prod"]).output();
+    let after =
+        command(&project.root).env("PROMPTOPS_TOKEN", token).args(["prompt", "list", "--remote", "prod"]).output();
     let after = after.expect("run");
     assert_ne!(after.status.code(), Some(0), "a revoked token is refused");
     assert!(text(&after.stderr).contains("login"), "{}", text(&after.stderr));

@@ -12,6 +12,7 @@ mod hook;
 mod init;
 mod labels;
 mod output;
+mod precommit;
 mod prompts;
 mod readme;
 mod registry;
