@@ -11,7 +11,7 @@ use promptops_test_support::stub::{Fault, Stub, StubConfig};
 use crate::support::{Project, Run, command};
 
 /// A temporary copy of this repository's example project (config, prompts, suites).
-fn examples() -> Project {
+pub(crate) fn examples() -> Project {
     let project = Project::empty();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for item in ["promptops.yaml", "prompts", "eval-suites", "workflows"] {
