@@ -358,8 +358,9 @@ impl Project {
 
     /// Parses and checks the text of a `promptops.yaml` at `path` (before writing an edited one).
     pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, ConfigError> {
-        let config: ProjectConfig = yaml::from_str(path, text)?;
-        check(path, text, &config)?;
+        let source = yaml::Source::new(text);
+        let config: ProjectConfig = source.parse(path)?;
+        check(path, &source, &config)?;
         Ok(config)
     }
 
@@ -433,19 +434,19 @@ pub fn resolve_author(root: &Path) -> String {
 }
 
 /// Checks that parsing alone cannot: unique provider ids, values in range.
-fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlError> {
+fn check(path: &Path, source: &yaml::Source, config: &ProjectConfig) -> Result<(), YamlError> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, provider) in config.providers.iter().enumerate() {
-        let at = yaml::locate(text, &["providers", &i.to_string(), "id"]);
+        let at = || source.locate(&["providers", &i.to_string(), "id"]);
         if !seen.insert(provider.id.as_str()) {
-            return Err(YamlError::at(path, at, format!("provider id `{}` is used twice", provider.id))
+            return Err(YamlError::at(path, at(), format!("provider id `{}` is used twice", provider.id))
                 .with_hint("give every provider its own `id`"));
         }
-        check_mock_rules(path, text, i, provider)?;
+        check_mock_rules(path, source, i, provider)?;
         if provider.id.is_empty() || provider.id.contains(':') || provider.id.contains(char::is_whitespace) {
             return Err(YamlError::at(
                 path,
-                at,
+                at(),
                 format!("provider id `{}` must be non-empty, with no `:` or spaces", provider.id),
             ));
         }
@@ -457,7 +458,7 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
         let ids: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
         let mut err = YamlError::at(
             path,
-            yaml::locate(text, &["defaults", "provider"]),
+            source.locate(&["defaults", "provider"]),
             format!("default provider `{default}` is not configured"),
         );
         err.hints.extend(did_you_mean(default, ids.iter().copied()));
@@ -470,7 +471,7 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
         if bad || bad_warn {
             return Err(YamlError::at(
                 path,
-                yaml::locate(text, &["budgets"]),
+                source.locate(&["budgets"]),
                 "budgets must be non-negative and `warn_at` between 0 and 1",
             ));
         }
@@ -480,7 +481,7 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
         if values.into_iter().flatten().any(|v| !v.is_finite() || v < 0.0) {
             return Err(YamlError::at(
                 path,
-                yaml::locate(text, &["pricing", model]),
+                source.locate(&["pricing", model]),
                 format!("price of `{model}` must be a non-negative number"),
             ));
         }
@@ -489,7 +490,12 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
 }
 
 /// A mock rule's regex must compile; the error points at it.
-fn check_mock_rules(path: &Path, text: &str, index: usize, provider: &ProviderConfig) -> Result<(), YamlError> {
+fn check_mock_rules(
+    path: &Path,
+    source: &yaml::Source,
+    index: usize,
+    provider: &ProviderConfig,
+) -> Result<(), YamlError> {
     for (j, rule) in provider.rules.iter().enumerate() {
         let Some(pattern) = &rule.matcher.regex else { continue };
         if let Err(err) = regex::Regex::new(pattern) {
@@ -501,7 +507,7 @@ fn check_mock_rules(path: &Path, text: &str, index: usize, provider: &ProviderCo
                 .trim()
                 .trim_start_matches("error: ")
                 .to_owned();
-            let at = yaml::locate(text, &["providers", &index.to_string(), "rules", &j.to_string(), "match", "regex"]);
+            let at = source.locate(&["providers", &index.to_string(), "rules", &j.to_string(), "match", "regex"]);
             return Err(YamlError::at(path, at, format!("invalid regex `{pattern}`: {detail}"))
                 .with_hint("mock rules use Rust regex syntax (https://docs.rs/regex)"));
         }
@@ -521,8 +527,9 @@ mod tests {
 
     fn parse(text: &str) -> Result<ProjectConfig, YamlError> {
         let path = Path::new("promptops.yaml");
-        let config: ProjectConfig = yaml::from_str(path, text)?;
-        check(path, text, &config)?;
+        let source = yaml::Source::new(text);
+        let config: ProjectConfig = source.parse(path)?;
+        check(path, &source, &config)?;
         Ok(config)
     }
 

@@ -1,14 +1,25 @@
 //! The one place that touches `serde_yaml` (deprecated upstream, so it must stay swappable).
 //! Parses YAML into typed values and turns every failure into a [`YamlError`] that names the
-//! file, line and column, says what was expected and, where it can, suggests a fix.
+//! file, line and column, says what was expected and, where it can, suggests a fix. Checks made
+//! after parsing find their `file:line:col` through a [`Source`]: the file's text with the
+//! position of every key and list item, indexed once ([`positions`]).
+//!
+//! The one way to read a YAML file whose later checks point at lines:
+//! `let source = Source::new(text); let file: T = source.parse(&path)?;` then
+//! `source.locate(&["tests", "3", "assert"])`.
+
+mod positions;
 
 use std::fmt;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Diagnostic, ErrorClass, did_you_mean};
+pub use positions::Positions;
 
 /// A position in a file, 1-based like editors show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -133,86 +144,77 @@ fn hints_for(message: &str) -> Vec<String> {
     hints
 }
 
-/// Finds where a key path (`["nodes", "critique", "output"]`, or a list index as `"2"`) is
-/// written in block-style YAML. Used to point checks made after parsing at the right line.
-/// Best effort: flow-style mappings are found by the key's first occurrence.
+/// A YAML file's text, with the position of every key and list item indexed on first use (one
+/// pass over the text), so that any number of lookups costs the depth of their key paths.
+/// Dereferences to the text.
+#[derive(Clone, Default)]
+pub struct Source {
+    text: String,
+    positions: OnceLock<Positions>,
+}
+
+impl Source {
+    /// Wraps a file's text; nothing is parsed yet.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self { text: text.into(), positions: OnceLock::new() }
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Parses the text (the contents of `path`) into `T`.
+    pub fn parse<T: DeserializeOwned>(&self, path: &Path) -> Result<T, YamlError> {
+        from_str(path, &self.text)
+    }
+
+    /// Where a key path (`["nodes", "critique", "output"]`, a list index as `"2"`) is written.
+    pub fn locate(&self, key_path: &[&str]) -> Option<Location> {
+        self.positions().locate(key_path)
+    }
+
+    /// The index of positions, built on first use.
+    pub fn positions(&self) -> &Positions {
+        self.positions.get_or_init(|| Positions::new(&self.text))
+    }
+}
+
+impl Deref for Source {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+impl PartialEq for Source {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl From<String> for Source {
+    fn from(text: String) -> Self {
+        Self::new(text)
+    }
+}
+
+impl From<Source> for String {
+    fn from(source: Source) -> Self {
+        source.text
+    }
+}
+
+/// Where a key path is written in `text`, for a single lookup: this indexes the whole text, so
+/// code that looks up more than once holds a [`Source`] instead.
 pub fn locate(text: &str, key_path: &[&str]) -> Option<Location> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut from = 0;
-    let mut parent_indent: isize = -1;
-    let mut found = None;
-    for segment in key_path {
-        let (line_index, indent, column) = find_child(&lines, from, parent_indent, segment)?;
-        found = Some(Location { line: line_index + 1, column: column + 1 });
-        from = line_index + 1;
-        parent_indent = indent as isize;
-        // A list item (`- from: a`) or a flow value (`key: { a: 1 }`) holds deeper keys on the
-        // same line: search that line too.
-        if segment.parse::<usize>().is_ok() || lines[line_index][column..].contains('{') {
-            from = line_index;
-        }
-    }
-    found
-}
-
-/// Finds the child `segment` of the block that starts after line `from` and is indented deeper
-/// than `parent_indent`. Returns (line index, indent of the key, column of the key).
-fn find_child(lines: &[&str], from: usize, parent_indent: isize, segment: &str) -> Option<(usize, usize, usize)> {
-    let index: Option<usize> = segment.parse().ok();
-    let mut item = 0usize;
-    let mut child_indent: Option<usize> = None;
-    for (i, raw) in lines.iter().enumerate().skip(from) {
-        let line = raw.split(" #").next().unwrap_or(raw);
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if i > from
-            && (indent as isize) <= parent_indent
-            && !(trimmed.starts_with("- ") && indent as isize == parent_indent)
-        {
-            return None;
-        }
-        let indent_ok = child_indent.is_none_or(|c| indent == c);
-        if let Some(wanted) = index {
-            if trimmed.starts_with("- ") || trimmed == "-" {
-                child_indent.get_or_insert(indent);
-                if indent_ok {
-                    if item == wanted {
-                        return Some((i, indent + 1, indent));
-                    }
-                    item += 1;
-                }
-            }
-            continue;
-        }
-        let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
-        let body_col = indent + (trimmed.len() - body.len());
-        for key in [segment.to_owned(), format!("\"{segment}\""), format!("'{segment}'")] {
-            if let Some(pos) = find_key(line, body_col, &key) {
-                return Some((i, body_col, pos));
-            }
-        }
-    }
-    None
-}
-
-fn find_key(line: &str, body_col: usize, key: &str) -> Option<usize> {
-    let rest = &line[body_col..];
-    if rest.starts_with(key) && rest[key.len()..].trim_start().starts_with(':') {
-        return Some(body_col);
-    }
-    // Flow style: `{ a: 1, key: 2 }`.
-    let needle_positions = rest.match_indices(key).map(|(p, _)| p);
-    for p in needle_positions {
-        let before = rest[..p].chars().last();
-        let after = rest[p + key.len()..].trim_start();
-        if matches!(before, Some('{' | ' ' | ',')) && after.starts_with(':') && rest[..p].contains('{') {
-            return Some(body_col + p);
-        }
-    }
-    None
+    Positions::new(text).locate(key_path)
 }
 
 /// Most problems reported for one file, so a file of garbage cannot flood the terminal.
@@ -371,13 +373,12 @@ mod tests {
     }
 
     #[test]
-    fn locate_finds_nested_keys_and_list_items() {
-        let text = "nodes:\n  draft:\n    type: prompt\n  critique:\n    type: prompt\n    output: { score: x }\nedges:\n  - { from: START, to: draft }\n  - from: draft\n    to: critique\n";
-        assert_eq!(locate(text, &["nodes", "critique"]), Some(Location { line: 4, column: 3 }));
-        assert_eq!(locate(text, &["nodes", "critique", "output"]), Some(Location { line: 6, column: 5 }));
-        assert_eq!(locate(text, &["nodes", "critique", "output", "score"]), Some(Location { line: 6, column: 15 }));
-        assert_eq!(locate(text, &["edges", "1"]), Some(Location { line: 9, column: 3 }));
-        assert_eq!(locate(text, &["edges", "1", "to"]), Some(Location { line: 10, column: 5 }));
-        assert_eq!(locate(text, &["nodes", "missing"]), None);
+    fn a_source_locates_keys_of_its_text() {
+        let source = Source::new("model: x\nvariables:\n  ticket: { type: string }\n");
+        let parsed: serde_json::Value = source.parse(Path::new("p.yaml")).expect("parses");
+        assert_eq!(parsed["model"], "x");
+        assert_eq!(source.locate(&["variables", "ticket"]), Some(Location { line: 3, column: 3 }));
+        assert_eq!(locate(&source, &["model"]), Some(Location { line: 1, column: 1 }));
+        assert_eq!(&*source, source.text());
     }
 }

@@ -13,7 +13,7 @@ use super::load::{LoadedPrompt, PromptError, partial_path};
 use super::name::PromptName;
 use super::params::ModelParams;
 use crate::error::{Diagnostic, ErrorClass, did_you_mean, list_names};
-use crate::yaml::{self, Location};
+use crate::yaml::Location;
 
 /// Variable values by name.
 pub type Vars = BTreeMap<String, serde_json::Value>;
@@ -265,7 +265,7 @@ fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &minij
     if let Some(part) = &part {
         path.push(part.as_str());
     }
-    let base = yaml::locate(&prompt.source, &path);
+    let base = prompt.source.locate(&path);
     // In a block scalar (`content: |`) the template's first line is the file's next line.
     let block = base.is_some_and(|l| {
         let line = prompt.source.lines().nth(l.line - 1).unwrap_or_default();

@@ -68,7 +68,7 @@ impl Registry {
             .map(|p| VersionDraft {
                 name: p.name.clone(),
                 hash: p.hash(),
-                source: p.source.clone(),
+                source: p.source.text().to_owned(),
                 partials: p.partials.clone(),
                 author: self.actor.clone(),
                 message: message.to_owned(),

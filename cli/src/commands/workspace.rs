@@ -139,9 +139,11 @@ pub async fn load_ref(
 pub async fn diff_side(project: &Project, registry: &dyn RegistryService, r: &PromptRef) -> anyhow::Result<DiffSide> {
     if r.selector == Selector::WorkingCopy {
         return match prompt::load_prompt(&project.prompts_dir(), &r.name) {
-            Ok(p) => {
-                Ok(DiffSide { label: format!("{} (working copy)", r.name), source: p.source, partials: p.partials })
-            }
+            Ok(p) => Ok(DiffSide {
+                label: format!("{} (working copy)", r.name),
+                source: p.source.into(),
+                partials: p.partials,
+            }),
             Err(PromptError::NotFound { .. }) => Ok(DiffSide {
                 label: format!("{} (deleted)", r.name),
                 source: String::new(),
