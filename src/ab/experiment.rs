@@ -90,7 +90,8 @@ pub fn outcome(analysis: &Analysis) -> String {
     for comparison in &analysis.comparisons {
         let arm = super::analysis::letter(comparison.challenger);
         let ordered = comparison.metrics.iter().filter(|m| m.metric == *primary);
-        // (phrase, metric): metrics with the same phrase in a row are listed together.
+        // (phrase, metrics): metrics with the same phrase are listed together, in the order the
+        // phrase first appears, so a latency verdict between two does not split them.
         let mut phrases: Vec<(&str, Vec<String>)> = Vec::new();
         for m in ordered.chain(comparison.metrics.iter().filter(|m| m.metric != *primary)) {
             let phrase = match (&m.metric, m.decision) {
@@ -103,9 +104,9 @@ pub fn outcome(analysis: &Analysis) -> String {
                 _ => continue,
             };
             let named = if phrase.ends_with(" on") { vec![m.metric.label()] } else { Vec::new() };
-            match phrases.last_mut() {
-                Some((last, metrics)) if *last == phrase => metrics.extend(named),
-                _ => phrases.push((phrase, named)),
+            match phrases.iter_mut().find(|(seen, _)| *seen == phrase) {
+                Some((_, metrics)) => metrics.extend(named),
+                None => phrases.push((phrase, named)),
             }
         }
         parts.extend(phrases.into_iter().map(|(phrase, metrics)| match metrics.is_empty() {

@@ -184,7 +184,7 @@ impl LoadedSuite {
         let suite = file.map(|file| {
             let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            Self { name, path: shown, dir, source, file }
+            Self { name, path: shown, dir, source: Source::new(source), file }
         });
         (suite, problems)
     }

@@ -4,7 +4,7 @@
 //! budgets that reserve an estimate before the call and settle the real cost after it. A request
 //! is admitted only if every scope admits it, and then every scope takes its share: all or
 //! nothing, so concurrent requests can never overspend. SQLite applies [`admit`] inside a
-//! transaction; PostgreSQL runs the same rules in the `gateway_admit` function of migration 0010.
+//! transaction; PostgreSQL runs the same rules in the `gateway_admit` function of migration 0007.
 
 use std::time::Duration;
 
