@@ -31,6 +31,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 4, name: "workflows", sql: include_str!("migrations/sqlite/0004_workflows.sql") },
     Migration { version: 5, name: "experiments", sql: include_str!("migrations/sqlite/0005_experiments.sql") },
     Migration { version: 6, name: "accounts", sql: include_str!("migrations/sqlite/0006_accounts.sql") },
+    Migration { version: 7, name: "credentials", sql: include_str!("migrations/sqlite/0007_credentials.sql") },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -41,6 +42,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 4, name: "workflows", sql: include_str!("migrations/postgres/0004_workflows.sql") },
     Migration { version: 5, name: "experiments", sql: include_str!("migrations/postgres/0005_experiments.sql") },
     Migration { version: 6, name: "accounts", sql: include_str!("migrations/postgres/0006_accounts.sql") },
+    Migration { version: 7, name: "credentials", sql: include_str!("migrations/postgres/0007_credentials.sql") },
 ];
 
 /// Where a database's schema stands against what this build knows.
