@@ -141,9 +141,13 @@ fn main() {
             per_call(&runtime, &format!("API token, {state}"), warm, count, async |cache, i| {
                 auth::api_token(store, cache, &tokens[i]).await.expect("valid")
             });
-            per_call(&runtime, &format!("JWT (signature + its API token), {state}"), warm, jwts.len(), async |cache, i| {
-                auth::jwt(store, cache, &jwt, &jwts[i]).await.expect("valid")
-            });
+            per_call(
+                &runtime,
+                &format!("JWT (signature + its API token), {state}"),
+                warm,
+                jwts.len(),
+                async |cache, i| auth::jwt(store, cache, &jwt, &jwts[i]).await.expect("valid"),
+            );
             per_call(&runtime, &format!("key pair (+ creator's role), {state}"), warm, count, async |cache, i| {
                 auth::key_pair(store, cache, &keys[i]).await.expect("valid")
             });
