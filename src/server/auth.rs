@@ -152,8 +152,7 @@ impl GrantCache {
 pub async fn api_token(store: &dyn Store, cache: &GrantCache, token: &str) -> Result<Caller, ApiError> {
     let hash = hash_secret(token);
     let unknown = || ApiError::Unauthenticated { message: "unknown API token".to_owned() };
-    let caller = token_grant(store, cache, TokenKey::Hash(&hash)).await?.ok_or_else(unknown)?;
-    Ok(caller)
+    token_grant(store, cache, TokenKey::Hash(&hash)).await?.ok_or_else(unknown)
 }
 
 /// Checks a JWT: its signature and claims, then the API token it was exchanged for (not revoked,
@@ -168,10 +167,7 @@ pub async fn jwt(
     let invalid = || ApiError::Unauthenticated { message: "invalid access token".to_owned() };
     let issuer = token_grant(store, cache, TokenKey::Id(&claims.jti)).await?.ok_or_else(invalid)?;
     let principal = claims.narrow(&issuer.principal).ok_or_else(invalid)?;
-    let expires_at = match (claims.expires_at(), issuer.expires_at) {
-        (Some(jwt), Some(token)) => Some(jwt.min(token)),
-        (jwt, token) => jwt.or(token),
-    };
+    let expires_at = super::bounds::earliest(claims.expires_at(), issuer.expires_at);
     Ok(Caller { principal, kind: CredentialKind::Jwt, expires_at, ..issuer })
 }
 

@@ -84,10 +84,14 @@ pub fn check_target(caller: &Caller, target: &PrincipalRecord) -> Result<(), Api
 /// When a credential made now by `caller` expires: after `days` if given, never later than the
 /// caller's own credential (which is also the default).
 pub fn expiry(caller: &Caller, days: Option<Days>) -> Option<DateTime<Utc>> {
-    let asked = days.map(|days| Utc::now() + days.duration());
-    match (asked, caller.expires_at) {
-        (Some(asked), Some(limit)) => Some(asked.min(limit)),
-        (asked, limit) => asked.or(limit),
+    earliest(days.map(|days| Utc::now() + days.duration()), caller.expires_at)
+}
+
+/// The earlier of two expiries, where none means never.
+pub fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
