@@ -17,8 +17,10 @@ pub const DATABASE_URL: &str = "PROMPTOPS_DATABASE_URL";
 pub const ADDR: &str = "PROMPTOPS_ADDR";
 /// The log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
 pub const LOG: &str = "PROMPTOPS_LOG";
-/// `promptops serve`: the HS256 secret that signs access tokens (JWTs).
+/// `promptops serve`: the HS256 secret that signs access tokens (JWTs), at least 32 bytes.
 pub const JWT_SECRET: &str = "PROMPTOPS_JWT_SECRET";
+/// `promptops serve`: a file holding the HS256 secret (instead of [`JWT_SECRET`]).
+pub const JWT_SECRET_FILE: &str = "PROMPTOPS_JWT_SECRET_FILE";
 /// `promptops serve`: a PEM RSA private key file; with [`JWT_PUBLIC_KEY`], JWTs are RS256.
 pub const JWT_PRIVATE_KEY: &str = "PROMPTOPS_JWT_PRIVATE_KEY";
 /// `promptops serve`: the PEM RSA public key file matching [`JWT_PRIVATE_KEY`].
@@ -52,6 +54,7 @@ pub const ALL: &[&str] = &[
     ADDR,
     LOG,
     JWT_SECRET,
+    JWT_SECRET_FILE,
     JWT_PRIVATE_KEY,
     JWT_PUBLIC_KEY,
     LOG_FORMAT,

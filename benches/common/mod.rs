@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use promptops::secret::SecretString;
 use promptops::server::auth::{JwtKeys, JwtSettings};
 use promptops::server::{self, AppState, ServerConfig};
 
@@ -14,7 +13,7 @@ fn config() -> ServerConfig {
     ServerConfig {
         protected_labels: vec!["production".to_owned()],
         jwt: JwtSettings {
-            keys: JwtKeys::Hs256(SecretString::new("bench")),
+            keys: JwtKeys::random(),
             issuer: "promptops".into(),
             audience: "promptops-api".into(),
             lifetime: Duration::from_secs(3600),

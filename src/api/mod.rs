@@ -3,6 +3,7 @@
 //! records themselves. Store records ([`crate::store`]) travel as they are. `docs/server.md`
 //! lists the routes; `schemas/openapi.json` is generated from these types.
 
+pub mod bounded;
 pub mod upload;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
 use crate::prompt::PromptName;
+pub use bounded::{Days, Note};
+
 use crate::store::{PrincipalKind, ResultRecord, RunRecord, Slug, TokenScope};
 
 /// Default page size of every list.
@@ -162,9 +165,9 @@ pub struct AccessToken {
 pub struct CreateTenant {
     /// The tenant id.
     pub id: Slug,
-    /// Display name (default: the id).
+    /// Display name (default: the id; at most 200 characters).
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Note>,
     /// The name of its first administrator.
     pub admin: Slug,
 }
@@ -184,9 +187,9 @@ pub struct TenantCreated {
 pub struct CreateProject {
     /// The project id.
     pub id: Slug,
-    /// Display name (default: the id).
+    /// Display name (default: the id; at most 200 characters).
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Note>,
 }
 
 /// `POST /api/v1/principals` (tenant admin).
@@ -219,18 +222,20 @@ pub struct SetMember {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// What it is for.
+    /// What it is for (at most 200 characters).
     #[serde(default)]
-    pub name: String,
+    pub name: Note,
     /// The principal it acts as (default: the caller).
     #[serde(default)]
     pub principal: Option<Slug>,
-    /// Limits (default: none, the principal's full rights).
+    /// Limits (default: none, the principal's full rights; at most 64). A scoped caller must
+    /// give scopes within its own.
     #[serde(default)]
     pub scopes: Vec<TokenScope>,
-    /// Lifetime in days (default: no expiry).
+    /// Lifetime in days, 1 to 3,650 (default: the caller's token's expiry, or none). Never
+    /// later than the caller's token.
     #[serde(default)]
-    pub expires_in_days: Option<u32>,
+    pub expires_in_days: Option<Days>,
 }
 
 /// A token as created: the only time its secret is shown.
@@ -247,9 +252,14 @@ pub struct CreatedToken {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyPair {
-    /// The role it acts with (default: viewer).
+    /// The role it acts with (default: viewer; never above yours, nor above its creator's
+    /// role when it is used).
     #[serde(default)]
     pub role: Option<Role>,
+    /// Lifetime in days, 1 to 3,650 (default: the caller's token's expiry, or none). Never
+    /// later than the caller's token.
+    #[serde(default)]
+    pub expires_in_days: Option<Days>,
 }
 
 /// A key pair as created: the only time its secret key is shown.

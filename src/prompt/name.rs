@@ -119,6 +119,14 @@ impl Label {
         if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b)) {
             return reject("only lowercase letters, digits, `-`, `_` and `.` are allowed");
         }
+        // A label is also a URL path segment: `.`, `..`, `.hidden` or `-x` would read as a path or
+        // an option somewhere, so a label starts with a letter or digit and has no `..`.
+        if !label.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()) {
+            return reject("it must start with a letter or a digit");
+        }
+        if label.contains("..") {
+            return reject("`..` is not allowed");
+        }
         Ok(Self(label.to_owned()))
     }
 
@@ -234,9 +242,10 @@ mod tests {
     fn labels_follow_langfuse_rules() {
         assert!(Label::new("production").is_ok());
         assert!(Label::new("canary-2.b_x").is_ok());
-        for bad in ["", "Prod", "a b", "123", &"x".repeat(37)] {
+        for bad in ["", "Prod", "a b", "123", &"x".repeat(37), ".", "..", ".hidden", "-rf", "_x", "v1..2", "a/b"] {
             assert!(Label::new(bad).is_err(), "{bad} should be rejected");
         }
+        assert!(Label::new("v1.2").is_ok());
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub enum ApiError {
         /// How to proceed.
         hint: Option<String>,
     },
+    /// 413 Content Too Large: the body is larger than the server's `--body-limit`.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
     /// 429 Too Many Requests: the token's rate limit is spent; retry after `retry_after` seconds.
     #[error("rate limit exceeded")]
     RateLimited {
@@ -129,6 +132,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,6 +145,7 @@ impl ApiError {
             Self::BadRequest { code, .. } | Self::NotFound { code, .. } | Self::Conflict { code, .. } => code,
             Self::Unauthenticated { .. } => "unauthenticated",
             Self::Forbidden { .. } => "forbidden",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
@@ -158,6 +163,7 @@ impl ApiError {
                 (Some("send `Authorization: Bearer TOKEN` with an API token or a JWT".to_owned()), None)
             }
             Self::RateLimited { retry_after } => (Some(format!("retry after {retry_after} s")), None),
+            Self::PayloadTooLarge => (Some("send a smaller body, or raise the server's --body-limit".to_owned()), None),
             Self::Unavailable { .. } | Self::Internal(_) => (None, None),
         };
         ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message: self.to_string(), hint, path } }
@@ -339,7 +345,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = bytes::Bytes::from_request(request, state).await.map_err(|err: BytesRejection| {
             if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::bad_request("payload_too_large", "the request body is too large", None)
+                ApiError::PayloadTooLarge
             } else {
                 ApiError::bad_request("invalid_body", err.body_text(), None)
             }

@@ -99,8 +99,10 @@ async fn credentials(state: &AppState, scheme: Scheme, authorization: Option<&st
         (Scheme::Bearer, "bearer") if credential.starts_with(TOKEN_PREFIX) => {
             auth::api_token(state.store.as_ref(), &state.grants, credential.trim()).await
         }
-        (Scheme::Bearer, "bearer") => state.config.jwt.verify(credential.trim()),
-        (Scheme::Basic, "basic") => auth::key_pair(state.store.as_ref(), credential).await,
+        (Scheme::Bearer, "bearer") => {
+            auth::jwt(state.store.as_ref(), &state.grants, &state.config.jwt, credential.trim()).await
+        }
+        (Scheme::Basic, "basic") => auth::key_pair(state.store.as_ref(), &state.grants, credential).await,
         (Scheme::Basic, _) => Err(ApiError::Unauthenticated {
             message: "use HTTP Basic auth with the public key as user and the secret key as password".to_owned(),
         }),

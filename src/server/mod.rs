@@ -4,9 +4,11 @@
 //! Everything is kept in the database, so any number of replicas can share one.
 
 pub mod auth;
+pub mod bounds;
 pub mod cache;
 pub mod error;
 pub mod handlers;
+pub mod jwt;
 pub mod limits;
 pub mod metrics;
 pub mod middleware;
@@ -29,7 +31,7 @@ pub use error::ApiError;
 pub use state::{AppState, ServerConfig};
 
 use crate::access::{SystemScope, TenantScope};
-use crate::store::{PrincipalKind, Slug, StoreError, TokenRecord};
+use crate::store::{PrincipalKind, Slug, StoreError, TokenKey, TokenRecord};
 use middleware::Scheme;
 use routes::Access;
 
@@ -113,7 +115,7 @@ pub async fn serve(
         if began_rx.await.is_err() {
             std::future::pending::<()>().await;
         }
-        tokio::time::sleep(drain + Duration::from_secs(1)).await;
+        tokio::time::sleep(drain.saturating_add(Duration::from_secs(1))).await;
     };
     tokio::select! {
         result = server.into_future() => result,
@@ -143,7 +145,7 @@ pub async fn bootstrap_admin(
     }
     if let Some(token) = token {
         let hash = auth::hash_secret(token.expose());
-        if store.authenticate_token(&hash).await?.is_none() {
+        if store.authenticate_token(TokenKey::Hash(&hash)).await?.is_none() {
             store.create_token(&scope, &admin_token("PROMPTOPS_ADMIN_TOKEN", hash)).await?;
         }
     }
@@ -164,6 +166,7 @@ fn admin_token(name: &str, hash: String) -> TokenRecord {
         created_at: chrono::Utc::now(),
         expires_at: None,
         revoked_at: None,
+        created_with: None,
         hash,
     }
 }

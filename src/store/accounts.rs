@@ -1,7 +1,10 @@
 //! Who may use a server, as stored rows: tenants own projects; principals (users and service
 //! accounts) belong to a tenant and hold a [`Role`] per project; API tokens and Langfuse key pairs
-//! are kept as SHA-256 hashes only; the audit log records every write. The [`AccountStore`]
-//! sub-trait holds the queries. Checking tokens, JWTs and roles is the server's job.
+//! are kept as SHA-256 hashes only, each with the token it was made with, so that revoking a
+//! token revokes everything made with it; the audit log records every write. The
+//! [`AccountStore`] sub-trait holds the queries, and the two rules that must hold under
+//! concurrent writes: a project keeps an owner, and only an owner changes one. Checking tokens,
+//! JWTs and roles is the server's job.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -151,6 +154,10 @@ pub struct TokenRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The id of the token it was made with (none for a tenant's first token): revoking that
+    /// token revokes this one too.
+    #[serde(default)]
+    pub created_with: Option<String>,
     /// Hex SHA-256 of the token; not sent over the API.
     #[serde(skip)]
     pub hash: String,
@@ -169,8 +176,14 @@ pub struct KeyPairRecord {
     pub created_by: String,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The id of the token it was made with: revoking that token revokes this key pair too.
+    #[serde(default)]
+    pub created_with: Option<String>,
     /// Hex SHA-256 of the secret key; not sent over the API.
     #[serde(skip)]
     pub secret_hash: String,
@@ -249,6 +262,32 @@ pub struct KeyPairGrant {
     pub tenant: String,
     /// The key pair.
     pub key: KeyPairRecord,
+    /// Its creator's role on the key's project now (owner for a tenant admin; none if they have
+    /// no role there any more): the key never acts above it.
+    pub creator_role: Option<Role>,
+}
+
+/// How [`AccountStore::authenticate_token`] finds a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKey<'a> {
+    /// By the hash of its secret: an API token presented as such.
+    Hash(&'a str),
+    /// By its id: the `jti` of a JWT exchanged for it, whose signature was checked already.
+    Id(&'a str),
+}
+
+/// What [`AccountStore::set_member`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Done: the principal's role before the change.
+    Changed {
+        /// Its role before (none: it was no member).
+        before: Option<Role>,
+    },
+    /// Refused, nothing written: the principal is an owner and the change was not made by one.
+    OwnerProtected,
+    /// Refused, nothing written: the project would be left with no owner.
+    LastOwner,
 }
 
 /// Tenants, projects, principals, members, tokens, key pairs and the audit log. Every method
@@ -284,8 +323,17 @@ pub trait AccountStore {
     /// The tenant's principals, by name.
     async fn principals(&self, scope: &TenantScope) -> Result<Vec<PrincipalRecord>, StoreError>;
 
-    /// Gives `principal` `role` on the project (replacing its role), or removes it with `None`.
-    async fn set_member(&self, scope: &Scope, principal: &Slug, role: Option<Role>) -> Result<(), StoreError>;
+    /// Gives `principal` `role` on the project (replacing its role), or removes it with `None`,
+    /// in one transaction that keeps two rules: an owner is changed or removed only `by_owner`,
+    /// and the project keeps at least one owner. Removing a member also revokes the key pairs
+    /// it created for the project.
+    async fn set_member(
+        &self,
+        scope: &Scope,
+        principal: &Slug,
+        role: Option<Role>,
+        by_owner: bool,
+    ) -> Result<MemberChange, StoreError>;
     /// The project's members, by name.
     async fn members(&self, scope: &Scope) -> Result<Vec<MemberRecord>, StoreError>;
 
@@ -293,10 +341,11 @@ pub trait AccountStore {
     async fn create_token(&self, scope: &TenantScope, token: &TokenRecord) -> Result<(), StoreError>;
     /// The tenant's tokens (of one principal, or all), newest first.
     async fn tokens(&self, scope: &TenantScope, principal: Option<&str>) -> Result<Vec<TokenRecord>, StoreError>;
-    /// Revokes a token; `false` if the tenant has no such token.
+    /// Revokes a token, every token made with it (transitively) and every key pair made with any
+    /// of them, in one transaction; `false` if the tenant has no such token.
     async fn revoke_token(&self, scope: &TenantScope, id: &str) -> Result<bool, StoreError>;
-    /// The token with this hash and what it grants (revoked and expired ones too: the caller checks).
-    async fn authenticate_token(&self, hash: &str) -> Result<Option<TokenGrant>, StoreError>;
+    /// The token found by `key` and what it grants (revoked and expired ones too: the caller checks).
+    async fn authenticate_token(&self, key: TokenKey<'_>) -> Result<Option<TokenGrant>, StoreError>;
 
     /// Stores a new key pair.
     async fn create_key_pair(&self, scope: &Scope, key: &KeyPairRecord) -> Result<(), StoreError>;
@@ -304,7 +353,8 @@ pub trait AccountStore {
     async fn key_pairs(&self, scope: &Scope) -> Result<Vec<KeyPairRecord>, StoreError>;
     /// Revokes a key pair; `false` if the project has no such key.
     async fn revoke_key_pair(&self, scope: &Scope, public_key: &str) -> Result<bool, StoreError>;
-    /// The key pair with this public key (revoked ones too: the caller checks).
+    /// The key pair with this public key and its creator's current role (revoked and expired
+    /// ones too: the caller checks).
     async fn authenticate_key_pair(&self, public_key: &str) -> Result<Option<KeyPairGrant>, StoreError>;
 
     /// Appends an audit entry.
@@ -315,4 +365,74 @@ pub trait AccountStore {
     /// The id of the newest label move in the database: grows on every move made by any process,
     /// so a server polls it to invalidate its prompt cache. Carries no tenant data.
     async fn label_move_mark(&self) -> Result<i64, StoreError>;
+}
+
+/// Why a member change is refused before anything is read but the principal's role: an owner
+/// is changed or removed, or made, only by an owner.
+pub(crate) fn member_refusal(before: Option<Role>, after: Option<Role>, by_owner: bool) -> Option<MemberChange> {
+    let touches_owner = before == Some(Role::Owner) || after == Some(Role::Owner);
+    (touches_owner && before != after && !by_owner).then_some(MemberChange::OwnerProtected)
+}
+
+/// Whether the change takes an owner away, so that another owner must remain.
+pub(crate) fn demotes_owner(before: Option<Role>, after: Option<Role>) -> bool {
+    before == Some(Role::Owner) && after != Some(Role::Owner)
+}
+
+/// The two statements of a revocation, with the backend's placeholders for the tenant, the token
+/// id and the time: the token and every token made with it at any depth (a recursive walk down
+/// `created_with`), then every key pair made with any of them. The first one's count says
+/// whether the token exists.
+pub(crate) fn revocation(tenant: &str, id: &str, at: &str) -> [String; 2] {
+    let doomed = format!(
+        "WITH RECURSIVE doomed(id) AS (
+             SELECT id FROM api_tokens WHERE tenant_id = {tenant} AND id = {id}
+             UNION
+             SELECT t.id FROM api_tokens t JOIN doomed d ON t.created_with = d.id WHERE t.tenant_id = {tenant}
+         )"
+    );
+    [("api_tokens", "id"), ("key_pairs", "created_with")].map(|(table, column)| {
+        format!(
+            "{doomed} UPDATE {table} SET revoked_at = COALESCE(revoked_at, {at})
+             WHERE tenant_id = {tenant} AND {column} IN (SELECT id FROM doomed)"
+        )
+    })
+}
+
+/// The creator's current role on a key pair's project (owner for a tenant admin), and the
+/// `FROM` of `key_pairs k` that finds it.
+pub(crate) const CREATOR_ROLE: &str = "CASE WHEN p.tenant_admin THEN 'owner' ELSE m.role END
+     FROM key_pairs k
+     LEFT JOIN principals p ON p.tenant_id = k.tenant_id AND p.name = k.created_by
+     LEFT JOIN members m ON m.tenant_id = k.tenant_id AND m.project_id = k.project_id AND m.principal = k.created_by";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_owners_touch_owners() {
+        use Role::{Admin, Owner, Viewer};
+        for (before, after) in
+            [(Some(Owner), Some(Admin)), (Some(Owner), None), (Some(Admin), Some(Owner)), (None, Some(Owner))]
+        {
+            assert_eq!(
+                member_refusal(before, after, false),
+                Some(MemberChange::OwnerProtected),
+                "{before:?} → {after:?}"
+            );
+            assert_eq!(member_refusal(before, after, true), None, "{before:?} → {after:?} by an owner");
+        }
+        assert_eq!(member_refusal(Some(Owner), Some(Owner), false), None, "no change");
+        assert_eq!(member_refusal(Some(Admin), Some(Viewer), false), None);
+        assert_eq!(member_refusal(None, None, false), None);
+    }
+
+    #[test]
+    fn only_losing_an_owner_needs_another() {
+        assert!(demotes_owner(Some(Role::Owner), None));
+        assert!(demotes_owner(Some(Role::Owner), Some(Role::Admin)));
+        assert!(!demotes_owner(Some(Role::Owner), Some(Role::Owner)));
+        assert!(!demotes_owner(Some(Role::Admin), None));
+    }
 }

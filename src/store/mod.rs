@@ -27,8 +27,9 @@ use crate::error::{Diagnostic, ErrorClass};
 use crate::money::Micros;
 use crate::prompt::{Label, PromptName};
 pub use accounts::{
-    AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberRecord, PrincipalKind,
-    PrincipalRecord, ProjectRecord, Slug, SlugError, TenantRecord, TokenGrant, TokenRecord, TokenScope,
+    AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberChange, MemberRecord,
+    PrincipalKind, PrincipalRecord, ProjectRecord, Slug, SlugError, TenantRecord, TokenGrant, TokenKey, TokenRecord,
+    TokenScope,
 };
 pub(crate) use experiment::EXPERIMENT_COLUMNS;
 pub use experiment::{ExperimentArm, ExperimentDraft, ExperimentRecord, ExperimentStore};

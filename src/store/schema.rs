@@ -32,6 +32,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 5, name: "experiments", sql: include_str!("migrations/sqlite/0005_experiments.sql") },
     Migration { version: 6, name: "accounts", sql: include_str!("migrations/sqlite/0006_accounts.sql") },
     Migration { version: 7, name: "gateway", sql: include_str!("migrations/sqlite/0007_gateway.sql") },
+    Migration { version: 8, name: "credentials", sql: include_str!("migrations/sqlite/0008_credentials.sql") },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -43,6 +44,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 5, name: "experiments", sql: include_str!("migrations/postgres/0005_experiments.sql") },
     Migration { version: 6, name: "accounts", sql: include_str!("migrations/postgres/0006_accounts.sql") },
     Migration { version: 7, name: "gateway", sql: include_str!("migrations/postgres/0007_gateway.sql") },
+    Migration { version: 8, name: "credentials", sql: include_str!("migrations/postgres/0008_credentials.sql") },
 ];
 
 /// Where a database's schema stands against what this build knows.

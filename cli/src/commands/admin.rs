@@ -4,9 +4,10 @@
 //! what is allowed. Listings take the usual formats; a new secret is printed once, alone on
 //! stdout (so `TOKEN=$(promptops admin token create …)` works), and never again.
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use promptops::access::Role;
-use promptops::api::{CreateKeyPair, CreatePrincipal, CreateProject, CreateTenant, CreateToken};
+use promptops::api::{CreateKeyPair, CreatePrincipal, CreateProject, CreateTenant, CreateToken, Days, Note};
 use promptops::remote::RemoteAdmin;
 use promptops::store::{PrincipalKind, Slug, TokenScope};
 
@@ -52,9 +53,9 @@ pub enum TenantCommand {
         /// Its first administrator's name.
         #[arg(long, value_name = "NAME")]
         admin: String,
-        /// A display name (default: the id).
-        #[arg(long)]
-        name: Option<String>,
+        /// A display name (default: the id; at most 200 characters).
+        #[arg(long, value_parser = note)]
+        name: Option<Note>,
     },
 }
 
@@ -67,9 +68,9 @@ pub enum ProjectCommand {
     Create {
         /// The project id.
         id: String,
-        /// A display name (default: the id).
-        #[arg(long)]
-        name: Option<String>,
+        /// A display name (default: the id; at most 200 characters).
+        #[arg(long, value_parser = note)]
+        name: Option<Note>,
     },
 }
 
@@ -131,18 +132,20 @@ pub enum TokenCommand {
     List,
     /// Create an API token; prints it once. It can never do more than its principal may.
     Create {
-        /// What it is for.
-        #[arg(long, default_value = "")]
-        name: String,
+        /// What it is for (at most 200 characters).
+        #[arg(long, default_value = "", value_parser = note)]
+        name: Note,
         /// The user or service it acts as (default: you; others need a tenant admin).
         #[arg(long)]
         principal: Option<String>,
-        /// Limit it to PROJECT=ROLE (repeatable; default: the principal's full rights).
+        /// Limit it to PROJECT=ROLE (repeatable; default: the principal's full rights). With a
+        /// scoped token, give scopes within its own.
         #[arg(long = "scope", value_name = "PROJECT=ROLE")]
         scopes: Vec<String>,
-        /// Expire it after this many days (default: never).
-        #[arg(long, value_name = "DAYS")]
-        expires_in_days: Option<u32>,
+        /// Expire it after this many days, 1 to 3650 (default: never; never later than the token
+        /// you use, whose expiry it otherwise inherits).
+        #[arg(long, value_name = "DAYS", value_parser = days)]
+        expires_in_days: Option<Days>,
     },
     /// Revoke a token by id.
     Revoke {
@@ -158,9 +161,13 @@ pub enum KeyCommand {
     List(ProjectFlag),
     /// Create a key pair; prints the secret key once.
     Create {
-        /// The role it acts with (default: viewer).
+        /// The role it acts with (default: viewer; never above yours, nor above your role when it is used).
         #[arg(long)]
         role: Option<String>,
+        /// Expire it after this many days, 1 to 3650 (default: never; never later than the token
+        /// you use, whose expiry it otherwise inherits).
+        #[arg(long, value_name = "DAYS", value_parser = days)]
+        expires_in_days: Option<Days>,
         /// Which project.
         #[command(flatten)]
         project: ProjectFlag,
@@ -284,11 +291,7 @@ async fn token(command: TokenCommand, admin: &RemoteAdmin, ctx: &Context) -> any
             let rows = tokens.iter().map(|t| {
                 let scopes: Vec<String> =
                     t.scopes.iter().map(|s| format!("{}={}", s.project, s.role.as_str())).collect();
-                let state = match (&t.revoked_at, &t.expires_at) {
-                    (Some(at), _) => format!("revoked {}", when(at)),
-                    (None, Some(at)) => format!("expires {}", when(at)),
-                    (None, None) => "active".to_owned(),
-                };
+                let state = state(t.revoked_at.as_ref(), t.expires_at.as_ref());
                 vec![t.id.clone(), t.principal.to_string(), t.name.clone(), scopes.join(" "), state]
             });
             listing(ctx, "admin token list", &tokens, &["ID", "PRINCIPAL", "NAME", "SCOPES", "STATE"], rows)
@@ -315,14 +318,13 @@ async fn key(command: KeyCommand, admin: &RemoteAdmin, ctx: &Context) -> anyhow:
         KeyCommand::List(flag) => {
             let keys = admin.key_pairs(&project(&flag)).await.diag()?;
             let rows = keys.iter().map(|k| {
-                let state =
-                    k.revoked_at.as_ref().map_or_else(|| "active".to_owned(), |at| format!("revoked {}", when(at)));
+                let state = state(k.revoked_at.as_ref(), k.expires_at.as_ref());
                 vec![k.public_key.clone(), k.role.as_str().to_owned(), k.created_by.clone(), state]
             });
             listing(ctx, "admin key list", &keys, &["PUBLIC KEY", "ROLE", "CREATED BY", "STATE"], rows)
         }
-        KeyCommand::Create { role, project: flag } => {
-            let request = CreateKeyPair { role: role.as_deref().map(parse_role).transpose()? };
+        KeyCommand::Create { role, expires_in_days, project: flag } => {
+            let request = CreateKeyPair { role: role.as_deref().map(parse_role).transpose()?, expires_in_days };
             let created = admin.create_key_pair(&project(&flag), &request).await.diag()?;
             let what = format!("created key pair {} ({})", created.record.public_key, created.record.role.as_str());
             secret(ctx, &created, &what, &created.secret_key)
@@ -379,6 +381,25 @@ fn secret<T: serde::Serialize>(ctx: &Context, created: &T, what: &str, value: &s
 
 fn slug(text: &str) -> anyhow::Result<Slug> {
     Slug::new(text).map_err(|err| usage(err.to_string(), &["e.g. `support-team`"]))
+}
+
+/// The state of a token or key pair in a listing.
+fn state(revoked_at: Option<&DateTime<Utc>>, expires_at: Option<&DateTime<Utc>>) -> String {
+    match (revoked_at, expires_at) {
+        (Some(at), _) => format!("revoked {}", when(at)),
+        (None, Some(at)) => format!("expires {}", when(at)),
+        (None, None) => "active".to_owned(),
+    }
+}
+
+/// A lifetime in days as the server takes it (clap reports the error).
+fn days(text: &str) -> Result<Days, String> {
+    text.parse().ok().and_then(Days::new).ok_or_else(|| format!("give a number of days from 1 to {}", Days::MAX))
+}
+
+/// A name or note as the server takes it (clap reports the error).
+fn note(text: &str) -> Result<Note, String> {
+    Note::new(text)
 }
 
 fn parse_role(text: &str) -> anyhow::Result<Role> {

@@ -32,9 +32,14 @@ pub struct ServeArgs {
     /// Create the first admin (tenant `system`, user `admin`) and print a new token for it, once.
     #[arg(long)]
     pub init_admin: bool,
-    /// HS256 secret for access tokens (default: a random one, so tokens die with the process).
-    #[arg(long, env = env::JWT_SECRET, hide_env_values = true)]
+    /// HS256 secret for access tokens, at least 32 bytes (default: a random one, so tokens die with
+    /// the process). Prefer the environment variable or --jwt-secret-file: other users of the
+    /// machine can read a command line.
+    #[arg(long, env = env::JWT_SECRET, hide_env_values = true, conflicts_with = "jwt_secret_file")]
     pub jwt_secret: Option<String>,
+    /// A file holding the HS256 secret (a mounted Kubernetes Secret, say); one trailing newline is ignored.
+    #[arg(long, env = env::JWT_SECRET_FILE)]
+    pub jwt_secret_file: Option<PathBuf>,
     /// PEM RSA private key file: sign access tokens with RS256 (needs --jwt-public-key).
     #[arg(long, env = env::JWT_PRIVATE_KEY, requires = "jwt_public_key")]
     pub jwt_private_key: Option<PathBuf>,
@@ -82,6 +87,7 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         database,
         init_admin,
         jwt_secret,
+        jwt_secret_file,
         jwt_private_key,
         jwt_public_key,
         jwt_lifetime,
@@ -94,7 +100,8 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         request_timeout,
     } = args;
     init_logs(&log, &log_format)?;
-    let keys = jwt_keys(jwt_secret, jwt_private_key, jwt_public_key)?;
+    let secret = jwt_secret_from(jwt_secret, jwt_secret_file)?;
+    let keys = jwt_keys(secret, jwt_private_key, jwt_public_key)?;
     // Listen before opening the store: an address in use then leaves no database file behind.
     let listener = listen(addr).await?;
     let store = store::open(&database).await.diag()?;
@@ -149,19 +156,46 @@ pub async fn migrate(args: MigrateArgs, ctx: &Context) -> anyhow::Result<ExitSta
     Ok(ExitStatus::Success)
 }
 
-fn jwt_keys(secret: Option<String>, private: Option<PathBuf>, public: Option<PathBuf>) -> anyhow::Result<JwtKeys> {
+/// The HS256 secret from the flag, the variable or the file. A secret given as a flag is
+/// visible to every user of the machine (`ps`), so that is warned about.
+fn jwt_secret_from(secret: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Option<SecretString>> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|err| usage(format!("failed to read the JWT secret file `{}`: {err}", path.display()), &[]))?;
+        let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+        return Ok(Some(SecretString::new(text)));
+    }
+    let from_flag = secret.is_some() && std::env::var_os(env::JWT_SECRET).is_none();
+    if from_flag {
+        tracing::warn!(
+            "--jwt-secret on the command line is visible to other users of this machine: set {} or --jwt-secret-file instead",
+            env::JWT_SECRET
+        );
+    }
+    Ok(secret.filter(|s| !s.trim().is_empty()).map(SecretString::new))
+}
+
+fn jwt_keys(
+    secret: Option<SecretString>,
+    private: Option<PathBuf>,
+    public: Option<PathBuf>,
+) -> anyhow::Result<JwtKeys> {
     if let (Some(private), Some(public)) = (private, public) {
         let read = |path: &PathBuf| {
             std::fs::read(path).map_err(|err| usage(format!("failed to read `{}`: {err}", path.display()), &[]))
         };
-        return JwtKeys::rs256(&read(&private)?, &read(&public)?)
-            .map_err(|err| usage(format!("invalid RSA key: {err}"), &["pass PEM files (`openssl genrsa`)"]));
+        return JwtKeys::rs256(&read(&private)?, &read(&public)?).map_err(|err| {
+            let detail = std::error::Error::source(&err).map_or_else(String::new, |cause| format!(": {cause}"));
+            usage(format!("{err}{detail}"), &["pass PEM files (`openssl genrsa`)"])
+        });
     }
-    match secret.filter(|s| !s.trim().is_empty()) {
-        Some(secret) => Ok(JwtKeys::Hs256(SecretString::new(secret))),
+    match secret {
+        Some(secret) => JwtKeys::hs256(secret).map_err(|err| {
+            usage(err.to_string(), &["make one with `openssl rand -hex 32`", "or use RS256 (--jwt-private-key)"])
+        }),
         None => {
             tracing::warn!("{} is not set: access tokens use a random key and die with this process", env::JWT_SECRET);
-            Ok(JwtKeys::Hs256(server::auth::random_secret("")))
+            Ok(JwtKeys::random())
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The real `promptops serve` and `promptops migrate`, as the Helm chart runs them
 //! (helm/contract.json): migrate exits 0; serve takes its settings from `PROMPTOPS_*`, prints the
 //! first admin token once, answers, logs JSON lines with request ids and never a secret, and
-//! exits cleanly on SIGTERM.
+//! exits cleanly on SIGTERM. The JWT secret: at least 32 bytes, from the environment or a file,
+//! and a warning when it is given on the command line.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -9,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ADMIN_TOKEN: &str = "pot_bootstrap-secret-from-the-environment";
-const JWT_SECRET: &str = "jwt-secret-never-logged";
+const JWT_SECRET: &str = "jwt-secret-never-logged-0123456789abcdef";
 
 fn promptops() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_promptops"));
@@ -55,15 +56,7 @@ fn migrate_then_serve_until_sigterm() {
 
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut logs = String::new();
-    let addr = loop {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).expect("read log") > 0, "serve exited early: {logs}");
-        logs.push_str(&line);
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-        if event["fields"]["message"] == "listening" {
-            break event["fields"]["addr"].as_str().expect("addr").to_owned();
-        }
-    };
+    let addr = listening(&mut stderr, &mut logs);
     assert_eq!(get(&addr, "/healthz", "").0, 200);
     assert_eq!(get(&addr, "/readyz", "").0, 200);
     let (status, body) = get(&addr, "/api/v1/tenants", &init_token);
@@ -71,16 +64,7 @@ fn migrate_then_serve_until_sigterm() {
     assert_eq!(get(&addr, "/api/v1/tenants", ADMIN_TOKEN).0, 200, "PROMPTOPS_ADMIN_TOKEN bootstraps the admin");
     assert_eq!(get(&addr, "/api/v1/tenants", "pot_wrong").0, 401);
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
-    assert!(killed.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = terminate(&mut child);
     stderr.read_to_string(&mut logs).expect("rest of the logs");
     assert!(status.success(), "{status:?}: {logs}");
     assert!(logs.contains("shutting down"), "{logs}");
@@ -96,6 +80,98 @@ fn migrate_then_serve_until_sigterm() {
     );
     for secret in [ADMIN_TOKEN, JWT_SECRET, init_token.as_str(), "pot_wrong"] {
         assert!(!logs.contains(secret), "a secret was logged: {secret}");
+    }
+}
+
+/// Reads JSON log lines into `logs` until the server says where it listens; returns the address.
+fn listening(stderr: &mut impl BufRead, logs: &mut String) -> String {
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).expect("read log") > 0, "serve exited early: {logs}");
+        logs.push_str(&line);
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if event["fields"]["message"] == "listening" {
+            return event["fields"]["addr"].as_str().expect("addr").to_owned();
+        }
+    }
+}
+
+/// Sends SIGTERM and waits (at most 10 s) for the server to exit.
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `promptops serve` on a fresh SQLite database with `args` and `envs` until it listens,
+/// then stops it with SIGTERM; returns its exit status and every log line it wrote.
+fn serve_with(dir: &tempfile::TempDir, args: &[&str], envs: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let url = format!("sqlite://{}", dir.path().join("server.db").display());
+    let mut command = promptops();
+    command.args(["serve", "--addr", "127.0.0.1:0", "--database", &url]).args(args);
+    command.env_remove("PROMPTOPS_JWT_SECRET").env_remove("PROMPTOPS_JWT_SECRET_FILE");
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut logs = String::new();
+    let addr = listening(&mut stderr, &mut logs);
+    // An answer shows the server loop (and its SIGTERM handler) running.
+    assert_eq!(get(&addr, "/healthz", "").0, 200);
+    let status = terminate(&mut child);
+    stderr.read_to_string(&mut logs).expect("rest of the logs");
+    (status, logs)
+}
+
+#[test]
+fn a_short_jwt_secret_is_refused_before_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret_file = dir.path().join("jwt-secret");
+    std::fs::write(&secret_file, "short-file-secret\n").expect("write");
+    let url = format!("sqlite://{}", dir.path().join("server.db").display());
+    let file = secret_file.to_str().expect("utf-8");
+    for (name, value) in [("PROMPTOPS_JWT_SECRET", "short-env-secret"), ("PROMPTOPS_JWT_SECRET_FILE", file)] {
+        let output = promptops()
+            .args(["serve", "--addr", "127.0.0.1:0", "--database", &url])
+            .env(name, value)
+            .output()
+            .expect("run serve");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains("but HS256 needs at least 32 bytes"), "{name}: {stderr}");
+        assert!(stderr.contains("openssl rand -hex 32"), "{name}: a hint says how to make one: {stderr}");
+        assert!(!stderr.contains("short-env-secret") && !stderr.contains("short-file-secret"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_jwt_secret_on_the_command_line_is_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (status, logs) = serve_with(&dir, &["--jwt-secret", JWT_SECRET], &[]);
+    assert!(status.success(), "{logs}");
+    assert!(logs.contains("--jwt-secret on the command line is visible to other users"), "{logs}");
+    assert!(logs.contains("--jwt-secret-file"), "the warning names the alternatives: {logs}");
+    assert!(!logs.contains(JWT_SECRET), "{logs}");
+}
+
+#[test]
+fn the_jwt_secret_can_come_from_the_environment_or_a_file_without_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret_file = dir.path().join("jwt-secret");
+    std::fs::write(&secret_file, format!("{JWT_SECRET}\n")).expect("write");
+    let file = secret_file.to_str().expect("utf-8");
+    for env in [("PROMPTOPS_JWT_SECRET", JWT_SECRET), ("PROMPTOPS_JWT_SECRET_FILE", file)] {
+        let (status, logs) = serve_with(&dir, &[], &[env]);
+        assert!(status.success(), "{logs}");
+        assert!(!logs.contains("\"level\":\"WARN\""), "{}: {logs}", env.0);
     }
 }
 

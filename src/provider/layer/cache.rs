@@ -72,8 +72,11 @@ impl ResponseCache {
         hex::encode(hasher.finalize())
     }
 
+    /// When an entry stored now expires; a TTL beyond the calendar (`cache_ttl_s` is any u64)
+    /// means never, rather than an overflow panic.
     fn expiry(&self) -> Option<chrono::DateTime<Utc>> {
-        self.ttl.and_then(|ttl| chrono::Duration::from_std(ttl).ok()).map(|ttl| Utc::now() + ttl)
+        let ttl = chrono::Duration::from_std(self.ttl?).ok()?;
+        Utc::now().checked_add_signed(ttl)
     }
 
     async fn lookup(&self, writer: &StoreWriter, key: &str) -> Result<Option<ChatResponse>, String> {
@@ -160,5 +163,24 @@ impl Provider for ResponseCache {
             writer.put_cache(key, value, self.expiry()).await;
         }
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::fake::Scripted;
+
+    fn cache(ttl: Option<Duration>) -> ResponseCache {
+        ResponseCache::new(Arc::new(Scripted::new("p", "m")), None, CacheMode::Off, ttl, "p".to_owned())
+    }
+
+    #[test]
+    fn entries_expire_after_the_ttl_and_a_ttl_beyond_the_calendar_means_never() {
+        let expiry = cache(Some(Duration::from_secs(60))).expiry().expect("expires");
+        assert!((expiry - Utc::now()).num_seconds() <= 60);
+        assert_eq!(cache(None).expiry(), None);
+        assert_eq!(cache(Some(Duration::from_secs(u64::MAX))).expiry(), None);
+        assert_eq!(cache(Some(Duration::from_secs(10_000_000_000_000))).expiry(), None, "used to overflow");
     }
 }

@@ -1,6 +1,7 @@
 //! Accounts over [`crate::store::AccountStore`]: the token exchange, tenants (super-admin),
 //! projects, principals, members and roles, API tokens, Langfuse key pairs, and the audit log.
-//! Secrets are generated here, returned once, and stored as hashes.
+//! Secrets are generated here, returned once, and stored as hashes; every credential made here is
+//! bounded by the one that asked ([`crate::server::bounds`]).
 
 use axum::Json;
 use axum::extract::State;
@@ -8,51 +9,58 @@ use axum::http::StatusCode;
 use chrono::Utc;
 
 use super::paginate;
-use crate::access::{Action, Role, TenantScope};
+use crate::access::{Action, Role, Scope, TenantScope};
 use crate::api::{
     AccessToken, AuditListQuery, CreateKeyPair, CreatePrincipal, CreateProject, CreateTenant, CreateToken,
     CreatedKeyPair, CreatedToken, Page, PageQuery, SetMember, TenantCreated,
 };
 use crate::server::auth::{self, Caller, PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX, TOKEN_PREFIX};
+use crate::server::bounds;
 use crate::server::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::server::state::AppState;
 use crate::store::{
-    AuditQuery, AuditRecord, KeyPairRecord, MemberRecord, PrincipalKind, PrincipalRecord, ProjectRecord, Slug, Store,
-    TenantRecord, TokenRecord, TokenScope,
+    AuditQuery, AuditRecord, KeyPairRecord, MemberChange, MemberRecord, PrincipalKind, PrincipalRecord, ProjectRecord,
+    Slug, Store, TenantRecord, TokenRecord, TokenScope,
 };
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
 
-/// `POST /api/v1/auth/token`: exchanges the API token of the request for a short-lived JWT.
+/// `POST /api/v1/auth/token`: exchanges the API token of the request for a short-lived JWT
+/// (never a JWT for a JWT: that would let one live forever).
 pub async fn exchange(State(state): State<AppState>, caller: Caller) -> ApiResult<AccessToken> {
-    let jwt = &state.config.jwt;
-    Ok(Json(AccessToken {
-        access_token: jwt.issue(&caller)?,
-        token_type: "Bearer".to_owned(),
-        expires_in: jwt.lifetime.as_secs(),
-    }))
+    bounds::only_api_tokens(&caller, "be exchanged for an access token")?;
+    let issued = state.config.jwt.issue(&caller)?;
+    Ok(Json(AccessToken { access_token: issued.token, token_type: "Bearer".to_owned(), expires_in: issued.expires_in }))
 }
 
-/// Stores a new token for `principal` and returns it with its secret.
-pub async fn issue_token(
-    store: &dyn Store,
-    scope: &TenantScope,
-    principal: Slug,
-    name: String,
-    scopes: Vec<TokenScope>,
-    expires_in_days: Option<u32>,
-) -> Result<CreatedToken, ApiError> {
+/// A token about to be stored: what [`issue_token`] needs besides the store and scope.
+#[derive(Debug)]
+pub struct NewToken {
+    /// The principal it acts as.
+    pub principal: Slug,
+    /// What it is for.
+    pub name: String,
+    /// Its limits.
+    pub scopes: Vec<TokenScope>,
+    /// When it stops working.
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+    /// The token it is made with.
+    pub created_with: Option<String>,
+}
+
+/// Stores a new token and returns it with its secret.
+pub async fn issue_token(store: &dyn Store, scope: &TenantScope, new: NewToken) -> Result<CreatedToken, ApiError> {
     let secret = auth::random_secret(TOKEN_PREFIX);
-    let now = Utc::now();
     let record = TokenRecord {
         id: auth::random_id("tok_"),
-        principal,
-        name,
-        scopes,
-        created_at: now,
-        expires_at: expires_in_days.map(|days| now + chrono::Duration::days(i64::from(days))),
+        principal: new.principal,
+        name: new.name,
+        scopes: new.scopes,
+        created_at: Utc::now(),
+        expires_at: new.expires_at,
         revoked_at: None,
+        created_with: new.created_with,
         hash: auth::hash_secret(secret.expose()),
     };
     store.create_token(scope, &record).await?;
@@ -77,12 +85,20 @@ pub async fn create_tenant(
     ApiJson(body): ApiJson<CreateTenant>,
 ) -> Created<TenantCreated> {
     let system = caller.principal.authorize_system()?;
-    let name = body.name.unwrap_or_else(|| body.id.to_string());
+    bounds::only_api_tokens(&caller, "create a tenant and its admin token")?;
+    let name = body.name.map_or_else(|| body.id.to_string(), crate::api::Note::into_inner);
     let tenant = state.store.create_tenant(&system, &body.id, &name).await?;
     let scope = system.tenant(body.id.as_str());
     state.store.create_principal(&scope, &body.admin, PrincipalKind::User, true, false).await?;
-    let admin_token =
-        issue_token(state.store.as_ref(), &scope, body.admin, "first admin".to_owned(), Vec::new(), None).await?;
+    // The root of the new tenant: no parent in another tenant, but no longer-lived than the caller.
+    let first = NewToken {
+        principal: body.admin,
+        name: "first admin".to_owned(),
+        scopes: Vec::new(),
+        expires_at: caller.expires_at,
+        created_with: None,
+    };
+    let admin_token = issue_token(state.store.as_ref(), &scope, first).await?;
     Ok((StatusCode::CREATED, Json(TenantCreated { tenant, admin_token })))
 }
 
@@ -117,7 +133,7 @@ pub async fn create_project(
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Created<ProjectRecord> {
     let scope = caller.principal.authorize_tenant()?;
-    let name = body.name.unwrap_or_else(|| body.id.to_string());
+    let name = body.name.map_or_else(|| body.id.to_string(), crate::api::Note::into_inner);
     let project = state.store.create_project(&scope, &body.id, &name, &caller.principal.subject).await?;
     Ok((StatusCode::CREATED, Json(project)))
 }
@@ -157,7 +173,7 @@ pub async fn members(
 }
 
 /// `PUT /api/v1/projects/{project}/members/{principal}` (admin): gives a role. Only an owner
-/// may make owners.
+/// makes, changes or removes an owner, and the last owner stays.
 pub async fn set_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -165,26 +181,43 @@ pub async fn set_member(
     ApiJson(body): ApiJson<SetMember>,
 ) -> ApiResult<MemberRecord> {
     let scope = caller.principal.authorize(Action::Admin, &project)?;
-    if body.role == Role::Owner && caller.principal.roles.get(&project) != Some(&Role::Owner) {
-        return Err(ApiError::Forbidden {
-            message: "only an owner may make owners".to_owned(),
-            hint: Some("ask a project owner".to_owned()),
-        });
-    }
     let principal = Slug::new(&principal)?;
-    state.store.set_member(&scope, &principal, Some(body.role)).await?;
+    change_member(&state, &caller, &scope, &principal, Some(body.role)).await?;
     Ok(Json(MemberRecord { principal, role: body.role }))
 }
 
-/// `DELETE /api/v1/projects/{project}/members/{principal}` (admin).
+/// `DELETE /api/v1/projects/{project}/members/{principal}` (admin): also revokes the key pairs
+/// the member created for the project.
 pub async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath((project, principal)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let scope = caller.principal.authorize(Action::Admin, &project)?;
-    state.store.set_member(&scope, &Slug::new(&principal)?, None).await?;
+    change_member(&state, &caller, &scope, &Slug::new(&principal)?, None).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn change_member(
+    state: &AppState,
+    caller: &Caller,
+    scope: &Scope,
+    principal: &Slug,
+    role: Option<Role>,
+) -> Result<(), ApiError> {
+    let by_owner = caller.principal.roles.get(scope.project()) == Some(&Role::Owner);
+    match state.store.set_member(scope, principal, role, by_owner).await? {
+        MemberChange::Changed { .. } => Ok(()),
+        MemberChange::OwnerProtected => Err(ApiError::Forbidden {
+            message: "only an owner may make, change or remove an owner".to_owned(),
+            hint: Some("ask a project owner".to_owned()),
+        }),
+        MemberChange::LastOwner => Err(ApiError::Conflict {
+            code: "last_owner",
+            message: format!("`{principal}` is the last owner of project `{}`", scope.project()),
+            hint: Some("make another member owner first".to_owned()),
+        }),
+    }
 }
 
 /// `GET /api/v1/tokens`: the caller's tokens (every token of the tenant for a tenant admin).
@@ -200,22 +233,44 @@ pub async fn tokens(
     Ok(Json(paginate(tokens, query.limit, query.cursor.as_deref(), |t| t.id.clone())?))
 }
 
-/// `POST /api/v1/tokens`: a token for the caller, or (tenant admin) for another principal.
+/// `POST /api/v1/tokens`: a token for the caller, or (tenant admin) for another principal;
+/// within the caller's scopes, expiring no later than the caller's token.
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Created<CreatedToken> {
+    bounds::check_scope_shape(&body.scopes)?;
+    bounds::only_api_tokens(&caller, "create API tokens")?;
     let principal = &caller.principal;
     let own = Slug::new(&principal.subject)?;
     let target = body.principal.unwrap_or_else(|| own.clone());
     let scope = if target == own { TenantScope::new(&principal.tenant) } else { principal.authorize_tenant()? };
-    let created =
-        issue_token(state.store.as_ref(), &scope, target, body.name, body.scopes, body.expires_in_days).await?;
+    bounds::check_scopes_within(&caller, &body.scopes)?;
+    if target != own {
+        bounds::check_target(&caller, &principal_record(state.store.as_ref(), &scope, &target).await?)?;
+    }
+    let new = NewToken {
+        principal: target,
+        name: body.name.into_inner(),
+        scopes: body.scopes,
+        expires_at: bounds::expiry(&caller, body.expires_in_days),
+        created_with: Some(caller.credential.clone()),
+    };
+    let created = issue_token(state.store.as_ref(), &scope, new).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// `DELETE /api/v1/tokens/{id}`: revokes one of the caller's tokens (any, for a tenant admin).
+async fn principal_record(store: &dyn Store, scope: &TenantScope, name: &Slug) -> Result<PrincipalRecord, ApiError> {
+    let principals = store.principals(scope).await?;
+    principals
+        .into_iter()
+        .find(|p| &p.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("principal `{name}` not found")))
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revokes one of the caller's tokens (any, for a tenant admin,
+/// but a super-admin's only for a super-admin), with every token and key pair made with it.
 pub async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -224,9 +279,13 @@ pub async fn revoke_token(
     let principal = &caller.principal;
     let scope = TenantScope::new(&principal.tenant);
     let only = (!principal.tenant_admin).then_some(principal.subject.as_str());
-    let owned = state.store.tokens(&scope, only).await?.iter().any(|t| t.id == id);
-    if !owned || !state.store.revoke_token(&scope, &id).await? {
-        return Err(ApiError::not_found(format!("token `{id}` not found")));
+    let missing = || ApiError::not_found(format!("token `{id}` not found"));
+    let token = state.store.tokens(&scope, only).await?.into_iter().find(|t| t.id == id).ok_or_else(missing)?;
+    if token.principal.as_str() != principal.subject {
+        bounds::check_target(&caller, &principal_record(state.store.as_ref(), &scope, &token.principal).await?)?;
+    }
+    if !state.store.revoke_token(&scope, &id).await? {
+        return Err(missing());
     }
     state.grants.clear();
     Ok(StatusCode::NO_CONTENT)
@@ -245,7 +304,8 @@ pub async fn key_pairs(
 }
 
 /// `POST /api/v1/projects/{project}/keys` (admin): a key pair, the secret shown once. Its role
-/// may not exceed the caller's.
+/// may not exceed the caller's, nor its expiry the caller's token's; when used, it acts at most
+/// with its creator's role of the moment.
 pub async fn create_key_pair(
     State(state): State<AppState>,
     caller: Caller,
@@ -253,6 +313,7 @@ pub async fn create_key_pair(
     ApiJson(body): ApiJson<CreateKeyPair>,
 ) -> Created<CreatedKeyPair> {
     let scope = caller.principal.authorize(Action::Admin, &project)?;
+    bounds::only_api_tokens(&caller, "create key pairs")?;
     let have = caller.principal.roles.get(&project).copied().unwrap_or(Role::Viewer);
     let role = body.role.unwrap_or(Role::Viewer).min(have);
     let public = auth::random_secret(PUBLIC_KEY_PREFIX);
@@ -263,7 +324,9 @@ pub async fn create_key_pair(
         role,
         created_by: caller.principal.subject.clone(),
         created_at: Utc::now(),
+        expires_at: bounds::expiry(&caller, body.expires_in_days),
         revoked_at: None,
+        created_with: Some(caller.credential.clone()),
         secret_hash: auth::hash_secret(secret.expose()),
     };
     state.store.create_key_pair(&scope, &record).await?;
@@ -284,10 +347,11 @@ pub async fn revoke_key_pair(
 }
 
 fn audit_query(query: &AuditListQuery, project: Option<String>) -> Result<AuditQuery, ApiError> {
-    let before =
-        super::decode_cursor(query.cursor.as_deref())?.map(|c| c.parse::<u64>()).transpose().map_err(|_| {
-            ApiError::bad_request("invalid_cursor", "the cursor is not one this server made", Some("cursor"))
-        })?;
+    let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this server made", Some("cursor"));
+    // Audit ids are database integers: a cursor above i64::MAX is not one this server made.
+    let before = super::decode_cursor(query.cursor.as_deref())?
+        .map(|c| c.parse::<i64>().ok().and_then(|id| u64::try_from(id).ok()).ok_or_else(invalid))
+        .transpose()?;
     Ok(AuditQuery {
         before,
         limit: PageQuery { limit: query.limit, cursor: None }.limit(),

@@ -11,9 +11,10 @@ use tokio_postgres::error::SqlState;
 
 use super::{PostgresStore, backend, col, from_big, to_big};
 use crate::access::{Role, Scope, SystemScope, TenantScope};
+use crate::store::accounts::{CREATOR_ROLE, demotes_owner, member_refusal, revocation};
 use crate::store::{
-    AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberRecord, PrincipalKind,
-    PrincipalRecord, ProjectRecord, Slug, StoreError, TenantRecord, TokenGrant, TokenRecord,
+    AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberChange, MemberRecord,
+    PrincipalKind, PrincipalRecord, ProjectRecord, Slug, StoreError, TenantRecord, TokenGrant, TokenKey, TokenRecord,
 };
 
 fn decode(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -50,7 +51,7 @@ fn decode_principal(row: &Row) -> Result<PrincipalRecord, StoreError> {
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, principal, name, hash, scopes, created_at, expires_at, revoked_at";
+const TOKEN_COLUMNS: &str = "id, principal, name, hash, scopes, created_at, expires_at, revoked_at, created_with";
 
 fn decode_token(row: &Row, first: usize) -> Result<TokenRecord, StoreError> {
     let scopes: String = col(row, first + 4)?;
@@ -63,10 +64,12 @@ fn decode_token(row: &Row, first: usize) -> Result<TokenRecord, StoreError> {
         created_at: col(row, first + 5)?,
         expires_at: col(row, first + 6)?,
         revoked_at: col(row, first + 7)?,
+        created_with: col(row, first + 8)?,
     })
 }
 
-const KEY_COLUMNS: &str = "public_key, project_id, role, created_by, created_at, revoked_at, secret_hash";
+/// The key pair columns, of `key_pairs k`.
+const KEY_COLUMNS: &str = "k.public_key, k.project_id, k.role, k.created_by, k.created_at, k.expires_at, k.revoked_at, k.created_with, k.secret_hash";
 
 fn decode_key(row: &Row, first: usize) -> Result<KeyPairRecord, StoreError> {
     Ok(KeyPairRecord {
@@ -75,8 +78,10 @@ fn decode_key(row: &Row, first: usize) -> Result<KeyPairRecord, StoreError> {
         role: role(col(row, first + 2)?)?,
         created_by: col(row, first + 3)?,
         created_at: col(row, first + 4)?,
-        revoked_at: col(row, first + 5)?,
-        secret_hash: col(row, first + 6)?,
+        expires_at: col(row, first + 5)?,
+        revoked_at: col(row, first + 6)?,
+        created_with: col(row, first + 7)?,
+        secret_hash: col(row, first + 8)?,
     })
 }
 
@@ -207,29 +212,70 @@ impl AccountStore for PostgresStore {
         rows.iter().map(decode_principal).collect()
     }
 
-    async fn set_member(&self, scope: &Scope, principal: &Slug, role: Option<Role>) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let result = match role {
+    async fn set_member(
+        &self,
+        scope: &Scope,
+        principal: &Slug,
+        role: Option<Role>,
+        by_owner: bool,
+    ) -> Result<MemberChange, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let who: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&scope.tenant(), &scope.project(), &principal.as_str()];
+        // Member changes of one project queue on its row, so two admins demoting the last two
+        // owners at once cannot both see the other one still there.
+        tx.query_opt("SELECT 1 FROM projects WHERE tenant_id = $1 AND id = $2 FOR UPDATE", &who[..2])
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::NotFound { what: format!("project `{}`", scope.project()) })?;
+        let before = tx
+            .query_opt("SELECT role FROM members WHERE tenant_id = $1 AND project_id = $2 AND principal = $3", &who)
+            .await
+            .map_err(backend)?
+            .map(|row| self::role(col(&row, 0)?))
+            .transpose()?;
+        if let Some(refused) = member_refusal(before, role, by_owner) {
+            return Ok(refused);
+        }
+        if demotes_owner(before, role) {
+            let others: i64 = col(
+                &tx.query_one(
+                    "SELECT COUNT(*) FROM members WHERE tenant_id = $1 AND project_id = $2 AND principal <> $3 AND role = 'owner'",
+                    &who,
+                )
+                .await
+                .map_err(backend)?,
+                0,
+            )?;
+            if others == 0 {
+                return Ok(MemberChange::LastOwner);
+            }
+        }
+        let written = match role {
             Some(role) => {
-                client
-                    .execute(
-                        "INSERT INTO members (tenant_id, project_id, principal, role) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (tenant_id, project_id, principal) DO UPDATE SET role = excluded.role",
-                        &[&scope.tenant(), &scope.project(), &principal.as_str(), &role.as_str()],
-                    )
-                    .await
+                tx.execute(
+                    "INSERT INTO members (tenant_id, project_id, principal, role) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (tenant_id, project_id, principal) DO UPDATE SET role = excluded.role",
+                    &[&scope.tenant(), &scope.project(), &principal.as_str(), &role.as_str()],
+                )
+                .await
             }
             None => {
-                client
-                    .execute(
-                        "DELETE FROM members WHERE tenant_id = $1 AND project_id = $2 AND principal = $3",
-                        &[&scope.tenant(), &scope.project(), &principal.as_str()],
-                    )
+                tx.execute(
+                    "UPDATE key_pairs SET revoked_at = COALESCE(revoked_at, $4)
+                     WHERE tenant_id = $1 AND project_id = $2 AND created_by = $3",
+                    &[&scope.tenant(), &scope.project(), &principal.as_str(), &Utc::now()],
+                )
+                .await
+                .map_err(backend)?;
+                tx.execute("DELETE FROM members WHERE tenant_id = $1 AND project_id = $2 AND principal = $3", &who)
                     .await
             }
         };
-        result.map_err(|err| constraint(err, || format!("principal `{principal}`")))?;
-        Ok(())
+        written.map_err(|err| constraint(err, || format!("principal `{principal}`")))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(MemberChange::Changed { before })
     }
 
     async fn members(&self, scope: &Scope) -> Result<Vec<MemberRecord>, StoreError> {
@@ -250,8 +296,8 @@ impl AccountStore for PostgresStore {
         self.client()
             .await?
             .execute(
-                "INSERT INTO api_tokens (id, tenant_id, principal, name, hash, scopes, created_at, expires_at, revoked_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                "INSERT INTO api_tokens (id, tenant_id, principal, name, hash, scopes, created_at, expires_at, revoked_at, created_with)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
                 &[
                     &token.id,
                     &scope.tenant(),
@@ -261,6 +307,7 @@ impl AccountStore for PostgresStore {
                     &scopes,
                     &token.created_at,
                     &token.expires_at,
+                    &token.created_with,
                 ],
             )
             .await
@@ -278,22 +325,24 @@ impl AccountStore for PostgresStore {
     }
 
     async fn revoke_token(&self, scope: &TenantScope, id: &str) -> Result<bool, StoreError> {
-        let changed = self
-            .client()
-            .await?
-            .execute(
-                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2",
-                &[&scope.tenant(), &id, &Utc::now()],
-            )
-            .await
-            .map_err(backend)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&scope.tenant(), &id, &Utc::now()];
+        let [tokens, key_pairs] = revocation("$1", "$2", "$3");
+        let changed = tx.execute(&tokens, &values).await.map_err(backend)?;
+        tx.execute(&key_pairs, &values).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(changed > 0)
     }
 
-    async fn authenticate_token(&self, hash: &str) -> Result<Option<TokenGrant>, StoreError> {
+    async fn authenticate_token(&self, key: TokenKey<'_>) -> Result<Option<TokenGrant>, StoreError> {
+        let (column, value) = match key {
+            TokenKey::Hash(hash) => ("hash", hash),
+            TokenKey::Id(id) => ("id", id),
+        };
         let client = self.client().await?;
-        let sql = format!("SELECT tenant_id, {TOKEN_COLUMNS} FROM api_tokens WHERE hash = $1");
-        let Some(row) = client.query_opt(&sql, &[&hash]).await.map_err(backend)? else { return Ok(None) };
+        let sql = format!("SELECT tenant_id, {TOKEN_COLUMNS} FROM api_tokens WHERE {column} = $1");
+        let Some(row) = client.query_opt(&sql, &[&value]).await.map_err(backend)? else { return Ok(None) };
         let tenant: String = col(&row, 0)?;
         let token = decode_token(&row, 1)?;
         let sql = format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = $1 AND name = $2");
@@ -307,8 +356,8 @@ impl AccountStore for PostgresStore {
         self.client()
             .await?
             .execute(
-                "INSERT INTO key_pairs (public_key, tenant_id, project_id, secret_hash, role, created_by, created_at, revoked_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+                "INSERT INTO key_pairs (public_key, tenant_id, project_id, secret_hash, role, created_by, created_at, revoked_at, expires_at, created_with)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9)",
                 &[
                     &key.public_key,
                     &scope.tenant(),
@@ -317,6 +366,8 @@ impl AccountStore for PostgresStore {
                     &key.role.as_str(),
                     &key.created_by,
                     &key.created_at,
+                    &key.expires_at,
+                    &key.created_with,
                 ],
             )
             .await
@@ -326,7 +377,7 @@ impl AccountStore for PostgresStore {
 
     async fn key_pairs(&self, scope: &Scope) -> Result<Vec<KeyPairRecord>, StoreError> {
         let sql = format!(
-            "SELECT {KEY_COLUMNS} FROM key_pairs WHERE tenant_id = $1 AND project_id = $2 ORDER BY created_at, public_key"
+            "SELECT {KEY_COLUMNS} FROM key_pairs k WHERE k.tenant_id = $1 AND k.project_id = $2 ORDER BY k.created_at, k.public_key"
         );
         let rows = self.client().await?.query(&sql, &[&scope.tenant(), &scope.project()]).await.map_err(backend)?;
         rows.iter().map(|row| decode_key(row, 0)).collect()
@@ -347,9 +398,16 @@ impl AccountStore for PostgresStore {
     }
 
     async fn authenticate_key_pair(&self, public_key: &str) -> Result<Option<KeyPairGrant>, StoreError> {
-        let sql = format!("SELECT tenant_id, {KEY_COLUMNS} FROM key_pairs WHERE public_key = $1");
-        let row = self.client().await?.query_opt(&sql, &[&public_key]).await.map_err(backend)?;
-        row.map(|row| Ok(KeyPairGrant { tenant: col(&row, 0)?, key: decode_key(&row, 1)? })).transpose()
+        let sql = format!("SELECT k.tenant_id, {KEY_COLUMNS}, {CREATOR_ROLE} WHERE k.public_key = $1");
+        let Some(row) = self.client().await?.query_opt(&sql, &[&public_key]).await.map_err(backend)? else {
+            return Ok(None);
+        };
+        let creator_role: Option<String> = col(&row, 10)?;
+        Ok(Some(KeyPairGrant {
+            tenant: col(&row, 0)?,
+            key: decode_key(&row, 1)?,
+            creator_role: creator_role.as_deref().map(role).transpose()?,
+        }))
     }
 
     async fn audit(&self, scope: &TenantScope, entry: AuditDraft) -> Result<(), StoreError> {

@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, backend, parse_timestamp, timestamp};
 use crate::access::{Role, Scope, SystemScope, TenantScope};
+use crate::store::accounts::{CREATOR_ROLE, demotes_owner, member_refusal, revocation};
 use crate::store::{
-    AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberRecord, PrincipalKind,
-    PrincipalRecord, ProjectRecord, Slug, StoreError, TenantRecord, TokenGrant, TokenRecord,
+    AccountStore, AuditDraft, AuditQuery, AuditRecord, KeyPairGrant, KeyPairRecord, MemberChange, MemberRecord,
+    PrincipalKind, PrincipalRecord, ProjectRecord, Slug, StoreError, TenantRecord, TokenGrant, TokenKey, TokenRecord,
 };
 
 fn decode(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -59,46 +60,100 @@ fn decode_principal(raw: (String, String, bool, bool, String)) -> Result<Princip
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, principal, name, hash, scopes, created_at, expires_at, revoked_at";
+const TOKEN_COLUMNS: &str = "id, principal, name, hash, scopes, created_at, expires_at, revoked_at, created_with";
 
-type RawToken = (String, String, String, String, String, String, Option<String>, Option<String>);
-
-fn token_row(row: &Row<'_>) -> rusqlite::Result<RawToken> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?))
+/// A token row as read, before decoding.
+struct RawToken {
+    id: String,
+    principal: String,
+    name: String,
+    hash: String,
+    scopes: String,
+    created_at: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    created_with: Option<String>,
 }
 
-fn decode_token(raw: RawToken) -> Result<TokenRecord, StoreError> {
-    let (id, principal, name, hash, scopes, created_at, expires_at, revoked_at) = raw;
-    Ok(TokenRecord {
-        id,
-        principal: slug(&principal)?,
-        name,
-        scopes: serde_json::from_str(&scopes).map_err(|err| decode("token scopes", err))?,
-        created_at: parse_timestamp(&created_at)?,
-        expires_at: optional_time(expires_at)?,
-        revoked_at: optional_time(revoked_at)?,
-        hash,
+/// Reads [`TOKEN_COLUMNS`] starting at column `first`.
+fn token_at(row: &Row<'_>, first: usize) -> rusqlite::Result<RawToken> {
+    Ok(RawToken {
+        id: row.get(first)?,
+        principal: row.get(first + 1)?,
+        name: row.get(first + 2)?,
+        hash: row.get(first + 3)?,
+        scopes: row.get(first + 4)?,
+        created_at: row.get(first + 5)?,
+        expires_at: row.get(first + 6)?,
+        revoked_at: row.get(first + 7)?,
+        created_with: row.get(first + 8)?,
     })
 }
 
-const KEY_COLUMNS: &str = "public_key, project_id, role, created_by, created_at, revoked_at, secret_hash";
+fn token_row(row: &Row<'_>) -> rusqlite::Result<RawToken> {
+    token_at(row, 0)
+}
 
-type RawKey = (String, String, String, String, String, Option<String>, String);
+fn decode_token(raw: RawToken) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: raw.id,
+        principal: slug(&raw.principal)?,
+        name: raw.name,
+        scopes: serde_json::from_str(&raw.scopes).map_err(|err| decode("token scopes", err))?,
+        created_at: parse_timestamp(&raw.created_at)?,
+        expires_at: optional_time(raw.expires_at)?,
+        revoked_at: optional_time(raw.revoked_at)?,
+        created_with: raw.created_with,
+        hash: raw.hash,
+    })
+}
+
+/// The key pair columns, of `key_pairs k`.
+const KEY_COLUMNS: &str = "k.public_key, k.project_id, k.role, k.created_by, k.created_at, k.expires_at, k.revoked_at, k.created_with, k.secret_hash";
+
+/// A key pair row as read, before decoding.
+struct RawKey {
+    public_key: String,
+    project: String,
+    role: String,
+    created_by: String,
+    created_at: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    created_with: Option<String>,
+    secret_hash: String,
+}
+
+/// Reads [`KEY_COLUMNS`] starting at column `first`.
+fn key_at(row: &Row<'_>, first: usize) -> rusqlite::Result<RawKey> {
+    Ok(RawKey {
+        public_key: row.get(first)?,
+        project: row.get(first + 1)?,
+        role: row.get(first + 2)?,
+        created_by: row.get(first + 3)?,
+        created_at: row.get(first + 4)?,
+        expires_at: row.get(first + 5)?,
+        revoked_at: row.get(first + 6)?,
+        created_with: row.get(first + 7)?,
+        secret_hash: row.get(first + 8)?,
+    })
+}
 
 fn key_row(row: &Row<'_>) -> rusqlite::Result<RawKey> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+    key_at(row, 0)
 }
 
 fn decode_key(raw: RawKey) -> Result<KeyPairRecord, StoreError> {
-    let (public_key, project, role_text, created_by, created_at, revoked_at, secret_hash) = raw;
     Ok(KeyPairRecord {
-        public_key,
-        project: slug(&project)?,
-        role: role(&role_text)?,
-        created_by,
-        created_at: parse_timestamp(&created_at)?,
-        revoked_at: optional_time(revoked_at)?,
-        secret_hash,
+        public_key: raw.public_key,
+        project: slug(&raw.project)?,
+        role: role(&raw.role)?,
+        created_by: raw.created_by,
+        created_at: parse_timestamp(&raw.created_at)?,
+        expires_at: optional_time(raw.expires_at)?,
+        revoked_at: optional_time(raw.revoked_at)?,
+        created_with: raw.created_with,
+        secret_hash: raw.secret_hash,
     })
 }
 
@@ -253,22 +308,59 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn set_member(&self, scope: &Scope, principal: &Slug, role: Option<Role>) -> Result<(), StoreError> {
+    async fn set_member(
+        &self,
+        scope: &Scope,
+        principal: &Slug,
+        role: Option<Role>,
+        by_owner: bool,
+    ) -> Result<MemberChange, StoreError> {
         let (tenant, project, principal) = (scope.tenant().to_owned(), scope.project().to_owned(), principal.clone());
+        // An immediate transaction takes the write lock first, so that the read, the owner count
+        // and the write cannot interleave with another process's change.
         self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let who = params![tenant, project, principal.as_str()];
+            let before = tx
+                .query_row("SELECT role FROM members WHERE tenant_id = ?1 AND project_id = ?2 AND principal = ?3", who, |row| {
+                    row.get::<_, String>(0)
+                })
+                .optional()
+                .map_err(backend)?
+                .map(|text| self::role(&text))
+                .transpose()?;
+            if let Some(refused) = member_refusal(before, role, by_owner) {
+                return Ok(refused);
+            }
+            if demotes_owner(before, role) {
+                let others: i64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM members WHERE tenant_id = ?1 AND project_id = ?2 AND principal <> ?3 AND role = 'owner'",
+                        who,
+                        |row| row.get(0),
+                    )
+                    .map_err(backend)?;
+                if others == 0 {
+                    return Ok(MemberChange::LastOwner);
+                }
+            }
             match role {
-                Some(role) => conn.execute(
+                Some(role) => tx.execute(
                     "INSERT INTO members (tenant_id, project_id, principal, role) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (tenant_id, project_id, principal) DO UPDATE SET role = excluded.role",
                     params![tenant, project, principal.as_str(), role.as_str()],
                 ),
-                None => conn.execute(
-                    "DELETE FROM members WHERE tenant_id = ?1 AND project_id = ?2 AND principal = ?3",
-                    params![tenant, project, principal.as_str()],
-                ),
+                None => tx
+                    .execute(
+                        "UPDATE key_pairs SET revoked_at = COALESCE(revoked_at, ?4)
+                         WHERE tenant_id = ?1 AND project_id = ?2 AND created_by = ?3",
+                        params![tenant, project, principal.as_str(), timestamp(Utc::now())],
+                    )
+                    .and_then(|_| tx.execute("DELETE FROM members WHERE tenant_id = ?1 AND project_id = ?2 AND principal = ?3", who)),
             }
             .map_err(|err| constraint(err, || format!("principal `{principal}`")))?;
-            Ok(())
+            tx.commit().map_err(backend)?;
+            Ok(MemberChange::Changed { before })
         })
         .await
     }
@@ -292,8 +384,8 @@ impl AccountStore for SqliteStore {
         let scopes = serde_json::to_string(&row.scopes).map_err(|err| decode("token scopes", err))?;
         self.call(move |conn| {
             conn.execute(
-                "INSERT INTO api_tokens (id, tenant_id, principal, name, hash, scopes, created_at, expires_at, revoked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)",
+                "INSERT INTO api_tokens (id, tenant_id, principal, name, hash, scopes, created_at, expires_at, revoked_at, created_with)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)",
                 params![
                     row.id,
                     tenant,
@@ -302,7 +394,8 @@ impl AccountStore for SqliteStore {
                     row.hash,
                     scopes,
                     timestamp(row.created_at),
-                    row.expires_at.map(timestamp)
+                    row.expires_at.map(timestamp),
+                    row.created_with
                 ],
             )
             .map_err(|err| constraint(err, || format!("principal `{}`", row.principal)))?;
@@ -326,39 +419,28 @@ impl AccountStore for SqliteStore {
     async fn revoke_token(&self, scope: &TenantScope, id: &str) -> Result<bool, StoreError> {
         let (tenant, id) = (scope.tenant().to_owned(), id.to_owned());
         self.call(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE tenant_id = ?1 AND id = ?2",
-                    params![tenant, id, timestamp(Utc::now())],
-                )
-                .map_err(backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let values = params![tenant, id, timestamp(Utc::now())];
+            let [tokens, key_pairs] = revocation("?1", "?2", "?3");
+            let changed = tx.execute(&tokens, values).map_err(backend)?;
+            tx.execute(&key_pairs, values).map_err(backend)?;
+            tx.commit().map_err(backend)?;
             Ok(changed > 0)
         })
         .await
     }
 
-    async fn authenticate_token(&self, hash: &str) -> Result<Option<TokenGrant>, StoreError> {
-        let hash = hash.to_owned();
+    async fn authenticate_token(&self, key: TokenKey<'_>) -> Result<Option<TokenGrant>, StoreError> {
+        let (column, value) = match key {
+            TokenKey::Hash(hash) => ("hash", hash.to_owned()),
+            TokenKey::Id(id) => ("id", id.to_owned()),
+        };
         self.call_short(move |conn| {
-            let sql = format!("SELECT tenant_id, {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?1");
+            let sql = format!("SELECT tenant_id, {TOKEN_COLUMNS} FROM api_tokens WHERE {column} = ?1");
             let found = conn
                 .prepare_cached(&sql)
                 .map_err(backend)?
-                .query_row(params![hash], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        (
-                            row.get(1)?,
-                            row.get(2)?,
-                            row.get(3)?,
-                            row.get(4)?,
-                            row.get(5)?,
-                            row.get(6)?,
-                            row.get(7)?,
-                            row.get(8)?,
-                        ),
-                    ))
-                })
+                .query_row(params![value], |row| Ok((row.get::<_, String>(0)?, token_at(row, 1)?)))
                 .optional()
                 .map_err(backend)?;
             let Some((tenant, raw)) = found else { return Ok(None) };
@@ -380,9 +462,19 @@ impl AccountStore for SqliteStore {
         let (tenant, project, row) = (scope.tenant().to_owned(), scope.project().to_owned(), key.clone());
         self.call(move |conn| {
             conn.execute(
-                "INSERT INTO key_pairs (public_key, tenant_id, project_id, secret_hash, role, created_by, created_at, revoked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
-                params![row.public_key, tenant, project, row.secret_hash, row.role.as_str(), row.created_by, timestamp(row.created_at)],
+                "INSERT INTO key_pairs (public_key, tenant_id, project_id, secret_hash, role, created_by, created_at, revoked_at, expires_at, created_with)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)",
+                params![
+                    row.public_key,
+                    tenant,
+                    project,
+                    row.secret_hash,
+                    row.role.as_str(),
+                    row.created_by,
+                    timestamp(row.created_at),
+                    row.expires_at.map(timestamp),
+                    row.created_with
+                ],
             )
             .map_err(|err| constraint(err, || format!("project `{project}`")))?;
             Ok(())
@@ -394,7 +486,7 @@ impl AccountStore for SqliteStore {
         let (tenant, project) = (scope.tenant().to_owned(), scope.project().to_owned());
         self.call(move |conn| {
             let sql = format!(
-                "SELECT {KEY_COLUMNS} FROM key_pairs WHERE tenant_id = ?1 AND project_id = ?2 ORDER BY created_at, public_key"
+                "SELECT {KEY_COLUMNS} FROM key_pairs k WHERE k.tenant_id = ?1 AND k.project_id = ?2 ORDER BY k.created_at, k.public_key"
             );
             collect(conn, &sql, params![tenant, project], key_row, decode_key)
         })
@@ -419,19 +511,18 @@ impl AccountStore for SqliteStore {
     async fn authenticate_key_pair(&self, public_key: &str) -> Result<Option<KeyPairGrant>, StoreError> {
         let key = public_key.to_owned();
         self.call_short(move |conn| {
-            let sql = format!("SELECT tenant_id, {KEY_COLUMNS} FROM key_pairs WHERE public_key = ?1");
+            let sql = format!("SELECT k.tenant_id, {KEY_COLUMNS}, {CREATOR_ROLE} WHERE k.public_key = ?1");
             let found = conn
                 .prepare_cached(&sql)
                 .map_err(backend)?
                 .query_row(params![key], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?),
-                    ))
+                    Ok((row.get::<_, String>(0)?, key_at(row, 1)?, row.get::<_, Option<String>>(10)?))
                 })
                 .optional()
                 .map_err(backend)?;
-            found.map(|(tenant, raw)| Ok(KeyPairGrant { tenant, key: decode_key(raw)? })).transpose()
+            let Some((tenant, raw, creator_role)) = found else { return Ok(None) };
+            let creator_role = creator_role.as_deref().map(role).transpose()?;
+            Ok(Some(KeyPairGrant { tenant, key: decode_key(raw)?, creator_role }))
         })
         .await
     }

@@ -1,6 +1,6 @@
 //! Hardening: the prompt cache follows label moves made by another server on the same database,
 //! rate limits answer 429 with `Retry-After`, CORS stays closed unless configured, bodies are
-//! bounded, and no JSON body makes a handler fail with a 500.
+//! bounded (413), and no JSON body makes a handler fail with a 500.
 
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,7 @@ pub async fn oversized_bodies_are_refused(b: Backend) {
     let acme = server.tenant("acme", "web").await;
     let huge = "x".repeat(2 * 1024 * 1024);
     let (status, body) = server.post(PROMPT, acme.token("editor"), json!({"source": huge})).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large");
 }
 

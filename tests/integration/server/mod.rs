@@ -4,9 +4,13 @@
 
 mod api;
 mod contract;
+pub mod credentials;
+mod escalation;
 pub mod experiments;
+mod forged_jwt;
 mod hardening;
 mod langfuse;
+mod members;
 mod openapi_check;
 mod rbac;
 pub mod runs;
@@ -44,7 +48,7 @@ server_cases! {
     langfuse::the_sdk_flow_creates_labels_and_fetches_prompts,
     langfuse::key_pairs_are_checked_and_keep_their_role,
     rbac::every_role_against_every_write_endpoint,
-    rbac::a_token_of_tenant_a_never_sees_tenant_b,
+    rbac::no_caller_of_another_tenant_sees_tenant_b,
     runs::runs_are_uploaded_listed_shown_paged_and_compared,
     experiments::experiments_are_recorded_listed_filtered_and_shown,
     experiments::hostile_uploads_are_refused_with_the_path_and_write_nothing,
@@ -53,6 +57,29 @@ server_cases! {
     hardening::cors_is_closed_unless_origins_are_configured,
     hardening::oversized_bodies_are_refused,
     hardening::no_json_body_makes_a_handler_fail_with_500,
+    credentials::a_jwt_stops_working_when_its_token_is_revoked,
+    credentials::a_jwt_loses_what_its_principal_loses,
+    credentials::another_replica_sees_a_revocation_within_the_grant_cache_lifetime,
+    credentials::only_api_tokens_are_exchanged_for_jwts,
+    credentials::a_jwt_never_outlives_its_token,
+    credentials::a_scoped_expiring_token_mints_only_narrower_shorter_tokens,
+    credentials::a_token_scoped_to_every_project_as_viewer_cannot_make_an_admin,
+    credentials::jwts_mint_no_credentials,
+    credentials::a_system_tenant_admin_cannot_mint_for_the_super_admin,
+    credentials::revoking_a_token_revokes_what_was_made_with_it,
+    credentials::lifetimes_are_bounded_and_checked,
+    credentials::free_text_and_scopes_of_account_routes_are_bounded,
+    credentials::jwt_errors_name_no_parser_detail,
+    forged_jwt::forged_hs256_jwts_are_refused,
+    forged_jwt::a_validly_signed_jwt_gets_no_more_than_its_api_token,
+    forged_jwt::forged_rs256_jwts_are_refused,
+    members::only_an_owner_changes_or_removes_an_owner,
+    members::the_last_owner_cannot_be_removed_or_demoted,
+    members::a_key_pair_is_bounded_by_its_creators_current_role,
+    members::removing_a_member_revokes_their_key_pairs_for_good,
+    members::key_pairs_expire,
+    members::a_key_pair_never_outlives_the_token_that_made_it,
+    escalation::no_credential_makes_a_stronger_or_longer_lived_one,
 }
 
 use std::sync::Arc;
@@ -76,11 +103,14 @@ pub struct TestServer {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
+/// The HS256 secret of the test servers (the forged-JWT tests sign with it).
+pub const JWT_SECRET: &str = "test-secret-of-at-least-thirty-two-bytes";
+
 pub fn config() -> ServerConfig {
     ServerConfig {
         protected_labels: vec!["production".to_owned()],
         jwt: JwtSettings {
-            keys: JwtKeys::Hs256(SecretString::new("test-secret")),
+            keys: JwtKeys::hs256(SecretString::new(JWT_SECRET)).expect("long enough"),
             issuer: "promptops".into(),
             audience: "promptops-api".into(),
             lifetime: Duration::from_secs(300),

@@ -132,51 +132,83 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
     Some(body)
 }
 
-pub async fn a_token_of_tenant_a_never_sees_tenant_b(b: Backend) {
+/// Every route, aimed at tenant B's objects, with each kind of caller of tenant A (and the
+/// server's super-admin, whose tenant is `system`).
+pub async fn no_caller_of_another_tenant_sees_tenant_b(b: Backend) {
     let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let beta = server.tenant("beta", "beta-app").await;
-    let (_, b_prompt) = server
-        .post(
-            "/api/v1/projects/beta-app/prompts/secret%2Fplan",
-            beta.token("editor"),
-            json!({"source": prompt_source("beta-secret-text")}),
-        )
-        .await;
-    assert!(b_prompt["version"]["hash"].is_string(), "{b_prompt}");
-    server
-        .put(
-            "/api/v1/projects/beta-app/prompts/secret%2Fplan/labels/staging",
-            beta.token("editor"),
-            json!({"version": 1}),
-        )
-        .await;
-    let (_, b_token) = server.post("/api/v1/tokens", &beta.admin, json!({"name": "beta-ci"})).await;
-    let (_, b_key) = server.post("/api/v1/projects/beta-app/keys", beta.token("admin"), json!({})).await;
-    let (_, b_run) =
-        server.post("/api/v1/projects/beta-app/runs", beta.token("runner"), super::runs::upload_body()).await;
-    let b_experiment_body = super::experiments::experiment("beta-secret-suite", [1, 1]);
-    let (status, b_experiment) =
-        server.post("/api/v1/projects/beta-app/experiments", beta.token("runner"), b_experiment_body).await;
-    assert_eq!(status, 201, "{b_experiment}");
+    let beta = BetaObjects::make(&server, &beta).await;
     let (_, a_key) = server.post("/api/v1/projects/web/keys", acme.token("admin"), json!({"role": "owner"})).await;
-    let b_markers = [
-        "beta-app",
-        "beta-secret-text",
-        "beta-ci",
-        b_token["id"].as_str().expect("token id"),
-        b_key["public_key"].as_str().expect("key"),
-        b_prompt["version"]["hash"].as_str().expect("hash"),
-        "beta-secret-suite",
-    ];
     let a_basic = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
         a_key["public_key"].as_str().expect("pk"),
         a_key["secret_key"].as_str().expect("sk")
     ));
-
+    let tenant_admin_jwt = super::credentials::exchange(&server, &acme.admin).await;
+    let callers = [
+        ("tenant admin", acme.admin.clone()),
+        ("project owner", acme.token("owner").to_owned()),
+        ("tenant admin's JWT", tenant_admin_jwt),
+        ("super-admin", server.admin.clone()),
+    ];
     // What A's requests named: errors and A's own audit log may echo it; anything else of B's is a leak.
     let mut named = String::new();
+    for (who, bearer) in callers {
+        walk(&server, &beta, who, &bearer, &a_basic, &mut named).await;
+    }
+}
+
+/// Tenant B's objects, and the texts that would show them leaking.
+struct BetaObjects {
+    token_id: String,
+    public_key: String,
+    run: String,
+    experiment: String,
+    markers: Vec<String>,
+}
+
+impl BetaObjects {
+    async fn make(server: &TestServer, beta: &super::Tenant) -> Self {
+        let (_, b_prompt) = server
+            .post(
+                "/api/v1/projects/beta-app/prompts/secret%2Fplan",
+                beta.token("editor"),
+                json!({"source": prompt_source("beta-secret-text")}),
+            )
+            .await;
+        assert!(b_prompt["version"]["hash"].is_string(), "{b_prompt}");
+        server
+            .put(
+                "/api/v1/projects/beta-app/prompts/secret%2Fplan/labels/staging",
+                beta.token("editor"),
+                json!({"version": 1}),
+            )
+            .await;
+        let (_, b_token) = server.post("/api/v1/tokens", &beta.admin, json!({"name": "beta-ci"})).await;
+        let (_, b_key) = server.post("/api/v1/projects/beta-app/keys", beta.token("admin"), json!({})).await;
+        let (_, b_run) =
+            server.post("/api/v1/projects/beta-app/runs", beta.token("runner"), super::runs::upload_body()).await;
+        let b_experiment_body = super::experiments::experiment("beta-secret-suite", [1, 1]);
+        let (status, b_experiment) =
+            server.post("/api/v1/projects/beta-app/experiments", beta.token("runner"), b_experiment_body).await;
+        assert_eq!(status, 201, "{b_experiment}");
+        let token_id = b_token["id"].as_str().expect("token id").to_owned();
+        let public_key = b_key["public_key"].as_str().expect("key").to_owned();
+        let markers = vec![
+            "beta-app".to_owned(),
+            "beta-secret-text".to_owned(),
+            "beta-ci".to_owned(),
+            token_id.clone(),
+            public_key.clone(),
+            b_prompt["version"]["hash"].as_str().expect("hash").to_owned(),
+            "beta-secret-suite".to_owned(),
+        ];
+        Self { token_id, public_key, run: b_run["id"].to_string(), experiment: b_experiment["id"].to_string(), markers }
+    }
+}
+
+async fn walk(server: &TestServer, beta: &BetaObjects, who: &str, bearer: &str, a_basic: &str, named: &mut String) {
     for route in table().iter().filter(|r| r.access != Access::Public) {
         let path = route
             .path
@@ -184,10 +216,10 @@ pub async fn a_token_of_tenant_a_never_sees_tenant_b(b: Backend) {
             .replace("{name}", "secret%2Fplan")
             .replace("{label}", "staging")
             .replace("{principal}", "beta-editor")
-            .replace("{id}", b_token["id"].as_str().expect("id"))
-            .replace("{public_key}", b_key["public_key"].as_str().expect("key"))
-            .replace("{run}", &b_run["id"].to_string())
-            .replace("{experiment}", &b_experiment["id"].to_string())
+            .replace("{id}", &beta.token_id)
+            .replace("{public_key}", &beta.public_key)
+            .replace("{run}", &beta.run)
+            .replace("{experiment}", &beta.experiment)
             .replace("{version}", "1")
             + match route.path.rsplit('/').next() {
                 Some("diff") => "?from=1",
@@ -199,7 +231,7 @@ pub async fn a_token_of_tenant_a_never_sees_tenant_b(b: Backend) {
         let mut request = server.client.request(method, format!("{}{path}", server.base));
         request = match route.access {
             Access::Basic => request.header("Authorization", format!("Basic {a_basic}")),
-            _ => request.bearer_auth(&acme.admin),
+            _ => request.bearer_auth(bearer),
         };
         if let Some(body) = valid_body(route.method, route.path) {
             request = request.json(&body);
@@ -212,10 +244,10 @@ pub async fn a_token_of_tenant_a_never_sees_tenant_b(b: Backend) {
                 || route.access == Access::Basic && route.path.contains("{name}")
                 || route.path.contains("{id}"));
         if names_b {
-            assert!(matches!(status, 403 | 404), "{} {path} answered {status}: {text}", route.method);
+            assert!(matches!(status, 403 | 404), "{who}: {} {path} answered {status}: {text}", route.method);
         }
-        for marker in b_markers.iter().filter(|m| !named.contains(**m)) {
-            assert!(!text.contains(marker), "{} {path} leaked `{marker}`: {text}", route.method);
+        for marker in beta.markers.iter().filter(|m| !named.contains(m.as_str())) {
+            assert!(!text.contains(marker.as_str()), "{who}: {} {path} leaked `{marker}`: {text}", route.method);
         }
     }
 }

@@ -7,6 +7,7 @@
 //! To cover a new sub-trait: add a module here with its cases, written against `b.store`, and
 //! add `module::case` lines to the `conformance!` list.
 
+mod accounts;
 mod backends;
 mod experiments;
 mod inference;
@@ -130,6 +131,10 @@ conformance!(
     registry::concurrent_batches_in_opposite_orders_neither_deadlock_nor_collide,
     registry::concurrent_label_moves_record_a_chained_history,
     isolation::tenants_and_projects_are_isolated,
+    accounts::only_owners_change_owners_and_one_always_remains,
+    accounts::concurrent_demotions_leave_an_owner,
+    accounts::revoking_a_token_revokes_exactly_what_was_made_with_it,
+    accounts::a_key_pair_grant_carries_its_creators_current_role,
     isolation::same_keys_in_two_tenants_stay_apart_in_every_sub_trait,
     workflow::workflow_threads_are_created_once_and_listed,
     workflow::workflow_tasks_survive_until_their_step_commits,
