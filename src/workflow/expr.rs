@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, Value};
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment};
 
 use super::shell::ShellCommand;
 
@@ -50,8 +50,7 @@ pub const CONTEXT_NAMES: &[&str] = &["state", "inputs", "visits", "result", "ite
 impl Exprs {
     /// An empty set with the workflow environment (strict undefined, no auto-escaping).
     pub fn new() -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut env = crate::template::environment();
         env.set_auto_escape_callback(|name| {
             if name.starts_with(SHELL_PREFIX) { super::shell::AUTO_ESCAPE } else { AutoEscape::None }
         });
@@ -95,14 +94,18 @@ impl Exprs {
     /// Evaluates an expression to JSON.
     pub fn eval(&self, id: ExprId, ctx: &Ctx<'_>) -> Result<serde_json::Value, String> {
         let name = format!("e{}", id.0);
-        let text = self.env.get_template(&name).and_then(|t| t.render(ctx.to_value())).map_err(|err| describe(&err))?;
+        let text = self.render_named(&name, ctx.to_value())?;
         serde_json::from_str(&text).map_err(|err| format!("the value is not JSON: {err}"))
     }
 
     /// Renders a template.
     pub fn render(&self, id: TemplateId, ctx: &Ctx<'_>) -> Result<String, String> {
         let name = format!("t{}", id.0);
-        self.env.get_template(&name).and_then(|t| t.render(ctx.to_value())).map_err(|err| describe(&err))
+        self.render_named(&name, ctx.to_value())
+    }
+
+    fn render_named(&self, name: &str, context: Value) -> Result<String, String> {
+        self.env.get_template(name).and_then(|t| crate::template::render(&t, context)).map_err(|err| describe(&err))
     }
 
     /// Renders the shell templates of one command line, joined by spaces, into the script `sh -c`
@@ -115,8 +118,7 @@ impl Exprs {
         let mut rendered = Vec::with_capacity(ids.len());
         for id in ids {
             let name = format!("{SHELL_PREFIX}{}", id.0);
-            let text = self.env.get_template(&name).and_then(|t| t.render(&context)).map_err(|err| describe(&err))?;
-            rendered.push(text);
+            rendered.push(self.render_named(&name, context.clone())?);
         }
         ShellCommand::assemble(&rendered.join(" "), positional.take())
     }
