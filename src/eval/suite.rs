@@ -164,6 +164,11 @@ impl LoadedSuite {
         let shown = path.strip_prefix(root).unwrap_or(path).to_path_buf();
         let source = std::fs::read_to_string(path)
             .map_err(|err| YamlError::at(&shown, None, format!("cannot read the suite: {err}")))?;
+        Self::parse(path, shown, source)
+    }
+
+    /// Parses the text of the suite at `path`, shown in messages as `shown`.
+    pub fn parse(path: &Path, shown: PathBuf, source: String) -> Result<Self, YamlError> {
         let file: SuiteFile = yaml::from_str(&shown, &source)?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
