@@ -54,7 +54,7 @@ async fn push(source: &SqliteStore, target: &SqliteStore) -> usize {
     let bundle = sync::export(source, &scope(), &[]).await.expect("export");
     let wire = serde_json::to_vec(&bundle).expect("encode");
     let bundle: SyncBundle = serde_json::from_slice(&wire).expect("decode");
-    let report = sync::apply(target, &scope(), bundle, "bench").await.expect("apply");
+    let report = sync::apply(target, &scope(), bundle, "bench", sync::Direction::Push).await.expect("apply");
     report.count(Outcome::Created)
 }
 

@@ -95,6 +95,8 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
     } = args;
     init_logs(&log, &log_format)?;
     let keys = jwt_keys(jwt_secret, jwt_private_key, jwt_public_key)?;
+    // Listen before opening the store: an address in use then leaves no database file behind.
+    let listener = listen(addr).await?;
     let store = store::open(&database).await.diag()?;
     let admin_token = std::env::var(env::ADMIN_TOKEN).ok().filter(|t| !t.trim().is_empty()).map(SecretString::new);
     if let Some(token) = server::bootstrap_admin(store.as_ref(), admin_token.as_ref(), init_admin).await.diag()? {
@@ -115,12 +117,24 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         cors_origins: cors_origins.into_iter().filter(|o| !o.trim().is_empty()).collect(),
         cache_poll: Duration::from_millis(500),
     };
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let state = AppState::new(Arc::clone(&store), config);
     server::serve(listener, state, shutdown_signal(), Duration::from_secs(request_timeout)).await?;
     tracing::info!("stopped");
     Ok(ExitStatus::Success)
+}
+
+/// The listening socket, or an error naming the address with a way out.
+async fn listen(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|err| {
+        let hint = match err.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "another process listens there: stop it, or choose a free address with `--addr HOST:PORT` (or PROMPTOPS_ADDR)"
+            }
+            _ => "choose an address of this machine with `--addr HOST:PORT` (or PROMPTOPS_ADDR)",
+        };
+        usage(format!("cannot listen on {addr}: {err}"), &[hint])
+    })
 }
 
 /// Migrates the database and exits.

@@ -32,7 +32,8 @@ pub async fn import(
     let protected = bundle.labels.iter().any(|l| state.is_protected(&l.label));
     let action = if protected { Action::MoveProtectedLabel } else { Action::Write };
     let scope = caller.principal.authorize(action, &project)?;
-    let report = sync::apply(state.store.as_ref(), &scope, bundle, &caller.principal.subject).await;
+    let report =
+        sync::apply(state.store.as_ref(), &scope, bundle, &caller.principal.subject, sync::Direction::Push).await;
     state.prompts.invalidate();
     Ok(Json(report?))
 }
