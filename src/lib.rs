@@ -7,6 +7,7 @@
 //! | [`mod@env`] | every `PROMPTOPS_*` variable name |
 //! | [`yaml`] | parsing YAML with file:line:col errors (the only serde_yaml user) |
 //! | [`money`] | integer micro-dollars |
+//! | [`template`] | the bounded minijinja setup every template renders through (fuel, output size, depth) |
 //! | [`git`] | the project's git repository: HEAD, changed files, the pre-commit hook |
 //! | [`config`] | `promptops.yaml` and project discovery |
 //! | [`prompt`] | prompt files, validation, hashing, rendering |
@@ -25,7 +26,7 @@
 //! | [`server`] | `promptops serve`: REST API, Langfuse-compatible API, auth, RBAC, audit, metrics |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats
-//! json_schema git` · L1 `config prompt store access api` · L2 `provider registry` · L3 `eval workflow` ·
+//! json_schema git template` · L1 `config prompt store access api` · L2 `provider registry` · L3 `eval workflow` ·
 //! L4 `ab` · L5 `service schema` · L6 `server remote`.
 
 pub mod ab;
@@ -50,6 +51,7 @@ pub mod server;
 pub mod service;
 pub mod stats;
 pub mod store;
+pub mod template;
 pub mod vault;
 pub mod workflow;
 pub mod yaml;

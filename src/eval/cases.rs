@@ -217,8 +217,7 @@ fn expected_assertion(text: &str) -> AssertionSpec {
 }
 
 fn render_name(template: &str, vars: &Vars) -> Option<String> {
-    let env = minijinja::Environment::new();
-    env.render_str(template, vars).ok()
+    crate::template::render_str(&crate::template::environment(), template, vars).ok()
 }
 
 /// Groups identical problems of many dataset rows into one line naming the first row and the count.

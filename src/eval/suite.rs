@@ -164,6 +164,11 @@ impl LoadedSuite {
         let shown = path.strip_prefix(root).unwrap_or(path).to_path_buf();
         let text = std::fs::read_to_string(path)
             .map_err(|err| YamlError::at(&shown, None, format!("cannot read the suite: {err}")))?;
+        Self::parse(path, shown, text)
+    }
+
+    /// Parses the text of the suite at `path`, shown in messages as `shown`.
+    pub fn parse(path: &Path, shown: PathBuf, text: String) -> Result<Self, YamlError> {
         let source = Source::new(text);
         let file: SuiteFile = source.parse(&shown)?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();

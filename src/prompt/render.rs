@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::Environment;
 use serde::Serialize;
 
 use super::file::{Content, Message, Part, Role, VarType, VariableSpec};
@@ -140,7 +140,7 @@ pub fn render(prompt: &LoadedPrompt, vars: &Vars) -> Result<RenderedPrompt, Rend
     let mut messages = Vec::with_capacity(prompt.file.messages.len());
     for (i, message) in prompt.file.messages.iter().enumerate() {
         let render_one = |j: Option<usize>, text: &str| -> Result<String, RenderError> {
-            env.render_str(text, &context).map_err(|err| template_error(prompt, i, j, &err).into())
+            crate::template::render_str(&env, text, &context).map_err(|err| template_error(prompt, i, j, &err).into())
         };
         let content = match &message.content {
             Content::Text(text) => Content::Text(render_one(None, text)?),
@@ -215,9 +215,7 @@ fn resolve_vars(prompt: &LoadedPrompt, vars: &Vars) -> Result<Vars, RenderError>
 /// The minijinja environment for one prompt: strict undefined, no auto-escaping (prompts are
 /// not HTML), and includes resolved from the prompt's own partial set.
 fn environment(prompt: &LoadedPrompt) -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let mut env = crate::template::environment();
     let partials = Arc::new(prompt.partials.clone());
     env.set_loader(move |name| Ok(partials.get(name).cloned()));
     env
@@ -289,6 +287,13 @@ fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &minij
             hints.extend(did_you_mean(first, declared.iter().map(|d| d.as_str())));
         }
         hints.push(format!("declared variables: {}", list_names(&declared)));
+    }
+    if crate::template::is_limit(err) {
+        hints.push(format!(
+            "rendering is bounded ({} instructions, {} MiB of text): loop over less data, or split the prompt",
+            crate::template::FUEL,
+            crate::template::MAX_OUTPUT >> 20
+        ));
     }
     if let Some(name) = err.name().filter(|n| prompt.partials.contains_key(*n)) {
         hints.extend(did_you_mean(name, prompt.partials.keys().map(String::as_str)));

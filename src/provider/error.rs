@@ -298,7 +298,8 @@ impl Diagnostic for ProviderError {
                 vec!["the prompt's `response_schema` asks for JSON; tell the model so in the prompt".to_owned()]
             }
             Self::Image { .. } | Self::ImageRead { .. } => vec![
-                "an image is a path relative to the project, an http(s) URL or a data URL".to_owned(),
+                "an image is a path inside the project, an http(s) URL or a data URL".to_owned(),
+                "copy a file from elsewhere into the project, or inline it as a `data:` URL".to_owned(),
                 format!("PNG, JPEG, GIF and WebP up to {} MB", super::image::MAX_IMAGE_BYTES / 1_000_000),
             ],
             Self::Budget { kind: BudgetKind::Invocation, .. } => vec!["raise --max-cost".to_owned()],

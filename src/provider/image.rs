@@ -1,9 +1,10 @@
-//! Image parts: a path relative to the project, an `http(s)` URL or a `data:` URL becomes an
+//! Image parts: a path inside the project, an `http(s)` URL or a `data:` URL becomes an
 //! [`Image`] ready for any wire format. Inline images are checked against a size limit and
 //! their MIME type is read from the content's magic bytes, not from the file extension or the
 //! data URL's claim, because APIs reject a mismatch.
 
-use std::path::Path;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -37,14 +38,37 @@ pub fn load_image(source: &str, root: &Path) -> Result<Image, ProviderError> {
     if let Some(rest) = source.strip_prefix("data:") {
         return from_data_url(source, rest);
     }
-    let path = root.join(source);
-    let metadata =
-        std::fs::metadata(&path).map_err(|err| ProviderError::ImageRead { path: path.clone(), source: err })?;
+    let path = inside_project(source, root)?;
+    let read_error = |err| ProviderError::ImageRead { path: path.clone(), source: err };
+    // Checked before opening: opening a FIFO blocks until something writes to it.
+    let metadata = std::fs::metadata(&path).map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(image_error(source, "it is not a regular file"));
+    }
     if metadata.len() > MAX_IMAGE_BYTES as u64 {
         return Err(too_large(source, metadata.len() as usize));
     }
-    let bytes = std::fs::read(&path).map_err(|err| ProviderError::ImageRead { path: path.clone(), source: err })?;
+    // Read at most one byte past the limit: the file may grow between the check and the read.
+    let file = std::fs::File::open(&path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_IMAGE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
     inline(source, &bytes)
+}
+
+/// The file `source` names, which must be inside the project once `..` and symbolic links are
+/// resolved: a prompt or a dataset row must not be able to send any file on the machine to a
+/// provider.
+fn inside_project(source: &str, root: &Path) -> Result<PathBuf, ProviderError> {
+    if Path::new(source).is_absolute() {
+        return Err(image_error(source, "it is an absolute path, and image files must be inside the project"));
+    }
+    let path = root.join(source);
+    let canonical = path.canonicalize().map_err(|err| ProviderError::ImageRead { path: path.clone(), source: err })?;
+    let root = root.canonicalize().map_err(|err| ProviderError::ImageRead { path: root.to_owned(), source: err })?;
+    if !canonical.starts_with(&root) {
+        return Err(image_error(source, "it resolves to a file outside the project (through `..` or a symbolic link)"));
+    }
+    Ok(canonical)
 }
 
 fn from_data_url(source: &str, rest: &str) -> Result<Image, ProviderError> {
@@ -118,6 +142,42 @@ mod tests {
         assert!(matches!(image, Image::Base64 { ref media_type, .. } if media_type == "image/png"));
         let err = load_image("data:text/plain;base64,aGVsbG8=", Path::new(".")).expect_err("not an image");
         assert!(err.to_string().contains("not a PNG, JPEG, GIF or WebP"), "{err}");
+    }
+
+    #[test]
+    fn paths_outside_the_project_are_refused_before_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("secret.png"), PNG).expect("write");
+        for source in ["/dev/zero", "../secret.png", "sub/../../secret.png"] {
+            let err = load_image(source, &project).expect_err("outside");
+            assert!(
+                err.to_string().contains("inside the project") || err.to_string().contains("outside the project"),
+                "{source}: {err}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/dev/zero", project.join("zero.png")).expect("symlink");
+            std::os::unix::fs::symlink(dir.path().join("secret.png"), project.join("link.png")).expect("symlink");
+            for source in ["zero.png", "link.png"] {
+                let err = load_image(source, &project).expect_err("a link out");
+                assert!(err.to_string().contains("outside the project"), "{source}: {err}");
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_that_is_not_regular_is_refused_without_reading_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("pipe.png");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        assert!(made.success());
+        // Reading a FIFO with no writer would block forever; the check comes first.
+        let err = load_image("pipe.png", dir.path()).expect_err("not a file");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::Environment;
 use regex::Regex;
 use serde_json::json;
 
@@ -74,8 +74,7 @@ pub(crate) struct Mock {
 
 impl Mock {
     pub(crate) fn new(info: ProviderInfo, config: &ProviderConfig, site: &ConfigSite) -> Result<Self, ProviderError> {
-        let mut templates = Environment::new();
-        templates.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut templates = crate::template::environment();
         let mut rules = Vec::with_capacity(config.rules.len());
         for (i, rule) in config.rules.iter().enumerate() {
             rules.push(compile_rule(&mut templates, i, rule, site)?);
@@ -117,16 +116,17 @@ impl Mock {
             });
         }
         let name = &names[self.pick(&text, names.len())];
-        let reply =
-            self.templates.get_template(name).and_then(|t| t.render(context(request, &self.info.model))).map_err(
-                |err| ProviderError::Config {
-                    provider: self.info.id.clone(),
-                    message: format!("reply template failed: {err}"),
-                    hint: Some(
-                        "replies can use `last_user`, `system`, `text`, `prompt`, `messages` and `model`".to_owned(),
-                    ),
-                },
-            )?;
+        let reply = self
+            .templates
+            .get_template(name)
+            .and_then(|t| crate::template::render(&t, context(request, &self.info.model)))
+            .map_err(|err| ProviderError::Config {
+                provider: self.info.id.clone(),
+                message: format!("reply template failed: {err}"),
+                hint: Some(
+                    "replies can use `last_user`, `system`, `text`, `prompt`, `messages` and `model`".to_owned(),
+                ),
+            })?;
         Ok((reply, latency))
     }
 

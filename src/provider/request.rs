@@ -1,5 +1,5 @@
 //! Turning a [`RenderedPrompt`] into a [`ChatRequest`]: messages and parts carried over, images
-//! loaded relative to the project root, parameters and the response schema kept.
+//! loaded from inside the project root, parameters and the response schema kept.
 
 use std::path::Path;
 

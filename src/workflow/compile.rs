@@ -227,7 +227,15 @@ fn compile_node(
         message: spec.message.as_deref().map(|m| template(exprs, m)).transpose()?,
         input: expressions(workflow, exprs, name, &spec.input)?,
         args: expressions(workflow, exprs, name, &tool.args)?,
-        exec: tool.exec.iter().flatten().map(|a| template(exprs, a)).collect::<Result<_, _>>()?,
+        exec: tool
+            .exec
+            .iter()
+            .flatten()
+            .map(|a| {
+                let added = if tool.shell { exprs.add_shell_template(a) } else { exprs.add_template(a) };
+                added.map_err(|why| invalid(workflow, name, why))
+            })
+            .collect::<Result<_, _>>()?,
         stdin: tool.stdin.as_deref().map(|s| expr(exprs, s)).transpose()?,
         http,
         error_output: expressions(workflow, exprs, name, &goto_output(&spec.on_error))?,

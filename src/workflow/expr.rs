@@ -16,7 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, Value};
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment};
+
+use super::shell::ShellCommand;
+
+/// The name prefix of shell templates, which selects their auto-escape mode.
+const SHELL_PREFIX: &str = "s";
 
 /// A compiled expression's handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,9 +50,11 @@ pub const CONTEXT_NAMES: &[&str] = &["state", "inputs", "visits", "result", "ite
 impl Exprs {
     /// An empty set with the workflow environment (strict undefined, no auto-escaping).
     pub fn new() -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|_| AutoEscape::None);
+        let mut env = crate::template::environment();
+        env.set_auto_escape_callback(|name| {
+            if name.starts_with(SHELL_PREFIX) { super::shell::AUTO_ESCAPE } else { AutoEscape::None }
+        });
+        env.set_formatter(super::shell::format);
         Self { env, sources: Vec::new() }
     }
 
@@ -63,8 +70,18 @@ impl Exprs {
 
     /// Compiles a template (text with `{{ }}`).
     pub fn add_template(&mut self, source: &str) -> Result<TemplateId, String> {
+        self.add_named("t", source)
+    }
+
+    /// Compiles a template that is part of a shell command line: what it prints becomes a
+    /// positional parameter of `sh` (see [`super::shell`]).
+    pub fn add_shell_template(&mut self, source: &str) -> Result<TemplateId, String> {
+        self.add_named(SHELL_PREFIX, source)
+    }
+
+    fn add_named(&mut self, prefix: &str, source: &str) -> Result<TemplateId, String> {
         let id = self.sources.len();
-        self.env.add_template_owned(format!("t{id}"), source.to_owned()).map_err(|err| describe(&err))?;
+        self.env.add_template_owned(format!("{prefix}{id}"), source.to_owned()).map_err(|err| describe(&err))?;
         self.sources.push(source.to_owned());
         Ok(TemplateId(id))
     }
@@ -77,14 +94,33 @@ impl Exprs {
     /// Evaluates an expression to JSON.
     pub fn eval(&self, id: ExprId, ctx: &Ctx<'_>) -> Result<serde_json::Value, String> {
         let name = format!("e{}", id.0);
-        let text = self.env.get_template(&name).and_then(|t| t.render(ctx.to_value())).map_err(|err| describe(&err))?;
+        let text = self.render_named(&name, ctx.to_value())?;
         serde_json::from_str(&text).map_err(|err| format!("the value is not JSON: {err}"))
     }
 
     /// Renders a template.
     pub fn render(&self, id: TemplateId, ctx: &Ctx<'_>) -> Result<String, String> {
         let name = format!("t{}", id.0);
-        self.env.get_template(&name).and_then(|t| t.render(ctx.to_value())).map_err(|err| describe(&err))
+        self.render_named(&name, ctx.to_value())
+    }
+
+    fn render_named(&self, name: &str, context: Value) -> Result<String, String> {
+        self.env.get_template(name).and_then(|t| crate::template::render(&t, context)).map_err(|err| describe(&err))
+    }
+
+    /// Renders the shell templates of one command line, joined by spaces, into the script `sh -c`
+    /// runs and the values it refers to.
+    pub fn render_shell(&self, ids: &[TemplateId], ctx: &Ctx<'_>) -> Result<ShellCommand, String> {
+        let (positional, collector) = super::shell::collector();
+        let mut map = ctx.to_map();
+        map.insert(super::shell::COLLECTOR_KEY, collector);
+        let context = Value::from(map);
+        let mut rendered = Vec::with_capacity(ids.len());
+        for id in ids {
+            let name = format!("{SHELL_PREFIX}{}", id.0);
+            rendered.push(self.render_named(&name, context.clone())?);
+        }
+        ShellCommand::assemble(&rendered.join(" "), positional.take())
     }
 }
 
@@ -142,6 +178,10 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn to_value(&self) -> Value {
+        Value::from(self.to_map())
+    }
+
+    fn to_map(&self) -> BTreeMap<&str, Value> {
         let mut map: BTreeMap<&str, Value> = BTreeMap::new();
         if let Some(state) = &self.state {
             map.insert("state", Value::from_object(JsonMap(Arc::clone(state))));
@@ -161,7 +201,7 @@ impl Ctx<'_> {
         if let Some(error) = self.error {
             map.insert("error", Value::from(error));
         }
-        Value::from(map)
+        map
     }
 }
 

@@ -17,6 +17,7 @@ pub mod graph;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod shell;
 pub mod sites;
 pub mod source;
 pub mod state;

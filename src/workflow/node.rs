@@ -17,7 +17,7 @@ use super::expr::{Ctx, ExprId};
 use super::graph::{END, NodeKind, ParseMode};
 use super::model::{ModelCall, ModelCaller};
 use super::state::{Values, short};
-use super::tool::{self, DEFAULT_MAX_OUTPUT, DEFAULT_TOOL_TIMEOUT, ExecPolicy};
+use super::tool::{self, DEFAULT_MAX_OUTPUT, DEFAULT_TOOL_TIMEOUT, ExecCommand, ExecPolicy};
 use super::trace::{Event, EventSink, Interrupt, TaskStatus, TaskTrace};
 use crate::error::ErrorClass;
 use crate::money::Micros;
@@ -489,8 +489,16 @@ async fn run_tool(env: &NodeEnv<'_>, node: &CompiledNode, task: &TaskSpec) -> Re
         }
         tool::run_builtin(builtin, &args).map_err(|why| Failure::config(format!("node `{}`: {why}", node.name)))?
     } else if spec.exec.is_some() {
-        let argv: Vec<String> = node.exec.iter().map(|id| render(*id)).collect::<Result<_, _>>()?;
-        let program = if spec.shell { "sh".to_owned() } else { argv.first().cloned().unwrap_or_default() };
+        let exec = if spec.shell {
+            let shell = env.compiled.exprs.render_shell(&node.exec, &ctx);
+            ExecCommand::Shell(shell.map_err(|why| Failure::config(format!("node `{}`: {why}", node.name)))?)
+        } else {
+            ExecCommand::Argv(node.exec.iter().map(|id| render(*id)).collect::<Result<_, _>>()?)
+        };
+        let program = match &exec {
+            ExecCommand::Shell(_) => "sh".to_owned(),
+            ExecCommand::Argv(argv) => argv.first().cloned().unwrap_or_default(),
+        };
         if !env.options.exec.allows(&program) {
             return Err(Failure {
                 message: format!("node `{}` runs `{program}`, which this server does not allow", node.name),
@@ -505,7 +513,7 @@ async fn run_tool(env: &NodeEnv<'_>, node: &CompiledNode, task: &TaskSpec) -> Re
             }),
             None => None,
         };
-        tool::run_exec(&argv, spec.shell, stdin, timeout, max_output)
+        tool::run_exec(&exec, stdin, timeout, max_output)
             .await
             .map_err(|why| Failure::upstream(format!("node `{}`: {why}", node.name)))?
     } else if let (Some(http), Some((url, headers, body))) = (&spec.http, &node.http) {

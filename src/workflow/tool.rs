@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::graph::{Builtin, ToolSpec};
+use super::shell::ShellCommand;
 
 /// The output cap of `exec` and `http` tools when the node does not set one (1 MiB).
 pub const DEFAULT_MAX_OUTPUT: u64 = 1 << 20;
@@ -52,31 +53,57 @@ pub fn program_of(tool: &ToolSpec) -> Option<String> {
     if tool.shell { Some("sh".to_owned()) } else { argv.first().cloned() }
 }
 
+/// What an `exec` tool starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecCommand {
+    /// A program and its arguments, with no shell.
+    Argv(Vec<String>),
+    /// `sh -c SCRIPT sh ARGS…`: the substituted values travel as positional parameters.
+    Shell(ShellCommand),
+}
+
+impl ExecCommand {
+    /// The program as users see it in messages.
+    fn shown(&self) -> String {
+        match self {
+            Self::Argv(argv) => argv.first().cloned().unwrap_or_default(),
+            Self::Shell(_) => "sh -c …".to_owned(),
+        }
+    }
+
+    fn command(&self) -> Result<tokio::process::Command, String> {
+        match self {
+            Self::Argv(argv) => {
+                let Some(program) = argv.first() else { return Err("`exec` has no command".to_owned()) };
+                let mut c = tokio::process::Command::new(program);
+                c.args(&argv[1..]);
+                Ok(c)
+            }
+            Self::Shell(shell) => {
+                let mut c = tokio::process::Command::new("sh");
+                // `$0` is the name `sh` reports errors under; the values start at `$1`.
+                c.arg("-c").arg(&shell.script).arg("sh").args(&shell.args);
+                Ok(c)
+            }
+        }
+    }
+}
+
 /// Runs a command and returns `{stdout, stderr, code}`; a non-zero exit, a timeout or too
 /// much output is an error.
 pub async fn run_exec(
-    argv: &[String],
-    shell: bool,
+    exec: &ExecCommand,
     stdin: Option<String>,
     timeout: Duration,
     max_output: u64,
 ) -> Result<serde_json::Value, String> {
-    let Some(program) = argv.first() else { return Err("`exec` has no command".to_owned()) };
-    let mut command = if shell {
-        let mut c = tokio::process::Command::new("sh");
-        c.arg("-c").arg(argv.join(" "));
-        c
-    } else {
-        let mut c = tokio::process::Command::new(program);
-        c.args(&argv[1..]);
-        c
-    };
+    let mut command = exec.command()?;
     command
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let shown = if shell { "sh -c …".to_owned() } else { program.clone() };
+    let shown = exec.shown();
     let mut child = command.spawn().map_err(|err| format!("cannot start `{shown}`: {err}"))?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         // Written from its own task: a command that writes before it reads would otherwise
@@ -195,6 +222,17 @@ mod tests {
 
     use super::*;
 
+    fn argv(items: &[&str]) -> ExecCommand {
+        ExecCommand::Argv(items.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    fn shell(script: &str, args: &[&str]) -> ExecCommand {
+        ExecCommand::Shell(ShellCommand {
+            script: script.to_owned(),
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+        })
+    }
+
     fn args(pairs: &[(&str, serde_json::Value)]) -> BTreeMap<String, serde_json::Value> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
     }
@@ -223,30 +261,29 @@ mod tests {
 
     #[tokio::test]
     async fn exec_runs_without_a_shell_and_feeds_stdin() {
-        let out = run_exec(&["wc".into(), "-c".into()], false, Some("hello".into()), DEFAULT_TOOL_TIMEOUT, 1024)
-            .await
-            .expect("runs");
+        let out = run_exec(&argv(&["wc", "-c"]), Some("hello".into()), DEFAULT_TOOL_TIMEOUT, 1024).await.expect("runs");
         assert_eq!(out["stdout"].as_str().map(str::trim), Some("5"));
         // Without a shell, `$HOME` is not expanded.
-        let out =
-            run_exec(&["echo".into(), "$HOME".into()], false, None, DEFAULT_TOOL_TIMEOUT, 1024).await.expect("runs");
+        let out = run_exec(&argv(&["echo", "$HOME"]), None, DEFAULT_TOOL_TIMEOUT, 1024).await.expect("runs");
         assert_eq!(out["stdout"], "$HOME\n");
     }
 
     #[tokio::test]
     async fn exec_limits_time_output_and_reports_failures() {
-        let slow = run_exec(&["sleep".into(), "5".into()], false, None, Duration::from_millis(100), 1024).await;
+        let slow = run_exec(&argv(&["sleep", "5"]), None, Duration::from_millis(100), 1024).await;
         assert!(slow.expect_err("times out").contains("did not finish within 0.1 s"));
-        let big = run_exec(
-            &["head".into(), "-c".into(), "5000".into(), "/dev/zero".into()],
-            false,
-            None,
-            DEFAULT_TOOL_TIMEOUT,
-            100,
-        )
-        .await;
+        let big = run_exec(&argv(&["head", "-c", "5000", "/dev/zero"]), None, DEFAULT_TOOL_TIMEOUT, 100).await;
         assert!(big.expect_err("too big").contains("exceeds 100 bytes"));
-        let failing = run_exec(&["ls /nonexistent-dir".into()], true, None, DEFAULT_TOOL_TIMEOUT, 1024).await;
+        let failing = run_exec(&shell("ls /nonexistent-dir", &[]), None, DEFAULT_TOOL_TIMEOUT, 1024).await;
         assert!(failing.expect_err("fails").contains("exited with code"));
+    }
+
+    #[tokio::test]
+    async fn shell_values_arrive_as_positional_parameters() {
+        let out =
+            run_exec(&shell("printf '%s|' \"${1}\" \"${2}\"", &["a b", "$(id)"]), None, DEFAULT_TOOL_TIMEOUT, 1024)
+                .await
+                .expect("runs");
+        assert_eq!(out["stdout"], "a b|$(id)|");
     }
 }

@@ -141,7 +141,37 @@ fn an_unreadable_image_is_a_usage_error() {
     let out = run(&project, &["run", "vision/caption", "--var", "photo=images/missing.png"], &[]);
     let stderr = out.fails_with(2);
     assert!(stderr.contains("error: failed to read image"), "{}", out.snapshot());
-    assert!(stderr.contains("hint: an image is a path relative to the project"), "{}", out.snapshot());
+    assert!(stderr.contains("hint: an image is a path inside the project"), "{}", out.snapshot());
+}
+
+#[test]
+fn images_outside_the_project_fail_fast_and_say_why() {
+    let project = project("http://127.0.0.1:9");
+    let started = std::time::Instant::now();
+    for photo in ["/dev/zero", "../../../etc/hostname"] {
+        let out = run(&project, &["run", "vision/caption", "--var", &format!("photo={photo}")], &[]);
+        let stderr = out.fails_with(2);
+        assert!(stderr.contains(&format!("error: image `{photo}` cannot be used")), "{}", out.snapshot());
+        assert!(stderr.contains("outside the project") || stderr.contains("must be inside the project"), "{stderr}");
+        assert!(stderr.contains("hint: copy a file from elsewhere into the project"), "{stderr}");
+    }
+    // `/dev/zero` is refused by its path, not after reading it.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_runaway_template_stops_with_its_file_and_line() {
+    let project = project("http://127.0.0.1:9");
+    let looping = "messages:\n  - role: user\n    content: |\n      Hello\n      {% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}\n";
+    project.write("prompts/loop.yaml", looping);
+    let out = run(&project, &["run", "loop"], &[]);
+    let stderr = out.fails_with(2);
+    assert!(
+        stderr.contains("error: prompts/loop.yaml:5:1: template error: engine ran out of fuel"),
+        "{}",
+        out.snapshot()
+    );
+    assert!(stderr.contains("hint: rendering is bounded"), "{stderr}");
 }
 
 #[test]

@@ -258,3 +258,24 @@ fn the_examples_run_offline_with_tokens_streamed() {
     let done = project.run(&["workflow", "resume", "t1", "--input", "false"]);
     assert!(done.ok().contains("\"status\": \"held for a person\""), "{}", done.stdout);
 }
+
+#[test]
+fn shell_tools_pass_state_and_model_output_as_data_never_as_commands() {
+    use promptops_test_support::hostile::{SHELL_ANSWER, SHELL_INPUT, SHELL_WORKFLOW, shell_output};
+    let project = Project::new();
+    let config =
+        format!("providers:\n  - id: offline\n    kind: mock\n    default: '{}'\n", SHELL_ANSWER.replace('\'', "''"));
+    project.write("promptops.yaml", &config);
+    project.write("workflows/hostile.yaml", SHELL_WORKFLOW);
+    let input = serde_json::json!({ "who": SHELL_INPUT }).to_string();
+    let run = project.run(&["workflow", "run", "hostile", "--input", &input, "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(run.ok()).expect("json");
+    let created: Vec<String> = std::fs::read_dir(&project.root)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("from-"))
+        .collect();
+    assert!(created.is_empty(), "hostile values ran commands: {created:?}");
+    // Each value arrived whole, as one argument, in every quoting context.
+    assert_eq!(doc["output"]["out"], shell_output());
+}

@@ -4,16 +4,12 @@
 
 use std::sync::{Arc, LazyLock};
 
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::{Environment, Value};
 
 use super::{Grade, Subject};
 
 /// One environment for every expression: strict, so a typo is an error instead of `false`.
-static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env
-});
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(crate::template::environment);
 
 /// A compiled expression.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::Environment;
 
 use super::text::excerpt;
 use super::{Grade, Subject};
@@ -19,11 +19,7 @@ Output to grade:\n<output>\n{{ output }}\n</output>\n\n\
 Answer with only a JSON object, no other text: \
 {\"pass\": true or false, \"score\": a number from 0 to 1, \"reason\": \"one short sentence\"}";
 
-static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env
-});
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(crate::template::environment);
 
 /// Checks that a rubric prompt template compiles.
 pub fn check_rubric_prompt(template: &str) -> Result<(), String> {
@@ -52,7 +48,8 @@ pub async fn llm_rubric(rubric: &Rubric, subject: &Subject<'_>, backend: &dyn Ba
         subject.vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     context.insert("rubric", serde_json::Value::from(rubric.rubric.as_str()));
     context.insert("output", serde_json::Value::from(subject.output));
-    let text = ENV.render_str(template, &context).map_err(|err| format!("cannot render the grader prompt: {err}"))?;
+    let text = crate::template::render_str(&ENV, template, &context)
+        .map_err(|err| format!("cannot render the grader prompt: {err}"))?;
     let request = RenderedPrompt::internal("promptops/llm-rubric", text);
     let answer = backend
         .complete(&rubric.grader, &request, 0)

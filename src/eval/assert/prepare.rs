@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::Environment;
 use regex::Regex;
 
 use super::json::{JsonPath, PathExpect};
@@ -84,11 +84,7 @@ pub struct Prepare<'a> {
     pub cache: &'a CompileCache,
 }
 
-static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env
-});
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(crate::template::environment);
 
 impl Prepare<'_> {
     /// Prepares one assertion.
@@ -161,7 +157,7 @@ impl Prepare<'_> {
         if !template.contains("{{") && !template.contains("{%") {
             return Ok(template.to_owned());
         }
-        TEMPLATES.render_str(template, self.vars).map_err(|err| {
+        crate::template::render_str(&TEMPLATES, template, self.vars).map_err(|err| {
             let mut invalid = Invalid::new(format!("cannot fill in `{template}`: {}", detail(&err))).at("value");
             if err.kind() == minijinja::ErrorKind::UndefinedError {
                 let names: Vec<&String> = self.vars.keys().collect();

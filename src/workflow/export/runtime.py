@@ -174,6 +174,39 @@ def _parse_json(text):
     return json.loads(body.strip())
 
 
+def _shell_command(templates, context):
+    """`sh -c SCRIPT sh VALUES...`: every `{{ }}` value becomes a positional parameter that the
+    script reads as "${N}", so no value is ever parsed as shell code (as promptops does)."""
+    values = []
+
+    def keep(value):
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # StrictUndefined raises, naming the missing value
+        values.append(value if isinstance(value, str) else str(_plain(value)))
+        return f"\0{len(values)}\0"
+
+    env = _environment()
+    env.finalize = keep
+    rendered = " ".join(env.from_string(t).render(**{k: _wrap(v) for k, v in context.items()}) for t in templates)
+    script, quoting, i = [], None, 0
+    while i < len(rendered):
+        c = rendered[i]
+        if c == "\0":
+            end = rendered.index("\0", i + 1)
+            n = rendered[i + 1:end]
+            script.append({None: f'"${{{n}}}"', '"': f"${{{n}}}", "'": f"'\"${{{n}}}\"'"}[quoting])
+            i = end + 1
+            continue
+        script.append(c)
+        if c == "\\" and quoting != "'" and i + 1 < len(rendered) and rendered[i + 1] != "\0":
+            script.append(rendered[i + 1])
+            i += 1
+        elif c in "'\"" and quoting in (None, c):
+            quoting = c if quoting is None else None
+        i += 1
+    return ["sh", "-c", "".join(script), "sh", *values]
+
+
 def _run_tool(tool, context, timeout):
     if tool.get("builtin"):
         args = {k: _eval(src, **context) for k, src in (tool.get("args") or {}).items()}
@@ -185,11 +218,13 @@ def _run_tool(tool, context, timeout):
             return args.get("sep", "\n\n").join(parts)
         return _parse_json(args["text"])
     if tool.get("exec"):
-        argv = [_render(a, **context) for a in tool["exec"]]
+        if tool.get("shell"):
+            argv = command = _shell_command(tool["exec"], context)
+        else:
+            argv = command = [_render(a, **context) for a in tool["exec"]]
         stdin = _eval(tool["stdin"], **context) if tool.get("stdin") else None
         if stdin is not None and not isinstance(stdin, str):
             stdin = json.dumps(stdin)
-        command = ["sh", "-c", " ".join(argv)] if tool.get("shell") else argv
         done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"`{argv[0]}` exited with code {done.returncode}: {done.stderr.strip()[-300:]}")

@@ -206,6 +206,10 @@ async fn exported_graphs_end_in_the_same_state_as_the_executor() {
     let approval = "version: 1\nname: approval\ninput: [ticket]\nstate:\n  ticket: { type: string }\n  kind: { type: string }\n  approved: { type: boolean }\n  outcome: { type: string }\nnodes:\n  triage: { type: router, messages: [{ role: user, content: '{{ t }}' }], vars: { t: state.ticket }, routes: { refund: review, other: END }, output: { kind: result.json.label } }\n  review: { type: human, message: 'Refund {{ state.ticket }}?', schema: { type: boolean }, output: { approved: result } }\n  act: { type: tool, tool: { builtin: echo }, output: { outcome: \"'refunded' if state.approved else 'declined'\" } }\nedges:\n  - { from: START, to: triage }\n  - { from: review, to: act }\n  - { from: act, to: END }\n";
     let model = FakeModel::new().reply("triage", "{\"label\": \"refund\"}");
     parity(&python, approval, model, json!({"ticket": "charged twice"}), &[json!(true)]).await;
+
+    // A shell tool fed hostile state and model output: both sides pass the values as data.
+    let (shell, model, input) = super::nodes::hostile_shell();
+    parity(&python, shell, model, input, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -242,3 +242,17 @@ edges:
     assert_eq!(outcome.state["slow"], "gave up: node `sleepy` did not finish within 0.05 s (`timeout_s`)");
     assert_eq!(model.calls("sleepy"), 2, "the timeout is per attempt, and the attempt was retried");
 }
+
+/// The shared hostile shell workflow, its model and its input.
+pub fn hostile_shell() -> (&'static str, FakeModel, serde_json::Value) {
+    use promptops_test_support::hostile::{SHELL_ANSWER, SHELL_INPUT, SHELL_WORKFLOW};
+    (SHELL_WORKFLOW, FakeModel::new().reply("ask", SHELL_ANSWER), json!({ "who": SHELL_INPUT }))
+}
+
+#[tokio::test]
+async fn shell_tools_take_state_and_model_output_as_data() {
+    let (text, model, input) = hostile_shell();
+    let outcome = Runner::new(Arc::new(model)).run(&compiled(text).await, input, None).await.expect("runs");
+    // A value parsed as shell code would have changed the output (and touched a file).
+    assert_eq!(outcome.state["out"], promptops_test_support::hostile::shell_output());
+}

@@ -2,4 +2,5 @@
 //! Used by the library's and the CLI's tests and by `benches/`; never shipped.
 
 pub mod bench;
+pub mod hostile;
 pub mod stub;

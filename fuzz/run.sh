@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 10) on the stable toolchain, from the seeds in
+# fuzz/seeds plus the corpus kept in the cache, and stops at the first crash (its input is
+# written to fuzz/artifacts/TARGET/). CI runs it bounded; a long run is `fuzz/run.sh 600`.
+# A target name as the second argument runs only that one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${1:-10}"
+only="${2:-}"
+cache="${PROMPTOPS_TOOLS_CACHE:-$HOME/.cache/promptops-tools}"
+target_dir="$cache/fuzz-target"
+# cargo-fuzz needs unstable rustc flags; the stable toolchain accepts them with RUSTC_BOOTSTRAP.
+export RUSTC_BOOTSTRAP=1
+
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  cargo install --locked cargo-fuzz@0.13.2
+fi
+
+# No sanitizer: the code is `unsafe`-free Rust, and ASan would halve the executions per second.
+cargo fuzz build -s none --target-dir "$target_dir"
+for target in $(cargo fuzz list); do
+  [ -n "$only" ] && [ "$target" != "$only" ] && continue
+  corpus="$cache/fuzz-corpus/$target"
+  mkdir -p "$corpus"
+  log="$cache/fuzz-logs/$target.log"
+  mkdir -p "$(dirname "$log")"
+  echo "fuzzing $target for ${seconds}s (log: $log)"
+  status=0
+  cargo fuzz run -s none --target-dir "$target_dir" "$target" "$corpus" "fuzz/seeds/$target" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1 || status=$?
+  grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|peak_rss_mb)' "$log" || true
+  if [ "$status" -ne 0 ]; then
+    tail -n 40 "$log"
+    echo "fuzz target $target failed: the input is in fuzz/artifacts/$target/"
+    exit 1
+  fi
+done
