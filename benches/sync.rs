@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use promptops::access::{Action, LOCAL_PROJECT, Principal};
-use promptops::prompt::{Label, PromptName};
-use promptops::registry::sync::{self, Outcome, SyncBundle};
+use promptops::prompt::{Label, PromptName, check_sent};
+use promptops::registry::sync::{self, Outcome, Provenance, SyncBundle};
 use promptops::remote::{Client, RemoteRegistry, settings::Remote};
 use promptops::secret::SecretString;
 use promptops::store::{MoveReason, PromptStore, Scope, SqliteStore, VersionDraft};
@@ -29,10 +29,15 @@ async fn seeded(dir: &std::path::Path) -> SqliteStore {
     let store = SqliteStore::open(dir.join("source.db")).await.expect("open source store");
     let drafts = (0..PROMPTS)
         .map(|i| {
-            let source = format!("messages:\n  - role: user\n    content: \"Ticket {i}: {{{{ ticket }}}}\"\n");
+            let source = format!(
+                "variables:\n  ticket: {{ type: string }}\nmessages:\n  - role: user\n    content: \"Ticket {i}: {{{{ ticket }}}}\"\n"
+            );
+            let name = PromptName::new(&format!("bench/p{i:04}")).expect("invariant: valid name");
+            // A real commit's hash: the server checks pushed hashes against the content.
+            let hash = check_sent(name.clone(), source.clone(), BTreeMap::new()).expect("invariant: valid prompt").hash();
             VersionDraft {
-                name: PromptName::new(&format!("bench/p{i:04}")).expect("invariant: valid name"),
-                hash: format!("{i:064x}"),
+                name,
+                hash,
                 source,
                 partials: BTreeMap::new(),
                 author: "bench".to_owned(),
@@ -54,7 +59,7 @@ async fn push(source: &SqliteStore, target: &SqliteStore) -> usize {
     let bundle = sync::export(source, &scope(), &[]).await.expect("export");
     let wire = serde_json::to_vec(&bundle).expect("encode");
     let bundle: SyncBundle = serde_json::from_slice(&wire).expect("decode");
-    let report = sync::apply(target, &scope(), bundle, "bench").await.expect("apply");
+    let report = sync::apply(target, &scope(), bundle, "bench", Provenance::Client).await.expect("apply");
     report.count(Outcome::Created)
 }
 

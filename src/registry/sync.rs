@@ -73,6 +73,15 @@ impl SyncReport {
         self.items.iter().filter(|i| i.outcome == outcome).count()
     }
 
+    /// The versions to create, by prompt and number.
+    pub fn created_versions(&self) -> BTreeSet<(&PromptName, u32)> {
+        self.items
+            .iter()
+            .filter(|i| i.outcome == Outcome::Created && i.label.is_none())
+            .filter_map(|i| Some((&i.name, i.version?)))
+            .collect()
+    }
+
     /// The prompts with at least one conflict.
     pub fn conflicted(&self) -> BTreeSet<&PromptName> {
         self.items.iter().filter(|i| i.outcome == Outcome::Conflict).map(|i| &i.name).collect()
@@ -168,16 +177,35 @@ pub async fn export(store: &dyn Store, scope: &Scope, only: &[PromptName]) -> Re
     Ok(bundle)
 }
 
-/// Plans `bundle` against `store` and, unless it is a dry run, writes the created items: versions
+/// Whose word a bundle's authors and dates are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    /// A registry this side chose to trust (`promptops pull` from a configured remote): copied
+    /// versions keep the author and date the source recorded.
+    Trusted,
+    /// A client's say-so (`promptops push` to a server): copied versions are recorded as
+    /// committed by the actor who pushed them, when they arrive.
+    Client,
+}
+
+/// Plans `bundle` against `store`, checks everything it would write ([`check`]: nothing is
+/// written unless all of it may be) and, unless it is a dry run, writes the created items: versions
 /// through the store's gapless commit in number order (so the numbers match the source's), then
-/// labels, recorded as moved by `actor`.
+/// labels, recorded as moved by `actor`. `provenance` says who the versions are recorded as
+/// committed by.
 pub async fn apply(
     store: &dyn Store,
     scope: &Scope,
     bundle: SyncBundle,
     actor: &str,
+    provenance: Provenance,
 ) -> Result<SyncReport, RegistryError> {
-    let names: BTreeSet<PromptName> = bundle.versions.iter().map(|v| v.meta.name.clone()).collect();
+    let names: BTreeSet<PromptName> = bundle
+        .versions
+        .iter()
+        .map(|v| v.meta.name.clone())
+        .chain(bundle.labels.iter().map(|l| l.name.clone()))
+        .collect();
     let mut target_versions = Vec::new();
     for name in &names {
         target_versions.extend(store.versions(scope, name).await?);
@@ -185,10 +213,15 @@ pub async fn apply(
     let target_labels = store.labels(scope, None).await?;
     let metas: Vec<VersionMeta> = bundle.versions.iter().map(|v| v.meta.clone()).collect();
     let report = plan(&metas, &bundle.labels, &target_versions, &target_labels);
+    check::check(&bundle, &report, &target_versions)?;
     if bundle.dry_run {
         return Ok(report);
     }
-    write_versions(store, scope, &report, bundle.versions).await?;
+    let attribution = match provenance {
+        Provenance::Trusted => None,
+        Provenance::Client => Some(actor),
+    };
+    write_versions(store, scope, &report, bundle.versions, attribution).await?;
     for label in report.items.iter().filter(|i| i.outcome == Outcome::Created) {
         if let (Some(name), Some(version)) = (label.label.as_ref(), label.version) {
             store.move_label(scope, &label.name, name, Some(version), MoveReason::Set, actor).await?;
@@ -197,18 +230,15 @@ pub async fn apply(
     Ok(report)
 }
 
+/// Writes the created versions; with `pusher`, as committed by it now, else as the source says.
 async fn write_versions(
     store: &dyn Store,
     scope: &Scope,
     report: &SyncReport,
     versions: Vec<VersionRecord>,
+    pusher: Option<&str>,
 ) -> Result<(), RegistryError> {
-    let wanted: BTreeSet<(&PromptName, u32)> = report
-        .items
-        .iter()
-        .filter(|i| i.outcome == Outcome::Created && i.label.is_none())
-        .filter_map(|i| Some((&i.name, i.version?)))
-        .collect();
+    let wanted = report.created_versions();
     let mut queues: BTreeMap<&PromptName, Vec<&VersionRecord>> = BTreeMap::new();
     for record in versions.iter().filter(|v| wanted.contains(&(&v.meta.name, v.meta.number))) {
         queues.entry(&record.meta.name).or_default().push(record);
@@ -221,22 +251,22 @@ async fn write_versions(
         if round.is_empty() {
             return Ok(());
         }
-        let outcomes = store.commit(scope, round.iter().map(|r| to_draft(r)).collect()).await?;
+        let outcomes = store.commit(scope, round.iter().map(|r| to_draft(r, pusher)).collect()).await?;
         for record in round {
             check_number(record, &outcomes)?;
         }
     }
 }
 
-fn to_draft(record: &VersionRecord) -> VersionDraft {
+fn to_draft(record: &VersionRecord, pusher: Option<&str>) -> VersionDraft {
     VersionDraft {
         name: record.meta.name.clone(),
         hash: record.meta.hash.clone(),
         source: record.source.clone(),
         partials: record.partials.clone(),
-        author: record.meta.author.clone(),
+        author: pusher.map_or_else(|| record.meta.author.clone(), str::to_owned),
         message: record.meta.message.clone(),
-        created_at: Some(record.meta.created_at),
+        created_at: pusher.is_none().then_some(record.meta.created_at),
     }
 }
 
@@ -259,5 +289,6 @@ fn check_number(record: &VersionRecord, outcomes: &[CommitOutcome]) -> Result<()
     ))))
 }
 
+mod check;
 #[cfg(test)]
 mod tests;

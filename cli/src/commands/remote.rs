@@ -6,7 +6,7 @@
 use clap::{Args, Subcommand};
 use promptops::config::{Project, RemoteConfig};
 use promptops::env;
-use promptops::registry::sync::{self, Outcome, SyncItem, SyncReport};
+use promptops::registry::sync::{self, Outcome, Provenance, SyncItem, SyncReport};
 use promptops::remote::{Client, credentials, settings};
 use promptops::secret::{SecretString, Secrets};
 
@@ -191,7 +191,8 @@ pub async fn pull(args: SyncArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     bundle.labels.retain(|l| names.is_empty() || names.contains(&l.name));
     bundle.dry_run = dry_run;
     let local = ctx.local_store(&project).await?;
-    let report = sync::apply(local.store.as_ref(), &local.scope, bundle, &local.actor).await.diag()?;
+    let report =
+        sync::apply(local.store.as_ref(), &local.scope, bundle, &local.actor, Provenance::Trusted).await.diag()?;
     finish(ctx, format, &report, &format!("pull from `{remote}`"), dry_run)
 }
 

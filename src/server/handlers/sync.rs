@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::access::Action;
-use crate::registry::sync::{self, SyncBundle, SyncReport};
+use crate::registry::sync::{self, Provenance, SyncBundle, SyncReport};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiJson, ApiPath};
 use crate::server::state::AppState;
@@ -21,8 +21,9 @@ pub async fn export(
     Ok(Json(sync::export(state.store.as_ref(), &scope, &[]).await?))
 }
 
-/// `POST /projects/{project}/sync`: applies a pushed bundle. Editors may push; a bundle that sets
-/// a protected label needs the role that may move it.
+/// `POST /projects/{project}/sync`: applies a pushed bundle, checked like commits and recorded as
+/// committed by the caller. Editors may push; a bundle that sets a protected label needs the
+/// role that may move it.
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
@@ -32,7 +33,7 @@ pub async fn import(
     let protected = bundle.labels.iter().any(|l| state.is_protected(&l.label));
     let action = if protected { Action::MoveProtectedLabel } else { Action::Write };
     let scope = caller.principal.authorize(action, &project)?;
-    let report = sync::apply(state.store.as_ref(), &scope, bundle, &caller.principal.subject).await;
+    let report = sync::apply(state.store.as_ref(), &scope, bundle, &caller.principal.subject, Provenance::Client).await;
     state.prompts.invalidate();
     Ok(Json(report?))
 }
