@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use promptops::access::{Action, LOCAL_PROJECT, Principal};
 use promptops::prompt::{Label, PromptName, check_sent};
-use promptops::registry::sync::{self, Outcome, Provenance, SyncBundle};
+use promptops::registry::sync::{self, Outcome, SyncBundle};
 use promptops::remote::{Client, RemoteRegistry, settings::Remote};
 use promptops::secret::SecretString;
 use promptops::store::{MoveReason, PromptStore, Scope, SqliteStore, VersionDraft};
@@ -59,7 +59,7 @@ async fn push(source: &SqliteStore, target: &SqliteStore) -> usize {
     let bundle = sync::export(source, &scope(), &[]).await.expect("export");
     let wire = serde_json::to_vec(&bundle).expect("encode");
     let bundle: SyncBundle = serde_json::from_slice(&wire).expect("decode");
-    let report = sync::apply(target, &scope(), bundle, "bench", Provenance::Client).await.expect("apply");
+    let report = sync::apply(target, &scope(), bundle, "bench", sync::Direction::Push).await.expect("apply");
     report.count(Outcome::Created)
 }
 

@@ -260,6 +260,9 @@ pub struct RemoteConfig {
     /// The tenant on the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The remote `push` and `pull` use without `--remote` (`promptops remote default NAME`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
 }
 
 /// Problems finding or reading the project.
@@ -311,6 +314,9 @@ pub struct Project {
     pub root: PathBuf,
     /// The parsed `promptops.yaml`.
     pub config: ProjectConfig,
+    /// For a copy of the project (the staged files of a pre-commit check): the project it was
+    /// copied from, whose store and git repository it uses.
+    origin: Option<PathBuf>,
 }
 
 impl Project {
@@ -335,13 +341,26 @@ impl Project {
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
         let config = Self::parse(&path, &text)?;
-        Ok(Self { root: root.to_path_buf(), config })
+        Ok(Self { root: root.to_path_buf(), config, origin: None })
+    }
+
+    /// Opens the copy of `self` at `root` (its staged files): files are read there, while the
+    /// store and the git repository stay those of `self`.
+    pub fn open_copy(&self, root: &Path) -> Result<Self, ConfigError> {
+        Ok(Self { origin: Some(self.origin_root().to_path_buf()), ..Self::open(root)? })
+    }
+
+    /// The directory of the project's store and git repository: the root, or for a copy the
+    /// root of the project it was copied from.
+    pub fn origin_root(&self) -> &Path {
+        self.origin.as_deref().unwrap_or(&self.root)
     }
 
     /// Parses and checks the text of a `promptops.yaml` at `path` (before writing an edited one).
     pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, ConfigError> {
-        let config: ProjectConfig = yaml::from_str(path, text)?;
-        check(path, text, &config)?;
+        let source = yaml::Source::new(text);
+        let config: ProjectConfig = source.parse(path)?;
+        check(path, &source, &config)?;
         Ok(config)
     }
 
@@ -364,7 +383,7 @@ impl Project {
     }
     /// `.promptops/`.
     pub fn state_dir(&self) -> PathBuf {
-        self.root.join(STATE_DIR)
+        self.origin_root().join(STATE_DIR)
     }
     /// `.promptops/promptops.db`.
     pub fn database_path(&self) -> PathBuf {
@@ -383,7 +402,7 @@ impl Project {
 }
 
 /// Who is recorded as the author of commits and label moves: `PROMPTOPS_AUTHOR`, else git's
-/// `user.name <user.email>` for the project, else the OS user.
+/// `user.name <user.email>` for the project, else `$USER`, else the OS account of the process.
 pub fn resolve_author(root: &Path) -> String {
     if let Ok(author) = std::env::var(crate::env::AUTHOR)
         && !author.trim().is_empty()
@@ -405,27 +424,29 @@ pub fn resolve_author(root: &Path) -> String {
         (Some(name), Some(email)) => format!("{name} <{email}>"),
         (Some(name), None) => name,
         (None, Some(email)) => email,
+        // Containers often run with no `$USER`: ask the OS for the account of the process.
         (None, None) => ["USER", "USERNAME"]
             .iter()
             .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+            .or_else(|| whoami::username().ok().filter(|name| !name.is_empty()))
             .unwrap_or_else(|| "unknown".to_owned()),
     }
 }
 
 /// Checks that parsing alone cannot: unique provider ids, values in range.
-fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlError> {
+fn check(path: &Path, source: &yaml::Source, config: &ProjectConfig) -> Result<(), YamlError> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, provider) in config.providers.iter().enumerate() {
-        let at = yaml::locate(text, &["providers", &i.to_string(), "id"]);
+        let at = || source.locate(&["providers", &i.to_string(), "id"]);
         if !seen.insert(provider.id.as_str()) {
-            return Err(YamlError::at(path, at, format!("provider id `{}` is used twice", provider.id))
+            return Err(YamlError::at(path, at(), format!("provider id `{}` is used twice", provider.id))
                 .with_hint("give every provider its own `id`"));
         }
-        check_mock_rules(path, text, i, provider)?;
+        check_mock_rules(path, source, i, provider)?;
         if provider.id.is_empty() || provider.id.contains(':') || provider.id.contains(char::is_whitespace) {
             return Err(YamlError::at(
                 path,
-                at,
+                at(),
                 format!("provider id `{}` must be non-empty, with no `:` or spaces", provider.id),
             ));
         }
@@ -437,7 +458,7 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
         let ids: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
         let mut err = YamlError::at(
             path,
-            yaml::locate(text, &["defaults", "provider"]),
+            source.locate(&["defaults", "provider"]),
             format!("default provider `{default}` is not configured"),
         );
         err.hints.extend(did_you_mean(default, ids.iter().copied()));
@@ -450,7 +471,7 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
         if bad || bad_warn {
             return Err(YamlError::at(
                 path,
-                yaml::locate(text, &["budgets"]),
+                source.locate(&["budgets"]),
                 "budgets must be non-negative and `warn_at` between 0 and 1",
             ));
         }
@@ -460,7 +481,7 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
         if values.into_iter().flatten().any(|v| !v.is_finite() || v < 0.0) {
             return Err(YamlError::at(
                 path,
-                yaml::locate(text, &["pricing", model]),
+                source.locate(&["pricing", model]),
                 format!("price of `{model}` must be a non-negative number"),
             ));
         }
@@ -469,7 +490,12 @@ fn check(path: &Path, text: &str, config: &ProjectConfig) -> Result<(), YamlErro
 }
 
 /// A mock rule's regex must compile; the error points at it.
-fn check_mock_rules(path: &Path, text: &str, index: usize, provider: &ProviderConfig) -> Result<(), YamlError> {
+fn check_mock_rules(
+    path: &Path,
+    source: &yaml::Source,
+    index: usize,
+    provider: &ProviderConfig,
+) -> Result<(), YamlError> {
     for (j, rule) in provider.rules.iter().enumerate() {
         let Some(pattern) = &rule.matcher.regex else { continue };
         if let Err(err) = regex::Regex::new(pattern) {
@@ -481,7 +507,7 @@ fn check_mock_rules(path: &Path, text: &str, index: usize, provider: &ProviderCo
                 .trim()
                 .trim_start_matches("error: ")
                 .to_owned();
-            let at = yaml::locate(text, &["providers", &index.to_string(), "rules", &j.to_string(), "match", "regex"]);
+            let at = source.locate(&["providers", &index.to_string(), "rules", &j.to_string(), "match", "regex"]);
             return Err(YamlError::at(path, at, format!("invalid regex `{pattern}`: {detail}"))
                 .with_hint("mock rules use Rust regex syntax (https://docs.rs/regex)"));
         }
@@ -501,8 +527,9 @@ mod tests {
 
     fn parse(text: &str) -> Result<ProjectConfig, YamlError> {
         let path = Path::new("promptops.yaml");
-        let config: ProjectConfig = yaml::from_str(path, text)?;
-        check(path, text, &config)?;
+        let source = yaml::Source::new(text);
+        let config: ProjectConfig = source.parse(path)?;
+        check(path, &source, &config)?;
         Ok(config)
     }
 

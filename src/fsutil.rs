@@ -12,6 +12,16 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
 
 /// Replaces `path` with what `fill` writes, atomically. If `fill` fails, nothing changes.
 pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    // A device or a pipe (`-o /dev/stdout`, a FIFO) would be replaced by the rename, not
+    // written: write into it instead, and let its errors (`/dev/full`) through.
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+        fill(&mut file)?;
+        return file.flush();
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile::Builder::new().prefix(".promptops-").suffix(".tmp").tempfile_in(dir)?;
@@ -119,5 +129,16 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "old content");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
         assert_eq!(leftovers.len(), 1, "only the original file remains");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_into_not_replaced() {
+        let full = Path::new("/dev/full");
+        let err = write_atomic(full, b"report").expect_err("a full device refuses the write");
+        assert_eq!(err.raw_os_error(), Some(28), "ENOSPC: {err}");
+        write_atomic(Path::new("/dev/null"), b"report").expect("the null device takes anything");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(full).expect("meta").file_type().is_char_device(), "still a device");
     }
 }

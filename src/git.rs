@@ -42,7 +42,12 @@ impl Diagnostic for GitError {
     }
     fn hints(&self) -> Vec<String> {
         match self {
-            Self::NotARepository { .. } => vec!["run `git init`, or drop `--changed`/`--staged`".to_owned()],
+            Self::NotARepository { .. } => {
+                vec![
+                    "run `git init` in the project first: the hook and git-based selection need a repository"
+                        .to_owned(),
+                ]
+            }
             Self::Failed { args, .. } if args.contains("merge-base") => {
                 vec!["check that the `--since` ref exists (in CI, fetch it: `git fetch origin main`)".to_owned()]
             }
@@ -118,6 +123,45 @@ pub fn changed_files(dir: &Path, changes: &Changes) -> Result<Vec<PathBuf>, GitE
     Ok(names.into_iter().map(|n| top.join(n)).collect())
 }
 
+/// The project as it is staged: the index's copy of every tracked file under the project, in a
+/// temporary directory that lives as long as this value. What a commit would contain, so the
+/// pre-commit hook evaluates that and not the working copy.
+#[derive(Debug)]
+pub struct StagedTree {
+    /// The project's root inside the temporary directory.
+    pub root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The staged project of `project_root`, or `None` when the index and the work tree hold the
+/// same project files (nothing unstaged, nothing untracked), so the work tree can be used as it
+/// is. Files under the project that git ignores (the store in `.promptops/`) are not part of it.
+pub fn staged_tree(project_root: &Path) -> Result<Option<StagedTree>, GitError> {
+    let unstaged = git(project_root, &["diff", "--name-only", "--no-renames", "--", "."])?;
+    let untracked = git(project_root, &["ls-files", "--others", "--exclude-standard", "--", "."])?;
+    if unstaged.trim().is_empty() && untracked.trim().is_empty() {
+        return Ok(None);
+    }
+    let top = toplevel(project_root)?;
+    let prefix = git(project_root, &["rev-parse", "--show-prefix"])?.trim().to_owned();
+    let dir = tempfile::Builder::new()
+        .prefix("promptops-staged-")
+        .tempdir()
+        .map_err(|err| GitError::Failed { args: "checkout-index".to_owned(), message: err.to_string() })?;
+    // `checkout-index` writes the index's blobs (not the work tree's files) below the prefix.
+    let mut prefix_arg = dir.path().display().to_string();
+    prefix_arg.push('/');
+    let files = git(project_root, &["ls-files", "--cached", "--full-name", "--", "."])?;
+    let mut args = vec!["checkout-index".to_owned(), format!("--prefix={prefix_arg}"), "--".to_owned()];
+    args.extend(files.lines().filter(|l| !l.is_empty()).map(str::to_owned));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    git(&top, &args)?;
+    let root = dir.path().join(prefix.trim_end_matches('/'));
+    std::fs::create_dir_all(&root)
+        .map_err(|err| GitError::Failed { args: "checkout-index".to_owned(), message: err.to_string() })?;
+    Ok(Some(StagedTree { root, _dir: dir }))
+}
+
 /// The first line of every hook promptops writes, so it knows its own hooks.
 pub const HOOK_MARKER: &str = "# promptops pre-commit hook";
 /// Where an existing hook is kept while promptops's hook chains it.
@@ -146,22 +190,28 @@ pub fn hooks_dir(dir: &Path) -> Result<PathBuf, GitError> {
 }
 
 /// The hook script: runs a chained hook first, then `promptops eval --changed --staged` with
-/// the binary that installed it (or the one on PATH if that one moved).
+/// the binary that installed it (or the one on PATH if that one moved). The project is named
+/// relative to the top of the work tree (where git runs hooks), so the repository can be moved
+/// or copied.
 pub fn hook_script(binary: &Path, project: &Path) -> String {
-    let binary = binary.display().to_string().replace('\'', "'\\''");
-    let project = project.display().to_string().replace('\'', "'\\''");
+    let quote = |path: &Path| path.display().to_string().replace('\'', "'\\''");
+    let (binary, project) = (quote(binary), quote(project));
     format!(
         "#!/bin/sh\n{HOOK_MARKER}: `promptops hook uninstall` removes it and restores any hook it chained.\n\
          chained=\"$(dirname \"$0\")/pre-commit{CHAINED_SUFFIX}\"\n\
          if [ -x \"$chained\" ]; then \"$chained\" \"$@\" || exit $?; fi\n\
          promptops='{binary}'\n\
          [ -x \"$promptops\" ] || promptops=promptops\n\
-         exec \"$promptops\" --project '{project}' eval --changed --staged\n"
+         exec \"$promptops\" --project \"$(git rev-parse --show-toplevel)\"/'{project}' eval --changed --staged\n"
     )
 }
 
 /// Installs the pre-commit hook, chaining a hook that is already there.
 pub fn install_hook(dir: &Path, binary: &Path, project: &Path) -> Result<HookInstall, GitError> {
+    let top = toplevel(dir)?;
+    let project = std::fs::canonicalize(project).unwrap_or_else(|_| project.to_path_buf());
+    let within = project.strip_prefix(std::fs::canonicalize(&top).unwrap_or(top)).unwrap_or(Path::new(""));
+    let project = if within.as_os_str().is_empty() { Path::new(".") } else { within };
     let hooks = hooks_dir(dir)?;
     let hook = hooks.join("pre-commit");
     let previous = hooks.join(format!("pre-commit{CHAINED_SUFFIX}"));

@@ -1,14 +1,25 @@
 //! The one place that touches `serde_yaml` (deprecated upstream, so it must stay swappable).
 //! Parses YAML into typed values and turns every failure into a [`YamlError`] that names the
-//! file, line and column, says what was expected and, where it can, suggests a fix.
+//! file, line and column, says what was expected and, where it can, suggests a fix. Checks made
+//! after parsing find their `file:line:col` through a [`Source`]: the file's text with the
+//! position of every key and list item, indexed once ([`positions`]).
+//!
+//! The one way to read a YAML file whose later checks point at lines:
+//! `let source = Source::new(text); let file: T = source.parse(&path)?;` then
+//! `source.locate(&["tests", "3", "assert"])`.
+
+mod positions;
 
 use std::fmt;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Diagnostic, ErrorClass, did_you_mean};
+pub use positions::Positions;
 
 /// A position in a file, 1-based like editors show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,8 +105,22 @@ fn convert(path: &Path, err: &serde_yaml::Error) -> YamlError {
         Some(l) => full.replacen(&format!(" at line {} column {}", l.line, l.column), "", 1),
         None => full,
     };
+    let message = without_rust_names(&message);
     let hints = hints_for(&message);
     YamlError { path: path.to_path_buf(), location, message, hints }
+}
+
+/// serde names the Rust type it wanted ("expected struct PromptFile"); a user wrote a mapping
+/// of keys, and is told so in those words.
+fn without_rust_names(message: &str) -> String {
+    match message.find("expected struct ") {
+        Some(at) => {
+            let rest = &message[at + "expected struct ".len()..];
+            let end = rest.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(rest.len());
+            format!("{}expected a mapping of `key: value` lines{}", &message[..at], &rest[end..])
+        }
+        None => message.to_owned(),
+    }
 }
 
 /// Turns serde's messages ("unknown field `x`, expected one of `a`, `b`") into suggestions.
@@ -119,86 +144,165 @@ fn hints_for(message: &str) -> Vec<String> {
     hints
 }
 
-/// Finds where a key path (`["nodes", "critique", "output"]`, or a list index as `"2"`) is
-/// written in block-style YAML. Used to point checks made after parsing at the right line.
-/// Best effort: flow-style mappings are found by the key's first occurrence.
+/// A YAML file's text, with the position of every key and list item indexed on first use (one
+/// pass over the text), so that any number of lookups costs the depth of their key paths.
+/// Dereferences to the text.
+#[derive(Clone, Default)]
+pub struct Source {
+    text: String,
+    positions: OnceLock<Positions>,
+}
+
+impl Source {
+    /// Wraps a file's text; nothing is parsed yet.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self { text: text.into(), positions: OnceLock::new() }
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Parses the text (the contents of `path`) into `T`.
+    pub fn parse<T: DeserializeOwned>(&self, path: &Path) -> Result<T, YamlError> {
+        from_str(path, &self.text)
+    }
+
+    /// Where a key path (`["nodes", "critique", "output"]`, a list index as `"2"`) is written.
+    pub fn locate(&self, key_path: &[&str]) -> Option<Location> {
+        self.positions().locate(key_path)
+    }
+
+    /// The index of positions, built on first use.
+    pub fn positions(&self) -> &Positions {
+        self.positions.get_or_init(|| Positions::new(&self.text))
+    }
+}
+
+impl Deref for Source {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+impl PartialEq for Source {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl From<String> for Source {
+    fn from(text: String) -> Self {
+        Self::new(text)
+    }
+}
+
+impl From<Source> for String {
+    fn from(source: Source) -> Self {
+        source.text
+    }
+}
+
+/// Where a key path is written in `text`, for a single lookup: this indexes the whole text, so
+/// code that looks up more than once holds a [`Source`] instead.
 pub fn locate(text: &str, key_path: &[&str]) -> Option<Location> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut from = 0;
-    let mut parent_indent: isize = -1;
-    let mut found = None;
-    for segment in key_path {
-        let (line_index, indent, column) = find_child(&lines, from, parent_indent, segment)?;
-        found = Some(Location { line: line_index + 1, column: column + 1 });
-        from = line_index + 1;
-        parent_indent = indent as isize;
-        // A list item (`- from: a`) or a flow value (`key: { a: 1 }`) holds deeper keys on the
-        // same line: search that line too.
-        if segment.parse::<usize>().is_ok() || lines[line_index][column..].contains('{') {
-            from = line_index;
-        }
-    }
-    found
+    Positions::new(text).locate(key_path)
 }
 
-/// Finds the child `segment` of the block that starts after line `from` and is indented deeper
-/// than `parent_indent`. Returns (line index, indent of the key, column of the key).
-fn find_child(lines: &[&str], from: usize, parent_indent: isize, segment: &str) -> Option<(usize, usize, usize)> {
-    let index: Option<usize> = segment.parse().ok();
-    let mut item = 0usize;
-    let mut child_indent: Option<usize> = None;
-    for (i, raw) in lines.iter().enumerate().skip(from) {
-        let line = raw.split(" #").next().unwrap_or(raw);
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if i > from
-            && (indent as isize) <= parent_indent
-            && !(trimmed.starts_with("- ") && indent as isize == parent_indent)
+/// Most problems reported for one file, so a file of garbage cannot flood the terminal.
+const MAX_PROBLEMS: usize = 50;
+
+/// Parses `text` into `T` and, when it does not fit, finds every problem instead of the first:
+/// each misfit node (an unknown key, a value of the wrong type, an item missing a field) is
+/// reported at its line and pruned, and parsing goes on with the rest. Returns what parsed
+/// after pruning (so later checks can find their problems too) and the problems.
+pub fn from_str_all<T: DeserializeOwned>(path: &Path, text: &str) -> (Option<T>, Vec<YamlError>) {
+    let first = match from_str(path, text) {
+        Ok(parsed) => return (Some(parsed), Vec::new()),
+        Err(first) => first,
+    };
+    // A syntax error leaves no tree to prune.
+    let Ok(mut value) = value_from_str(path, text) else { return (None, vec![first]) };
+    let mut problems = vec![first];
+    let mut pruned: Vec<Vec<String>> = Vec::new();
+    for round in 0..MAX_PROBLEMS {
+        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(parsed) => return (Some(parsed), problems),
+            Err(err) => err,
+        };
+        let mut key_path: Vec<String> = err.path().iter().map(segment_name).collect();
+        let message = without_rust_names(&err.inner().to_string());
+        // The path ends at an unknown key already; older serde_path_to_error stopped before it.
+        if let Some(unknown) = unknown_field(&message)
+            && key_path.last().is_none_or(|last| last != unknown)
         {
-            return None;
+            key_path.push(unknown.to_owned());
         }
-        let indent_ok = child_indent.is_none_or(|c| indent == c);
-        if let Some(wanted) = index {
-            if trimmed.starts_with("- ") || trimmed == "-" {
-                child_indent.get_or_insert(indent);
-                if indent_ok {
-                    if item == wanted {
-                        return Some((i, indent + 1, indent));
-                    }
-                    item += 1;
-                }
-            }
-            continue;
+        let segments: Vec<&str> = key_path.iter().map(String::as_str).collect();
+        let location = locate(text, &segments);
+        // The first misfit is the one serde_yaml reported already, with its exact column; a
+        // field missing only because a misfit was pruned from it was reported as that misfit.
+        let same_as_first = round == 0 && location.map(|l| l.line) == problems[0].location.map(|l| l.line);
+        let cascade = message.starts_with("missing field") && pruned.iter().any(|p| p.starts_with(&key_path));
+        if !same_as_first && !cascade {
+            let hints = hints_for(&message);
+            problems.push(YamlError { path: path.to_path_buf(), location, message, hints });
         }
-        let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
-        let body_col = indent + (trimmed.len() - body.len());
-        for key in [segment.to_owned(), format!("\"{segment}\""), format!("'{segment}'")] {
-            if let Some(pos) = find_key(line, body_col, &key) {
-                return Some((i, body_col, pos));
-            }
+        if key_path.is_empty() || !prune(&mut value, &key_path) {
+            return (None, problems);
         }
+        pruned.push(key_path);
     }
-    None
+    (None, problems)
 }
 
-fn find_key(line: &str, body_col: usize, key: &str) -> Option<usize> {
-    let rest = &line[body_col..];
-    if rest.starts_with(key) && rest[key.len()..].trim_start().starts_with(':') {
-        return Some(body_col);
+fn segment_name(segment: &serde_path_to_error::Segment) -> String {
+    match segment {
+        serde_path_to_error::Segment::Seq { index } => index.to_string(),
+        serde_path_to_error::Segment::Map { key } => key.clone(),
+        serde_path_to_error::Segment::Enum { variant } => variant.clone(),
+        serde_path_to_error::Segment::Unknown => "?".to_owned(),
     }
-    // Flow style: `{ a: 1, key: 2 }`.
-    let needle_positions = rest.match_indices(key).map(|(p, _)| p);
-    for p in needle_positions {
-        let before = rest[..p].chars().last();
-        let after = rest[p + key.len()..].trim_start();
-        if matches!(before, Some('{' | ' ' | ',')) && after.starts_with(':') && rest[..p].contains('{') {
-            return Some(body_col + p);
-        }
+}
+
+/// `x` of serde's "unknown field `x`, expected …".
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+/// Removes the node at `key_path` from its parent; false when there is no such node.
+fn prune(value: &mut serde_json::Value, key_path: &[String]) -> bool {
+    let Some((last, parents)) = key_path.split_last() else { return false };
+    let mut node = value;
+    for segment in parents {
+        let next = match node {
+            serde_json::Value::Object(map) => map.get_mut(segment),
+            serde_json::Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+            _ => None,
+        };
+        let Some(next) = next else { return false };
+        node = next;
     }
-    None
+    match node {
+        serde_json::Value::Object(map) => map.shift_remove(last).is_some(),
+        serde_json::Value::Array(items) => match last.parse::<usize>() {
+            Ok(index) if index < items.len() => {
+                items.remove(index);
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -222,6 +326,39 @@ mod tests {
         assert!(err.to_string().starts_with("p.yaml:2:1: unknown field"));
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialised")]
+    struct Suite {
+        targets: Vec<String>,
+        tests: Vec<Sample>,
+    }
+
+    #[test]
+    fn every_misfit_of_a_file_is_reported_at_its_line_and_the_rest_still_parses() {
+        let text = "targets: [a]\ntests:\n  - model: x\n    modle: y\n  - model: 3\n    description: [1]\n  - model: z\nthreshhold: 1\n";
+        let (parsed, problems) = from_str_all::<Suite>(Path::new("s.yaml"), text);
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "s.yaml:4:5: tests[0]: unknown field `modle`, expected `model` or `description`",
+                "s.yaml:5:5: invalid type: integer `3`, expected a string",
+                "s.yaml:6:5: invalid type: sequence, expected a string",
+                "s.yaml:8:1: unknown field `threshhold`, expected `targets` or `tests`",
+            ],
+            "the entry whose `model` was pruned is not reported again as missing it"
+        );
+        assert_eq!(problems[0].hints, vec!["did you mean `model`?".to_owned()]);
+        assert!(parsed.is_some(), "what remains parses, for the checks that come after");
+    }
+
+    #[test]
+    fn a_scalar_where_a_mapping_belongs_names_no_rust_type() {
+        let err = from_str::<Sample>(Path::new("p.yaml"), "hello\n").unwrap_err();
+        assert_eq!(err.message, "invalid type: string \"hello\", expected a mapping of `key: value` lines");
+    }
+
     #[test]
     fn empty_file_is_an_error_with_a_hint() {
         let err = from_str::<Sample>(Path::new("p.yaml"), "  \n").unwrap_err();
@@ -236,13 +373,12 @@ mod tests {
     }
 
     #[test]
-    fn locate_finds_nested_keys_and_list_items() {
-        let text = "nodes:\n  draft:\n    type: prompt\n  critique:\n    type: prompt\n    output: { score: x }\nedges:\n  - { from: START, to: draft }\n  - from: draft\n    to: critique\n";
-        assert_eq!(locate(text, &["nodes", "critique"]), Some(Location { line: 4, column: 3 }));
-        assert_eq!(locate(text, &["nodes", "critique", "output"]), Some(Location { line: 6, column: 5 }));
-        assert_eq!(locate(text, &["nodes", "critique", "output", "score"]), Some(Location { line: 6, column: 15 }));
-        assert_eq!(locate(text, &["edges", "1"]), Some(Location { line: 9, column: 3 }));
-        assert_eq!(locate(text, &["edges", "1", "to"]), Some(Location { line: 10, column: 5 }));
-        assert_eq!(locate(text, &["nodes", "missing"]), None);
+    fn a_source_locates_keys_of_its_text() {
+        let source = Source::new("model: x\nvariables:\n  ticket: { type: string }\n");
+        let parsed: serde_json::Value = source.parse(Path::new("p.yaml")).expect("parses");
+        assert_eq!(parsed["model"], "x");
+        assert_eq!(source.locate(&["variables", "ticket"]), Some(Location { line: 3, column: 3 }));
+        assert_eq!(locate(&source, &["model"]), Some(Location { line: 1, column: 1 }));
+        assert_eq!(&*source, source.text());
     }
 }

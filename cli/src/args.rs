@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    ab, auth, cost, eval, hook, init, label, prompt, provider, registry, remote, run, schema, serve, workflow,
+    ab, admin, auth, cost, eval, hook, init, label, prompt, provider, registry, remote, run, schema, serve, workflow,
 };
 use crate::exit::EXIT_CODES_HELP;
-use crate::output::Format;
 
 /// Prompts as code: versioned prompts, evaluations, A/B statistics, workflows.
 #[derive(Debug, Parser)]
@@ -29,9 +28,10 @@ pub struct GlobalArgs {
     /// The project directory (default: the nearest parent holding promptops.yaml).
     #[arg(long, global = true, value_name = "DIR", env = "PROMPTOPS_PROJECT")]
     pub project: Option<PathBuf>,
-    /// Output format of listings and reports.
-    #[arg(long, global = true, value_enum, env = "PROMPTOPS_FORMAT")]
-    pub format: Option<Format>,
+    /// Output format of listings and reports, where the command has them (table by default, json,
+    /// yaml, …): a format the command does not take is refused with the list of those it does.
+    #[arg(long, global = true, value_name = "FORMAT", env = "PROMPTOPS_FORMAT")]
+    pub format: Option<String>,
     /// Print only data and errors: no status lines, no progress bars.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -44,7 +44,7 @@ pub struct GlobalArgs {
     /// Talk to this remote server (from `remotes:` in promptops.yaml) instead of the local store:
     /// status, log, diff, show, checkout, label, rollback, prompt list, commit; eval and ab run
     /// locally and upload their runs and experiments; eval list/show/compare, ab list/show read it.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", add = clap_complete::ArgValueCandidates::new(crate::complete::remotes))]
     pub remote: Option<String>,
 }
 
@@ -108,8 +108,11 @@ pub enum Command {
     Login(remote::LoginArgs),
     /// Forget a remote's token.
     Logout(remote::LogoutArgs),
-    /// Send local versions and labels to a remote (conflicts are reported, nothing is overwritten).
-    Push(remote::SyncArgs),
-    /// Fetch a remote's versions and labels into the local store (same rules as push).
-    Pull(remote::SyncArgs),
+    /// Send local versions and labels to a remote (conflicts are reported; `--force-label` moves the server's labels).
+    Push(remote::PushArgs),
+    /// Fetch a remote's versions and labels into the local store (same rules; `--theirs` moves local labels).
+    Pull(remote::PullArgs),
+    /// Administer a server: tenants, projects, users, members, API tokens, Langfuse keys.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }

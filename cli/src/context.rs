@@ -24,15 +24,15 @@ use crate::output::{Format, Printer};
 pub struct Context {
     /// Where output goes.
     pub printer: Printer,
-    /// `--format`, if given.
-    pub format: Option<Format>,
+    /// `--format`, if given (checked against what each command supports).
+    format: Option<String>,
     project_dir: Option<PathBuf>,
     remote: Option<String>,
 }
 
 impl Context {
     /// A context from the global flags.
-    pub fn new(printer: Printer, format: Option<Format>, project_dir: Option<PathBuf>, remote: Option<String>) -> Self {
+    pub fn new(printer: Printer, format: Option<String>, project_dir: Option<PathBuf>, remote: Option<String>) -> Self {
         Self { printer, format, project_dir, remote }
     }
 
@@ -44,7 +44,7 @@ impl Context {
     /// The registry of remote `name` of `project`, with its token (`PROMPTOPS_TOKEN`, else the keyring).
     pub fn remote_registry(&self, project: &Project, name: &str) -> anyhow::Result<RemoteRegistry> {
         let client = self.remote_client(project, name)?;
-        Ok(RemoteRegistry::new(client, resolve_author(&project.root)))
+        Ok(RemoteRegistry::new(client, resolve_author(project.origin_root())))
     }
 
     /// A client of remote `name` of `project`.
@@ -65,14 +65,19 @@ impl Context {
 
     /// The format to use for `command`, checked against what it supports.
     pub fn format(&self, supported: &[Format], command: &str) -> anyhow::Result<Format> {
-        Format::pick(self.format, supported, command)
+        self.format_or(Format::Table, supported, command)
+    }
+
+    /// The format to use for `command`, `default` when none was asked for.
+    pub fn format_or(&self, default: Format, supported: &[Format], command: &str) -> anyhow::Result<Format> {
+        Format::pick_named(self.format.as_deref(), default, supported, command)
     }
 
     /// The project's local store, the scope of its one implicit tenant and project, and the
     /// user acting on it.
     pub async fn local_store(&self, project: &Project) -> anyhow::Result<LocalStore> {
         let store = SqliteStore::open(project.database_path()).await.diag()?;
-        let actor = resolve_author(&project.root);
+        let actor = resolve_author(project.origin_root());
         self.printer.detail(&format!("store: {}; acting as {actor}", project.database_path().display()));
         let scope = Principal::local(&actor).authorize(Action::Write, LOCAL_PROJECT).diag()?;
         Ok(LocalStore { store: Arc::new(store), scope, actor })
@@ -108,7 +113,7 @@ impl Context {
     /// The project's store and the scope of the local user running models in it.
     pub async fn store(&self, project: &Project) -> anyhow::Result<(Arc<dyn Store>, Scope)> {
         let store = SqliteStore::open(project.database_path()).await.diag()?;
-        let author = resolve_author(&project.root);
+        let author = resolve_author(project.origin_root());
         let scope = Principal::local(&author).authorize(Action::Run, LOCAL_PROJECT).diag()?;
         Ok((Arc::new(store), scope))
     }
@@ -125,7 +130,7 @@ impl Context {
             return Ok(Arc::new(self.remote_registry(project, name)?));
         }
         let store = SqliteStore::open(project.database_path()).await.diag()?;
-        let author = resolve_author(&project.root);
+        let author = resolve_author(project.origin_root());
         self.printer.detail(&format!("store: {}; acting as {author}", project.database_path().display()));
         let scope = Principal::local(&author).authorize(Action::Write, LOCAL_PROJECT).diag()?;
         Ok(Arc::new(Registry::new(Arc::new(store), scope, author, project.config.labels.protected.clone())))

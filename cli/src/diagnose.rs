@@ -59,6 +59,13 @@ pub fn usage(message: impl Into<String>, hints: &[&str]) -> anyhow::Error {
     Diagnosed::message(ErrorClass::Usage, message, hints.iter().map(|h| (*h).to_owned()).collect()).into()
 }
 
+/// A failed write to stdout (a full disk, a closed file): exit 2, with what went wrong.
+pub fn output_failed(err: std::io::Error) -> anyhow::Error {
+    let message = format!("cannot write the output to stdout: {err}");
+    Diagnosed::message(ErrorClass::Usage, message, vec!["check where stdout goes (free space, permissions)".to_owned()])
+        .into()
+}
+
 /// Prints the error chain and hints to stderr and returns the exit status it calls for.
 pub fn report(printer: &Printer, err: &anyhow::Error) -> ExitStatus {
     let diagnosed = err.chain().find_map(|e| e.downcast_ref::<Diagnosed>());

@@ -15,6 +15,8 @@ pub enum ExitStatus {
     Usage,
     /// 3: provider, network or server error.
     Upstream,
+    /// 141 (128 + SIGPIPE): stdout was closed by its reader, as a shell reports `git log | head`.
+    BrokenPipe,
 }
 
 impl ExitStatus {
@@ -35,6 +37,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Failed => 1,
             ExitStatus::Usage => 2,
             ExitStatus::Upstream => 3,
+            ExitStatus::BrokenPipe => 141,
         })
     }
 }
@@ -44,5 +47,7 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  evaluation below its threshold, regression against a baseline, or differences with --exit-code
-  2  usage or configuration error (bad flag, invalid file, unknown prompt or label)
-  3  provider, network or server error";
+  2  usage or configuration error (bad flag, invalid file, unknown prompt or label), or output
+     that could not be written (stdout, an -o file)
+  3  provider, network or server error
+  141  stdout was closed by its reader (`promptops … | head`): nothing is printed";

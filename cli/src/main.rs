@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod complete;
 mod context;
 mod diagnose;
 mod exit;
@@ -10,13 +11,16 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::args::Cli;
 use crate::context::Context;
 use crate::output::Printer;
 
 fn main() -> ExitCode {
+    // A shell asking for completions (`COMPLETE=zsh promptops -- …`) is answered and the
+    // process ends here.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     // Parsing first: `--version` and `--help` answer before any runtime starts.
     let cli = Cli::parse();
     let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.no_color);
@@ -28,8 +32,18 @@ fn main() -> ExitCode {
         }
     };
     let ctx = Context::new(printer.clone(), cli.global.format, cli.global.project.clone(), cli.global.remote.clone());
-    match runtime.block_on(commands::dispatch(cli.command, &ctx)) {
-        Ok(status) => status.into(),
-        Err(err) => diagnose::report(&printer, &err).into(),
-    }
+    let outcome = runtime.block_on(commands::dispatch(cli.command, &ctx));
+    // The reader of stdout went away (`| head`): end quietly, as a process killed by SIGPIPE
+    // would, whatever the command concluded (its work, stores and `-o` files, is done).
+    let status = match (printer.stdout_failure(), outcome) {
+        (Some(err), _) if err.kind() == std::io::ErrorKind::BrokenPipe => exit::ExitStatus::BrokenPipe,
+        (Some(err), Err(failure)) => {
+            diagnose::report(&printer, &failure);
+            diagnose::report(&printer, &diagnose::output_failed(err))
+        }
+        (Some(err), Ok(_)) => diagnose::report(&printer, &diagnose::output_failed(err)),
+        (None, Ok(status)) => status,
+        (None, Err(err)) => diagnose::report(&printer, &err),
+    };
+    status.into()
 }

@@ -2,16 +2,18 @@
 //! The first arm is the baseline; every other arm is compared with it on every metric, the
 //! difference always being *challenger − baseline*. Arms measured on the same cases are paired;
 //! arms whose case sets differ fall back to the unpaired tests, and the analysis says why. With
-//! more than two arms the p-values of each metric are Holm-adjusted across the comparisons and
-//! the intervals widened to the Bonferroni level. Computations live in [`super::paired`] and
-//! [`super::unpaired`], decisions and power in [`super::decide`], words in [`super::verdict`].
+//! more than two arms the primary metric's p-values are Holm-adjusted across the comparisons and
+//! the intervals widened to the Bonferroni level (simultaneous intervals); the secondary
+//! metrics are adjusted together and gated by the primary (see [`super::decide`]).
+//! Computations live in [`super::paired`] and [`super::unpaired`], decisions and power in
+//! [`super::decide`], words in [`super::verdict`].
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use super::columns::{Columns, PASS_RATE, SCORE};
-use super::decide::{decide_family, underpowered};
+use super::decide::{decide_all, underpowered};
 use super::error::{AbError, check_probability};
 use super::judge::JudgeReport;
 use super::looks::Looks;
@@ -19,10 +21,11 @@ use super::sample::{ArmSample, Metric};
 use super::verdict::sentence;
 use super::{paired, unpaired};
 use crate::stats::Interval;
+use crate::stats::paired::DiscordantPairs;
 use crate::stats::proportion::{Counts, wilson};
 
 /// How to analyse.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     /// Significance level, in (0, 1).
     pub alpha: f64,
@@ -38,11 +41,23 @@ pub struct Settings {
     pub seed: u64,
     /// The effect size the "cases needed" sentence is about (0.05 = 5 pts).
     pub detect: f64,
+    /// The metric that decides (pass rate unless `--primary` names another); every other metric
+    /// is secondary: adjusted together and claimed only once the primary is.
+    #[serde(default)]
+    pub primary: Metric,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { alpha: 0.05, power: 0.8, sequential: None, resamples: 10_000, seed: 0, detect: 0.05 }
+        Self {
+            alpha: 0.05,
+            power: 0.8,
+            sequential: None,
+            resamples: 10_000,
+            seed: 0,
+            detect: 0.05,
+            primary: Metric::PassRate,
+        }
     }
 }
 
@@ -162,8 +177,17 @@ pub struct MetricComparison {
     pub interval_method: String,
     /// The test that decides, when there is one (sequential mode decides by the interval).
     pub test: Option<Test>,
-    /// Its Holm-adjusted p-value (equal to `test`'s with one comparison).
+    /// The p-value the decision reads: for the primary metric Holm-adjusted across the
+    /// challengers (equal to `test`'s with one challenger); for a secondary metric the larger of
+    /// its Benjamini–Hochberg-adjusted p and its comparison's primary adjusted p.
     pub adjusted_p: Option<f64>,
+    /// Why a secondary difference that would be significant on its own is not claimed (the
+    /// primary metric did not show a difference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gated: Option<String>,
+    /// The paired pass/fail table, when McNemar's test was used (non-inferiority sizes use it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discordant: Option<DiscordantPairs>,
     /// Robustness checks.
     pub checks: Vec<Test>,
     /// Ratio views challenger / baseline (latency, cost); the first one decides the direction.
@@ -195,6 +219,8 @@ impl MetricComparison {
             interval_method: String::new(),
             test: None,
             adjusted_p: None,
+            gated: None,
+            discordant: None,
             checks: Vec::new(),
             ratios: Vec::new(),
             effect: None,
@@ -287,6 +313,9 @@ pub struct Analysis {
     /// finished runs and in experiments stored before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub looks: Option<Looks>,
+    /// Secondary comparisons (metric × challenger with a test) adjusted together.
+    #[serde(default)]
+    pub secondary_tests: usize,
 }
 
 /// Analyses arms measured on one suite; `arms[0]` is the baseline.
@@ -299,6 +328,7 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
     let columns = Columns::new(arms);
     let pairing = pairing(arms, columns.aligned);
     check_enough_cases(arms, &columns, &pairing)?;
+    let primary = primary_index(&columns.metrics, &settings.primary)?;
     let family = arms.len() - 1;
     let interval_alpha = settings.alpha / family as f64;
     let mut comparisons: Vec<Comparison> = (1..arms.len())
@@ -314,12 +344,9 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
             verdicts: Vec::new(),
         })
         .collect();
-    for index in 0..columns.metrics.len() {
-        let mut row: Vec<&mut MetricComparison> = comparisons.iter_mut().map(|c| &mut c.metrics[index]).collect();
-        decide_family(&mut row, settings)?;
-    }
+    let secondary_tests = decide_all(&mut comparisons, primary, settings)?;
     let mut analysis = Analysis {
-        settings: *settings,
+        settings: settings.clone(),
         interval_level: 1.0 - interval_alpha,
         arms: arms.iter().enumerate().map(|(i, a)| summary(i, a, &columns, settings.alpha)).collect(),
         underpowered: underpowered(&comparisons, settings),
@@ -327,6 +354,7 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
         comparisons,
         judge: None,
         looks: None,
+        secondary_tests,
     };
     let verdicts: Vec<Vec<String>> = analysis
         .comparisons
@@ -340,6 +368,14 @@ pub fn analyse(arms: &[ArmSample], settings: &Settings) -> Result<Analysis, AbEr
         comparison.verdicts = verdicts;
     }
     Ok(analysis)
+}
+
+/// Where the primary metric is among the measured ones.
+fn primary_index(metrics: &[Metric], primary: &Metric) -> Result<usize, AbError> {
+    metrics.iter().position(|m| m == primary).ok_or_else(|| AbError::UnknownPrimary {
+        name: primary.flag(),
+        available: metrics.iter().map(Metric::flag).collect(),
+    })
 }
 
 /// One metric of the baseline and one challenger: their arms and their columns.

@@ -89,6 +89,14 @@ pub enum AbError {
         /// The allowed range, as a phrase.
         expected: &'static str,
     },
+    /// `--primary` names a metric the suite does not measure.
+    #[error("`{name}` is not a metric of this comparison, so it cannot be the primary metric")]
+    UnknownPrimary {
+        /// What was given.
+        name: String,
+        /// The metrics measured, as written on the command line.
+        available: Vec<String>,
+    },
     /// A statistics function refused its input.
     #[error("cannot compute {what}")]
     Stats {
@@ -176,6 +184,9 @@ impl Diagnostic for AbError {
             }
             Self::EmptyRun { .. } => vec!["run `promptops eval list` to find finished runs".to_owned()],
             Self::Setting { .. } => vec!["α and power are probabilities such as 0.05 and 0.8".to_owned()],
+            Self::UnknownPrimary { available, .. } => {
+                vec![format!("the metrics here are {}", list_names(available))]
+            }
             Self::Stats { source, .. } => source.hints(),
             Self::Judge { provider, .. } => {
                 vec![format!("run `promptops provider test {provider}` to check the judge")]

@@ -1,12 +1,14 @@
 //! `ab plan`: how many cases a comparison of two pass rates needs before running it. Unpaired
 //! (two independent samples) and paired (every case under both arms, McNemar), the paired size
 //! depending on the share of cases where the arms disagree, taken from a previous comparison
-//! (`--discordance`) or bounded by assuming independent arms.
+//! (`--discordance`) or bounded by assuming independent arms. The paired size is the one the
+//! test `ab` decides with needs, by its exact power, not the normal approximation's.
 
 use serde::Serialize;
 
 use super::decide::points;
 use super::error::{AbError, check_probability};
+use crate::stats::mcnemar_power::sample_size_mcnemar;
 use crate::stats::power::{
     Design, SampleSize, independence_discordance, sample_size_paired_proportions, sample_size_unpaired_proportions,
 };
@@ -35,8 +37,11 @@ pub struct PairedPlan {
     pub discordance: f64,
     /// Whether it was assumed (independent arms, a pessimistic bound) rather than given.
     pub assumed: bool,
-    /// Cases, each run under both arms.
+    /// Cases, each run under both arms: the smallest number at which the exact power of
+    /// McNemar's test (as `ab` runs it) reaches the requested power.
     pub cases: SampleSize,
+    /// The normal approximation (Connor 1987) the search starts from.
+    pub approximate: SampleSize,
 }
 
 /// The plan.
@@ -84,8 +89,9 @@ pub fn plan(request: PlanRequest) -> Result<SizePlan, AbError> {
             }
             None => (independence_discordance(p1, p2).map_err(sized("paired"))?, true),
         };
-        let cases = sample_size_paired_proportions(delta, discordance, design).map_err(sized("paired"))?;
-        Some(PairedPlan { discordance, assumed, cases })
+        let approximate = sample_size_paired_proportions(delta, discordance, design).map_err(sized("paired"))?;
+        let cases = sample_size_mcnemar(delta, discordance, design).map_err(sized("paired"))?;
+        Some(PairedPlan { discordance, assumed, cases, approximate })
     } else {
         None
     };
@@ -134,14 +140,26 @@ mod tests {
         let plan = plan(request(true, Some(0.3))).unwrap();
         assert_eq!(plan.unpaired.required, 356);
         assert_eq!(plan.unpaired_continuity.required, 376);
-        assert_eq!(plan.paired.unwrap().cases.required, 234);
+        let paired = plan.paired.unwrap();
+        assert_eq!(paired.approximate.required, 234, "the brief's normal approximation");
+        assert_eq!(paired.cases.required, 229, "the exact power of the test run");
     }
 
     #[test]
     fn paired_without_discordance_assumes_independent_arms() {
         let paired = plan(request(true, None)).unwrap().paired.unwrap();
         assert!(paired.assumed && (paired.discordance - 0.46).abs() < 1e-12);
-        assert_eq!(paired.cases.required, 359);
+        assert_eq!(paired.cases.required, 358);
+    }
+
+    #[test]
+    fn a_paired_plan_sizes_the_test_that_will_run() {
+        // Issue 15: 0.50 -> 0.65 planned by the approximation (173) had 77% real power under the
+        // exact conditional test; the asymptotic test `ab` runs reaches 80% with 170.
+        let paired = plan(PlanRequest { baseline: 0.5, target: 0.65, ..request(true, None) }).unwrap().paired.unwrap();
+        assert_eq!((paired.approximate.required, paired.cases.required), (173, 170));
+        let power = crate::stats::mcnemar_power::mcnemar_power(170, 0.15, paired.discordance, 0.05).unwrap();
+        assert!(power >= 0.8, "{power}");
     }
 
     #[test]

@@ -35,6 +35,27 @@ impl Metric {
         !matches!(self, Self::Latency | Self::Cost)
     }
 
+    /// The metric as written after `--primary`: `pass-rate`, `score`, `latency`, `cost`, or
+    /// the name of a suite metric.
+    pub fn parse(text: &str) -> Self {
+        match text.trim().to_ascii_lowercase().replace(['_', ' '], "-").as_str() {
+            "pass-rate" | "pass" => Self::PassRate,
+            "score" => Self::Score,
+            "latency" => Self::Latency,
+            "cost" => Self::Cost,
+            _ => Self::Named(text.trim().to_owned()),
+        }
+    }
+
+    /// How [`Metric::parse`] reads this metric back.
+    pub fn flag(&self) -> String {
+        match self {
+            Self::PassRate => "pass-rate".to_owned(),
+            Self::Named(name) => name.clone(),
+            other => other.label(),
+        }
+    }
+
     /// The name shown to people.
     pub fn label(&self) -> String {
         match self {
@@ -44,6 +65,13 @@ impl Metric {
             Self::Cost => "cost".to_owned(),
             Self::Named(name) => format!("metric `{name}`"),
         }
+    }
+}
+
+impl Default for Metric {
+    /// Pass rate: the primary metric unless `--primary` names another.
+    fn default() -> Self {
+        Self::PassRate
     }
 }
 

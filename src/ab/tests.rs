@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 use super::AbError;
 use super::analysis::{Decision, Settings, analyse};
+use super::experiment::{Gate, gate_failures};
 use super::sample::{ArmSample, CaseSample, Metric};
 
 /// An arm whose case `i` has the given pass/fail samples, score = pass, latency and cost set.
@@ -50,7 +51,8 @@ fn a_clearly_better_arm_is_called_better_with_mcnemar() {
     let analysis = analyse(&[a, b], &Settings::default()).unwrap();
     let pass = pass_rate(&analysis, 0);
     assert_eq!(pass.decision, Decision::Better);
-    assert_eq!(pass.test.as_ref().unwrap().method, "McNemar exact");
+    assert_eq!(pass.test.as_ref().unwrap().method, "McNemar");
+    assert!(pass.interval_method.starts_with("Tango"));
     assert!(pass.estimate > 0.3 && pass.interval.unwrap().lower > 0.0);
     let sentence = &analysis.comparisons[0].verdicts[0];
     assert!(sentence.starts_with("B beats A on pass rate: +"), "{sentence}");
@@ -194,6 +196,164 @@ fn the_bootstrap_budget_shrinks_resamples_then_drops_bca_then_the_bootstrap() {
     assert!(settings.bca_for(7_071) && !settings.bca_for(7_072), "the jackknife costs cases²");
 }
 
+fn metric<'a>(analysis: &'a super::Analysis, comparison: usize, metric: &Metric) -> &'a super::MetricComparison {
+    analysis.comparisons[comparison].metrics.iter().find(|m| m.metric == *metric).expect("metric")
+}
+
+#[test]
+fn non_inferiority_is_refused_without_information_and_says_how_many_cases_it_needs() {
+    // Issue 15, defect 1: three identical cases gave a [0, 0] interval and passed a 2% margin.
+    let outcomes = single(&[true; 3]);
+    let analysis =
+        analyse(&[arm("a", &outcomes, |_| 5.0), arm("b", &outcomes, |_| 5.0)], &Settings::default()).unwrap();
+    let gate = Gate { require_better: false, non_inferiority: Some(0.02) };
+    let failures = gate_failures(&analysis, &gate);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    // z(0.95)² · 0.98 / 0.02 = 132.6: 133 cases without a discordant one would show it.
+    assert!(failures[0].contains("about 133 cases would be needed"), "{failures:?}");
+    let pass = pass_rate(&analysis, 0);
+    assert!(pass.one_sided_interval.unwrap().lower < -0.4, "{pass:?}");
+}
+
+#[test]
+fn non_inferiority_passes_once_the_suite_is_large_enough() {
+    let outcomes = single(&[true; 140]);
+    let analysis =
+        analyse(&[arm("a", &outcomes, |_| 5.0), arm("b", &outcomes, |_| 5.0)], &Settings::default()).unwrap();
+    assert!(gate_failures(&analysis, &Gate { require_better: false, non_inferiority: Some(0.02) }).is_empty());
+}
+
+#[test]
+fn non_inferiority_with_repeats_and_no_variation_is_refused() {
+    let outcomes: Vec<Vec<bool>> = (0..4).map(|_| vec![true, true]).collect();
+    let analysis =
+        analyse(&[arm("a", &outcomes, |_| 5.0), arm("b", &outcomes, |_| 5.0)], &Settings::default()).unwrap();
+    let failures = gate_failures(&analysis, &Gate { require_better: false, non_inferiority: Some(0.02) });
+    assert!(failures.iter().any(|f| f.contains("cannot be shown")), "{failures:?}");
+}
+
+#[test]
+fn the_docs_example_no_longer_prints_an_interval_that_contradicts_its_test() {
+    // Issue 15, defect 2: 9 cases, B failing 5 that A passed, printed [-88.0, -23.1] next to
+    // "no significant difference" (exact p = 0.062).
+    let a = single(&[true; 9]);
+    let b = single(&[false, true, false, true, false, true, false, true, false]);
+    let analysis = analyse(&[arm("a", &a, |_| 5.0), arm("b", &b, |_| 5.0)], &Settings::default()).unwrap();
+    let pass = pass_rate(&analysis, 0);
+    let p = pass.test.as_ref().unwrap().p_value;
+    assert_eq!(pass.interval.unwrap().excludes_zero(), p < 0.05, "{pass:?}");
+    assert_eq!(pass.decision, Decision::Worse);
+    assert!(pass.checks.iter().any(|c| c.method == "McNemar exact" && (c.p_value - 0.0625).abs() < 1e-12));
+}
+
+#[test]
+fn a_secondary_difference_is_not_claimed_while_the_primary_shows_none() {
+    // Same pass/fail, but B's latency is far lower: the primary (pass rate) is identical, so
+    // latency is reported with its p-values and not claimed.
+    let outcomes = single(&spread(60, 50, 37));
+    let analysis = analyse(
+        &[arm("a", &outcomes, |i| 100.0 + i as f64), arm("b", &outcomes, |i| 50.0 + (i % 7) as f64)],
+        &Settings::default(),
+    )
+    .unwrap();
+    let latency = metric(&analysis, 0, &Metric::Latency);
+    assert!(latency.test.as_ref().unwrap().p_value < 0.001);
+    assert_eq!(latency.decision, Decision::NotSignificant);
+    assert_eq!(latency.adjusted_p, Some(1.0), "gated by the primary's p = 1");
+    assert!(latency.gated.as_deref().unwrap().contains("pass rate, the primary metric"), "{latency:?}");
+    assert!(analysis.comparisons[0].verdicts[2].contains("not claimed"), "{:?}", analysis.comparisons[0].verdicts);
+    assert_eq!(super::experiment::outcome(&analysis), "no difference");
+    // Naming latency the primary makes it the question.
+    let settings = Settings { primary: Metric::Latency, ..Settings::default() };
+    let analysis = analyse(
+        &[arm("a", &outcomes, |i| 100.0 + i as f64), arm("b", &outcomes, |i| 50.0 + (i % 7) as f64)],
+        &settings,
+    )
+    .unwrap();
+    assert_eq!(metric(&analysis, 0, &Metric::Latency).decision, Decision::Better);
+    assert_eq!(super::experiment::outcome(&analysis), "B faster");
+}
+
+#[test]
+fn secondary_p_values_are_benjamini_hochberg_adjusted_and_gated() {
+    let a = spread(120, 40, 37);
+    let b: Vec<bool> = a.iter().enumerate().map(|(i, &p)| p || i % 3 == 0).collect();
+    let analysis =
+        analyse(&[arm("a", &single(&a), |_| 5.0), arm("b", &single(&b), |_| 5.0)], &Settings::default()).unwrap();
+    let primary = pass_rate(&analysis, 0).adjusted_p.unwrap();
+    let secondary: Vec<&super::MetricComparison> =
+        analysis.comparisons[0].metrics.iter().filter(|m| m.metric != Metric::PassRate && m.test.is_some()).collect();
+    let raw: Vec<f64> = secondary.iter().map(|m| m.test.as_ref().unwrap().p_value).collect();
+    let bh = crate::stats::multiple::benjamini_hochberg(&raw).unwrap();
+    for (m, bh) in secondary.iter().zip(bh) {
+        assert_eq!(m.adjusted_p, Some(bh.max(primary)), "{m:?}");
+    }
+    assert_eq!(analysis.secondary_tests, secondary.len());
+    // Item 15 of issue 18: the outcome names every metric's verdict, primary first.
+    assert_eq!(super::experiment::outcome(&analysis), "B better on pass rate, score, metric `accuracy`");
+}
+
+#[test]
+fn an_unknown_primary_metric_is_refused_with_the_metrics_there_are() {
+    let outcomes = single(&spread(10, 50, 3));
+    let settings = Settings { primary: Metric::parse("acuracy"), ..Settings::default() };
+    let error = analyse(&[arm("a", &outcomes, |_| 5.0), arm("b", &outcomes, |_| 5.0)], &settings).unwrap_err();
+    assert!(matches!(&error, AbError::UnknownPrimary { name, .. } if name == "acuracy"), "{error:?}");
+    let hints = crate::error::Diagnostic::hints(&error);
+    assert!(hints[0].contains("accuracy") && hints[0].contains("pass-rate"), "{hints:?}");
+}
+
+#[test]
+fn the_cases_needed_note_sizes_the_test_that_decides() {
+    let a = arm("a", &single(&spread(60, 60, 7)), |_| 5.0);
+    let flipped: Vec<bool> =
+        spread(60, 60, 7).iter().enumerate().map(|(i, &p)| if i % 20 == 3 { !p } else { p }).collect();
+    let analysis = analyse(&[a, arm("b", &single(&flipped), |_| 5.0)], &Settings::default()).unwrap();
+    let pass = pass_rate(&analysis, 0);
+    let table = pass.discordant.unwrap();
+    let psi = (table.a_only + table.b_only) as f64 / table.pairs as f64;
+    let exact = crate::stats::mcnemar_power::sample_size_mcnemar(0.05, psi.max(0.05), Default::default()).unwrap();
+    assert_eq!(pass.power.as_ref().unwrap().cases_needed, Some(exact.required));
+}
+
+fn three_arms_strategy() -> impl Strategy<Value = Vec<(bool, bool, bool)>> {
+    prop::collection::vec((any::<bool>(), any::<bool>(), any::<bool>()), 10..80)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn every_verdict_follows_the_adjusted_p_printed_beside_it(rows in three_arms_strategy()) {
+        // Issue 15, defect 3: Holm-significant comparisons were printed as "no significant
+        // difference" because a Bonferroni interval also had to exclude 0.
+        let column = |pick: fn(&(bool, bool, bool)) -> bool| single(&rows.iter().map(pick).collect::<Vec<_>>());
+        let arms = [
+            arm("a", &column(|r| r.0), |i| 5.0 + (i % 3) as f64),
+            arm("b", &column(|r| r.1), |i| 5.0 + (i % 4) as f64),
+            arm("c", &column(|r| r.2), |i| 6.0 + (i % 5) as f64),
+        ];
+        let analysis = analyse(&arms, &Settings { resamples: 100, ..Settings::default() }).unwrap();
+        for comparison in &analysis.comparisons {
+            for m in &comparison.metrics {
+                if let Some(p) = m.adjusted_p && !matches!(m.decision, Decision::Identical | Decision::NotTested) {
+                    prop_assert_eq!(matches!(m.decision, Decision::Better | Decision::Worse), p < 0.05, "{:?}", m);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_pass_rate_interval_excludes_zero_exactly_when_its_test_rejects(rows in outcomes_strategy()) {
+        let (a, b) = arms_from(&rows);
+        let analysis = analyse(&[a, b], &Settings { resamples: 100, ..Settings::default() }).unwrap();
+        let pass = pass_rate(&analysis, 0);
+        if let (Some(interval), Some(test)) = (pass.interval, &pass.test) && (test.p_value - 0.05).abs() > 1e-9 {
+            prop_assert_eq!(interval.excludes_zero(), test.p_value < 0.05, "{:?}", pass);
+        }
+    }
+}
+
 fn outcomes_strategy() -> impl Strategy<Value = Vec<(bool, bool, u8, u8)>> {
     prop::collection::vec((any::<bool>(), any::<bool>(), 1u8..200, 1u8..200), 2..60)
 }
@@ -244,4 +404,13 @@ proptest! {
             prop_assert_eq!(flipped, r.decision);
         }
     }
+}
+
+#[test]
+fn a_p_value_is_never_rounded_onto_the_level_it_is_compared_with() {
+    use super::verdict::p_number;
+    assert_eq!(p_number(0.0496), "0.0496");
+    assert_eq!(p_number(0.012), "0.012");
+    assert_eq!(p_number(1.0), "1.000");
+    assert_eq!(p_number(0.05), "0.050");
 }

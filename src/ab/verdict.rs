@@ -28,7 +28,8 @@ pub fn sentence(m: &MetricComparison, baseline: &str, challenger: &str, analysis
             format!("{claim}: {numbers}{evidence} ({})", significance(analysis))
         }
         Decision::NotSignificant => format!(
-            "no significant difference between {challenger} and {baseline} on {label}: {numbers}{evidence}{}",
+            "no significant difference between {challenger} and {baseline} on {label}: {numbers}{evidence}{}{}",
+            m.gated.as_ref().map(|why| format!("; {why}")).unwrap_or_default(),
             m.power.as_ref().map(|p| power(p, &m.metric)).unwrap_or_default()
         ),
         Decision::Identical => format!(
@@ -81,12 +82,39 @@ pub fn numbers(m: &MetricComparison) -> String {
 fn evidence(m: &MetricComparison, analysis: &Analysis) -> String {
     let Some(test) = &m.test else { return String::new() };
     let mut text = format!(", {} {}", test.method, p_text(test.p_value));
-    if let Some(adjusted) = m.adjusted_p
-        && analysis.comparisons.len() > 1
-    {
-        text.push_str(&format!(" (Holm-adjusted {})", p_text(adjusted)));
+    match m.adjusted_p {
+        Some(adjusted) if m.metric != analysis.settings.primary => {
+            text.push_str(&format!(" (secondary, adjusted {})", p_text(adjusted)));
+        }
+        Some(adjusted) if analysis.comparisons.len() > 1 => {
+            text.push_str(&format!(" (Holm-adjusted {})", p_text(adjusted)));
+        }
+        _ => {}
     }
     text
+}
+
+/// How the metrics were decided, in one sentence for the report.
+pub fn rule(analysis: &Analysis) -> String {
+    let primary = analysis.settings.primary.label();
+    let across = if analysis.comparisons.len() > 1 { ", Holm-adjusted across the challengers" } else { "" };
+    let intervals = if analysis.comparisons.len() > 1 {
+        format!("; intervals are simultaneous (Bonferroni, {:.1}% each)", analysis.interval_level * 100.0)
+    } else {
+        String::new()
+    };
+    match analysis.settings.sequential {
+        Some(_) => format!(
+            "{primary} is the primary metric; a secondary metric is claimed only when its confidence sequence and \
+             the primary's both exclude no difference"
+        ),
+        None => format!(
+            "{primary} is the primary metric and decides{across}; the {} secondary comparisons are \
+             Benjamini-Hochberg-adjusted together and claimed only after the primary (adjusted p = the larger of \
+             the two){intervals}",
+            analysis.secondary_tests
+        ),
+    }
 }
 
 fn power(note: &PowerNote, metric: &Metric) -> String {
@@ -103,7 +131,14 @@ fn power(note: &PowerNote, metric: &Metric) -> String {
 
 /// `p = 0.012`, or `p < 0.001`.
 pub fn p_text(p: f64) -> String {
-    if p < 0.001 { "p < 0.001".to_owned() } else { format!("p = {:.3}", p) }
+    if p < 0.001 { "p < 0.001".to_owned() } else { format!("p = {}", p_number(p)) }
+}
+
+/// A p-value in three decimals, or four when three would round it onto a round level
+/// (0.0496 is not shown as 0.050 next to "significant at α = 0.05").
+pub fn p_number(p: f64) -> String {
+    let three = format!("{p:.3}");
+    if three.ends_with('0') && (p * 1000.0).round() != p * 1000.0 { format!("{p:.4}") } else { three }
 }
 
 /// Sentences for the judge's pairs.

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::yaml::{self, Location, YamlError};
+use crate::yaml::{self, Location, Positions, YamlError};
 
 /// One row: its 1-based line in the file and its values by column.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,9 +133,10 @@ fn yaml_rows(text: &str, shown: &Path) -> Result<Dataset, YamlError> {
         return Err(YamlError::at(shown, None, "a YAML dataset must be a list of mappings")
             .with_hint("e.g. `- { ticket: \"…\", expected: billing }`"));
     };
+    let positions = Positions::new(text);
     let mut rows = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        let line = yaml::locate(text, &[&index.to_string()]).map_or(0, |l| l.line);
+        let line = positions.locate(&[&index.to_string()]).map_or(0, |l| l.line);
         let serde_json::Value::Object(values) = item else {
             return Err(YamlError::at(shown, Some(Location { line, column: 1 }), "a dataset row must be a mapping"));
         };

@@ -49,12 +49,14 @@ pub enum EvalError {
         status: RunStatus,
     },
     /// The suite, its datasets or its prompts changed since the run started.
-    #[error("suite `{suite}` changed since run {id} started, so it cannot be resumed")]
+    #[error("run {id} of suite `{suite}` cannot be resumed: {changed}")]
     PlanChanged {
         /// The run.
         id: u64,
         /// Its suite.
         suite: String,
+        /// What differs.
+        changed: Changed,
     },
     /// No run to compare with.
     #[error("baseline `{reference}` not found: {why}")]
@@ -76,6 +78,63 @@ pub enum EvalError {
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// What differs between an interrupted run and its resumption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// A target's content (a prompt file, its partials, or the version a label points at).
+    Target(String),
+    /// The list of targets.
+    Targets,
+    /// The providers (the suite's, or `--provider`).
+    Providers {
+        /// The run's.
+        before: Vec<String>,
+        /// The resumption's.
+        now: Vec<String>,
+    },
+    /// The number of results (cases, `--repeat`, `--tag`, `--filter`).
+    Cases {
+        /// The run's.
+        before: u64,
+        /// The resumption's.
+        now: u64,
+    },
+    /// Something else the cases depend on: the suite file or a dataset.
+    Suite,
+}
+
+impl std::fmt::Display for Changed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Target(reference) => write!(f, "`{reference}` changed since it started"),
+            Self::Targets => f.write_str("the suite's targets changed since it started"),
+            Self::Providers { before, now } => {
+                write!(f, "it ran on {} and would now run on {}", list_names(before), list_names(now))
+            }
+            Self::Cases { before, now } => {
+                let results = |n: u64| if n == 1 { "1 result".to_owned() } else { format!("{n} results") };
+                write!(f, "it was planned with {} and would now make {}", results(*before), results(*now))
+            }
+            Self::Suite => f.write_str("the suite file or one of its datasets changed since it started"),
+        }
+    }
+}
+
+impl Changed {
+    /// How to resume anyway, where the user can.
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Providers { .. } => Some("resume with the providers of the first run (`--provider`)".to_owned()),
+            Self::Cases { .. } => {
+                Some("resume with the `--repeat`, `--tag` and `--filter` flags of the first run".to_owned())
+            }
+            Self::Target(_) | Self::Targets | Self::Suite => {
+                Some("put the files back as they were (`git stash`) to resume".to_owned())
+            }
+        }
+    }
 }
 
 impl Diagnostic for EvalError {
@@ -103,10 +162,11 @@ impl Diagnostic for EvalError {
             Self::BadRunRef { .. } => vec!["run `promptops eval list` to see runs".to_owned()],
             Self::NoRuns => vec!["run `promptops eval` first".to_owned()],
             Self::NotResumable { .. } => vec!["start a new run with `promptops eval`".to_owned()],
-            Self::PlanChanged { .. } => vec![
-                "resume with the same --provider, --repeat, --tag and --filter flags as the first run".to_owned(),
-                "or start a new run with `promptops eval`; the interrupted one stays as it is".to_owned(),
-            ],
+            Self::PlanChanged { changed, .. } => {
+                let mut hints: Vec<String> = changed.hint().into_iter().collect();
+                hints.push("or start a new run with `promptops eval`; the interrupted one stays as it is".to_owned());
+                hints
+            }
             Self::NoBaseline { .. } => vec![
                 "pass a run number (`promptops eval list` shows them) or a prompt label whose versions a stored run evaluated".to_owned(),
             ],

@@ -18,6 +18,6 @@ pub mod runner;
 pub mod suite;
 pub mod workflows;
 
-pub use error::EvalError;
+pub use error::{Changed, EvalError};
 pub use plan::{Case, Overrides, Plan, PlanInput, PlannedTarget, ProjectPrompts, PromptSource, TargetKind, plan};
 pub use runner::{Cancel, OnProgress, Progress, RunSettings, Runner};

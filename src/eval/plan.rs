@@ -238,7 +238,7 @@ async fn resolve_targets(
     let mut out = Vec::new();
     for (i, text) in suite.file.targets.iter().enumerate() {
         let at = |message: String, hints: Vec<String>| {
-            let location = suite.locate_item("targets", i, text);
+            let location = suite.locate_item("targets", i);
             YamlError { path: suite.path.clone(), location, message, hints }
         };
         if let Some(name) = text.strip_prefix("workflow:") {
@@ -325,7 +325,7 @@ fn providers(
         if let Err(problem) = input.backend.check_provider(reference) {
             let key =
                 if input.overrides.providers.is_empty() { listed.iter().position(|p| p == reference) } else { None };
-            let location = key.and_then(|k| suite.locate_item("providers", k, reference));
+            let location = key.and_then(|k| suite.locate_item("providers", k));
             problems.push(YamlError {
                 path: suite.path.clone(),
                 location,

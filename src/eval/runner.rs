@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::assert::{Grade, Subject, json};
 use super::backend::{Backend, Completion};
-use super::error::EvalError;
+use super::error::{Changed, EvalError};
 use super::plan::{Case, Plan, TargetKind, coerce_vars};
 use crate::money::Micros;
 use crate::prompt;
@@ -164,7 +164,8 @@ impl Runner {
             return Err(EvalError::NotResumable { id: run.id, status: run.status });
         }
         if run.draft.plan_hash != plan.hash {
-            return Err(EvalError::PlanChanged { id: run.id, suite: run.draft.suite.clone() });
+            let changed = what_changed(&run, &plan);
+            return Err(EvalError::PlanChanged { id: run.id, suite: run.draft.suite.clone(), changed });
         }
         let done: HashSet<UnitKey> = self.store.done_units(&self.scope, run.id).await?.into_iter().collect();
         self.store.set_run_status(&self.scope, run.id, RunStatus::Running).await?;
@@ -359,6 +360,27 @@ pub fn verdict(assertions: &[AssertionResult], threshold: Option<f64>) -> (CaseS
         None => assertions.iter().filter(|a| a.weight > 0.0).all(|a| a.pass),
     };
     (if pass { CaseStatus::Pass } else { CaseStatus::Fail }, score)
+}
+
+/// What differs between an interrupted run and the plan of its resumption, in the user's terms,
+/// so the refusal names the cause instead of listing every flag that might be it.
+fn what_changed(run: &RunRecord, plan: &Plan) -> Changed {
+    let before = &run.draft;
+    for (old, new) in before.targets.iter().zip(plan.targets.iter().map(|t| &t.record)) {
+        if old.hash != new.hash {
+            return Changed::Target(old.reference.clone());
+        }
+    }
+    if before.targets.len() != plan.targets.len() {
+        return Changed::Targets;
+    }
+    if before.providers != plan.providers {
+        return Changed::Providers { before: before.providers.clone(), now: plan.providers.clone() };
+    }
+    if before.total != plan.total() {
+        return Changed::Cases { before: before.total, now: plan.total() };
+    }
+    Changed::Suite
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::assert::AssertionSpec;
-use crate::yaml::{self, YamlError};
+use crate::yaml::{self, Source, YamlError};
 
 /// Variable values by name, as written in a suite.
 pub type VarMap = BTreeMap<String, serde_json::Value>;
@@ -151,8 +151,8 @@ pub struct LoadedSuite {
     pub path: PathBuf,
     /// The file's directory on disk (datasets are relative to it).
     pub dir: PathBuf,
-    /// The file's text.
-    pub source: String,
+    /// The file's text, with the positions of its keys.
+    pub source: Source,
     /// The parsed file.
     pub file: SuiteFile,
 }
@@ -162,37 +162,41 @@ impl LoadedSuite {
     /// `root` is the project root that messages are relative to.
     pub fn read(root: &Path, path: &Path) -> Result<Self, YamlError> {
         let shown = path.strip_prefix(root).unwrap_or(path).to_path_buf();
-        let source = std::fs::read_to_string(path)
+        let text = std::fs::read_to_string(path)
             .map_err(|err| YamlError::at(&shown, None, format!("cannot read the suite: {err}")))?;
-        let file: SuiteFile = yaml::from_str(&shown, &source)?;
+        let source = Source::new(text);
+        let file: SuiteFile = source.parse(&shown)?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(Self { name, path: shown, dir, source, file })
     }
 
-    /// Where a key path is written in the file, for messages.
-    pub fn locate(&self, key_path: &[&str]) -> Option<yaml::Location> {
-        yaml::locate(&self.source, key_path)
+    /// Reads a suite file and reports every problem of its shape, not only the first. Returns
+    /// the suite without its misfit parts (when what remains parses) so that planning can find
+    /// the problems that come after, and the problems.
+    pub fn read_all(root: &Path, path: &Path) -> (Option<Self>, Vec<YamlError>) {
+        let shown = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+        let source = match std::fs::read_to_string(path) {
+            Ok(source) => source,
+            Err(err) => return (None, vec![YamlError::at(&shown, None, format!("cannot read the suite: {err}"))]),
+        };
+        let (file, problems) = yaml::from_str_all::<SuiteFile>(&shown, &source);
+        let suite = file.map(|file| {
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            Self { name, path: shown, dir, source: Source::new(source), file }
+        });
+        (suite, problems)
     }
 
-    /// Where item `index` of the list under `key` is written, block style (`- item`) or flow
-    /// style (`key: [a, b]`, found by its text).
-    pub fn locate_item(&self, key: &str, index: usize, text: &str) -> Option<yaml::Location> {
-        let at_key = self.locate(&[key])?;
-        let line = self.source.lines().nth(at_key.line - 1)?;
-        if let Some(open) = line.find('[') {
-            // The whole item, not a prefix of a longer one (`a/b` inside `a/bc`).
-            let column = line[open..]
-                .match_indices(text)
-                .map(|(c, _)| open + c)
-                .find(|&c| {
-                    let after = line[c + text.len()..].chars().next();
-                    matches!(after, None | Some(',' | ']' | ' ' | '"' | '\''))
-                })
-                .map(|c| c + 1);
-            return Some(yaml::Location { line: at_key.line, column: column.unwrap_or(at_key.column) });
-        }
-        self.locate(&[key, &index.to_string()]).or(Some(at_key))
+    /// Where a key path is written in the file, for messages.
+    pub fn locate(&self, key_path: &[&str]) -> Option<yaml::Location> {
+        self.source.locate(key_path)
+    }
+
+    /// Where item `index` of the list under `key` is written (block or flow style), else the key.
+    pub fn locate_item(&self, key: &str, index: usize) -> Option<yaml::Location> {
+        self.locate(&[key, &index.to_string()]).or_else(|| self.locate(&[key]))
     }
 
     /// An error at a key path of this file.

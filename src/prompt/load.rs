@@ -27,8 +27,8 @@ pub struct LoadedPrompt {
     pub name: PromptName,
     /// Where it came from, for messages: a file path, or `name@3` for a stored version.
     pub origin: PathBuf,
-    /// The file's text as written.
-    pub source: String,
+    /// The file's text as written, with the positions of its keys.
+    pub source: yaml::Source,
     /// The parsed file.
     pub file: PromptFile,
     /// Every partial it includes, directly or through another partial.
@@ -126,7 +126,8 @@ impl fmt::Display for Warning {
 impl LoadedPrompt {
     /// Parses a prompt from its text; `partials` are the texts its includes resolve to.
     pub fn parse(name: PromptName, origin: PathBuf, source: String, partials: PartialSet) -> Result<Self, PromptError> {
-        let file: PromptFile = yaml::from_str(&origin, &source)?;
+        let source = yaml::Source::new(source);
+        let file: PromptFile = source.parse(&origin)?;
         Ok(Self { name, origin, source, file, partials })
     }
 
@@ -352,7 +353,7 @@ pub fn validate(prompt: &LoadedPrompt) -> (Vec<PromptError>, Vec<Warning>) {
     };
     if prompt.file.messages.is_empty() {
         errors.push(invalid(
-            yaml::locate(&prompt.source, &["messages"]),
+            prompt.source.locate(&["messages"]),
             "`messages` is empty".to_owned(),
             vec!["add at least one message".to_owned()],
         ));
@@ -379,7 +380,7 @@ pub fn validate(prompt: &LoadedPrompt) -> (Vec<PromptError>, Vec<Warning>) {
         }
     }
     for (name, spec) in &prompt.file.variables {
-        let location = yaml::locate(&prompt.source, &["variables", name]);
+        let location = prompt.source.locate(&["variables", name]);
         if !used.contains(name) {
             warnings.push(Warning {
                 path: prompt.origin.clone(),
@@ -415,7 +416,7 @@ pub fn validate(prompt: &LoadedPrompt) -> (Vec<PromptError>, Vec<Warning>) {
         && let Err(message) = crate::json_schema::check_json_schema(schema)
     {
         errors.push(invalid(
-            yaml::locate(&prompt.source, &["response_schema"]),
+            prompt.source.locate(&["response_schema"]),
             format!("`response_schema` is not a valid JSON Schema: {message}"),
             Vec::new(),
         ));

@@ -13,7 +13,7 @@ use super::load::{LoadedPrompt, PromptError, partial_path};
 use super::name::PromptName;
 use super::params::ModelParams;
 use crate::error::{Diagnostic, ErrorClass, did_you_mean, list_names};
-use crate::yaml::{self, Location};
+use crate::yaml::Location;
 
 /// Variable values by name.
 pub type Vars = BTreeMap<String, serde_json::Value>;
@@ -265,7 +265,7 @@ fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &minij
     if let Some(part) = &part {
         path.push(part.as_str());
     }
-    let base = yaml::locate(&prompt.source, &path);
+    let base = prompt.source.locate(&path);
     // In a block scalar (`content: |`) the template's first line is the file's next line.
     let block = base.is_some_and(|l| {
         let line = prompt.source.lines().nth(l.line - 1).unwrap_or_default();
@@ -276,19 +276,24 @@ fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &minij
         (base, _) => base,
     };
     let mut hints = Vec::new();
+    let mut message =
+        format!("template error: {}", err.detail().map_or_else(|| err.kind().to_string(), ToOwned::to_owned));
     if err.kind() == minijinja::ErrorKind::UndefinedError {
         let declared: Vec<&String> = prompt.file.variables.keys().collect();
+        // minijinja does not name what was undefined; the template's own variables do.
+        let undeclared: Vec<String> = used_variables(prompt)
+            .map(|used| used.into_iter().filter(|n| !prompt.file.variables.contains_key(n)).collect())
+            .unwrap_or_default();
+        if let Some(first) = undeclared.first() {
+            message = format!("template uses undeclared variable {}", list_names(&undeclared));
+            hints.extend(did_you_mean(first, declared.iter().map(|d| d.as_str())));
+        }
         hints.push(format!("declared variables: {}", list_names(&declared)));
     }
     if let Some(name) = err.name().filter(|n| prompt.partials.contains_key(*n)) {
         hints.extend(did_you_mean(name, prompt.partials.keys().map(String::as_str)));
     }
-    PromptError::Invalid {
-        path: PathBuf::from(&prompt.origin),
-        location,
-        message: format!("template error: {}", err.detail().map_or_else(|| err.kind().to_string(), ToOwned::to_owned)),
-        hints,
-    }
+    PromptError::Invalid { path: PathBuf::from(&prompt.origin), location, message, hints }
 }
 
 #[cfg(test)]

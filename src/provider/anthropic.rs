@@ -99,7 +99,8 @@ fn usage(value: &Value) -> Usage {
 
 impl Anthropic {
     pub(crate) fn new(setup: HttpSetup) -> Self {
-        Self { setup, client: http::client() }
+        let client = setup.client.clone();
+        Self { setup, client }
     }
 
     fn id(&self) -> String {

@@ -31,6 +31,20 @@ pub(crate) fn client() -> reqwest::Client {
         .clone()
 }
 
+/// A client for the server, whose callers are tenants: names resolve through `resolver` (which
+/// refuses internal addresses) and redirects are never followed, since a redirect to an IP
+/// literal would skip the resolver.
+pub(crate) fn guarded_client<R: reqwest::dns::Resolve + 'static>(resolver: std::sync::Arc<R>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("promptops/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(resolver)
+        .build()
+        .unwrap_or_default()
+}
+
 /// Checks a configured base URL: absolute, http or https, no query. Trailing `/` removed.
 pub(crate) fn base_url(provider: &str, url: &str) -> Result<String, ProviderError> {
     let invalid = |reason: &str| ProviderError::InvalidBaseUrl {

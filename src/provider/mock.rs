@@ -35,6 +35,11 @@ pub(crate) struct ConfigSite {
 }
 
 impl ConfigSite {
+    /// A site outside any file (a connection stored on the server): errors name no line.
+    pub(crate) fn detached() -> Self {
+        Self { path: std::path::PathBuf::from("connection"), text: None, index: 0 }
+    }
+
     pub(crate) fn error(&self, key_path: &[&str], message: String) -> YamlError {
         let index = self.index.to_string();
         let mut full = vec!["providers", index.as_str()];

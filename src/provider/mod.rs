@@ -46,9 +46,15 @@ use async_trait::async_trait;
 
 use crate::config::ProviderKind;
 pub use error::{BudgetKind, ProviderError};
+pub(crate) use http::guarded_client;
 pub use image::{MAX_IMAGE_BYTES, load_image, sniff_media_type};
+pub(crate) use mock::ConfigSite;
 pub use request::request_from_rendered;
-pub use resolve::{Providers, ProvidersOptions, default_key_env};
+pub(crate) use resolve::offline_provider;
+pub use resolve::{
+    LayerContext, Providers, ProvidersOptions, default_base_url, default_key_env, http_provider, identity,
+    key_required, layered,
+};
 pub use types::{
     ChatMessage, ChatPart, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Image, OnDelta, RateLimitInfo, Usage,
 };

@@ -33,6 +33,8 @@ pub(crate) struct HttpSetup {
     pub headers: BTreeMap<String, String>,
     pub params: ModelParams,
     pub api_version: Option<String>,
+    /// The HTTP client (the process-wide pool, or the server's guarded one).
+    pub client: reqwest::Client,
 }
 
 /// An OpenAI-compatible server.
@@ -44,7 +46,8 @@ pub(crate) struct OpenAi {
 
 impl OpenAi {
     pub(crate) fn new(setup: HttpSetup) -> Self {
-        Self { setup, client: http::client() }
+        let client = setup.client.clone();
+        Self { setup, client }
     }
 
     fn url(&self, endpoint: &str, model: &str) -> String {

@@ -22,6 +22,9 @@ pub struct Price {
 }
 
 impl Price {
+    /// Nothing per token (offline providers).
+    pub const FREE: Self = Self::usd(0, 0, 0);
+
     const fn usd(input_micros: i64, cached_micros: i64, output_micros: i64) -> Self {
         Self { input: Micros(input_micros), cached_input: Micros(cached_micros), output: Micros(output_micros) }
     }

@@ -13,6 +13,7 @@ use super::anthropic::{self, Anthropic};
 use super::echo::Echo;
 use super::error::ProviderError;
 use super::exec::Exec;
+use super::http;
 use super::layer::{self, Budget, BudgetLimits, CacheMode, RetryPolicy, StackSettings, StoreWriter};
 use super::mock::{Mock, site_for};
 use super::openai::{self, HttpSetup, OpenAi};
@@ -148,89 +149,22 @@ impl Providers {
     }
 
     fn build(&self, config: &ProviderConfig, index: Option<usize>) -> Result<Arc<dyn Provider>, ProviderError> {
-        let wire = self.wire(config, index)?;
-        let limits = &config.limits;
-        let http = matches!(config.kind, ProviderKind::Openai | ProviderKind::Anthropic);
-        let defaults = RetryPolicy::default();
-        let settings = StackSettings {
-            concurrency: limits.concurrency,
-            adaptive: http,
-            rpm: limits.rpm,
-            tpm: limits.tpm,
-            timeout: limits
-                .timeout_s
-                .filter(|t| t.is_finite() && *t > 0.0)
-                .map_or(layer::DEFAULT_TIMEOUT, Duration::from_secs_f64),
-            retry: RetryPolicy {
-                max_retries: limits.max_retries.unwrap_or(if http { defaults.max_retries } else { 0 }),
-                backoff: limits.backoff_ms.map_or(defaults.backoff, Duration::from_millis),
-                max_backoff: limits.max_backoff_ms.map_or(defaults.max_backoff, Duration::from_millis),
-                ..defaults
-            },
+        let wire = match config.kind {
+            ProviderKind::Openai | ProviderKind::Anthropic => {
+                let default_url = default_base_url(config.kind);
+                let (key, env_var) = self.key(config, key_required(config, default_url))?;
+                http_provider(config, key, env_var, http::client())?
+            }
+            _ => offline_provider(config, &site_for(&self.root, index.unwrap_or(0)), &self.root)?,
+        };
+        let context = LayerContext {
+            prices: Arc::clone(&self.prices),
+            writer: Some(Arc::clone(&self.writer)),
+            budget: self.budget.clone(),
             cache: self.cache,
             cache_ttl: self.config.defaults.cache_ttl_s.map(Duration::from_secs),
-            identity: identity(config),
-            prices: Arc::clone(&self.prices),
-            // An `exec` command costs nothing unless its model has a price in the table.
-            free: match config.kind {
-                ProviderKind::Mock | ProviderKind::Echo => true,
-                ProviderKind::Exec => config.model.as_deref().and_then(|m| self.prices.price(m)).is_none(),
-                ProviderKind::Openai | ProviderKind::Anthropic => false,
-            },
-            budget: self.budget.clone(),
-            writer: Some(Arc::clone(&self.writer)),
         };
-        Ok(layer::stack(wire, &settings))
-    }
-
-    fn wire(&self, config: &ProviderConfig, index: Option<usize>) -> Result<Arc<dyn Provider>, ProviderError> {
-        let model = config.model.clone().unwrap_or_else(|| config.kind.as_str().to_owned());
-        let info = ProviderInfo { id: config.id.clone(), kind: config.kind, model };
-        Ok(match config.kind {
-            ProviderKind::Openai => Arc::new(OpenAi::new(self.http_setup(config, info, openai::DEFAULT_BASE_URL)?)),
-            ProviderKind::Anthropic => {
-                Arc::new(Anthropic::new(self.http_setup(config, info, anthropic::DEFAULT_BASE_URL)?))
-            }
-            ProviderKind::Mock => Arc::new(Mock::new(info, config, &site_for(&self.root, index.unwrap_or(0)))?),
-            ProviderKind::Echo => Arc::new(Echo::new(info)),
-            ProviderKind::Exec => Arc::new(Exec::new(info, config.command.clone(), self.root.clone())?),
-        })
-    }
-
-    fn http_setup(
-        &self,
-        config: &ProviderConfig,
-        info: ProviderInfo,
-        default_url: &str,
-    ) -> Result<HttpSetup, ProviderError> {
-        if config.model.is_none() {
-            return Err(ProviderError::Config {
-                provider: config.id.clone(),
-                message: "no `model` is set".to_owned(),
-                hint: Some(format!("add `model:` to it in promptops.yaml, or use `{}:MODEL`", config.kind.as_str())),
-            });
-        }
-        let azure = config.api_version.is_some();
-        if azure && config.base_url.is_none() {
-            return Err(ProviderError::Config {
-                provider: config.id.clone(),
-                message: "Azure OpenAI (`api_version`) needs `base_url`".to_owned(),
-                hint: Some("e.g. `base_url: https://RESOURCE.openai.azure.com`".to_owned()),
-            });
-        }
-        let base_url = super::http::base_url(&config.id, config.base_url.as_deref().unwrap_or(default_url))?;
-        // The vendors' own endpoints always need a key; a self-hosted server (Ollama, vLLM) may not.
-        let required = azure || config.base_url.as_deref().is_none_or(|u| u.trim_end_matches('/') == default_url);
-        let (key, env_var) = self.key(config, required)?;
-        Ok(HttpSetup {
-            info,
-            base_url,
-            key,
-            env_var,
-            headers: config.headers.clone(),
-            params: config.params.clone(),
-            api_version: config.api_version.clone(),
-        })
+        Ok(layered(wire, config, &context))
     }
 
     fn key(
@@ -252,6 +186,148 @@ impl Providers {
     }
 }
 
+/// What the layers around the providers of one owner share (a project locally, a project's
+/// connections on the server).
+#[derive(Debug, Clone)]
+pub struct LayerContext {
+    /// Prices.
+    pub prices: Arc<PriceTable>,
+    /// The background writer of cache entries and usage rows.
+    pub writer: Option<Arc<StoreWriter>>,
+    /// Spending limits, when any is set.
+    pub budget: Option<Arc<Budget>>,
+    /// Cache use.
+    pub cache: CacheMode,
+    /// Cache entry lifetime.
+    pub cache_ttl: Option<Duration>,
+}
+
+/// Wraps a wire provider in every layer, with the limits of `config`.
+pub fn layered(wire: Arc<dyn Provider>, config: &ProviderConfig, context: &LayerContext) -> Arc<dyn Provider> {
+    let limits = &config.limits;
+    let http = matches!(config.kind, ProviderKind::Openai | ProviderKind::Anthropic);
+    let defaults = RetryPolicy::default();
+    let settings = StackSettings {
+        concurrency: limits.concurrency,
+        adaptive: http,
+        rpm: limits.rpm,
+        tpm: limits.tpm,
+        timeout: limits
+            .timeout_s
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map_or(layer::DEFAULT_TIMEOUT, Duration::from_secs_f64),
+        retry: RetryPolicy {
+            max_retries: limits.max_retries.unwrap_or(if http { defaults.max_retries } else { 0 }),
+            backoff: limits.backoff_ms.map_or(defaults.backoff, Duration::from_millis),
+            max_backoff: limits.max_backoff_ms.map_or(defaults.max_backoff, Duration::from_millis),
+            ..defaults
+        },
+        cache: context.cache,
+        cache_ttl: context.cache_ttl,
+        identity: identity(config),
+        prices: Arc::clone(&context.prices),
+        // An `exec` command costs nothing unless its model has a price in the table.
+        free: match config.kind {
+            ProviderKind::Mock | ProviderKind::Echo => true,
+            ProviderKind::Exec => config.model.as_deref().and_then(|m| context.prices.price(m)).is_none(),
+            ProviderKind::Openai | ProviderKind::Anthropic => false,
+        },
+        budget: context.budget.clone(),
+        writer: context.writer.clone(),
+    };
+    layer::stack(wire, &settings)
+}
+
+/// The default base URL of an HTTP kind.
+pub fn default_base_url(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Anthropic => anthropic::DEFAULT_BASE_URL,
+        _ => openai::DEFAULT_BASE_URL,
+    }
+}
+
+/// Whether an HTTP provider needs a key: the vendors' own endpoints always do; a self-hosted
+/// server (Ollama, vLLM) may not.
+pub fn key_required(config: &ProviderConfig, default_url: &str) -> bool {
+    config.api_version.is_some() || config.base_url.as_deref().is_none_or(|u| u.trim_end_matches('/') == default_url)
+}
+
+/// The wire provider of an HTTP kind (`openai`, `anthropic`) with its key already found, sending
+/// through `client` (the server passes one that refuses internal addresses).
+pub fn http_provider(
+    config: &ProviderConfig,
+    key: Option<SecretString>,
+    env_var: Option<String>,
+    client: reqwest::Client,
+) -> Result<Arc<dyn Provider>, ProviderError> {
+    let model = config.model.clone().unwrap_or_else(|| config.kind.as_str().to_owned());
+    let info = ProviderInfo { id: config.id.clone(), kind: config.kind, model };
+    let default_url = default_base_url(config.kind);
+    let setup = http_setup(config, info, default_url, key, env_var, client)?;
+    Ok(match config.kind {
+        ProviderKind::Anthropic => Arc::new(Anthropic::new(setup)),
+        _ => Arc::new(OpenAi::new(setup)),
+    })
+}
+
+/// The wire provider of an offline kind (`mock`, `echo`, `exec`); `root` is where `exec` runs.
+pub(crate) fn offline_provider(
+    config: &ProviderConfig,
+    site: &super::mock::ConfigSite,
+    root: &std::path::Path,
+) -> Result<Arc<dyn Provider>, ProviderError> {
+    let model = config.model.clone().unwrap_or_else(|| config.kind.as_str().to_owned());
+    let info = ProviderInfo { id: config.id.clone(), kind: config.kind, model };
+    Ok(match config.kind {
+        ProviderKind::Mock => Arc::new(Mock::new(info, config, site)?),
+        ProviderKind::Echo => Arc::new(Echo::new(info)),
+        ProviderKind::Exec => Arc::new(Exec::new(info, config.command.clone(), root.to_path_buf())?),
+        ProviderKind::Openai | ProviderKind::Anthropic => {
+            return Err(ProviderError::Config {
+                provider: config.id.clone(),
+                message: "an HTTP provider needs its key".to_owned(),
+                hint: None,
+            });
+        }
+    })
+}
+
+fn http_setup(
+    config: &ProviderConfig,
+    info: ProviderInfo,
+    default_url: &str,
+    key: Option<SecretString>,
+    env_var: Option<String>,
+    client: reqwest::Client,
+) -> Result<HttpSetup, ProviderError> {
+    if config.model.is_none() {
+        return Err(ProviderError::Config {
+            provider: config.id.clone(),
+            message: "no `model` is set".to_owned(),
+            hint: Some(format!("add `model:` to it in promptops.yaml, or use `{}:MODEL`", config.kind.as_str())),
+        });
+    }
+    let azure = config.api_version.is_some();
+    if azure && config.base_url.is_none() {
+        return Err(ProviderError::Config {
+            provider: config.id.clone(),
+            message: "Azure OpenAI (`api_version`) needs `base_url`".to_owned(),
+            hint: Some("e.g. `base_url: https://RESOURCE.openai.azure.com`".to_owned()),
+        });
+    }
+    let base_url = http::base_url(&config.id, config.base_url.as_deref().unwrap_or(default_url))?;
+    Ok(HttpSetup {
+        info,
+        base_url,
+        key,
+        env_var,
+        headers: config.headers.clone(),
+        params: config.params.clone(),
+        api_version: config.api_version.clone(),
+        client,
+    })
+}
+
 /// The keyring entries tried for a provider: its id, then its kind (`openai`), so that one
 /// `auth set-key openai` serves every `openai:MODEL` reference.
 fn keyring_names(config: &ProviderConfig) -> Vec<String> {
@@ -263,7 +339,7 @@ fn keyring_names(config: &ProviderConfig) -> Vec<String> {
 }
 
 /// Everything about a provider that changes its answers, for cache keys.
-fn identity(config: &ProviderConfig) -> String {
+pub fn identity(config: &ProviderConfig) -> String {
     serde_json::json!({
         "kind": config.kind.as_str(),
         "model": config.model,

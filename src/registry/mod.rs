@@ -68,7 +68,7 @@ impl Registry {
             .map(|p| VersionDraft {
                 name: p.name.clone(),
                 hash: p.hash(),
-                source: p.source.clone(),
+                source: p.source.text().to_owned(),
                 partials: p.partials.clone(),
                 author: self.actor.clone(),
                 message: message.to_owned(),
@@ -200,7 +200,8 @@ impl Registry {
         Ok(self.store.move_label(&self.scope, name, label, None, MoveReason::Remove, &self.actor).await?)
     }
 
-    /// Moves `label` back to the version it held before its current one, or to `to`.
+    /// Moves `label` back to the version it held before its current one (when it held none, the
+    /// version before its current one), or to `to`.
     pub async fn rollback(
         &self,
         name: &PromptName,
@@ -219,18 +220,26 @@ impl Registry {
                 labels: labels.iter().map(|l| l.label.to_string()).collect(),
             });
         };
-        let target = match to {
-            Some(n) => n,
-            None => *held.iter().rev().nth(1).ok_or_else(|| RegistryError::NoEarlierVersion {
-                name: name.clone(),
-                label: label.clone(),
-                current,
-            })?,
+        let target = match (to, held.iter().rev().nth(1)) {
+            (Some(n), _) => n,
+            (None, Some(&before)) => before,
+            // The label held nothing before (its first move was none → @current): roll back to
+            // the version committed before the current one, as a reader of `log` expects.
+            (None, None) => self
+                .version_before(name, current)
+                .await?
+                .ok_or_else(|| RegistryError::NoEarlierVersion { name: name.clone(), label: label.clone(), current })?,
         };
         if self.store.version(&self.scope, name, target).await?.is_none() {
             return Err(self.missing(name, Some(target)).await?);
         }
         Ok(self.store.move_label(&self.scope, name, label, Some(target), MoveReason::Rollback, &self.actor).await?)
+    }
+
+    /// The newest stored version numbered below `current`.
+    async fn version_before(&self, name: &PromptName, current: u32) -> Result<Option<u32>, RegistryError> {
+        let versions = self.store.versions(&self.scope, name).await?;
+        Ok(versions.iter().map(|v| v.number).filter(|&n| n < current).max())
     }
 
     fn check_movable(&self, name: &PromptName, label: &Label, confirmed: bool) -> Result<(), RegistryError> {

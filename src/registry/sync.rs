@@ -2,8 +2,10 @@
 //! versions are matched by number and content hash, new versions are appended in number order
 //! so that numbers stay aligned on both sides, and labels are set only where the other side has
 //! none. A version with the same number but another hash, or a label that points elsewhere, is a
-//! conflict: the prompt is reported and nothing of it is written. [`plan`] is a pure function;
-//! [`apply`] carries a plan out on a store. Moving bytes over HTTP is the remote client's job.
+//! conflict: the prompt is reported and nothing of it is written, unless the user chose that the
+//! source's labels win (`push --force-label`, `pull --theirs`). Versions are immutable, so a
+//! version conflict has no such switch. [`plan`] is a pure function; [`apply`] carries a plan
+//! out on a store. Moving bytes over HTTP is the remote client's job.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +30,39 @@ pub struct SyncBundle {
     /// Plan only: report what would happen and write nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// A label that points elsewhere on the receiving side is moved to the source's version
+    /// instead of being a conflict (`push --force-label`, `pull --theirs`).
+    #[serde(default)]
+    pub overwrite_labels: bool,
+}
+
+/// Which way a bundle travels, so that a conflict says which version is local and which is
+/// the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the local store to a server.
+    Push,
+    /// From a server to the local store.
+    Pull,
+}
+
+impl Direction {
+    /// The words for the source's and the target's side.
+    fn sides(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Push => ("locally", "on the server"),
+            Self::Pull => ("on the server", "locally"),
+        }
+    }
+}
+
+/// How a plan treats what differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Which way the bundle travels.
+    pub direction: Direction,
+    /// The source's labels replace the target's where they differ.
+    pub overwrite_labels: bool,
 }
 
 /// What happens (or would happen) to one version or label.
@@ -38,6 +73,8 @@ pub enum Outcome {
     Created,
     /// Already there, identical.
     Exists,
+    /// A label moved from the version it pointed at to the source's (or to be moved).
+    Replaced,
     /// The other side holds something else; nothing of this prompt is written.
     Conflict,
 }
@@ -95,7 +132,9 @@ pub fn plan(
     source_labels: &[LabelRecord],
     target_versions: &[VersionMeta],
     target_labels: &[LabelRecord],
+    rules: Rules,
 ) -> SyncReport {
+    let (here, there) = rules.direction.sides();
     let target: BTreeMap<(&PromptName, u32), &str> =
         target_versions.iter().map(|v| ((&v.name, v.number), v.hash.as_str())).collect();
     let target_label: BTreeMap<(&PromptName, &Label), u32> =
@@ -110,8 +149,12 @@ pub fn plan(
                 item(&version.name, Some(version.number), None, Outcome::Exists, None)
             }
             Some(hash) => {
-                let detail =
-                    format!("version {} differs: {} here, {} there", version.number, short(&version.hash), short(hash));
+                let detail = format!(
+                    "version {} differs: {} {here}, {} {there}",
+                    version.number,
+                    short(&version.hash),
+                    short(hash)
+                );
                 item(&version.name, Some(version.number), None, Outcome::Conflict, Some(detail))
             }
         };
@@ -123,8 +166,12 @@ pub fn plan(
             Some(&there) if there == label.version => {
                 item(&label.name, Some(label.version), Some(&label.label), Outcome::Exists, None)
             }
-            Some(&there) => {
-                let detail = format!("label `{}` points at {} here, {there} there", label.label, label.version);
+            Some(&elsewhere) if rules.overwrite_labels => {
+                let detail = format!("moved from {elsewhere} {there}");
+                item(&label.name, Some(label.version), Some(&label.label), Outcome::Replaced, Some(detail))
+            }
+            Some(&elsewhere) => {
+                let detail = format!("label `{}` points at {} {here}, {elsewhere} {there}", label.label, label.version);
                 item(&label.name, Some(label.version), Some(&label.label), Outcome::Conflict, Some(detail))
             }
         };
@@ -151,7 +198,7 @@ fn short(hash: &str) -> &str {
 /// that the report says nothing of it was written.
 fn hold_conflicted(mut items: Vec<SyncItem>) -> Vec<SyncItem> {
     if items.iter().any(|i| i.outcome == Outcome::Conflict) {
-        for held in items.iter_mut().filter(|i| i.outcome == Outcome::Created) {
+        for held in items.iter_mut().filter(|i| matches!(i.outcome, Outcome::Created | Outcome::Replaced)) {
             held.outcome = Outcome::Conflict;
             held.detail = Some("held back: another item of this prompt conflicts".to_owned());
         }
@@ -177,28 +224,18 @@ pub async fn export(store: &dyn Store, scope: &Scope, only: &[PromptName]) -> Re
     Ok(bundle)
 }
 
-/// Whose word a bundle's authors and dates are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provenance {
-    /// A registry this side chose to trust (`promptops pull` from a configured remote): copied
-    /// versions keep the author and date the source recorded.
-    Trusted,
-    /// A client's say-so (`promptops push` to a server): copied versions are recorded as
-    /// committed by the actor who pushed them, when they arrive.
-    Client,
-}
-
 /// Plans `bundle` against `store`, checks everything it would write ([`check`]: nothing is
 /// written unless all of it may be) and, unless it is a dry run, writes the created items: versions
 /// through the store's gapless commit in number order (so the numbers match the source's), then
-/// labels, recorded as moved by `actor`. `provenance` says who the versions are recorded as
-/// committed by.
+/// labels (created or replaced), recorded as moved by `actor`. A push (the bundle is a client's
+/// say-so) records its new versions as committed by `actor`, now; a pull keeps the author and
+/// date the remote recorded.
 pub async fn apply(
     store: &dyn Store,
     scope: &Scope,
     bundle: SyncBundle,
     actor: &str,
-    provenance: Provenance,
+    direction: Direction,
 ) -> Result<SyncReport, RegistryError> {
     let names: BTreeSet<PromptName> = bundle
         .versions
@@ -212,17 +249,18 @@ pub async fn apply(
     }
     let target_labels = store.labels(scope, None).await?;
     let metas: Vec<VersionMeta> = bundle.versions.iter().map(|v| v.meta.clone()).collect();
-    let report = plan(&metas, &bundle.labels, &target_versions, &target_labels);
+    let rules = Rules { direction, overwrite_labels: bundle.overwrite_labels };
+    let report = plan(&metas, &bundle.labels, &target_versions, &target_labels, rules);
     check::check(&bundle, &report, &target_versions)?;
     if bundle.dry_run {
         return Ok(report);
     }
-    let attribution = match provenance {
-        Provenance::Trusted => None,
-        Provenance::Client => Some(actor),
+    let pusher = match direction {
+        Direction::Push => Some(actor),
+        Direction::Pull => None,
     };
-    write_versions(store, scope, &report, bundle.versions, attribution).await?;
-    for label in report.items.iter().filter(|i| i.outcome == Outcome::Created) {
+    write_versions(store, scope, &report, bundle.versions, pusher).await?;
+    for label in report.items.iter().filter(|i| matches!(i.outcome, Outcome::Created | Outcome::Replaced)) {
         if let (Some(name), Some(version)) = (label.label.as_ref(), label.version) {
             store.move_label(scope, &label.name, name, Some(version), MoveReason::Set, actor).await?;
         }

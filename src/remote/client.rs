@@ -151,6 +151,17 @@ impl Client {
         self.call(request, &url).await
     }
 
+    /// `DELETE url`, answered with no content.
+    pub async fn delete(&self, url: Url) -> Result<(), RemoteError> {
+        let request = self.http.delete(url.clone()).bearer_auth(self.token.expose());
+        let response = request.send().await.map_err(|source| RemoteError::Unreachable {
+            remote: self.remote.name.clone(),
+            url: url.to_string(),
+            source,
+        })?;
+        self.check(response).await.map(drop)
+    }
+
     async fn call<T: DeserializeOwned>(&self, request: RequestBuilder, url: &Url) -> Result<T, RemoteError> {
         let response = request.bearer_auth(self.token.expose()).send().await.map_err(|source| {
             RemoteError::Unreachable { remote: self.remote.name.clone(), url: url.to_string(), source }

@@ -6,6 +6,7 @@
 //! histories; the rules of what may be written live in [`crate::registry::sync`]. The server
 //! itself is [`crate::server`]'s; this module only speaks to it.
 
+pub mod admin;
 pub mod client;
 pub mod credentials;
 mod error;
@@ -13,6 +14,7 @@ pub mod registry;
 pub mod runs;
 pub mod settings;
 
+pub use admin::RemoteAdmin;
 pub use client::Client;
 pub use error::RemoteError;
 pub use registry::RemoteRegistry;

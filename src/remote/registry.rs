@@ -67,8 +67,10 @@ impl RegistryService for RemoteRegistry {
     }
 
     async fn commit(&self, prompts: &[LoadedPrompt], message: &str) -> Result<Vec<CommitOutcome>, RegistryError> {
-        let prompts: Vec<_> =
-            prompts.iter().map(|p| json!({"name": p.name, "source": p.source, "partials": p.partials})).collect();
+        let prompts: Vec<_> = prompts
+            .iter()
+            .map(|p| json!({"name": p.name, "source": p.source.text(), "partials": p.partials}))
+            .collect();
         self.post(Method::POST, &["commits"], Some(&json!({"message": message, "prompts": prompts}))).await
     }
 

@@ -55,6 +55,16 @@ pub fn add(project: &Project, name: &str, config: RemoteConfig) -> Result<(), Re
     rewrite(project, &remotes)
 }
 
+/// Makes `name` the default remote (and no other).
+pub fn set_default(project: &Project, name: &str) -> Result<(), RemoteError> {
+    find(project, name)?;
+    let mut remotes = project.config.remotes.clone();
+    for (other, remote) in &mut remotes {
+        remote.default = other == name;
+    }
+    rewrite(project, &remotes)
+}
+
 /// Removes remote `name`; returns whether it was there.
 pub fn remove(project: &Project, name: &str) -> Result<bool, RemoteError> {
     let mut remotes = project.config.remotes.clone();
@@ -85,6 +95,7 @@ fn render(remotes: &BTreeMap<String, RemoteConfig>) -> String {
         let mut fields = vec![format!("url: {}", quote(&remote.url))];
         fields.extend(remote.project.as_deref().map(|p| format!("project: {}", quote(p))));
         fields.extend(remote.tenant.as_deref().map(|t| format!("tenant: {}", quote(t))));
+        fields.extend(remote.default.then(|| "default: true".to_owned()));
         block.push_str(&format!("  {name}: {{ {} }}\n", fields.join(", ")));
     }
     block
@@ -118,7 +129,7 @@ mod tests {
     use super::*;
 
     fn remote(url: &str, project: &str) -> RemoteConfig {
-        RemoteConfig { url: url.to_owned(), project: Some(project.to_owned()), tenant: None }
+        RemoteConfig { url: url.to_owned(), project: Some(project.to_owned()), tenant: None, default: false }
     }
 
     #[test]

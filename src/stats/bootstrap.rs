@@ -233,6 +233,23 @@ mod tests {
     }
 
     #[test]
+    fn bca_on_fixed_replicates_matches_scipys_code() {
+        let g = golden::vector("bca_fixed_replicates");
+        let differences = g.numbers("/inputs/differences");
+        let mut replicates = g.numbers("/inputs/replicates");
+        replicates.sort_unstable_by(f64::total_cmp);
+        let values = jackknife(differences.len(), &mut |cases: &[usize]| {
+            cases.iter().map(|&i| differences[i]).sum::<f64>() / cases.len() as f64
+        });
+        for (index, value) in values.iter().enumerate() {
+            g.assert_close(&format!("/expected/jackknife/{index}"), *value);
+        }
+        let bca = bca_interval(&replicates, mean(&differences), &values, g.number("/inputs/alpha")).unwrap();
+        g.assert_close("/expected/lower", bca.lower);
+        g.assert_close("/expected/upper", bca.upper);
+    }
+
+    #[test]
     fn the_same_seed_gives_identical_results() {
         let (a, b) = ([3.0, 1.0, 4.0, 1.0, 5.0, 9.0], [2.0, 6.0, 5.0, 3.0, 5.0, 8.0]);
         let run = |seed| paired_bootstrap(&a, &b, PairedStatistic::MedianDifference, config(500, seed)).unwrap();

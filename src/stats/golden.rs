@@ -1,9 +1,12 @@
-//! Test-only access to the golden vectors computed with SciPy (`tests/data/ab-stats-golden.json`,
-//! a copy of `shared/golden/`): each vector's inputs, expected values and absolute tolerance.
+//! Test-only access to the golden vectors: those computed with SciPy for the methods
+//! (`tests/data/ab-stats-golden.json`, a copy of `shared/golden/`) and those for the decisions
+//! `ab` makes (`tests/data/ab-decisions-golden.json`, from the script beside it, each by an
+//! independent implementation): each vector's inputs, expected values and absolute tolerance.
 
 use serde_json::Value;
 
-const GOLDEN: &str = include_str!("../../tests/data/ab-stats-golden.json");
+const GOLDEN: [&str; 2] =
+    [include_str!("../../tests/data/ab-stats-golden.json"), include_str!("../../tests/data/ab-decisions-golden.json")];
 
 /// One named vector of the golden file.
 pub(crate) struct Vector {
@@ -14,14 +17,14 @@ pub(crate) struct Vector {
 
 /// The vector called `name`; panics (in tests only) if it is missing.
 pub(crate) fn vector(name: &str) -> Vector {
-    let file: Value = serde_json::from_str(GOLDEN).expect("golden file is valid JSON");
-    let value = file["vectors"]
-        .as_array()
-        .expect("golden file has a vector list")
+    let value = GOLDEN
         .iter()
+        .flat_map(|text| {
+            let file: Value = serde_json::from_str(text).expect("golden file is valid JSON");
+            file["vectors"].as_array().expect("golden file has a vector list").clone()
+        })
         .find(|v| v["name"] == name)
-        .unwrap_or_else(|| panic!("golden vector `{name}` exists"))
-        .clone();
+        .unwrap_or_else(|| panic!("golden vector `{name}` exists"));
     let tolerance = value["abs_tol"].as_f64().expect("vector states abs_tol");
     Vector { value, tolerance }
 }

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`proportion`] | one rate (Wilson, Clopper-Pearson) and two independent rates (z, Fisher, Newcombe) |
 //! | [`paired`] | paired pass/fail (McNemar), paired numbers (t test), sign test |
+//! | [`tango`] | Tango's score interval of a paired rate difference, non-inferiority sizes |
 //! | [`signed_rank`] | Wilcoxon signed-rank test for paired numbers, exact and normal |
 //! | [`unpaired`] | two independent samples (Welch t, Mann-Whitney U) |
 //! | [`latency`] | ratio of geometric means from paired log values |
@@ -18,6 +19,7 @@
 //! | [`bootstrap`] | seeded paired case bootstrap, percentile and BCa intervals |
 //! | [`multiple`] | Holm, Bonferroni, Benjamini-Hochberg adjusted p-values |
 //! | [`power`] | required sample sizes and minimum detectable effects |
+//! | [`mcnemar_power`] | exact power, sizes and detectable effects of the McNemar test `ab` decides with |
 //! | [`sequential`] | confidence sequences and mSPRT for looking at results as they stream |
 //! | [`bradley_terry`] | ratings of k arms from pairwise wins |
 //!
@@ -36,12 +38,14 @@ mod exact;
 #[cfg(test)]
 mod golden;
 pub mod latency;
+pub mod mcnemar_power;
 pub mod multiple;
 pub mod paired;
 pub mod power;
 pub mod proportion;
 pub mod sequential;
 pub mod signed_rank;
+pub mod tango;
 pub mod unpaired;
 
 pub use error::{Result, StatsError};

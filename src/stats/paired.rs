@@ -3,14 +3,14 @@
 //! removes the case-to-case variation, which is why promptops runs every case under every arm.
 //! The Wilcoxon signed-rank test lives in [`super::signed_rank`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::common::{check_probability, check_sample, mean, paired_differences, sample_variance};
 use super::dist::{chi2_1_sf, fair_coin_two_sided, t_test, z_quantile};
 use super::{Estimate, Interval, Result, StatsError, TTest, TestResult};
 
 /// The discordant cells of a paired pass/fail table: only they carry evidence about a difference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscordantPairs {
     /// Cases A passed and B failed (the brief's `b`).
     pub a_only: u64,
@@ -36,7 +36,7 @@ impl DiscordantPairs {
         Ok(Self { a_only, b_only, pairs: a.len() as u64 })
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.pairs == 0 {
             return Err(StatsError::TooFewObservations { name: "pairs", needed: 1, got: 0 });
         }
@@ -62,8 +62,12 @@ pub struct McNemar {
     /// χ² with the continuity correction, (|b − c| − 1)²/(b + c); for display when b + c ≥ 25.
     pub chi_square_corrected: TestResult,
     /// Difference of pass rates A − B = (b − c)/n with its Wald standard error and interval.
-    /// The Wald interval is poor with few discordant pairs; use a bootstrap there.
+    /// The Wald interval is poor with few discordant pairs: prefer `score_interval`.
     pub difference: Estimate,
+    /// Tango's score interval of the difference at level 1 − α: the inversion of the χ² test
+    /// without correction (the asymptotic McNemar test), so it excludes 0 exactly when that test
+    /// rejects; see [`super::tango`].
+    pub score_interval: Interval,
 }
 
 /// McNemar's test for paired pass/fail outcomes, interval at level 1 − `alpha`. With no
@@ -84,7 +88,8 @@ pub fn mcnemar(counts: DiscordantPairs, alpha: f64) -> Result<McNemar> {
     let standard_error = (b + c - (b - c).powi(2) / n).max(0.0).sqrt() / n;
     let half_width = z_quantile(1.0 - alpha / 2.0) * standard_error;
     let difference = Estimate { estimate, standard_error, interval: Interval::around(estimate, half_width) };
-    Ok(McNemar { counts, exact, mid_p, chi_square, chi_square_corrected, difference })
+    let score_interval = super::tango::tango_interval(counts, alpha)?;
+    Ok(McNemar { counts, exact, mid_p, chi_square, chi_square_corrected, difference, score_interval })
 }
 
 fn chi_square_test(numerator: f64, discordant: f64) -> TestResult {
@@ -213,6 +218,17 @@ mod tests {
         g.assert_close("/expected/diff_se_wald", result.difference.standard_error);
         g.assert_close("/expected/diff_ci95_wald/0", result.difference.interval.lower);
         g.assert_close("/expected/diff_ci95_wald/1", result.difference.interval.upper);
+    }
+
+    #[test]
+    fn mcnemar_matches_statsmodels() {
+        let g = golden::vector("mcnemar_statsmodels");
+        for row in g.rows("/expected/rows") {
+            let counts = DiscordantPairs::new(row[0] as u64, row[1] as u64, row[2] as u64);
+            let result = mcnemar(counts, 0.05).unwrap();
+            assert!((result.exact.p_value - row[3]).abs() < g.tolerance, "{row:?}: {result:?}");
+            assert!((result.chi_square.p_value - row[4]).abs() < g.tolerance, "{row:?}: {result:?}");
+        }
     }
 
     #[test]

@@ -44,11 +44,18 @@ pub struct ConfidenceSequence {
 }
 
 /// The confidence sequence for the mean of paired differences A − B observed so far (in the
-/// random case order the run used), with the sample sd as the scale. Needs two differences.
+/// random case order the run used). Needs two differences.
+///
+/// The scale is the sample sd, floored at max|d|/√n: the sd the differences would have if one
+/// case in n had moved by the largest difference seen and the rest by nothing. Without the
+/// floor, ten cases that all moved by the same amount (all fail → all pass) give sd = 0 and a
+/// zero-width sequence that "decides" from ten cases; with it they give a sequence about as wide
+/// as one honest disagreement allows. All-zero differences keep sd = 0 and the interval [0, 0].
 pub fn confidence_sequence(differences: &[f64], planned_n: f64, alpha: f64) -> Result<ConfidenceSequence> {
     check_sample("differences", differences, 2)?;
     let center = mean(differences);
-    let sd = sample_variance(differences, center).sqrt();
+    let largest = differences.iter().fold(0.0f64, |m, d| m.max(d.abs()));
+    let sd = sample_variance(differences, center).sqrt().max(largest / (differences.len() as f64).sqrt());
     let half_width = confidence_sequence_half_width(sd, differences.len() as f64, planned_n, alpha)?;
     Ok(ConfidenceSequence {
         n: differences.len(),
@@ -145,6 +152,17 @@ mod tests {
     }
 
     #[test]
+    fn half_widths_match_growthbooks_engine() {
+        let g = golden::vector("confidence_sequence_gbstats");
+        for planned in [200.0, 5000.0] {
+            for n in [50.0, 200.0, 1000.0] {
+                let width = confidence_sequence_half_width(0.3, n, planned, 0.05).unwrap();
+                g.assert_close(&format!("/expected/N{planned:.1}_n{n}"), width);
+            }
+        }
+    }
+
+    #[test]
     fn msprt_matches_golden_g10() {
         let g = golden::vector("msprt");
         let model = MsprtModel {
@@ -188,6 +206,15 @@ mod tests {
         let sequence = confidence_sequence(&[0.1, 0.3, 0.2, 0.4], 100.0, 0.05).unwrap();
         assert!((sequence.mean - 0.25).abs() < 1e-12);
         assert!(sequence.interval.contains(sequence.mean));
+    }
+
+    #[test]
+    fn ten_identical_differences_do_not_give_a_zero_width_sequence() {
+        let sequence = confidence_sequence(&[1.0; 10], 200.0, 0.05).unwrap();
+        let floor = confidence_sequence_half_width(1.0 / 10f64.sqrt(), 10.0, 200.0, 0.05).unwrap();
+        assert!((sequence.half_width - floor).abs() < 1e-12, "{sequence:?}");
+        assert!(sequence.half_width > 0.4, "{sequence:?}");
+        assert_eq!(confidence_sequence(&[0.0; 10], 200.0, 0.05).unwrap().interval, Interval::new(0.0, 0.0));
     }
 
     #[test]

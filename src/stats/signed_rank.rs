@@ -39,7 +39,9 @@ pub struct SignedRank {
 /// Wilcoxon signed-rank test of A − B over cases.
 ///
 /// `Auto` is exact up to [`AUTO_EXACT_MAX`] non-zero differences without ties, otherwise the
-/// normal approximation without continuity correction (SciPy's defaults). `Exact` with ties
+/// normal approximation without continuity correction. Zeros are dropped first and the exact
+/// path still applies to what remains; SciPy's `auto` differs there (it leaves the exact path
+/// whenever a zero is present), so with zeros the two agree only on the normal approximation. `Exact` with ties
 /// gives the exact distribution conditional on the tied ranks; above [`EXACT_LIMIT`] it is
 /// [`StatsError::ExactTooLarge`].
 pub fn wilcoxon_signed_rank(a: &[f64], b: &[f64], method: RankMethod) -> Result<SignedRank> {

@@ -8,6 +8,7 @@
 mod accounts;
 mod commit;
 mod experiment;
+pub mod gateway;
 mod open;
 mod postgres;
 mod records;
@@ -31,6 +32,10 @@ pub use accounts::{
 };
 pub(crate) use experiment::EXPERIMENT_COLUMNS;
 pub use experiment::{ExperimentArm, ExperimentDraft, ExperimentRecord, ExperimentStore};
+pub use gateway::{
+    Admission, ConnectionRecord, GatewayKeyRecord, GatewayStore, MeterLimit, MeterRequest, MeterScope, MeterSettle,
+    SealedRow, SettingsOwner, TraceRecord,
+};
 pub use open::{OpenOptions, StoreUrl, open, open_with, redact_url};
 pub use postgres::PostgresStore;
 pub use records::{
@@ -61,6 +66,7 @@ pub trait Store:
     + ExperimentStore
     + SchemaStore
     + AccountStore
+    + GatewayStore
     + Send
     + Sync
     + 'static
@@ -76,6 +82,7 @@ impl<T> Store for T where
         + ExperimentStore
         + SchemaStore
         + AccountStore
+        + GatewayStore
         + Send
         + Sync
         + 'static

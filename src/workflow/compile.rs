@@ -309,5 +309,5 @@ fn inline_prompt(workflow: &Workflow, node: &str, spec: &Node) -> Result<LoadedP
         .or_else(|_| PromptName::new("workflow/inline"))
         .map_err(|err| invalid(workflow, node, err.to_string()))?;
     let origin = PathBuf::from(format!("{}#{node}", workflow.origin.display()));
-    Ok(LoadedPrompt { name, origin, source: crate::yaml::to_string(&file), file, partials: PartialSet::new() })
+    Ok(LoadedPrompt { name, origin, source: crate::yaml::to_string(&file).into(), file, partials: PartialSet::new() })
 }

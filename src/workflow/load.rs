@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::WorkflowError;
 use super::graph::WorkflowFile;
-use crate::yaml::{self, Location};
+use crate::yaml::{Location, Source};
 
 /// A workflow file as read from disk.
 #[derive(Debug, Clone)]
@@ -18,8 +18,8 @@ pub struct Workflow {
     pub origin: PathBuf,
     /// The directory it lives in (subgraph paths are relative to it).
     pub dir: PathBuf,
-    /// The text as written.
-    pub source: String,
+    /// The text as written, with the positions of its keys.
+    pub source: Source,
     /// The parsed file.
     pub file: WorkflowFile,
     /// The name its path under `workflows/` implies, when it was found there; `name:` must match.
@@ -30,7 +30,8 @@ impl Workflow {
     /// Parses a workflow from its text. Only the YAML shape is checked here; the rules are
     /// checked by [`super::validate`].
     pub fn parse(origin: PathBuf, dir: PathBuf, source: String) -> Result<Self, WorkflowError> {
-        let file: WorkflowFile = yaml::from_str(&origin, &source)?;
+        let source = Source::new(source);
+        let file: WorkflowFile = source.parse(&origin)?;
         Ok(Self { origin, dir, source, file, stem: None })
     }
 
@@ -41,7 +42,7 @@ impl Workflow {
 
     /// Where a key path is written in the file (best effort).
     pub fn locate(&self, key_path: &[&str]) -> Option<Location> {
-        yaml::locate(&self.source, key_path)
+        self.source.locate(key_path)
     }
 
     /// The content hash of the file's text (hex SHA-256), recorded on threads so that a resume

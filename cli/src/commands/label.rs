@@ -16,6 +16,7 @@ pub enum LabelCommand {
     /// Point a label at a version (protected labels need --yes).
     Set {
         /// The prompt.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
         name: String,
         /// The label, e.g. `production`.
         label: String,
@@ -29,11 +30,13 @@ pub enum LabelCommand {
     /// List labels (of one prompt, or all).
     List {
         /// The prompt (default: all).
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
         name: Option<String>,
     },
     /// Remove a label from a prompt.
     Rm {
         /// The prompt.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
         name: String,
         /// The label.
         label: String,
@@ -97,6 +100,7 @@ pub async fn run(command: LabelCommand, ctx: &Context) -> anyhow::Result<ExitSta
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The prompt.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
     pub name: String,
     /// The label to move back.
     #[arg(long)]

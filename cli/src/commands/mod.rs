@@ -1,6 +1,7 @@
 //! One module per command group; `dispatch` routes a parsed command to its `run`.
 
 pub mod ab;
+pub mod admin;
 pub mod auth;
 pub mod cost;
 pub mod eval;
@@ -46,7 +47,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Auth(command) => auth::run(command, ctx).await,
         Command::Provider(command) => provider::run(command, ctx).await,
         Command::Schema(args) => schema::schema(args, ctx),
-        Command::Completions(args) => schema::completions(args),
+        Command::Completions(args) => schema::completions(args, ctx),
         Command::Serve(args) => serve::serve(*args, ctx).await,
         Command::Migrate(args) => serve::migrate(args, ctx).await,
         Command::Workflow(command) => workflow::run(command, ctx).await,
@@ -55,6 +56,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Logout(args) => remote::logout(args, ctx),
         Command::Push(args) => remote::push(args, ctx).await,
         Command::Pull(args) => remote::pull(args, ctx).await,
+        Command::Admin(command) => admin::run(command, ctx).await,
     }
 }
 
@@ -74,6 +76,7 @@ fn check_remote_support(command: &Command, remote: &str) -> anyhow::Result<()> {
             | Command::Prompt(prompt::PromptCommand::List)
             | Command::Push(_)
             | Command::Pull(_)
+            | Command::Admin(_)
             | Command::Eval(_)
     ) || matches!(command, Command::Ab(args) if !matches!(args.command, Some(ab::AbCommand::Plan(_))));
     if supported {
@@ -82,7 +85,7 @@ fn check_remote_support(command: &Command, remote: &str) -> anyhow::Result<()> {
     Err(usage(
         format!("this command does not take `--remote {remote}`"),
         &[
-            "`--remote` works with commit, status, log, diff, show, checkout, label, rollback, prompt list, push, pull, \
+            "`--remote` works with commit, status, log, diff, show, checkout, label, rollback, prompt list, push, pull, admin, \
              eval (uploads the runs; list, show, compare read the server's) and ab (keeps the experiment on the server; \
              list, show, --runs read the server's)",
         ],

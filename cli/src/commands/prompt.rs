@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use promptops::error::{Diagnostic, ErrorClass};
 use promptops::fsutil::write_atomic;
-use promptops::prompt::{self, Content, Part, Vars, coerce_cli_value, render as render_prompt};
+use promptops::prompt::{self, Content, Part, PromptError, Vars, coerce_cli_value, render as render_prompt};
 use promptops::registry::status::{FileState, status as compare};
 
-use super::workspace::{load_ref, load_valid, parse_name, parse_ref, working_copy};
+use super::workspace::{check_prompts, load_ref, load_valid, parse_name, parse_ref, working_copy};
 use crate::context::Context;
-use crate::diagnose::{DiagnoseExt, usage};
+use crate::diagnose::{DiagnoseExt, Diagnosed, usage};
 use crate::exit::ExitStatus;
 use crate::output::{Format, Grid, Tone, emit_structured};
 
@@ -27,6 +28,7 @@ pub enum PromptCommand {
     /// Check prompt files: YAML shape, templates, variables, partials.
     Validate {
         /// Prompts to check (default: all).
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
         names: Vec<String>,
     },
     /// Print a prompt's rendered messages.
@@ -37,7 +39,7 @@ pub enum PromptCommand {
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// The prompt: `name` (working copy), `name@3`, `name@production`, …
-    #[arg(value_name = "REF")]
+    #[arg(value_name = "REF", add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
     pub reference: String,
     /// A variable, `name=value` (converted to the declared type; repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
@@ -52,14 +54,62 @@ pub async fn run(command: PromptCommand, ctx: &Context) -> anyhow::Result<ExitSt
     match command {
         PromptCommand::List => list(ctx).await,
         PromptCommand::New { name } => new(&name, ctx),
-        PromptCommand::Validate { names } => {
-            let names = names.iter().map(|n| parse_name(n)).collect::<anyhow::Result<Vec<_>>>()?;
-            let prompts = load_valid(ctx, &ctx.project()?, &names)?;
-            ctx.printer.status(&format!("{} prompt(s) valid", prompts.len()));
-            Ok(ExitStatus::Success)
-        }
+        PromptCommand::Validate { names } => validate(&names, ctx),
         PromptCommand::Render(args) => render(args, ctx).await,
     }
+}
+
+/// `prompt validate`: every problem of every file on stderr (or, with `--format json|yaml`, as
+/// a document on stdout: the valid prompts, the problems with file, line and column, warnings).
+fn validate(names: &[String], ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let format = ctx.format(Format::DOCUMENT, "prompt validate")?;
+    let names = names.iter().map(|n| parse_name(n)).collect::<anyhow::Result<Vec<_>>>()?;
+    let project = ctx.project()?;
+    if format == Format::Table {
+        let prompts = load_valid(ctx, &project, &names)?;
+        ctx.printer.status(&format!("{} prompt(s) valid", prompts.len()));
+        return Ok(ExitStatus::Success);
+    }
+    let checked = check_prompts(&project, &names)?;
+    let place = |path: &std::path::Path, location: Option<promptops::yaml::Location>| {
+        serde_json::json!({
+            "file": project.relative(path).display().to_string(),
+            "line": location.map(|l| l.line),
+            "column": location.map(|l| l.column),
+        })
+    };
+    let problems: Vec<serde_json::Value> = checked
+        .errors
+        .iter()
+        .map(|err| {
+            let mut entry = match err {
+                PromptError::Yaml(yaml) => place(&yaml.path, yaml.location),
+                PromptError::Invalid { path, location, .. } => place(path, *location),
+                PromptError::Read { path, .. } => place(path, None),
+                PromptError::NotFound { .. } | PromptError::Duplicate { .. } => serde_json::json!({}),
+            };
+            entry["message"] = err.to_string().into();
+            entry["hints"] = err.hints().into();
+            entry
+        })
+        .collect();
+    let warnings: Vec<serde_json::Value> = checked
+        .warnings
+        .iter()
+        .map(|w| {
+            let mut entry = place(&w.path, w.location);
+            entry["message"] = w.message.clone().into();
+            entry
+        })
+        .collect();
+    let valid: Vec<String> = checked.loaded.iter().map(|p| p.name.to_string()).collect();
+    let document = serde_json::json!({ "valid": valid, "problems": problems, "warnings": warnings });
+    emit_structured(&ctx.printer, format, &document)?;
+    if problems.is_empty() {
+        return Ok(ExitStatus::Success);
+    }
+    let summary = format!("{} problem(s) found in prompt files", problems.len());
+    Err(Diagnosed::message(ErrorClass::Config, summary, Vec::new()).into())
 }
 
 async fn list(ctx: &Context) -> anyhow::Result<ExitStatus> {
@@ -123,7 +173,7 @@ async fn render(args: RenderArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let project = ctx.project()?;
     let registry = ctx.registry(&project).await?;
     let prompt = load_ref(&project, registry.as_ref(), &r).await?;
-    let values = collect_vars(&prompt, &vars, vars_file.as_deref())?;
+    let values = collect_vars(ctx, &prompt, &vars, vars_file.as_deref())?;
     let rendered = render_prompt(&prompt, &values).diag()?;
     if !emit_structured(&ctx.printer, format, &rendered)? {
         for message in &rendered.messages {
@@ -144,8 +194,11 @@ async fn render(args: RenderArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// Variables from `--vars-file` (a mapping) overlaid with `--var name=value` pairs.
+/// Variables from `--vars-file` (a mapping) overlaid with `--var name=value` pairs. A `--var`
+/// the prompt does not declare would be ignored by rendering: it is warned about, with the
+/// closest declared name.
 pub fn collect_vars(
+    ctx: &Context,
     prompt: &prompt::LoadedPrompt,
     pairs: &[String],
     file: Option<&std::path::Path>,
@@ -168,6 +221,15 @@ pub fn collect_vars(
             return Err(usage(format!("`--var {pair}` is not NAME=VALUE"), &["e.g. `--var language=de`"]));
         };
         let spec = prompt.file.variables.get(name);
+        if spec.is_none() {
+            let declared = prompt.file.variables.keys().map(String::as_str);
+            let suggestion =
+                promptops::error::did_you_mean(name, declared).map(|s| format!("; {s}")).unwrap_or_default();
+            ctx.printer.warn(&format!(
+                "`--var {name}` is ignored: `{}` declares no variable `{name}`{suggestion}",
+                prompt.name
+            ));
+        }
         let value = coerce_cli_value(spec, raw).map_err(|why| usage(format!("`--var {pair}`: {why}"), &[]))?;
         vars.insert(name.to_owned(), value);
     }

@@ -17,7 +17,7 @@ use crate::output::{Format, Grid, Tone, diff as render_diff, emit_structured};
 #[derive(Debug, Args)]
 pub struct CommitArgs {
     /// Prompts to commit (default: all).
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
     pub names: Vec<String>,
     /// Why: recorded with each new version.
     #[arg(short, long)]
@@ -112,6 +112,7 @@ pub async fn status(ctx: &Context) -> anyhow::Result<ExitStatus> {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// The prompt.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
     pub name: String,
 }
 
@@ -165,7 +166,7 @@ pub async fn log(args: LogArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
 pub struct DiffArgs {
     /// Zero refs: every changed prompt against its latest version. One: that ref against the
     /// working copy (a bare name: latest against the working copy). Two: the first against the second.
-    #[arg(value_name = "REF", num_args = 0..=2)]
+    #[arg(value_name = "REF", num_args = 0..=2, add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
     pub refs: Vec<String>,
     /// Show changed line counts instead of the diff.
     #[arg(long)]
@@ -228,7 +229,7 @@ pub async fn diff(args: DiffArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The version to show (a bare name shows the latest version).
-    #[arg(value_name = "REF")]
+    #[arg(value_name = "REF", add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
     pub reference: String,
 }
 
@@ -266,7 +267,7 @@ async fn resolve_stored(registry: &dyn RegistryService, reference: &str) -> anyh
 #[derive(Debug, Args)]
 pub struct CheckoutArgs {
     /// The version to write back (a bare name means its latest version).
-    #[arg(value_name = "REF")]
+    #[arg(value_name = "REF", add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
     pub reference: String,
     /// Overwrite uncommitted changes in the file.
     #[arg(long)]

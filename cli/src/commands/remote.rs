@@ -6,7 +6,7 @@
 use clap::{Args, Subcommand};
 use promptops::config::{Project, RemoteConfig};
 use promptops::env;
-use promptops::registry::sync::{self, Outcome, Provenance, SyncItem, SyncReport};
+use promptops::registry::sync::{self, Direction, Outcome, SyncItem, SyncReport};
 use promptops::remote::{Client, credentials, settings};
 use promptops::secret::{SecretString, Secrets};
 
@@ -35,6 +35,13 @@ pub enum RemoteCommand {
     /// Remove a remote from promptops.yaml (its token stays until `logout`).
     Remove {
         /// The remote.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::remotes))]
+        name: String,
+    },
+    /// Make a remote the one `push` and `pull` use without `--remote` (marked `default: true`).
+    Default {
+        /// The remote.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::remotes))]
         name: String,
     },
 }
@@ -43,6 +50,7 @@ pub enum RemoteCommand {
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// The remote.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::remotes))]
     pub name: String,
     /// Read the token from stdin instead of a hidden prompt.
     #[arg(long)]
@@ -53,6 +61,7 @@ pub struct LoginArgs {
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     /// The remote.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::remotes))]
     pub name: String,
 }
 
@@ -60,11 +69,35 @@ pub struct LogoutArgs {
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// Prompts to send or fetch (default: all).
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
     pub names: Vec<String>,
     /// Say what would happen; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Flags of `push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// What to send.
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// Where a label points elsewhere on the server, move it to the local version (recorded
+    /// as a label move on the server) instead of reporting a conflict.
+    #[arg(long)]
+    pub force_label: bool,
+}
+
+/// Flags of `pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// What to fetch.
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// Where a label points elsewhere locally, move it to the server's version instead of
+    /// reporting a conflict.
+    #[arg(long)]
+    pub theirs: bool,
 }
 
 /// Runs a `remote` subcommand.
@@ -72,7 +105,8 @@ pub fn run(command: RemoteCommand, ctx: &Context) -> anyhow::Result<ExitStatus> 
     let project = ctx.project()?;
     match command {
         RemoteCommand::Add { name, url, project_id: id } => {
-            let config = RemoteConfig { url: url.clone(), project: Some(id.clone()), tenant: None };
+            let default = project.config.remotes.get(&name).is_some_and(|r| r.default);
+            let config = RemoteConfig { url: url.clone(), project: Some(id.clone()), tenant: None, default };
             settings::add(&project, &name, config).diag()?;
             ctx.printer.status(&format!("added remote `{name}`: {url}, project `{id}`"));
             ctx.printer.status(&format!("next: `promptops login {name}`"));
@@ -87,6 +121,10 @@ pub fn run(command: RemoteCommand, ctx: &Context) -> anyhow::Result<ExitStatus> 
             }
             ctx.printer.status(&format!("removed remote `{name}`"));
         }
+        RemoteCommand::Default { name } => {
+            settings::set_default(&project, &name).diag()?;
+            ctx.printer.status(&format!("`push` and `pull` now use remote `{name}` unless given `--remote`"));
+        }
     }
     Ok(ExitStatus::Success)
 }
@@ -96,9 +134,10 @@ fn list(ctx: &Context, project: &Project) -> anyhow::Result<()> {
     if emit_structured(&ctx.printer, format, &project.config.remotes)? {
         return Ok(());
     }
-    let mut grid = Grid::new(&["NAME", "URL", "PROJECT"]);
+    let mut grid = Grid::new(&["NAME", "URL", "PROJECT", "DEFAULT"]);
     for (name, remote) in &project.config.remotes {
-        grid.row(vec![name.clone(), remote.url.clone(), remote.project.clone().unwrap_or_default()]);
+        let default = if remote.default { "yes" } else { "" };
+        grid.row(vec![name.clone(), remote.url.clone(), remote.project.clone().unwrap_or_default(), default.into()]);
     }
     ctx.printer.out(&grid.render(format));
     Ok(())
@@ -147,25 +186,32 @@ pub fn logout(args: LogoutArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// The remote of `push`/`pull`: `--remote`, else the only one configured.
-fn sync_remote(ctx: &Context, project: &Project) -> anyhow::Result<String> {
+/// The remote of `push`, `pull` and `admin`: `--remote`, else the one marked default, else the only one.
+pub(crate) fn sync_remote(ctx: &Context, project: &Project) -> anyhow::Result<String> {
     if let Some(name) = ctx.remote() {
         return Ok(name.to_owned());
     }
-    let mut names = project.config.remotes.keys();
+    let remotes = &project.config.remotes;
+    if let Some((name, _)) = remotes.iter().find(|(_, remote)| remote.default) {
+        return Ok(name.clone());
+    }
+    let mut names = remotes.keys();
     match (names.next(), names.next()) {
         (Some(only), None) => Ok(only.clone()),
         (None, _) => Err(usage(
             "no remote is configured",
             &["add one with `promptops remote add NAME URL --project-id PROJECT`"],
         )),
-        (Some(_), Some(_)) => Err(usage("several remotes are configured", &["choose one with `--remote NAME`"])),
+        (Some(_), Some(_)) => Err(usage(
+            "several remotes are configured and none is the default",
+            &["choose one with `--remote NAME`, or make one the default: `promptops remote default NAME`"],
+        )),
     }
 }
 
 /// `push`: local versions and labels to the remote.
-pub async fn push(args: SyncArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
-    let SyncArgs { names, dry_run } = args;
+pub async fn push(args: PushArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let PushArgs { sync: SyncArgs { names, dry_run }, force_label } = args;
     let format = ctx.format(Format::DOCUMENT, "push")?;
     let names = names.iter().map(|n| parse_name(n)).collect::<anyhow::Result<Vec<_>>>()?;
     let project = ctx.project()?;
@@ -174,13 +220,14 @@ pub async fn push(args: SyncArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let local = ctx.local_store(&project).await?;
     let mut bundle = sync::export(local.store.as_ref(), &local.scope, &names).await.diag()?;
     bundle.dry_run = dry_run;
+    bundle.overwrite_labels = force_label;
     let report = registry.import(&bundle).await.diag()?;
-    finish(ctx, format, &report, &format!("push to `{remote}`"), dry_run)
+    finish(ctx, format, &report, &format!("push to `{remote}`"), Direction::Push, dry_run)
 }
 
 /// `pull`: the remote's versions and labels into the local store.
-pub async fn pull(args: SyncArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
-    let SyncArgs { names, dry_run } = args;
+pub async fn pull(args: PullArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let PullArgs { sync: SyncArgs { names, dry_run }, theirs } = args;
     let format = ctx.format(Format::DOCUMENT, "pull")?;
     let names = names.iter().map(|n| parse_name(n)).collect::<anyhow::Result<Vec<_>>>()?;
     let project = ctx.project()?;
@@ -190,22 +237,33 @@ pub async fn pull(args: SyncArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     bundle.versions.retain(|v| names.is_empty() || names.contains(&v.meta.name));
     bundle.labels.retain(|l| names.is_empty() || names.contains(&l.name));
     bundle.dry_run = dry_run;
+    bundle.overwrite_labels = theirs;
     let local = ctx.local_store(&project).await?;
-    let report =
-        sync::apply(local.store.as_ref(), &local.scope, bundle, &local.actor, Provenance::Trusted).await.diag()?;
-    finish(ctx, format, &report, &format!("pull from `{remote}`"), dry_run)
+    let report = sync::apply(local.store.as_ref(), &local.scope, bundle, &local.actor, Direction::Pull).await.diag()?;
+    finish(ctx, format, &report, &format!("pull from `{remote}`"), Direction::Pull, dry_run)
 }
 
-fn finish(ctx: &Context, format: Format, report: &SyncReport, what: &str, dry_run: bool) -> anyhow::Result<ExitStatus> {
+fn finish(
+    ctx: &Context,
+    format: Format,
+    report: &SyncReport,
+    what: &str,
+    direction: Direction,
+    dry_run: bool,
+) -> anyhow::Result<ExitStatus> {
     if !emit_structured(&ctx.printer, format, report)? {
         for item in report.items.iter().filter(|i| i.outcome != Outcome::Exists) {
             ctx.printer.out(&line(ctx, item));
         }
         let created = if dry_run { "to create" } else { "created" };
         ctx.printer.status(&format!(
-            "{what}{}: {} {created}, {} already there, {} in conflict",
+            "{what}{}: {} {created}, {}{} already there, {} in conflict",
             if dry_run { " (dry run, nothing written)" } else { "" },
             report.count(Outcome::Created),
+            match report.count(Outcome::Replaced) {
+                0 => String::new(),
+                moved => format!("{moved} label(s) moved, "),
+            },
             report.count(Outcome::Exists),
             report.count(Outcome::Conflict),
         ));
@@ -216,12 +274,47 @@ fn finish(ctx: &Context, format: Format, report: &SyncReport, what: &str, dry_ru
     }
     let names: Vec<String> = conflicted.iter().map(ToString::to_string).collect();
     ctx.printer.warn(&format!("conflicts in {}: nothing of these prompts was written", names.join(", ")));
+    for hint in conflict_hints(report, direction) {
+        ctx.printer.error_line("hint", &hint);
+    }
     Ok(ExitStatus::Failed)
+}
+
+/// The ways out of the conflicts in `report`: labels can be moved by choice; versions are
+/// immutable, so diverged histories are resolved by choosing a side by hand.
+fn conflict_hints(report: &SyncReport, direction: Direction) -> Vec<String> {
+    let conflicts = || report.items.iter().filter(|i| i.outcome == Outcome::Conflict && i.detail.is_some());
+    let labels = conflicts().any(|i| i.label.is_some() && !is_held(i));
+    let versions = conflicts().any(|i| i.label.is_none() && !is_held(i));
+    let mut hints = Vec::new();
+    if labels {
+        hints.push(
+            match direction {
+                Direction::Push => "to move the server's labels to your versions, push again with `--force-label`",
+                Direction::Pull => "to move your labels to the server's versions, pull again with `--theirs`",
+            }
+            .to_owned(),
+        );
+    }
+    if versions {
+        hints.push(
+            "versions never change once stored, so the two histories diverged: to keep the server's, move \
+             `.promptops/promptops.db` aside and pull again; to keep yours, commit the server's text as a new version \
+             (`promptops show NAME@N --remote R`) after yours, or push to another project"
+                .to_owned(),
+        );
+    }
+    hints
+}
+
+fn is_held(item: &SyncItem) -> bool {
+    item.detail.as_deref().is_some_and(|d| d.starts_with("held back"))
 }
 
 fn line(ctx: &Context, item: &SyncItem) -> String {
     let (tone, word) = match item.outcome {
         Outcome::Created => (Tone::Good, "created "),
+        Outcome::Replaced => (Tone::Warn, "moved   "),
         Outcome::Exists => (Tone::Dim, "exists  "),
         Outcome::Conflict => (Tone::Bad, "conflict"),
     };

@@ -20,7 +20,7 @@ use crate::output::{Format, Tone};
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The prompt: `name` (working copy), `name@3`, `name@production`, …
-    #[arg(value_name = "REF")]
+    #[arg(value_name = "REF", add = clap_complete::ArgValueCandidates::new(crate::complete::prompts))]
     pub reference: String,
     /// A variable, `name=value` (converted to the declared type; repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
@@ -55,7 +55,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let project = ctx.project()?;
     let registry = ctx.registry(&project).await?;
     let prompt = load_ref(&project, registry.as_ref(), &parse_ref(&reference)?).await?;
-    let values = collect_vars(&prompt, &vars, vars_file.as_deref())?;
+    let values = collect_vars(ctx, &prompt, &vars, vars_file.as_deref())?;
     let rendered = render_prompt(&prompt, &values).diag()?;
     let Some(chosen) = provider.or_else(|| rendered.model.clone()).or_else(|| project.config.defaults.provider.clone())
     else {

@@ -42,11 +42,28 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: Shell,
+    /// A script with the commands and flags only, which never calls promptops back (no names
+    /// of prompts, suites, workflows, remotes or runs).
+    #[arg(long = "static")]
+    pub fixed: bool,
 }
 
-/// Prints a completion script for the shell.
-pub fn completions(args: CompletionsArgs) -> anyhow::Result<ExitStatus> {
-    let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "promptops", &mut std::io::stdout());
+/// Prints a completion script for the shell (through the printer: a closed pipe ends quietly).
+/// By default the script asks promptops for candidates as you type (clap_complete's
+/// `COMPLETE=SHELL promptops` protocol), so names come from the project you are in.
+pub fn completions(args: CompletionsArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let CompletionsArgs { shell, fixed } = args;
+    let mut script = Vec::new();
+    if fixed {
+        clap_complete::generate(shell, &mut Cli::command(), "promptops", &mut script);
+    } else {
+        let shells = clap_complete::env::Shells::builtins();
+        let Some(completer) = shells.completer(&shell.to_string()) else {
+            return Err(usage(format!("no dynamic completion for {shell}"), &["use `--static`"]));
+        };
+        // The script calls the binary by name, so it keeps working after an upgrade or a move.
+        completer.write_registration("COMPLETE", "promptops", "promptops", "promptops", &mut script)?;
+    }
+    ctx.printer.out_raw(&String::from_utf8_lossy(&script));
     Ok(ExitStatus::Success)
 }

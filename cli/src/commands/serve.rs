@@ -123,6 +123,9 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
     } = args;
     init_logs(&log, &log_format)?;
     let keys = jwt_keys(jwt_secret, jwt_private_key, jwt_public_key)?;
+    // Listen before opening the store: an address in use then leaves no database file behind.
+    let listeners =
+        listeners(addr, metrics_addr, metrics_token.as_deref().is_some_and(|t| !t.trim().is_empty())).await?;
     let store = store::open(&database).await.diag()?;
     let admin_token = std::env::var(env::ADMIN_TOKEN).ok().filter(|t| !t.trim().is_empty()).map(SecretString::new);
     if let Some(token) = server::bootstrap_admin(store.as_ref(), admin_token.as_ref(), init_admin).await.diag()? {
@@ -158,34 +161,48 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         })?,
         metrics_token: metrics_token.filter(|t| !t.trim().is_empty()).map(SecretString::new),
     };
-    let listeners = listen(addr, metrics_addr, config.metrics_token.is_some()).await?;
     let state = AppState::new(Arc::clone(&store), config);
     server::serve(listeners, state, shutdown_signal(), Duration::from_secs(request_timeout)).await?;
     tracing::info!("stopped");
     Ok(ExitStatus::Success)
 }
 
-/// Binds the API's address and the metrics one, if any.
-async fn listen(addr: SocketAddr, metrics_addr: Option<SocketAddr>, token: bool) -> anyhow::Result<Listeners> {
-    let api = tokio::net::TcpListener::bind(addr).await?;
+/// The API's listening socket and the metrics one, if any.
+async fn listeners(addr: SocketAddr, metrics_addr: Option<SocketAddr>, token: bool) -> anyhow::Result<Listeners> {
+    let api = listen(addr, "--addr", env::ADDR).await?;
     tracing::info!(addr = %api.local_addr()?, "listening");
     let metrics = match metrics_addr {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let listener = listen(addr, "--metrics-addr", env::METRICS_ADDR).await?;
             tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
             Some(listener)
         }
-        None if !token => {
-            tracing::warn!(
-                "/metrics is not served: set {} (a separate port) or {}",
-                env::METRICS_ADDR,
-                env::METRICS_TOKEN
-            );
+        None => {
+            if !token {
+                tracing::warn!(
+                    "/metrics is not served: set {} (a separate port) or {}",
+                    env::METRICS_ADDR,
+                    env::METRICS_TOKEN
+                );
+            }
             None
         }
-        None => None,
     };
     Ok(Listeners { api, metrics })
+}
+
+/// A listening socket, or an error naming the address with a way out (`flag`, `var`: where the
+/// address came from).
+async fn listen(addr: SocketAddr, flag: &str, var: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|err| {
+        let hint = match err.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                format!("another process listens there: stop it, or choose a free address with `{flag} HOST:PORT` (or {var})")
+            }
+            _ => format!("choose an address of this machine with `{flag} HOST:PORT` (or {var})"),
+        };
+        usage(format!("cannot listen on {addr}: {err}"), &[hint.as_str()])
+    })
 }
 
 /// Migrates the database and exits.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use promptops::config::Project;
 use promptops::error::{Diagnostic, ErrorClass};
-use promptops::prompt::{self, LoadedPrompt, PromptError, PromptName, PromptRef, Selector};
+use promptops::prompt::{self, LoadedPrompt, PromptError, PromptName, PromptRef, Selector, Warning};
 use promptops::registry::diff::DiffSide;
 use promptops::service::RegistryService;
 use promptops::store::VersionRecord;
@@ -38,6 +38,32 @@ pub fn report_all<E: Diagnostic>(ctx: &Context, errors: &[E], summary: String) -
 /// Loads the prompts named (or all), validates them and prints warnings. Any error in any of
 /// them is reported, all at once, and nothing is returned.
 pub fn load_valid(ctx: &Context, project: &Project, names: &[PromptName]) -> anyhow::Result<Vec<LoadedPrompt>> {
+    let checked = check_prompts(project, names)?;
+    for warning in &checked.warnings {
+        ctx.printer.warn(&warning.to_string());
+    }
+    if !checked.errors.is_empty() {
+        let count = checked.errors.len();
+        let summary = format!("{count} problem(s) found in prompt files; nothing was changed");
+        return Err(report_all(ctx, &checked.errors, summary));
+    }
+    Ok(checked.loaded)
+}
+
+/// The prompts named (or all) that load and validate, every problem found in any of them, and
+/// the warnings.
+#[derive(Debug)]
+pub struct Checked {
+    /// The prompts without problems.
+    pub loaded: Vec<LoadedPrompt>,
+    /// Every problem, of every file.
+    pub errors: Vec<PromptError>,
+    /// What was noticed but is allowed.
+    pub warnings: Vec<Warning>,
+}
+
+/// Loads and validates the prompts named (or all), keeping every problem.
+pub fn check_prompts(project: &Project, names: &[PromptName]) -> anyhow::Result<Checked> {
     let (mut loaded, mut errors) = prompt::load_all(&project.prompts_dir()).diag()?;
     if !names.is_empty() {
         let on_disk = prompt::prompt_names_on_disk(&project.prompts_dir()).diag()?;
@@ -49,18 +75,17 @@ pub fn load_valid(ctx: &Context, project: &Project, names: &[PromptName]) -> any
         let wanted: Vec<PathBuf> = names.iter().filter_map(|n| on_disk.get(n).cloned()).collect();
         errors.retain(|e| error_path(e).is_none_or(|p| wanted.contains(&p)));
     }
-    for prompt in &loaded {
-        let (found, warnings) = prompt::validate(prompt);
-        errors.extend(found);
-        for warning in warnings {
-            ctx.printer.warn(&warning.to_string());
+    let mut warnings = Vec::new();
+    let mut valid = Vec::with_capacity(loaded.len());
+    for prompt in loaded {
+        let (found, noticed) = prompt::validate(&prompt);
+        warnings.extend(noticed);
+        if found.is_empty() {
+            valid.push(prompt);
         }
+        errors.extend(found);
     }
-    if !errors.is_empty() {
-        let count = errors.len();
-        return Err(report_all(ctx, &errors, format!("{count} problem(s) found in prompt files; nothing was changed")));
-    }
-    Ok(loaded)
+    Ok(Checked { loaded: valid, errors, warnings })
 }
 
 fn error_path(err: &PromptError) -> Option<PathBuf> {
@@ -114,9 +139,11 @@ pub async fn load_ref(
 pub async fn diff_side(project: &Project, registry: &dyn RegistryService, r: &PromptRef) -> anyhow::Result<DiffSide> {
     if r.selector == Selector::WorkingCopy {
         return match prompt::load_prompt(&project.prompts_dir(), &r.name) {
-            Ok(p) => {
-                Ok(DiffSide { label: format!("{} (working copy)", r.name), source: p.source, partials: p.partials })
-            }
+            Ok(p) => Ok(DiffSide {
+                label: format!("{} (working copy)", r.name),
+                source: p.source.into(),
+                partials: p.partials,
+            }),
             Err(PromptError::NotFound { .. }) => Ok(DiffSide {
                 label: format!("{} (deleted)", r.name),
                 source: String::new(),

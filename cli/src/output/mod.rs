@@ -12,6 +12,12 @@ pub use format::Format;
 pub use grid::Grid;
 pub use printer::{Printer, Tone};
 
+/// `1 error`, `2 errors`: a count with its noun in the right number (English plural in `s`).
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// Prints `data` as JSON or YAML when `format` is one of those and returns true; returns false
 /// for the human formats, which each command renders its own way.
 pub fn emit_structured<T: serde::Serialize>(printer: &Printer, format: Format, data: &T) -> anyhow::Result<bool> {

@@ -1,8 +1,11 @@
 //! The one way commands write output. stdout carries data; stderr carries status lines,
 //! warnings, errors and progress bars. Colour is used only on a terminal, never with
 //! `--no-color` or `NO_COLOR`; progress bars only on a terminal and never with `--quiet`.
+//! A failed write to stdout is remembered (and later writes skipped) so that `main` ends the
+//! process the way the failure calls for, after the command has finished its work.
 
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 
 use anstyle::{AnsiColor, Style};
 
@@ -44,6 +47,8 @@ pub struct Printer {
     verbose: u8,
     color_stdout: bool,
     color_stderr: bool,
+    /// The first error writing to stdout, shared by every clone.
+    stdout_failure: Arc<Mutex<Option<std::io::Error>>>,
 }
 
 impl Printer {
@@ -57,24 +62,36 @@ impl Printer {
             verbose,
             color_stdout: colour_allowed && std::io::stdout().is_terminal(),
             color_stderr: colour_allowed && stderr_is_terminal,
+            stdout_failure: Arc::default(),
         }
     }
 
-    /// Writes data to stdout. A closed pipe (`| head`) is not an error worth reporting.
+    /// Writes data to stdout, ending with a newline.
     pub fn out(&self, text: &str) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        if !text.ends_with('\n') {
-            let _ = stdout.write_all(b"\n");
+        if text.ends_with('\n') {
+            self.out_raw(text);
+        } else {
+            self.out_raw(&format!("{text}\n"));
         }
-        let _ = stdout.flush();
     }
 
-    /// Writes raw bytes to stdout without adding a newline (streamed tokens).
+    /// Writes text to stdout as it is (streamed tokens, documents that end their own lines).
+    /// After a failed write (a closed pipe, a full disk) nothing more is written, and
+    /// [`Self::stdout_failure`] tells `main` how to end.
     pub fn out_raw(&self, text: &str) {
+        let mut failure = self.stdout_failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failure.is_some() {
+            return;
+        }
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        if let Err(err) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+            *failure = Some(err);
+        }
+    }
+
+    /// The first error writing to stdout, if any (taken: asked once, at the end).
+    pub fn stdout_failure(&self) -> Option<std::io::Error> {
+        self.stdout_failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
 
     /// Writes text to stderr as it is, even with `--quiet` (CI workflow commands).
@@ -116,6 +133,11 @@ impl Printer {
     /// Where progress bars draw: stderr on a terminal, nowhere when quiet or redirected.
     pub fn progress_target(&self) -> indicatif::ProgressDrawTarget {
         if self.progress { indicatif::ProgressDrawTarget::stderr() } else { indicatif::ProgressDrawTarget::hidden() }
+    }
+
+    /// Whether stderr gets colour (progress bars style themselves by it).
+    pub fn stderr_colour(&self) -> bool {
+        self.color_stderr
     }
 
     /// `text` styled for stdout (plain when colour is off).

@@ -16,7 +16,13 @@ impl EvalBar {
     /// A bar of `total` results for `suite`, hidden when the printer says so.
     pub fn new(printer: &Printer, suite: &str, total: u64) -> Self {
         let bar = ProgressBar::with_draw_target(Some(total), printer.progress_target());
-        let style = ProgressStyle::with_template("{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} {msg} · ETA {eta}")
+        // indicatif styles through its own colour switch, which knows NO_COLOR but not `--no-color`.
+        let template = if printer.stderr_colour() {
+            "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} {msg} · ETA {eta}"
+        } else {
+            "{prefix} [{bar:30}] {pos}/{len} {msg} · ETA {eta}"
+        };
+        let style = ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("━╸─");
         bar.set_style(style);

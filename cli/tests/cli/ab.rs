@@ -76,14 +76,15 @@ fn a_truly_better_arm_is_found_better() {
     let run = ab(&project, &["echo/word+weak", "echo/word+strong", "--suite", "words", "--require-better"]);
     let stdout = run.ok();
     assert!(stdout.contains("B beats A on pass rate: +"), "{stdout}");
-    assert!(stdout.contains("McNemar exact p"), "{stdout}");
+    assert!(stdout.contains("McNemar p"), "{stdout}");
+    assert!(stdout.contains("rule: pass rate is the primary metric"), "{stdout}");
     assert!(stdout.contains("B beats A on metric `accuracy`"), "{stdout}");
     assert!(run.stderr.contains("arm A: echo/word+weak"), "{}", run.stderr);
     // Each arm is an ordinary eval run; the experiment is kept and can be shown again.
     let runs = project.run(&["eval", "list"]);
     assert!(runs.ok().contains("words"), "{}", runs.stdout);
     let listed = ab(&project, &["list"]);
-    assert!(listed.ok().contains("B better"), "{}", listed.stdout);
+    assert!(listed.ok().contains("B better on pass rate, score, metric `accuracy`"), "{}", listed.stdout);
     let shown = ab(&project, &["show", "1"]);
     assert!(shown.ok().contains("B beats A on pass rate"), "{}", shown.stdout);
     let doc = json(&ab(&project, &["show", "latest", "--format", "json"]));
@@ -94,7 +95,9 @@ fn a_truly_better_arm_is_found_better() {
 #[test]
 fn identical_arms_are_not_told_apart() {
     let project = project(40);
-    let run = ab(&project, &["+same1", "+same2", "--suite", "words", "--non-inferiority", "2%"]);
+    // 40 identical cases bound the difference to ±6.3 pts at 90%: a 10-point margin is shown,
+    // a 2-point one is not (see the test of non-inferiority without information).
+    let run = ab(&project, &["+same1", "+same2", "--suite", "words", "--non-inferiority", "10%"]);
     let stdout = run.ok();
     assert!(stdout.contains("no difference between B and A on pass rate"), "{stdout}");
     assert!(!stdout.contains("beats") && !stdout.contains("is worse"), "{stdout}");
@@ -111,6 +114,45 @@ fn a_worse_arm_fails_non_inferiority() {
     let stderr = run.fails_with(1);
     assert!(run.stdout.contains("B is worse than A on pass rate"), "{}", run.stdout);
     assert!(stderr.contains("--non-inferiority 5.0 pts: B may be worse than A"), "{stderr}");
+}
+
+#[test]
+fn non_inferiority_without_information_fails_and_says_how_many_cases_it_needs() {
+    // Issue 15, defect 1: three identical cases passed a 2% margin.
+    let project = project(3);
+    let run = ab(&project, &["+same1", "+same2", "--suite", "words", "--non-inferiority", "2%"]);
+    let stderr = run.fails_with(1);
+    assert!(stderr.contains("--non-inferiority 2.0 pts: B may be worse than A by up to"), "{stderr}");
+    assert!(stderr.contains("about 133 cases would be needed to show it"), "{stderr}");
+}
+
+#[test]
+fn a_later_sequential_look_keeps_the_first_looks_tuning() {
+    // Issue 15, defect 5: re-tuning the sequence to each look's size breaks its validity.
+    let project = project(40);
+    let first = json(&ab(&project, &["+weak", "+strong", "--suite", "words", "--sequential", "--format", "json"]));
+    assert_eq!(first["analysis"]["settings"]["sequential"], 40);
+    project.write(
+        "eval-suites/data/words.csv",
+        &format!("word\n{}", (1..=80).map(|i| format!("word{i}\n")).collect::<String>()),
+    );
+    let run = ab(&project, &["+weak", "+strong", "--suite", "words", "--sequential", "--format", "json"]);
+    assert!(run.stderr.contains("keeping the tuning of experiment 1 (40 cases)"), "{}", run.stderr);
+    let second = json(&run);
+    assert_eq!(second["analysis"]["settings"]["sequential"], 40);
+    assert_eq!(second["analysis"]["arms"][0]["cases"], 80);
+}
+
+#[test]
+fn the_primary_metric_can_be_named_and_an_unknown_one_is_refused() {
+    let project = project(40);
+    let doc =
+        json(&ab(&project, &["+weak", "+strong", "--suite", "words", "--primary", "accuracy", "--format", "json"]));
+    assert_eq!(doc["analysis"]["settings"]["primary"], serde_json::json!({"kind": "named", "name": "accuracy"}));
+    let stderr =
+        ab(&project, &["+weak", "+strong", "--suite", "words", "--primary", "acuracy"]).fails_with(2).to_owned();
+    assert!(stderr.contains("`acuracy` is not a metric of this comparison"), "{stderr}");
+    assert!(stderr.contains("hint: the metrics here are"), "{stderr}");
 }
 
 #[test]

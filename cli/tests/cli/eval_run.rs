@@ -11,7 +11,7 @@ use promptops_test_support::stub::{Fault, Stub, StubConfig};
 use crate::support::{Project, Run, command};
 
 /// A temporary copy of this repository's example project (config, prompts, suites).
-fn examples() -> Project {
+pub(crate) fn examples() -> Project {
     let project = Project::empty();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for item in ["promptops.yaml", "prompts", "eval-suites", "workflows"] {
@@ -121,11 +121,7 @@ fn failing_cases_exit_1_with_reasons_and_every_report_format() {
     assert!(run.stdout.contains("llm-rubric: The reply is written in English."), "{}", run.stdout);
     assert!(run.stdout.contains("! error a checker that hangs is an error, not a failure"), "{}", run.stdout);
     assert!(run.stdout.contains("script: script `sleep 5` timed out after 0.5s"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("FAILED 1/8 passed (12.5%) · threshold 80.0% · 5 failed · 2 error(s)"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("FAILED 1/8 passed (12.5%) · threshold 80.0% · 5 failed · 2 errors"), "{}", run.stdout);
     let junit = project.read("r.xml");
     assert_eq!(junit.matches("<testcase ").count(), 8, "one testcase per case × target × provider");
     assert!(junit.contains("<testsuites name=\"promptops eval\" tests=\"8\" failures=\"5\" errors=\"2\""), "{junit}");
@@ -192,7 +188,7 @@ fn provider_errors_alone_exit_3_and_are_counted_apart() {
     project.write("promptops.yaml", &config);
     let run = eval(&project, &["eval", "down"], &[("OPENAI_API_KEY", "sk-test")]);
     assert_eq!(run.code, 3, "{}", run.snapshot());
-    assert!(run.stdout.contains("FAILED 0/2 passed (0.0%) · threshold 100.0% · 2 error(s)"), "{}", run.stdout);
+    assert!(run.stdout.contains("FAILED 0/2 passed (0.0%) · threshold 100.0% · 2 errors"), "{}", run.stdout);
     assert!(run.stdout.contains("cannot reach provider `down`"), "{}", run.stdout);
 }
 
@@ -325,6 +321,27 @@ fn ctrl_c_keeps_finished_cases_and_resume_finishes_the_run() {
     assert_eq!(listed[0]["status"], "interrupted");
     let kept = listed[0]["totals"]["done"].as_u64().expect("done");
     assert!(kept > 0 && kept < 40, "some cases finished before Ctrl-C, not all: {kept}");
+    // The run's report and the list count the same way: passed of done, and how far it got.
+    let passed = listed[0]["totals"]["passed"].as_u64().expect("passed");
+    let verdict = format!("INTERRUPTED {kept} of 40 results made · {passed}/{kept} passed");
+    assert!(run.stdout.contains(&verdict), "{verdict}\n{}", run.stdout);
+    let table = eval(&project, &["eval", "list"], &[]).ok().to_owned();
+    let row = table.lines().nth(1).expect("a row");
+    assert!(
+        row.contains(&format!("interrupted ({kept} of 40)")) && row.contains(&format!(" {passed}/{kept} ")),
+        "{table}"
+    );
+    // A resumption refused names what changed, and does not send the user after flags.
+    let prompt = project.read("prompts/support/triage.yaml");
+    project.write("prompts/support/triage.yaml", &prompt.replacen("description: ", "description: Changed. ", 1));
+    let refused = eval(&project, &["eval", "--resume", "1"], &[]);
+    let stderr = refused.fails_with(2);
+    assert!(
+        stderr.contains("run 1 of suite `slow` cannot be resumed: `support/triage` changed since it started"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: put the files back as they were") && !stderr.contains("--provider"), "{stderr}");
+    project.write("prompts/support/triage.yaml", &prompt);
     let resumed = eval(&project, &["eval", "--resume", "1"], &[]);
     assert_eq!(resumed.code, 0, "{}", resumed.snapshot());
     assert!(resumed.stdout.contains("PASSED 40/40 passed"), "{}", resumed.stdout);

@@ -1,6 +1,6 @@
 //! `promptops init` and finding the project.
 
-use crate::support::{Project, command};
+use crate::support::{Project, TRIAGE, command};
 
 #[test]
 fn init_scaffolds_a_project_that_validates() {
@@ -92,7 +92,36 @@ fn help_lists_the_exit_codes() {
 fn completions_are_generated_for_bash() {
     let project = Project::empty();
     let script = project.run(&["completions", "bash"]).ok().to_owned();
-    assert!(script.contains("_promptops()"), "{script}");
+    assert!(script.contains("COMPLETE=\"bash\"") && script.contains("complete -o"), "asks promptops back: {script}");
+    let fixed = project.run(&["completions", "bash", "--static"]).ok().to_owned();
+    assert!(fixed.contains("_promptops()"), "{fixed}");
+}
+
+/// What the shell would offer after `words` (the last one being typed), via the fish protocol.
+fn candidates(project: &Project, words: &[&str]) -> Vec<String> {
+    let output = command(&project.root)
+        .env("COMPLETE", "fish")
+        .args([&["--", "promptops"][..], words].concat())
+        .output()
+        .expect("complete");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).lines().map(|l| l.split('\t').next().unwrap_or(l).to_owned()).collect()
+}
+
+#[test]
+fn completion_offers_the_names_of_the_project() {
+    let project = Project::new();
+    project.write("prompts/support/triage.yaml", TRIAGE);
+    project.run(&["remote", "add", "prod", "http://127.0.0.1:9", "--project-id", "web"]).ok();
+    project.run(&["eval"]).ok();
+    let prompts = candidates(&project, &["log", ""]);
+    assert!(prompts.contains(&"hello".to_owned()) && prompts.contains(&"support/triage".to_owned()), "{prompts:?}");
+    assert!(candidates(&project, &["eval", "he"]).contains(&"hello".to_owned()));
+    let runs = candidates(&project, &["eval", "show", ""]);
+    assert!(runs.contains(&"latest".to_owned()) && runs.contains(&"1".to_owned()), "{runs:?}");
+    assert_eq!(candidates(&project, &["push", "--remote", ""]), vec!["prod".to_owned()]);
+    let workflows = candidates(&project, &["workflow", "run", ""]);
+    assert!(workflows.iter().all(|c| c.starts_with('-')), "init makes no workflow, only flags: {workflows:?}");
 }
 
 #[test]

@@ -4,14 +4,21 @@
 mod support;
 
 mod ab;
+mod admin;
+mod diagnostics;
 mod eval;
 mod eval_run;
 mod hook;
 mod init;
 mod labels;
+mod output;
+mod precommit;
 mod prompts;
+mod readme;
 mod registry;
 mod remote;
+mod remote_conflicts;
 mod run;
 mod serve;
+mod terminal;
 mod workflows;

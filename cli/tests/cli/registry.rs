@@ -240,3 +240,25 @@ fn concurrent_commits_from_several_processes_all_land() {
     let committed = entries.iter().filter(|e| e["state"] == "unchanged" && e["latest"] == 1).count();
     assert_eq!(committed, 6, "{status}");
 }
+
+#[test]
+fn with_no_user_variable_and_no_git_identity_the_author_is_the_os_account() {
+    let project = Project::new();
+    let home = tempfile::tempdir().expect("home");
+    let account = std::process::Command::new("id").arg("-un").output().expect("id -un");
+    let account = String::from_utf8_lossy(&account.stdout).trim().to_owned();
+    let output = crate::support::command(&project.root)
+        .args(["commit", "-m", "in a container"])
+        .env_remove("PROMPTOPS_AUTHOR")
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .env("HOME", home.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    let log = project.run(&["log", "hello", "--format", "json"]).ok().to_owned();
+    let log: serde_json::Value = serde_json::from_str(&log).expect("json");
+    assert_eq!(log["versions"][0]["author"].as_str(), Some(account.as_str()), "not `unknown`");
+}

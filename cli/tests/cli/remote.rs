@@ -9,17 +9,17 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Project, Run, command};
 
-const TOKEN: &str = "pot_remote-test-admin-token";
+pub(crate) const TOKEN: &str = "pot_remote-test-admin-token";
 
 /// A `promptops serve` on a free port of 127.0.0.1 with a fresh SQLite database; killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let addr = format!("127.0.0.1:{port}");
@@ -64,13 +64,13 @@ fn request(addr: &str, method: &str, path: &str, body: &str) -> u16 {
 }
 
 /// Runs `promptops ARGS` in `project` with the server's token.
-fn remote(project: &Project, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn remote(project: &Project, args: &[&str]) -> (i32, String, String) {
     let output = command(&project.root).env("PROMPTOPS_TOKEN", TOKEN).args(args).output().expect("run");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
 }
 
-fn project_with_remote(server: &Server) -> Project {
+pub(crate) fn project_with_remote(server: &Server) -> Project {
     let project = Project::new();
     project.run(&["remote", "add", "prod", &server.url, "--project-id", "web"]).ok();
     project
@@ -212,7 +212,7 @@ fn eval_with_remote_resolves_labels_on_the_server() {
 }
 
 #[test]
-fn a_run_that_cannot_be_uploaded_stays_local_and_says_so() {
+fn a_wrong_token_stops_eval_before_the_first_model_call() {
     let server = Server::start();
     let project = project_with_remote(&server);
     let output = command(&project.root)
@@ -222,9 +222,9 @@ fn a_run_that_cannot_be_uploaded_stays_local_and_says_so() {
         .expect("run");
     let run = Run::from(output);
     let stderr = run.fails_with(2);
-    assert!(stderr.contains("run 1 (hello) is kept in the local store but did not reach remote `prod`"), "{stderr}");
     assert!(stderr.contains("promptops login prod"), "{stderr}");
-    assert!(project.run(&["eval", "list"]).ok().contains("hello"), "the local run is kept");
+    assert!(run.stdout.is_empty(), "no suite ran: {}", run.stdout);
+    assert_eq!(project.run(&["eval", "list", "--format", "json"]).ok().trim(), "[]", "no run was made");
     let (_, listed, _) = remote(&project, &["eval", "list", "--remote", "prod", "--format", "json"]);
     assert_eq!(listed.trim(), "[]", "nothing reached the server");
 }

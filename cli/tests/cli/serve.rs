@@ -98,3 +98,21 @@ fn migrate_then_serve_until_sigterm() {
         assert!(!logs.contains(secret), "a secret was logged: {secret}");
     }
 }
+
+#[test]
+fn an_address_in_use_is_named_with_a_hint_and_no_database_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("server.db");
+    let output = promptops()
+        .args(["serve", "--addr", &addr, "--database", &format!("sqlite://{}", db.display())])
+        .env("PROMPTOPS_LOG_FORMAT", "text")
+        .output()
+        .expect("run serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("error: cannot listen on {addr}: Address already in use")), "{stderr}");
+    assert!(stderr.contains("hint: another process listens there") && stderr.contains("--addr"), "{stderr}");
+    assert!(!db.exists(), "nothing was created");
+}

@@ -132,3 +132,31 @@ messages:
   - role: user
     content: "Ticket: {{ ticket }}"
 "#;
+
+/// Runs `promptops ARGS` in `dir` on a pseudo-terminal (util-linux `script`), with colour
+/// allowed, and returns everything the terminal showed (stdout and stderr, escapes included).
+pub fn run_in_terminal(dir: &Path, args: &[&str]) -> String {
+    let quote = |text: &str| format!("'{}'", text.replace('\'', "'\\''"));
+    let mut line = quote(env!("CARGO_BIN_EXE_promptops"));
+    for arg in args {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    let output = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(dir)
+        .env("PROMPTOPS_AUTHOR", "tester")
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .env_remove("PROMPTOPS_PROJECT")
+        .env_remove("PROMPTOPS_FORMAT")
+        .output()
+        .expect("util-linux `script` runs the binary on a pseudo-terminal");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `text` without ANSI escape sequences (colours, cursor moves) and carriage returns.
+pub fn strip_escapes(text: &str) -> String {
+    let escapes = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").expect("valid regex");
+    escapes.replace_all(text, "").replace('\r', "")
+}

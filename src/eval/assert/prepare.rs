@@ -98,6 +98,12 @@ impl Prepare<'_> {
             let wanted = spec.kind.strip_prefix("not-").unwrap_or(&spec.kind);
             let mut err = Invalid::new(format!("unknown assertion type `{}`", spec.kind)).at("type");
             err.hints.extend(did_you_mean(wanted, names.iter().copied()));
+            // promptfoo's `javascript` and `python` checks, and anything else custom, have a home.
+            err.hints.push(
+                "for a custom check, use `type: expr` (a minijinja expression over `output`, `json` and the vars) \
+                 or `type: script` (a command that gets the case as JSON on stdin; exit 0 passes)"
+                    .to_owned(),
+            );
             return Err(err.hint(format!("assertion types: {}", names.join(", "))));
         };
         check_fields(kind, spec)?;

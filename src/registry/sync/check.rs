@@ -90,7 +90,7 @@ fn check_labels(
     let to_set: BTreeSet<(&PromptName, &Label)> = report
         .items
         .iter()
-        .filter(|i| i.outcome == Outcome::Created)
+        .filter(|i| matches!(i.outcome, Outcome::Created | Outcome::Replaced))
         .filter_map(|i| Some((&i.name, i.label.as_ref()?)))
         .collect();
     let mut seen = HashSet::new();

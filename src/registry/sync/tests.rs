@@ -59,7 +59,7 @@ fn outcomes(report: &SyncReport) -> Vec<(String, Option<u32>, Option<String>, Ou
 #[test]
 fn versions_missing_on_the_target_are_created_and_equal_ones_exist() {
     let source = [meta("a", 1, "h1"), meta("a", 2, "h2")];
-    let report = plan(&source, &[], &[meta("a", 1, "h1")], &[]);
+    let report = plan(&source, &[], &[meta("a", 1, "h1")], &[], PUSH);
     assert_eq!(
         outcomes(&report),
         vec![("a".into(), Some(1), None, Outcome::Exists), ("a".into(), Some(2), None, Outcome::Created)]
@@ -70,7 +70,7 @@ fn versions_missing_on_the_target_are_created_and_equal_ones_exist() {
 fn a_different_hash_under_the_same_number_holds_back_the_whole_prompt() {
     let source = [meta("a", 1, "h1"), meta("a", 2, "h2"), meta("b", 1, "x1")];
     let labels = [label("a", "production", 2)];
-    let report = plan(&source, &labels, &[meta("a", 1, "other")], &[]);
+    let report = plan(&source, &labels, &[meta("a", 1, "other")], &[], PUSH);
     assert_eq!(report.count(Outcome::Conflict), 3, "{report:?}");
     assert_eq!(report.conflicted().into_iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["a"]);
     assert_eq!(outcomes(&report).last(), Some(&("b".into(), Some(1), None, Outcome::Created)));
@@ -80,17 +80,17 @@ fn a_different_hash_under_the_same_number_holds_back_the_whole_prompt() {
 fn a_label_pointing_elsewhere_is_a_conflict_and_an_equal_one_exists() {
     let source = [meta("a", 1, "h1"), meta("a", 2, "h2")];
     let both = [meta("a", 1, "h1"), meta("a", 2, "h2")];
-    let same = plan(&source, &[label("a", "staging", 2)], &both, &[label("a", "staging", 2)]);
+    let same = plan(&source, &[label("a", "staging", 2)], &both, &[label("a", "staging", 2)], PUSH);
     assert_eq!(same.count(Outcome::Exists), 3);
-    let moved = plan(&source, &[label("a", "staging", 2)], &both, &[label("a", "staging", 1)]);
+    let moved = plan(&source, &[label("a", "staging", 2)], &both, &[label("a", "staging", 1)], PUSH);
     let conflict = moved.items.iter().find(|i| i.label.is_some()).expect("label item");
     assert_eq!(conflict.outcome, Outcome::Conflict);
-    assert!(conflict.detail.as_deref().is_some_and(|d| d.contains("points at 2 here, 1 there")));
+    assert!(conflict.detail.as_deref().is_some_and(|d| d.contains("points at 2 locally, 1 on the server")));
 }
 
 #[test]
 fn target_prompts_the_source_lacks_are_left_alone() {
-    let report = plan(&[], &[], &[meta("z", 1, "h")], &[label("z", "production", 1)]);
+    let report = plan(&[], &[], &[meta("z", 1, "h")], &[label("z", "production", 1)], PUSH);
     assert!(report.items.is_empty());
 }
 
@@ -107,9 +107,9 @@ async fn apply_keeps_numbers_authors_messages_and_times_and_is_idempotent() {
     let bundle = SyncBundle {
         versions: vec![record("a", 2, "two"), record("b", 1, "bee"), record("a", 1, "one")],
         labels: vec![label("a", "production", 1)],
-        dry_run: false,
+        ..SyncBundle::default()
     };
-    let first = apply(&store, &scope, bundle.clone(), "bob", Provenance::Trusted).await.expect("apply");
+    let first = apply(&store, &scope, bundle.clone(), "bob", Direction::Pull).await.expect("apply");
     assert_eq!(first.count(Outcome::Created), 4);
     let stored = store.versions(&scope, &name("a")).await.expect("versions");
     let kept: Vec<_> = stored
@@ -117,15 +117,15 @@ async fn apply_keeps_numbers_authors_messages_and_times_and_is_idempotent() {
         .map(|v| (v.number, v.hash.clone(), v.author.as_str(), v.message.as_str(), v.created_at))
         .collect();
     assert_eq!(kept, vec![(1, hash("one"), "ada", "v1", made(1)), (2, hash("two"), "ada", "v2", made(2))]);
-    let again = apply(&store, &scope, bundle, "bob", Provenance::Trusted).await.expect("apply again");
+    let again = apply(&store, &scope, bundle, "bob", Direction::Pull).await.expect("apply again");
     assert_eq!((again.count(Outcome::Created), again.count(Outcome::Exists)), (0, 4));
 }
 
 #[tokio::test]
 async fn a_dry_run_writes_nothing() {
     let (_dir, store, scope) = store().await;
-    let bundle = SyncBundle { versions: vec![record("a", 1, "one")], labels: vec![], dry_run: true };
-    let report = apply(&store, &scope, bundle, "bob", Provenance::Trusted).await.expect("apply");
+    let bundle = SyncBundle { versions: vec![record("a", 1, "one")], dry_run: true, ..SyncBundle::default() };
+    let report = apply(&store, &scope, bundle, "bob", Direction::Pull).await.expect("apply");
     assert_eq!(report.count(Outcome::Created), 1);
     assert!(store.versions(&scope, &name("a")).await.expect("versions").is_empty());
 }
@@ -138,16 +138,16 @@ async fn a_conflicting_prompt_is_not_written_at_all() {
         &scope,
         SyncBundle { versions: vec![record("a", 1, "mine")], ..Default::default() },
         "bob",
-        Provenance::Trusted,
+        Direction::Pull,
     )
     .await
     .expect("seed");
     let theirs = SyncBundle {
         versions: vec![record("a", 1, "theirs"), record("a", 2, "two")],
         labels: vec![label("a", "production", 2)],
-        dry_run: false,
+        ..SyncBundle::default()
     };
-    let report = apply(&store, &scope, theirs, "bob", Provenance::Trusted).await.expect("apply");
+    let report = apply(&store, &scope, theirs, "bob", Direction::Pull).await.expect("apply");
     assert_eq!(report.count(Outcome::Conflict), 3);
     assert_eq!(store.versions(&scope, &name("a")).await.expect("versions").len(), 1);
     assert!(store.labels(&scope, None).await.expect("labels").is_empty());
@@ -157,7 +157,7 @@ async fn a_conflicting_prompt_is_not_written_at_all() {
 /// nothing was written.
 async fn refused(bundle: SyncBundle) -> (&'static str, String) {
     let (_dir, store, scope) = store().await;
-    let err = apply(&store, &scope, bundle, "bob", Provenance::Trusted).await.expect_err("refused");
+    let err = apply(&store, &scope, bundle, "bob", Direction::Pull).await.expect_err("refused");
     assert!(store.prompts(&scope).await.expect("prompts").is_empty(), "nothing is written");
     assert!(store.labels(&scope, None).await.expect("labels").is_empty(), "no label is set");
     match err {
@@ -205,11 +205,14 @@ async fn labels_must_name_a_version_that_will_exist_and_not_be_latest() {
     let dangling = SyncBundle {
         versions: vec![record("a", 1, "one")],
         labels: vec![label("a", "staging", 1), label("a", "production", 7)],
-        dry_run: false,
+        ..SyncBundle::default()
     };
     assert_eq!(refused(dangling).await, ("unknown_version", "labels[1].version".to_owned()));
-    let latest =
-        SyncBundle { versions: vec![record("a", 1, "one")], labels: vec![label("a", "latest", 1)], dry_run: false };
+    let latest = SyncBundle {
+        versions: vec![record("a", 1, "one")],
+        labels: vec![label("a", "latest", 1)],
+        ..SyncBundle::default()
+    };
     assert_eq!(refused(latest).await, ("latest_is_automatic", "labels[0].label".to_owned()));
 }
 
@@ -217,7 +220,7 @@ async fn labels_must_name_a_version_that_will_exist_and_not_be_latest() {
 async fn a_dry_run_reports_the_same_refusal() {
     let mut forged = record("a", 1, "one");
     forged.meta.hash = hash("other");
-    let bundle = SyncBundle { versions: vec![forged], labels: vec![], dry_run: true };
+    let bundle = SyncBundle { versions: vec![forged], dry_run: true, ..SyncBundle::default() };
     assert_eq!(refused(bundle).await.0, "hash_mismatch");
 }
 
@@ -226,8 +229,51 @@ async fn a_pushed_version_is_recorded_as_committed_by_the_pusher_now() {
     let (_dir, store, scope) = store().await;
     let bundle = SyncBundle { versions: vec![record("a", 1, "one")], ..Default::default() };
     let before = Utc::now();
-    apply(&store, &scope, bundle, "bob", Provenance::Client).await.expect("apply");
+    apply(&store, &scope, bundle, "bob", Direction::Push).await.expect("apply");
     let stored = store.versions(&scope, &name("a")).await.expect("versions");
     assert_eq!(stored[0].author, "bob", "not `ada`, whom the bundle names");
     assert!(stored[0].created_at >= before - Duration::seconds(1), "dated on arrival, not {}", made(1));
+}
+
+const PUSH: Rules = Rules { direction: Direction::Push, overwrite_labels: false };
+
+#[test]
+fn a_pull_names_the_server_as_the_source_and_the_local_store_as_the_target() {
+    let pull = Rules { direction: Direction::Pull, overwrite_labels: false };
+    let report = plan(&[meta("a", 1, "theirs00")], &[], &[meta("a", 1, "mine0000")], &[], pull);
+    let detail = report.items[0].detail.as_deref().expect("detail");
+    assert_eq!(detail, "version 1 differs: theirs00 on the server, mine0000 locally");
+}
+
+#[test]
+fn overwriting_labels_replaces_a_label_pointing_elsewhere_but_never_a_version() {
+    let theirs = Rules { direction: Direction::Pull, overwrite_labels: true };
+    let both = [meta("a", 1, "h1"), meta("a", 2, "h2")];
+    let report = plan(&both, &[label("a", "production", 1)], &both, &[label("a", "production", 2)], theirs);
+    let moved = report.items.iter().find(|i| i.label.is_some()).expect("label item");
+    assert_eq!((moved.outcome, moved.detail.as_deref()), (Outcome::Replaced, Some("moved from 2 locally")));
+    let diverged = plan(&[meta("a", 1, "x")], &[], &[meta("a", 1, "y")], &[], theirs);
+    assert_eq!(diverged.count(Outcome::Conflict), 1, "versions are immutable: still a conflict");
+}
+
+#[tokio::test]
+async fn pulling_with_overwritten_labels_moves_the_local_label() {
+    let (_dir, store, scope) = store().await;
+    let versions = vec![record("a", 1, "one"), record("a", 2, "two")];
+    let mine =
+        SyncBundle { versions: versions.clone(), labels: vec![label("a", "production", 2)], ..SyncBundle::default() };
+    apply(&store, &scope, mine, "ada", Direction::Pull).await.expect("seed");
+    let theirs = SyncBundle {
+        versions,
+        labels: vec![label("a", "production", 1)],
+        overwrite_labels: true,
+        ..SyncBundle::default()
+    };
+    let report = apply(&store, &scope, theirs, "bob", Direction::Pull).await.expect("apply");
+    assert_eq!(report.count(Outcome::Replaced), 1);
+    let labels = store.labels(&scope, Some(&name("a"))).await.expect("labels");
+    assert_eq!(
+        labels.iter().map(|l| (l.label.to_string(), l.version)).collect::<Vec<_>>(),
+        vec![("production".to_owned(), 1)]
+    );
 }

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::access::Action;
-use crate::registry::sync::{self, Provenance, SyncBundle, SyncReport};
+use crate::registry::sync::{self, SyncBundle, SyncReport};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiJson, ApiPath};
 use crate::server::state::AppState;
@@ -33,7 +33,8 @@ pub async fn import(
     let protected = bundle.labels.iter().any(|l| state.is_protected(&l.label));
     let action = if protected { Action::MoveProtectedLabel } else { Action::Write };
     let scope = caller.principal.authorize(action, &project)?;
-    let report = sync::apply(state.store.as_ref(), &scope, bundle, &caller.principal.subject, Provenance::Client).await;
+    let report =
+        sync::apply(state.store.as_ref(), &scope, bundle, &caller.principal.subject, sync::Direction::Push).await;
     state.prompts.invalidate();
     Ok(Json(report?))
 }

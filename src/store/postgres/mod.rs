@@ -10,6 +10,7 @@
 mod accounts;
 mod cache;
 mod experiments;
+mod gateway;
 mod migrate;
 mod prompts;
 mod runs;

@@ -5,6 +5,7 @@
 mod accounts;
 mod cache;
 mod experiments;
+mod gateway;
 mod prompts;
 mod runs;
 mod usage;

@@ -105,7 +105,7 @@ fn unknown_keys_and_wrong_types_name_line_and_column() {
 fn shape_rules() {
     let cases: &[(&str, &str, &str)] = &[
         ("version: 1", "version: 2", "1:1: unsupported workflow version `2`"),
-        ("output: [draft, score]", "output: [draft, scroe]", "4:1: `output` lists `scroe`, which is not a state key"),
+        ("output: [draft, score]", "output: [draft, scroe]", "4:17: `output` lists `scroe`, which is not a state key"),
         (
             "rounds: { type: array, reducer: append",
             "rounds: { type: number, reducer: append",
@@ -161,7 +161,7 @@ fn shape_rules() {
         (
             "content: \"Critique {{ draft }}\"",
             "content: \"Critique {{ drafts }}\"",
-            "20:5: the inline prompt uses variable `drafts`, which `vars` does not supply",
+            "20:30: the inline prompt uses variable `drafts`, which `vars` does not supply",
         ),
         (
             "  revise:\n    type: prompt",

@@ -152,7 +152,12 @@ async fn a_changed_suite_cannot_be_resumed() {
     let changed = project.suite("s", &format!("{text}  - vars: {{ ticket: other }}\n"));
     let plan = Arc::new(project.plan(&changed, &fake).await.expect("plans"));
     let err = runner.resume(plan, run, &settings(1)).await.expect_err("changed");
-    assert_eq!(err.to_string(), "suite `s` changed since run 1 started, so it cannot be resumed");
+    assert_eq!(
+        err.to_string(),
+        "run 1 of suite `s` cannot be resumed: it was planned with 1 result and would now make 2 results"
+    );
+    let hints = promptops::error::Diagnostic::hints(&err);
+    assert!(hints[0].contains("`--repeat`, `--tag` and `--filter`"), "a case count points at the flags: {hints:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,7 @@ macro_rules! server_cases {
         mod postgres_backend {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                if let Some(backend) = crate::store_conformance::postgres().await {
+                if let Some(backend) = crate::store_conformance::postgres(concat!(module_path!(), "::", stringify!($case))).await {
                     super::$module::$case(backend).await;
                 }
             })*

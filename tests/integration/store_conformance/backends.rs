@@ -63,8 +63,10 @@ pub async fn sqlite() -> Backend {
     Backend { store, url, fresh, _cleanup: Box::new(dir) }
 }
 
-/// A store in a new schema, or `None` (said once) when no PostgreSQL is configured.
-pub async fn postgres() -> Option<Backend> {
+/// A store in a new schema, or `None` when no PostgreSQL is configured: then the test `test`
+/// says on stderr that it was skipped (once the reason, then one line per test), so that a green
+/// run shows what it did not test.
+pub async fn postgres(test: &str) -> Option<Backend> {
     static SKIPPED: Once = Once::new();
     let Ok(base) = std::env::var(POSTGRES_URL) else {
         // Written to stderr directly: the test harness captures `eprintln!` of passing tests.
@@ -72,6 +74,8 @@ pub async fn postgres() -> Option<Backend> {
             let notice = format!("{POSTGRES_URL} is not set: the PostgreSQL half of the store suite is skipped\n");
             let _ = std::io::Write::write_all(&mut std::io::stderr(), notice.as_bytes());
         });
+        let line = format!("skipped: {test} (no PostgreSQL)\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         return None;
     };
     let schemas = Arc::new(Schemas { base, names: Mutex::new(Vec::new()) });

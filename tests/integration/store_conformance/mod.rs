@@ -2,7 +2,7 @@
 //! `async fn case(b: Backend)` in the module of its sub-trait, listed once in `conformance!`
 //! below, which runs it against SQLite always and against PostgreSQL when
 //! `PROMPTOPS_TEST_POSTGRES_URL` is set (each test in a fresh schema, dropped afterwards, so
-//! tests run in parallel); without the variable the PostgreSQL half says once that it skipped.
+//! tests run in parallel); without the variable the PostgreSQL half says that it skipped, test by test.
 //!
 //! To cover a new sub-trait: add a module here with its cases, written against `b.store`, and
 //! add `module::case` lines to the `conformance!` list.
@@ -108,7 +108,7 @@ macro_rules! conformance {
         mod postgres_backend {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                if let Some(backend) = super::postgres().await {
+                if let Some(backend) = super::postgres(concat!(module_path!(), "::", stringify!($case))).await {
                     super::$module::$case(backend).await;
                 }
             })*

@@ -51,7 +51,14 @@ const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
 
 #[tokio::test]
 async fn tls_connects_to_a_server_trusted_through_sslrootcert_and_refuses_an_unknown_one() {
-    let Some(b) = super::postgres().await else { return };
+    let Some(b) = super::postgres(concat!(
+        module_path!(),
+        "::tls_connects_to_a_server_trusted_through_sslrootcert_and_refuses_an_unknown_one"
+    ))
+    .await
+    else {
+        return;
+    };
     let tls_ready = b.url.contains("@127.0.0.1") && std::path::Path::new(SNAKEOIL).exists();
     if !tls_ready || !server_has_tls(&b.url).await {
         let note = "the test PostgreSQL serves no TLS with Debian's certificate: the TLS test is skipped\n";

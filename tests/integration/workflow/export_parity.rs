@@ -57,11 +57,13 @@ fn python() -> Option<PathBuf> {
         return Some(python);
     }
     if std::env::var(promptops::env::TEST_LANGGRAPH).ok().as_deref() != Some("1") {
-        eprintln!(
-            "skipped: LangGraph export parity (no venv at {}; set {}=1 to create it)",
+        // Straight to stderr: `eprintln!` of a passing test is captured, and a skip must show.
+        let note = format!(
+            "skipped: LangGraph export parity (no venv at {}; set {}=1 to create it)\n",
             dir.display(),
             promptops::env::TEST_LANGGRAPH
         );
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes());
         return None;
     }
     let run = |program: &Path, args: &[&str]| {

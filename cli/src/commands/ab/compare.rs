@@ -7,9 +7,10 @@
 use std::sync::Arc;
 
 use promptops::ab::arms_plan::arm_suite;
-use promptops::ab::experiment::{Gate, draft, earlier_looks, gate_failures};
+use promptops::ab::experiment::{Gate, draft, earlier_looks, earlier_tuning, gate_failures};
 use promptops::ab::{
-    AbError, Analysis, ArmCatalog, ArmSample, Settings, analyse, arms_of_results, arms_of_run, judge, resolve_arms,
+    AbError, Analysis, ArmCatalog, ArmSample, Metric, Settings, analyse, arms_of_results, arms_of_run, judge,
+    resolve_arms,
 };
 use promptops::config::Project;
 use promptops::eval::suite::LoadedSuite;
@@ -52,6 +53,7 @@ fn resolve(args: &CompareArgs, ctx: &Context) -> anyhow::Result<Resolved> {
         repeat,
         alpha,
         power,
+        primary,
         sequential,
         planned,
         stop_early: _,
@@ -71,10 +73,11 @@ fn resolve(args: &CompareArgs, ctx: &Context) -> anyhow::Result<Resolved> {
         power: *power,
         sequential: sequential.then_some(planned.unwrap_or(0)),
         seed: *seed,
+        primary: primary.as_deref().map(Metric::parse).unwrap_or_default(),
         ..Settings::default()
     };
     // `--planned` defaults to the cases run, known later; validate everything else now.
-    Settings { sequential: settings.sequential.map(|n| n.max(1)), ..settings }.validate().diag()?;
+    Settings { sequential: settings.sequential.map(|n| n.max(1)), ..settings.clone() }.validate().diag()?;
     let margin = non_inferiority.as_deref().map(|m| parse_rate(m, "--non-inferiority")).transpose()?;
     Ok(Resolved {
         settings,
@@ -115,10 +118,11 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
     } else {
         from_runs(ctx, &project, &args.runs).await?
     };
+    let experiments = ctx.experiments(&project).await?;
     if let Some(planned) = &mut settings.sequential
         && *planned == 0
     {
-        *planned = arms.iter().map(|a| a.cases.len()).max().unwrap_or(1).max(1);
+        *planned = tuning(ctx, experiments.as_ref(), &suite, &arms).await?;
     }
     let mut analysis = analyse(&arms, &settings).diag()?;
     analysis.looks = looks;
@@ -127,7 +131,6 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         analysis.judge = Some(judge::judge(&arms, provider, backend.as_ref(), settings.alpha).await.diag()?);
     }
     backend.flush().await;
-    let experiments = ctx.experiments(&project).await?;
     warn_earlier_looks(ctx, experiments.as_ref(), &suite, &analysis).await?;
     let record = experiments.record(draft(&analysis, &suite, &local.actor)).await.diag()?;
     render::emit(ctx, format, &record, &analysis)?;
@@ -292,6 +295,27 @@ async fn from_runs(ctx: &Context, project: &Project, runs: &[String]) -> anyhow:
         arms.extend(arms_of_results(&record, &results).diag()?);
     }
     Ok((suites.join(", "), arms))
+}
+
+/// The tuning size of a plain `--sequential` comparison: the first sequential experiment's on
+/// the same arms and suite, kept so that every later look belongs to the same sequence; for a
+/// first look, the cases run.
+async fn tuning(
+    ctx: &Context,
+    experiments: &dyn ExperimentService,
+    suite: &str,
+    arms: &[ArmSample],
+) -> anyhow::Result<usize> {
+    let labels: Vec<&str> = arms.iter().map(|a| a.label.as_str()).collect();
+    let earlier = experiments.experiments(Some(suite), 1000).await.diag()?;
+    if let Some((id, tuned)) = earlier_tuning(&labels, &earlier) {
+        ctx.printer.status(&format!(
+            "sequential: keeping the tuning of experiment {id} ({tuned} cases), so this look belongs to the same \
+             confidence sequence"
+        ));
+        return Ok(tuned.max(1));
+    }
+    Ok(arms.iter().map(|a| a.cases.len()).max().unwrap_or(1).max(1))
 }
 
 async fn warn_earlier_looks(

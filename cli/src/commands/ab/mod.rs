@@ -48,10 +48,15 @@ pub struct CompareArgs {
     /// Power for the detectable-effect and cases-needed figures.
     #[arg(long, value_name = "POWER", default_value_t = 0.8)]
     pub power: f64,
+    /// The metric that decides: pass-rate (default), score, latency, cost, or a suite metric's
+    /// name. The others are secondary: adjusted together and claimed only after it.
+    #[arg(long, value_name = "METRIC")]
+    pub primary: Option<String>,
     /// Decide with always-valid confidence sequences, safe to look at again and again.
     #[arg(long)]
     pub sequential: bool,
-    /// With --sequential: the number of cases the sequence is tuned for (default: the cases run).
+    /// With --sequential: the number of cases the sequence is tuned for (default: the tuning of the
+    /// first sequential experiment on the same arms, else the cases run; with --stop-early, the suite's cases).
     #[arg(long, value_name = "N", requires = "sequential")]
     pub planned: Option<usize>,
     /// With --sequential: run the arms a tenth of the suite at a time and stop as soon as the

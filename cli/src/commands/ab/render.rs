@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use promptops::ab::analysis::{Comparison, Decision, MetricComparison};
+use promptops::ab::verdict::{p_number, rule};
 use promptops::ab::{Analysis, Metric};
 use promptops::stats::Interval;
 use promptops::store::ExperimentRecord;
@@ -30,12 +31,17 @@ fn text(ctx: &Context, format: Format, record: &ExperimentRecord, analysis: &Ana
         Some(n) => format!("sequential (confidence sequences tuned to {n} cases)"),
         None => "fixed horizon".to_owned(),
     };
+    let intervals = if analysis.comparisons.len() > 1 {
+        format!("{}% simultaneous intervals (Bonferroni)", trim_level(analysis.interval_level))
+    } else {
+        format!("{}% intervals", trim_level(analysis.interval_level))
+    };
     let title = format!(
-        "experiment {} · suite {} · {design} · α = {} · {:.0}% intervals",
+        "experiment {} · suite {} · {design} · α = {} · primary: {} · {intervals}",
         record.id,
         record.draft.suite,
         analysis.settings.alpha,
-        analysis.interval_level * 100.0
+        analysis.settings.primary.label()
     );
     out.push_str(&heading(format, &title));
     out.push_str(&arms(format, analysis));
@@ -49,6 +55,7 @@ fn text(ctx: &Context, format: Format, record: &ExperimentRecord, analysis: &Ana
         out.push('\n');
         out.push_str(&comparison_text(ctx, format, analysis, comparison));
     }
+    let _ = writeln!(out, "\n{}", ctx.printer.paint(Tone::Dim, &format!("rule: {}", rule(analysis))));
     if let Some(warning) = &analysis.underpowered {
         let _ = writeln!(out, "\n{}", ctx.printer.paint(Tone::Warn, warning));
     }
@@ -70,6 +77,12 @@ fn text(ctx: &Context, format: Format, record: &ExperimentRecord, analysis: &Ana
         }
     }
     out
+}
+
+/// A level as a percentage without trailing zeros: 95, 97.5.
+fn trim_level(level: f64) -> String {
+    let text = format!("{:.2}", level * 100.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// `stopped early after 40 of 80 cases (look 4): …` or `ran all 80 cases (8 looks): …`.
@@ -115,7 +128,7 @@ fn comparison_text(ctx: &Context, format: Format, analysis: &Analysis, compariso
     let cases = comparison.metrics.first().map_or(0, |m| m.challenger_cases);
     let design = if analysis.pairing.paired { format!("paired, {cases} cases") } else { "unpaired".to_owned() };
     let mut out = heading(format, &format!("{b} vs {a} ({design})"));
-    let mut grid = Grid::new(&["METRIC", a, b, "DIFFERENCE", "INTERVAL", "EFFECT", "TEST", "P", "VERDICT"]);
+    let mut grid = Grid::new(&["METRIC", a, b, "DIFFERENCE", "INTERVAL", "EFFECT", "TEST", "ADJ. P", "VERDICT"]);
     for m in &comparison.metrics {
         grid.row(metric_row(m));
     }
@@ -154,7 +167,7 @@ fn metric_row(m: &MetricComparison) -> Vec<String> {
         interval(m.interval),
         m.effect.as_ref().map_or("-".to_owned(), |e| format!("{} {:+.2}", e.name, e.value)),
         m.test.as_ref().map_or_else(|| m.interval_method.clone(), |t| t.method.clone()),
-        p.map_or("-".to_owned(), |p| if p < 0.001 { "<0.001".to_owned() } else { format!("{p:.3}") }),
+        p.map_or("-".to_owned(), |p| if p < 0.001 { "<0.001".to_owned() } else { p_number(p) }),
         decision(m.decision).to_owned(),
     ]
 }

@@ -73,12 +73,14 @@ pub fn plan(args: PlanArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
             "closer to Fisher's exact test".into(),
         ]);
         if let Some(p) = &planned.paired {
-            let note =
+            let source =
                 if p.assumed { "discordance assumed: independent arms (pessimistic)" } else { "discordance as given" };
+            let note =
+                format!("{source}; exact power of McNemar's test (normal approximation: {})", p.approximate.required);
             grid.row(vec![
                 format!("paired, {:.0}% discordant", p.discordance * 100.0),
                 p.cases.required.to_string(),
-                note.into(),
+                note,
             ]);
         }
         ctx.printer.out(&grid.render(format));

@@ -31,7 +31,7 @@ pub struct EvalArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Suites to run: names under eval-suites/ or paths (default: every suite not marked `manual`).
-    #[arg(value_name = "SUITE")]
+    #[arg(value_name = "SUITE", add = clap_complete::ArgValueCandidates::new(crate::complete::suites))]
     pub suites: Vec<String>,
     /// Run on these providers instead of the suites' own (repeatable).
     #[arg(short, long = "provider", value_name = "ID")]
@@ -55,7 +55,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "RATE")]
     pub fail_under: Option<String>,
     /// Compare with a run (number, `latest`) or the runs of a prompt label; fail on regressions.
-    #[arg(long, value_name = "RUN|LABEL")]
+    #[arg(long, value_name = "RUN|LABEL", add = clap_complete::ArgValueCandidates::new(crate::complete::runs))]
     pub baseline: Option<String>,
     /// How far the pass rate may drop below the baseline's (0.05 or 5%; default 0).
     #[arg(long, value_name = "RATE", requires = "baseline")]
@@ -70,7 +70,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub staged: bool,
     /// Finish an interrupted run.
-    #[arg(long, value_name = "RUN", conflicts_with_all = ["suites", "changed", "staged", "since"])]
+    #[arg(long, value_name = "RUN", add = clap_complete::ArgValueCandidates::new(crate::complete::runs), conflicts_with_all = ["suites", "changed", "staged", "since"])]
     pub resume: Option<String>,
     /// Neither read nor write the response cache.
     #[arg(long)]

@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use promptops::config::Project;
+use promptops::config::{CONFIG_FILE, Project};
 use promptops::eval::compare::BaselineCheck;
 use promptops::eval::report::{build, for_each_result};
 use promptops::eval::suite::LoadedSuite;
 use promptops::eval::{Cancel, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner};
-use promptops::git::Changes;
+use promptops::git::{Changes, staged_tree};
 use promptops::service::{LocalRuns, RunService};
 use promptops::store::{RunRecord, RunStatus};
 use promptops::yaml::YamlError;
@@ -98,7 +98,29 @@ fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
 pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let settings = settings(&args, ctx)?;
     let project = ctx.project()?;
+    // `--staged` evaluates what the commit will hold: the index's files, when they differ from
+    // the work tree's (the copy lives until the end of the run).
+    let staged = if args.staged { staged_tree(&project.root).diag()? } else { None };
+    if let Some(tree) = &staged
+        && !tree.root.join(CONFIG_FILE).is_file()
+    {
+        ctx.printer
+            .status(&format!("nothing to evaluate: the staged files hold no {CONFIG_FILE} (it is not in git yet)"));
+        return Ok(ExitStatus::Success);
+    }
+    let project = match &staged {
+        Some(tree) => {
+            ctx.printer.detail(&format!("evaluating the staged files, copied to {}", tree.root.display()));
+            project.open_copy(&tree.root).diag()?
+        }
+        None => project,
+    };
     let local = ctx.local_store(&project).await?;
+    if let Some(remote) = ctx.remote() {
+        // The runs are uploaded at the end: a wrong token or an unreachable server is found
+        // before the first model call, not after the whole suite has run (and been paid for).
+        ctx.remote_client(&project, remote)?.verify().await.diag()?;
+    }
     let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost };
     let (backend, providers, provider_options) = backend(&project, &local, &options)?;
     let workflows = workflows(&project, &local, providers, provider_options);
@@ -181,13 +203,10 @@ pub(crate) async fn plan_all(
     let mut plans = Vec::new();
     let mut problems: Vec<YamlError> = Vec::new();
     for path in paths {
-        let suite = match LoadedSuite::read(&project.root, path) {
-            Ok(suite) => suite,
-            Err(err) => {
-                problems.push(err);
-                continue;
-            }
-        };
+        // Every problem of the file's shape, and then those planning finds in what remains.
+        let (suite, found) = LoadedSuite::read_all(&project.root, path);
+        problems.extend(found);
+        let Some(suite) = suite else { continue };
         match promptops::eval::plan(&suite, input).await {
             Ok(plan) => plans.push(plan),
             Err(found) => problems.extend(found),
@@ -234,7 +253,7 @@ pub(crate) async fn run_one(
     let settings = RunSettings {
         concurrency,
         actor: local.actor.clone(),
-        git: promptops::git::head(&project.root),
+        git: promptops::git::head(project.origin_root()),
         on_progress: Some(on_progress),
         cancel: cancel.clone(),
     };

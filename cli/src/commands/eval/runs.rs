@@ -29,7 +29,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The run: its number, or `latest`.
-    #[arg(value_name = "RUN")]
+    #[arg(value_name = "RUN", add = clap_complete::ArgValueCandidates::new(crate::complete::runs))]
     pub run: String,
     /// Only the failures and errors, every one of them.
     #[arg(long)]
@@ -40,10 +40,10 @@ pub struct ShowArgs {
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The earlier run.
-    #[arg(value_name = "RUN_A")]
+    #[arg(value_name = "RUN_A", add = clap_complete::ArgValueCandidates::new(crate::complete::runs))]
     pub before: String,
     /// The later run.
-    #[arg(value_name = "RUN_B")]
+    #[arg(value_name = "RUN_B", add = clap_complete::ArgValueCandidates::new(crate::complete::runs))]
     pub after: String,
 }
 
@@ -67,11 +67,18 @@ pub async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .git_commit
             .as_deref()
             .map(|c| format!("{}{}", short_hash(c), if run.draft.git_dirty { "+" } else { "" }));
+        // Counted as the run's own report counts them: passed of done, and for a run that did
+        // not finish, how far it got.
+        let status = if run.status.is_finished() {
+            run.status.as_str().to_owned()
+        } else {
+            format!("{} ({} of {})", run.status.as_str(), t.done, run.draft.total)
+        };
         grid.row(vec![
             run.id.to_string(),
             run.draft.suite.clone(),
-            run.status.as_str().to_owned(),
-            format!("{}/{}", t.passed, run.draft.total),
+            status,
+            format!("{}/{}", t.passed, t.done),
             percent(t.pass_rate()),
             t.errors.to_string(),
             t.cost.to_string(),

@@ -47,7 +47,16 @@ pub fn suites(
         }
     }
     let Some(filter) = filter else { return Ok(chosen) };
-    let changed = changed_files(&project.root, &filter.changes).diag()?;
+    // Changes are git's, found in the project's own tree; a staged copy gets them rebased.
+    let origin = project.origin_root();
+    let changed: Vec<PathBuf> = changed_files(origin, &filter.changes)
+        .diag()?
+        .into_iter()
+        .map(|path| match path.strip_prefix(origin) {
+            Ok(relative) => project.root.join(relative),
+            Err(_) => path,
+        })
+        .collect();
     let affected = affected_suites(project, &chosen, &changed);
     for a in &affected {
         ctx.printer.detail(&format!("{}: {}", project.relative(&a.path).display(), a.because));

@@ -31,6 +31,7 @@ pub enum WorkflowCommand {
     /// concurrent writes, prompt variables (all workflows when none is named).
     Validate {
         /// Workflow names (under workflows/) or file paths.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::workflows))]
         targets: Vec<String>,
     },
     /// Run a workflow in a new thread (validated first).
@@ -52,6 +53,7 @@ pub enum WorkflowCommand {
     /// Draw a workflow's graph (`--format mermaid`, the default, or `--format dot`).
     Draw {
         /// The workflow's name or file.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::workflows))]
         target: String,
     },
     /// Write a workflow as a runnable LangGraph (Python) app.

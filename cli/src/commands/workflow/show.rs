@@ -98,8 +98,7 @@ fn report_load_error(ctx: &Context, err: &workflow::WorkflowError) {
 
 /// `workflow draw TARGET --format mermaid|dot`.
 pub fn draw(target: &str, ctx: &Context) -> anyhow::Result<ExitStatus> {
-    let format =
-        Format::pick(Some(ctx.format.unwrap_or(Format::Mermaid)), &[Format::Mermaid, Format::Dot], "workflow draw")?;
+    let format = ctx.format_or(Format::Mermaid, &[Format::Mermaid, Format::Dot], "workflow draw")?;
     let project = ctx.project()?;
     let w = Catalog::new(&project.root).load(target).diag()?;
     let text = if format == Format::Dot { draw::dot(&w.file) } else { draw::mermaid(&w.file) };

@@ -51,7 +51,8 @@ fn suite(outcome: &SuiteOutcome, out: &mut String) {
     let _ = writeln!(out, "| target | provider | passed | rate | score | p50 | p95 | tokens | cost |");
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for g in &outcome.report.groups {
-        let errors = if g.errors > 0 { format!(" ({} errors)", g.errors) } else { String::new() };
+        let errors =
+            if g.errors > 0 { format!(" ({})", crate::output::count(g.errors, "error")) } else { String::new() };
         let _ = writeln!(
             out,
             "| `{}` | `{}` | {}/{}{errors} | {} | {:.2} | {} | {} | {} | {} |",
@@ -118,7 +119,7 @@ mod tests {
 
         | target | provider | passed | rate | score | p50 | p95 | tokens | cost |
         |---|---|---:|---:|---:|---:|---:|---:|---:|
-        | `support/triage` | `offline` | 1/3 (1 errors) | 33.3% | 0.75 | 5ms | 6ms | 336 | $0.000450 |
+        | `support/triage` | `offline` | 1/3 (1 error) | 33.3% | 0.75 | 5ms | 6ms | 336 | $0.000450 |
 
         <details><summary>2 failing case(s)</summary>
 

@@ -38,7 +38,7 @@ fn overall(printer: &Printer, outcomes: &[SuiteOutcome], out: &mut String) {
     } else {
         printer.paint(Tone::Bad, &format!("{} of {} suites failed", outcomes.len() - ok, outcomes.len()))
     };
-    let errors = if errors > 0 { format!(" · {errors} error(s)") } else { String::new() };
+    let errors = if errors > 0 { format!(" · {}", crate::output::count(errors, "error")) } else { String::new() };
     let _ = writeln!(out, "{word} · {passed_cases}/{done} cases passed{errors} · {cost}");
 }
 
@@ -137,11 +137,14 @@ fn verdict(printer: &Printer, outcome: &SuiteOutcome, out: &mut String) {
         format!("{}/{} passed ({})", t.passed, t.done, percent(t.pass_rate())),
         format!("threshold {}", percent(run.draft.threshold)),
     ];
+    if !run.status.is_finished() {
+        parts.insert(0, format!("{} of {} results made", t.done, run.draft.total));
+    }
     if t.failed > 0 {
         parts.push(format!("{} failed", t.failed));
     }
     if t.errors > 0 {
-        parts.push(format!("{} error(s)", t.errors));
+        parts.push(crate::output::count(t.errors, "error"));
     }
     if t.cached > 0 {
         parts.push(format!("{} cached", t.cached));
@@ -199,7 +202,7 @@ mod tests {
               output: {"category": "account"}
           ! error outage · support/triage · offline  eval-suites/triage.yaml:13
               provider `offline` answered HTTP 500: boom
-        FAILED 1/3 passed (33.3%) · threshold 90.0% · 1 failed · 1 error(s) · $0.000450 · 2.0s
+        FAILED 1/3 passed (33.3%) · threshold 90.0% · 1 failed · 1 error · $0.000450 · 2.0s
 
         "#);
     }

@@ -1,0 +1,144 @@
+//! What limits a gateway request: the key's own ([`KeyLimits`]: rates, calls in flight, a budget,
+//! the models and prompts it may use) and the budgets of its project and tenant
+//! ([`GatewaySettings`]). [`meter_scopes`] turns them into the meter scopes one admission checks
+//! together.
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::Micros;
+use crate::store::MeterScope;
+
+/// A spending limit per UTC day and month, in USD.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// Most spent per UTC day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_usd: Option<f64>,
+    /// Most spent per UTC month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_usd: Option<f64>,
+}
+
+impl BudgetSpec {
+    /// Whether a limit is set.
+    pub fn any(&self) -> bool {
+        self.daily_usd.is_some() || self.monthly_usd.is_some()
+    }
+
+    fn limits(&self) -> (Option<Micros>, Option<Micros>) {
+        (self.daily_usd.and_then(Micros::from_usd), self.monthly_usd.and_then(Micros::from_usd))
+    }
+
+    /// Checks the figures (finite, not negative).
+    pub fn check(&self) -> Result<(), String> {
+        let bad = [self.daily_usd, self.monthly_usd].into_iter().flatten().any(|v| !v.is_finite() || v < 0.0);
+        if bad { Err("budgets are non-negative amounts of USD".to_owned()) } else { Ok(()) }
+    }
+}
+
+/// The limits of one gateway key (the `gateway:invoke` scope of an API token).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyLimits {
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute (estimated before the call, corrected after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Calls in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
+    /// The key's own budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSpec>,
+    /// Connections it may call (empty: all of the project's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// Managed prompts it may use (`support/triage`, or a prefix ending in `*`; empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<String>,
+}
+
+impl KeyLimits {
+    /// Whether the key may call connection `model`.
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m == model)
+    }
+
+    /// Whether the key may use prompt `name`.
+    pub fn allows_prompt(&self, name: &str) -> bool {
+        self.prompts.is_empty()
+            || self.prompts.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => p == name,
+            })
+    }
+}
+
+/// A project's or a tenant's gateway settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// The budget of every key of the project (or tenant) together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSpec>,
+    /// Whether traces keep prompt variables and answers (projects only; off by default).
+    #[serde(default)]
+    pub keep_content: bool,
+}
+
+/// The meter scopes of one request: the key, then its project, then its tenant. The key's scope
+/// is always there (it counts calls in flight); the others only when they have a budget.
+pub fn meter_scopes(
+    key_id: &str,
+    key: &KeyLimits,
+    project: &str,
+    project_settings: &GatewaySettings,
+    tenant_settings: &GatewaySettings,
+) -> Vec<MeterScope> {
+    let budget = |b: Option<&BudgetSpec>| b.map(BudgetSpec::limits).unwrap_or_default();
+    let (daily, monthly) = budget(key.budget.as_ref());
+    let mut scopes = vec![MeterScope {
+        key: format!("key:{key_id}"),
+        rpm: key.rpm,
+        tpm: key.tpm,
+        max_parallel: key.max_parallel,
+        daily,
+        monthly,
+    }];
+    for (name, settings) in [(format!("project:{project}"), project_settings), ("tenant".to_owned(), tenant_settings)] {
+        let (daily, monthly) = budget(settings.budget.as_ref());
+        if daily.is_some() || monthly.is_some() {
+            scopes.push(MeterScope { key: name, rpm: None, tpm: None, max_parallel: None, daily, monthly });
+        }
+    }
+    scopes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_patterns_match_names_and_prefixes() {
+        let limits = KeyLimits { prompts: vec!["support/*".into(), "greet".into()], ..KeyLimits::default() };
+        assert!(limits.allows_prompt("support/triage"));
+        assert!(limits.allows_prompt("greet"));
+        assert!(!limits.allows_prompt("greeting"));
+        assert!(KeyLimits::default().allows_prompt("anything"));
+    }
+
+    #[test]
+    fn only_scopes_with_budgets_join_the_key() {
+        let budget = GatewaySettings {
+            budget: Some(BudgetSpec { daily_usd: Some(1.0), monthly_usd: None }),
+            ..GatewaySettings::default()
+        };
+        let scopes = meter_scopes("tok_1", &KeyLimits::default(), "web", &GatewaySettings::default(), &budget);
+        let keys: Vec<&str> = scopes.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, vec!["key:tok_1", "tenant"]);
+        assert_eq!(scopes[1].daily, Some(Micros(1_000_000)));
+    }
+}

@@ -1,0 +1,257 @@
+//! Traces and settlements off the request path. Every gateway request holds a [`Ticket`] from the
+//! moment its key is known: whatever way the request ends (an answer, an error, a refusal, or the
+//! client hanging up, which drops the ticket), exactly one trace is written and, if the request
+//! was admitted, exactly one settlement replaces its budget reservation by the cost of the tokens
+//! seen. Both go through a bounded channel to one background task that writes them in batches,
+//! one transaction per batch ([`TraceWriter`]).
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::access::{Scope, TenantScope};
+use crate::money::Micros;
+use crate::provider::Usage;
+use crate::provider::pricing::Price;
+use crate::store::{MeterSettle, Store, TraceRecord};
+
+/// Most entries per batch.
+const BATCH: usize = 512;
+/// Most entries waiting.
+const QUEUE: usize = 8 * BATCH;
+/// How long the writer gathers before writing a batch.
+const GATHER: Duration = Duration::from_millis(5);
+
+enum Entry {
+    Trace(Box<(Scope, TraceRecord)>),
+    Settle(Box<(TenantScope, MeterSettle)>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Called with every finished trace (the server counts them in its metrics).
+pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
+
+/// The background writer of one server.
+#[derive(Clone)]
+pub struct TraceWriter {
+    sender: mpsc::Sender<Entry>,
+    observer: Option<Observer>,
+}
+
+impl fmt::Debug for TraceWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TraceWriter").finish_non_exhaustive()
+    }
+}
+
+impl TraceWriter {
+    /// Starts the writer task on the current runtime.
+    pub fn start(store: Arc<dyn Store>, observer: Option<Observer>) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, receiver));
+        Self { sender, observer }
+    }
+
+    /// Waits until everything queued so far is written.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.sender.send(Entry::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Queues without waiting (from `Drop`): when the queue is full, a task waits instead.
+    fn queue(&self, entry: Entry) {
+        if let Err(mpsc::error::TrySendError::Full(entry)) = self.sender.try_send(entry) {
+            let sender = self.sender.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = sender.send(entry).await;
+                });
+            }
+        }
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Entry>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        let deadline = tokio::time::Instant::now() + GATHER;
+        while batch.len() < BATCH && !batch.iter().any(|e| matches!(e, Entry::Flush(_))) {
+            let room = BATCH - batch.len();
+            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room)).await {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        let (mut traces, mut settles, mut flushes) = (Vec::new(), Vec::new(), Vec::new());
+        for entry in batch.drain(..) {
+            match entry {
+                Entry::Trace(trace) => traces.push(*trace),
+                Entry::Settle(settle) => settles.push(*settle),
+                Entry::Flush(done) => flushes.push(done),
+            }
+        }
+        if (!traces.is_empty() || !settles.is_empty())
+            && let Err(err) = store.gateway_flush(&traces, &settles).await
+        {
+            tracing::error!(error = %err, traces = traces.len(), "failed to write gateway traces and settlements");
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// An admitted request's reservation, settled when its ticket ends.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    /// The tenant of the meters.
+    pub tenant: TenantScope,
+    /// What was reserved, and on which scopes.
+    pub settle: MeterSettle,
+    /// The price of the connection, to cost the tokens of a call that ends early.
+    pub price: Option<Price>,
+}
+
+/// One request's trace in the making. Ending it ([`Ticket::finish`]) or dropping it writes the
+/// trace and settles the reservation, once.
+pub struct Ticket {
+    writer: TraceWriter,
+    scope: Scope,
+    started: Instant,
+    /// The trace being filled in.
+    pub trace: TraceRecord,
+    reservation: Option<Reservation>,
+    seen: Arc<Mutex<String>>,
+    input_estimate: u64,
+    done: bool,
+}
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket").field("trace_id", &self.trace.trace_id).finish_non_exhaustive()
+    }
+}
+
+impl Ticket {
+    /// Opens the trace of a request made with key `key_id` in `scope`.
+    pub fn open(writer: &TraceWriter, scope: Scope, key_id: &str, endpoint: &str, model: &str) -> Self {
+        let trace = TraceRecord {
+            id: 0,
+            trace_id: format!("trc_{}", uuid::Uuid::new_v4().simple()),
+            at: Utc::now(),
+            key_id: key_id.to_owned(),
+            prompt: None,
+            prompt_label: None,
+            prompt_version: None,
+            model: model.to_owned(),
+            fallback: None,
+            endpoint: endpoint.to_owned(),
+            input_tokens: 0,
+            output_tokens: 0,
+            cost: Micros::ZERO,
+            latency_ms: 0,
+            ttft_ms: None,
+            attempts: 0,
+            cache: "off".to_owned(),
+            status: "error".to_owned(),
+            http_status: 500,
+            error: None,
+            variables: None,
+            output: None,
+        };
+        Self {
+            writer: writer.clone(),
+            scope,
+            started: Instant::now(),
+            trace,
+            reservation: None,
+            seen: Arc::new(Mutex::new(String::new())),
+            input_estimate: 0,
+            done: false,
+        }
+    }
+
+    /// Records the admission to settle when the ticket ends.
+    pub fn admitted(&mut self, reservation: Reservation, input_estimate: u64) {
+        self.reservation = Some(reservation);
+        self.input_estimate = input_estimate;
+    }
+
+    /// The streamed text seen so far, shared with the stream's sink.
+    pub fn seen(&self) -> Arc<Mutex<String>> {
+        Arc::clone(&self.seen)
+    }
+
+    /// Marks the first streamed token.
+    pub fn first_token(&mut self) {
+        if self.trace.ttft_ms.is_none() {
+            self.trace.ttft_ms = Some(millis(self.started.elapsed()));
+        }
+    }
+
+    /// How long since the request arrived.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Ends with an answer: its usage and cost settle the reservation.
+    pub fn succeed(mut self, usage: Usage, cost: Micros, http_status: u16) {
+        (self.trace.input_tokens, self.trace.output_tokens, self.trace.cost) =
+            (usage.input_tokens, usage.output_tokens, cost);
+        self.trace.status = "ok".to_owned();
+        self.trace.http_status = http_status;
+        self.end();
+    }
+
+    /// Ends with a failure (`status` is `error` or `refused`): nothing is charged.
+    pub fn fail(mut self, status: &str, http_status: u16, error: String) {
+        self.trace.status = status.to_owned();
+        self.trace.http_status = http_status;
+        self.trace.error = Some(error);
+        self.end();
+    }
+
+    fn end(&mut self) {
+        self.done = true;
+        self.trace.latency_ms = millis(self.started.elapsed());
+        if let Some(mut reservation) = self.reservation.take() {
+            reservation.settle.tokens = self.trace.input_tokens + self.trace.output_tokens;
+            reservation.settle.cost = self.trace.cost;
+            reservation.settle.now = Utc::now();
+            self.writer.queue(Entry::Settle(Box::new((reservation.tenant, reservation.settle))));
+        }
+        if let Some(observer) = &self.writer.observer {
+            observer(&self.trace);
+        }
+        self.writer.queue(Entry::Trace(Box::new((self.scope.clone(), self.trace.clone()))));
+    }
+}
+
+impl Drop for Ticket {
+    /// The request ended without saying how: the client hung up (or the task was cancelled).
+    /// The tokens seen so far are charged.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let seen = self.seen.lock().map(|s| s.len()).unwrap_or(0) as u64;
+        let usage =
+            Usage { input_tokens: self.input_estimate, output_tokens: seen.div_ceil(4), cached_input_tokens: 0 };
+        let price = self.reservation.as_ref().and_then(|r| r.price);
+        (self.trace.input_tokens, self.trace.output_tokens) = (usage.input_tokens, usage.output_tokens);
+        self.trace.cost = price.map_or(Micros::ZERO, |p| p.cost(&usage));
+        self.trace.status = "cancelled".to_owned();
+        self.trace.http_status = 499;
+        self.trace.error = Some("the client closed the connection".to_owned());
+        self.end();
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
