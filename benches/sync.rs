@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use promptops::access::{Action, LOCAL_PROJECT, Principal};
-use promptops::prompt::{Label, PromptName};
+use promptops::prompt::{Label, PromptName, check_sent};
 use promptops::registry::sync::{self, Outcome, SyncBundle};
 use promptops::remote::{Client, RemoteRegistry, settings::Remote};
 use promptops::secret::SecretString;
@@ -29,10 +29,15 @@ async fn seeded(dir: &std::path::Path) -> SqliteStore {
     let store = SqliteStore::open(dir.join("source.db")).await.expect("open source store");
     let drafts = (0..PROMPTS)
         .map(|i| {
-            let source = format!("messages:\n  - role: user\n    content: \"Ticket {i}: {{{{ ticket }}}}\"\n");
+            let source = format!(
+                "variables:\n  ticket: {{ type: string }}\nmessages:\n  - role: user\n    content: \"Ticket {i}: {{{{ ticket }}}}\"\n"
+            );
+            let name = PromptName::new(&format!("bench/p{i:04}")).expect("invariant: valid name");
+            // A real commit's hash: the server checks pushed hashes against the content.
+            let hash = check_sent(name.clone(), source.clone(), BTreeMap::new()).expect("invariant: valid prompt").hash();
             VersionDraft {
-                name: PromptName::new(&format!("bench/p{i:04}")).expect("invariant: valid name"),
-                hash: format!("{i:064x}"),
+                name,
+                hash,
                 source,
                 partials: BTreeMap::new(),
                 author: "bench".to_owned(),

@@ -367,6 +367,12 @@ must_fail "PDB with both minAvailable and maxUnavailable" "set only one of maxUn
   "${PG[@]}" --set podDisruptionBudget.minAvailable=1 --set podDisruptionBudget.maxUnavailable=1
 must_fail "CPU autoscaling without a CPU request" "needs resources.requests.cpu" \
   "${PG[@]}" --set autoscaling.enabled=true --set resources.requests.cpu=null
+must_fail "metrics on the API port" "(/metrics/port'|metrics.port:)" \
+  --set metrics.port=8080
+must_fail "a metrics token that is not required" "auth.metricsToken is set but metrics.requireToken is false" \
+  --set auth.metricsToken=ci-only-metrics-token-0123456789
+must_fail "a trusted proxy that is not an address" "(/server/trustedProxies/0'|server.trustedProxies.0:?)" \
+  --set 'server.trustedProxies[0]=ingress-nginx'
 must_fail "database URL that is not postgres://" "(/database/postgres/url': 'mysql://x'|database.postgres.url:) [Dd]oes not match pattern" \
   --set database.type=postgres --set database.postgres.url=mysql://x
 

@@ -33,6 +33,20 @@ pub const ADMIN_TOKEN: &str = "PROMPTOPS_ADMIN_TOKEN";
 pub const CORS_ORIGINS: &str = "PROMPTOPS_CORS_ORIGINS";
 /// `promptops serve`: requests per second allowed per token (0: unlimited).
 pub const RATE_LIMIT: &str = "PROMPTOPS_RATE_LIMIT";
+/// `promptops serve`: a separate address serving only `/metrics` (for a port only Prometheus reaches).
+pub const METRICS_ADDR: &str = "PROMPTOPS_METRICS_ADDR";
+/// `promptops serve`: the bearer token `/metrics` needs; with it, `/metrics` is also served on the API port.
+pub const METRICS_TOKEN: &str = "PROMPTOPS_METRICS_TOKEN";
+/// `promptops serve`: seconds a client may take to send a request's headers (also the idle
+/// keep-alive limit).
+pub const HEADER_TIMEOUT: &str = "PROMPTOPS_HEADER_TIMEOUT";
+/// `promptops serve`: connections served at once; more wait to be accepted.
+pub const MAX_CONNECTIONS: &str = "PROMPTOPS_MAX_CONNECTIONS";
+/// `promptops serve`: failed authentications allowed per client address and minute (0: unlimited).
+pub const AUTH_FAILURE_LIMIT: &str = "PROMPTOPS_AUTH_FAILURE_LIMIT";
+/// `promptops serve`: comma-separated proxies (addresses or networks) whose `X-Forwarded-For`
+/// names the client.
+pub const TRUSTED_PROXIES: &str = "PROMPTOPS_TRUSTED_PROXIES";
 /// Which keyring holds API keys: `os` (the default) or `none` (CI, containers, tests).
 pub const KEYRING: &str = "PROMPTOPS_KEYRING";
 /// Server mode: the commands workflow `exec` tools may run (comma-separated program names);
@@ -61,6 +75,12 @@ pub const ALL: &[&str] = &[
     ADMIN_TOKEN,
     CORS_ORIGINS,
     RATE_LIMIT,
+    METRICS_ADDR,
+    METRICS_TOKEN,
+    HEADER_TIMEOUT,
+    MAX_CONNECTIONS,
+    AUTH_FAILURE_LIMIT,
+    TRUSTED_PROXIES,
     KEYRING,
     ALLOW_EXEC,
     TEST_LANGGRAPH,

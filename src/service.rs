@@ -17,7 +17,7 @@ use crate::prompt::{Label, LoadedPrompt, PromptName, Selector};
 use crate::registry::{PromptLog, Registry, RegistryError};
 use crate::store::{
     CommitOutcome, ExperimentDraft, ExperimentRecord, LabelMove, LabelRecord, PromptSummary, ResultRecord, RunRecord,
-    RunStatus, Store, StoreError, VersionRecord,
+    RunStatus, RunTotals, Store, StoreError, VersionRecord,
 };
 use crate::workflow::VersionLookup;
 
@@ -127,8 +127,9 @@ pub trait RunService: Send + Sync {
         current: u64,
         versions: Option<&dyn VersionLookup>,
     ) -> Result<RunRecord, EvalError>;
-    /// Stores a run made elsewhere, with its results, status and times, under the next number,
-    /// all at once; returns it as stored. A run still `running` is kept as `interrupted`.
+    /// Stores a run made elsewhere, with its results and times, under the next number, all at
+    /// once; returns it as stored. Its status is its results' verdict ([`RunStatus::verdict`]),
+    /// whatever the upload says: interrupted while results are missing.
     /// Nothing is written when the run or a result is invalid ([`EvalError::BadUpload`]).
     async fn upload(&self, upload: RunUpload) -> Result<RunRecord, EvalError>;
 }
@@ -218,8 +219,12 @@ impl RunService for LocalRuns {
     async fn upload(&self, body: RunUpload) -> Result<RunRecord, EvalError> {
         upload::check_run(&body).map_err(EvalError::BadUpload)?;
         let RunUpload { mut run, results } = body;
-        if run.status == RunStatus::Running {
-            run.status = RunStatus::Interrupted;
+        // The status is the results' verdict, never the sender's word: a run with a failed case
+        // is not stored as passed, however it is labelled.
+        let mut totals = RunTotals::default();
+        results.iter().for_each(|result| totals.add(result));
+        run.status = RunStatus::verdict(&totals, run.draft.total, run.draft.threshold);
+        if run.status == RunStatus::Interrupted {
             run.finished_at = run.finished_at.or(Some(chrono::Utc::now()));
         }
         Ok(self.store.import_run(&self.scope, run, results).await?)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use promptops::server::auth::{JwtKeys, JwtSettings};
+use promptops::server::listen::ConnectionLimits;
 use promptops::server::{self, AppState, ServerConfig};
 
 /// The server settings of a benchmark: no rate limit, long timeouts.
@@ -23,6 +24,10 @@ fn config() -> ServerConfig {
         request_timeout: Duration::from_secs(30),
         cors_origins: Vec::new(),
         cache_poll: Duration::from_millis(500),
+        connections: ConnectionLimits::default(),
+        auth_failures: None,
+        trusted_proxies: Vec::new(),
+        metrics_token: None,
     }
 }
 

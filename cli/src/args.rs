@@ -95,7 +95,7 @@ pub enum Command {
     /// Print shell completions.
     Completions(schema::CompletionsArgs),
     /// Run the HTTP server (control plane, Langfuse-compatible prompt API, metrics).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Bring the database to the current schema and exit.
     Migrate(serve::MigrateArgs),
     /// Validate, run, resume, draw and export workflow graphs.

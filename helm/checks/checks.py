@@ -113,6 +113,7 @@ SERVICE_MONITOR = {
                 "scheme": str,
                 "interval": str,
                 "scrapeTimeout": str,
+                "authorization": {"type": str, "credentials": {"name": str, "key": str}},
                 "honorLabels": bool,
                 "relabelings": ANY,
                 "metricRelabelings": ANY,
@@ -261,6 +262,7 @@ def cmd_policy(contract_path, release, *files):
     contract = json.load(open(contract_path))
     env_names = {e["name"] for e in contract["env"]}
     port, port_name = contract["port"], contract["port_name"]
+    metrics_port_name = contract["metrics_port_name"]
     paths = contract["paths"]
     subcommands = set(contract["subcommands"])
     for path in files:
@@ -309,6 +311,8 @@ def cmd_policy(contract_path, release, *files):
                     errors.append(f"{kn(owner)}: server args are {c['args']}, not ['serve']")
                 if not any(p.get("name") == port_name and p.get("containerPort") == port for p in c.get("ports", [])):
                     errors.append(f"{kn(owner)}: no container port {port_name}={port}")
+                if not any(p.get("name") == metrics_port_name and p.get("containerPort") != port for p in c.get("ports", [])):
+                    errors.append(f"{kn(owner)}: no container port {metrics_port_name} apart from {port}")
                 for probe, want in (("livenessProbe", paths["liveness"]), ("readinessProbe", paths["readiness"]), ("startupProbe", paths["liveness"])):
                     if probe not in c:
                         if probe != "startupProbe":
@@ -338,22 +342,32 @@ def cmd_policy(contract_path, release, *files):
             sel = None
             if d["kind"] == "Service":
                 sel = {"matchLabels": d["spec"]["selector"]}
-                tp = [p for p in d["spec"]["ports"] if p.get("targetPort") == port_name]
-                if not tp:
-                    errors.append(f"{kn(d)}: no port targeting {port_name}")
+                for name in (port_name, metrics_port_name):
+                    if not any(p.get("targetPort") == name for p in d["spec"]["ports"]):
+                        errors.append(f"{kn(d)}: no port targeting {name}")
             elif d["kind"] in ("PodDisruptionBudget", "ServiceMonitor"):
                 sel = d["spec"]["selector"]
             elif d["kind"] == "HorizontalPodAutoscaler":
                 target = d["spec"]["scaleTargetRef"]
                 if not any(target["name"] == x["metadata"]["name"] for x in deployments):
                     errors.append(f"{kn(d)}: scaleTargetRef {target['name']} is not the Deployment")
+            if d["kind"] == "Ingress":
+                for rule in d["spec"].get("rules", []):
+                    for p in rule.get("http", {}).get("paths", []):
+                        if p["backend"]["service"]["port"].get("name") != port_name:
+                            errors.append(f"{kn(d)}: a path routes to {p['backend']['service']['port']}, not port {port_name}")
+            if d["kind"] == "NetworkPolicy":
+                for rule in d["spec"].get("ingress", []):
+                    ports = {p.get("port") for p in rule.get("ports", [])}
+                    if metrics_port_name in ports and len(ports) > 1:
+                        errors.append(f"{kn(d)}: port {metrics_port_name} shares a rule with {ports - {metrics_port_name}}")
             if d["kind"] == "ServiceMonitor":
                 services = [s for s in docs if s["kind"] == "Service"]
                 if not any(selector_matches(sel, s["metadata"].get("labels") or {}) for s in services):
                     errors.append(f"{kn(d)}: selector matches no Service of the release")
                 for ep in d["spec"]["endpoints"]:
-                    if ep.get("path") != paths["metrics"] or ep.get("port") != port_name:
-                        errors.append(f"{kn(d)}: endpoint {ep} is not {paths['metrics']} on {port_name}")
+                    if ep.get("path") != paths["metrics"] or ep.get("port") != metrics_port_name:
+                        errors.append(f"{kn(d)}: endpoint {ep} is not {paths['metrics']} on {metrics_port_name}")
             elif sel is not None:
                 if "app.kubernetes.io/instance" not in (sel.get("matchLabels") or {}):
                     errors.append(f"{kn(d)}: selector lacks app.kubernetes.io/instance")

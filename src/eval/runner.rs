@@ -212,13 +212,7 @@ impl Runner {
         written??;
         let stored =
             self.store.run(&self.scope, run.id).await?.ok_or(crate::store::StoreError::RunNotFound { id: run.id })?;
-        let status = if stored.totals.done < stored.draft.total {
-            RunStatus::Interrupted
-        } else if stored.totals.pass_rate() + 1e-9 >= stored.draft.threshold {
-            RunStatus::Passed
-        } else {
-            RunStatus::Failed
-        };
+        let status = RunStatus::verdict(&stored.totals, stored.draft.total, stored.draft.threshold);
         Ok(self.store.set_run_status(&self.scope, run.id, status).await?)
     }
 }

@@ -2,12 +2,14 @@
 //! canonical form and content hash, and rendering with minijinja. Does not store versions (that
 //! is the registry) or call models (that is the provider layer).
 
+mod check;
 mod file;
 mod load;
 mod name;
 mod params;
 mod render;
 
+pub use check::{MAX_PARTIAL_NAME, check_sent, partial_name_problem};
 pub use file::{Content, Message, Part, PromptFile, Role, VarType, VariableSpec};
 pub use load::{
     LoadedPrompt, PARTIALS_DIR, PartialSet, PromptError, Warning, canonical_json, load_all, load_partials, load_prompt,

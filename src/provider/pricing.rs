@@ -108,19 +108,25 @@ impl PriceTable {
     /// The price of `model`: an exact entry, else the longest entry that is a prefix of it
     /// followed by `-` (a dated or suffixed variant), else none.
     pub fn price(&self, model: &str) -> Option<Price> {
-        if let Some(price) = self.prices.get(model) {
-            return Some(*price);
+        self.family(model).and_then(|family| self.prices.get(family)).copied()
+    }
+
+    /// The entry whose price `model` takes (see [`Self::price`]): `gpt-4o-mini` for
+    /// `openai/gpt-4o-mini-2024-07-18`.
+    pub fn family(&self, model: &str) -> Option<&str> {
+        if let Some((name, _)) = self.prices.get_key_value(model) {
+            return Some(name);
         }
         // Strip a vendor prefix such as `openai/` (OpenRouter) before matching.
         let bare = model.rsplit('/').next().unwrap_or(model);
         if bare != model {
-            return self.price(bare);
+            return self.family(bare);
         }
         self.prices
-            .iter()
-            .filter(|(name, _)| bare.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with('-')))
-            .max_by_key(|(name, _)| name.len())
-            .map(|(_, price)| *price)
+            .keys()
+            .filter(|name| bare.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with('-')))
+            .max_by_key(|name| name.len())
+            .map(String::as_str)
     }
 
     /// Every entry, by model name.
@@ -141,6 +147,9 @@ mod tests {
         assert_eq!(table.price("claude-sonnet-4-20250514"), table.price("claude-sonnet-4"));
         assert_eq!(table.price("openai/gpt-4o-mini"), table.price("gpt-4o-mini"));
         assert_eq!(table.price("llama3.1:8b"), None);
+        assert_eq!(table.family("openai/gpt-4o-mini-2024-07-18"), Some("gpt-4o-mini"));
+        assert_eq!(table.family("gpt-4o-mini-acme-finetune"), Some("gpt-4o-mini"));
+        assert_eq!(table.family("acme-llm"), None);
         assert_eq!(table.price("gpt-4oops"), None);
     }
 

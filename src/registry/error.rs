@@ -62,6 +62,16 @@ pub enum RegistryError {
         /// The label.
         label: Label,
     },
+    /// A pushed or pulled bundle holds something that may not be written; nothing of it was.
+    #[error("invalid bundle: `{path}`: {message}")]
+    BadBundle {
+        /// Stable code (`invalid_prompt`, `hash_mismatch`, `unknown_version`, `invalid_bundle`, …).
+        code: &'static str,
+        /// The JSON path at fault (`versions[3].hash`).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Rollback has nowhere to go.
     #[error("label `{label}` of `{name}` has no earlier version than {current}")]
     NoEarlierVersion {
@@ -115,6 +125,10 @@ impl Diagnostic for RegistryError {
                 ]
             }
             Self::NoEarlierVersion { .. } => vec!["pass `--to VERSION` to choose the version".to_owned()],
+            Self::BadBundle { .. } => vec![
+                "nothing was written; compare the sending side with `promptops prompt log NAME` and check its files with `promptops prompt validate`"
+                    .to_owned(),
+            ],
         }
     }
 }

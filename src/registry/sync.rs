@@ -110,6 +110,15 @@ impl SyncReport {
         self.items.iter().filter(|i| i.outcome == outcome).count()
     }
 
+    /// The versions to create, by prompt and number.
+    pub fn created_versions(&self) -> BTreeSet<(&PromptName, u32)> {
+        self.items
+            .iter()
+            .filter(|i| i.outcome == Outcome::Created && i.label.is_none())
+            .filter_map(|i| Some((&i.name, i.version?)))
+            .collect()
+    }
+
     /// The prompts with at least one conflict.
     pub fn conflicted(&self) -> BTreeSet<&PromptName> {
         self.items.iter().filter(|i| i.outcome == Outcome::Conflict).map(|i| &i.name).collect()
@@ -215,9 +224,12 @@ pub async fn export(store: &dyn Store, scope: &Scope, only: &[PromptName]) -> Re
     Ok(bundle)
 }
 
-/// Plans `bundle` against `store` and, unless it is a dry run, writes the created items: versions
+/// Plans `bundle` against `store`, checks everything it would write ([`check`]: nothing is
+/// written unless all of it may be) and, unless it is a dry run, writes the created items: versions
 /// through the store's gapless commit in number order (so the numbers match the source's), then
-/// labels (created or replaced), recorded as moved by `actor`.
+/// labels (created or replaced), recorded as moved by `actor`. A push (the bundle is a client's
+/// say-so) records its new versions as committed by `actor`, now; a pull keeps the author and
+/// date the remote recorded.
 pub async fn apply(
     store: &dyn Store,
     scope: &Scope,
@@ -225,7 +237,12 @@ pub async fn apply(
     actor: &str,
     direction: Direction,
 ) -> Result<SyncReport, RegistryError> {
-    let names: BTreeSet<PromptName> = bundle.versions.iter().map(|v| v.meta.name.clone()).collect();
+    let names: BTreeSet<PromptName> = bundle
+        .versions
+        .iter()
+        .map(|v| v.meta.name.clone())
+        .chain(bundle.labels.iter().map(|l| l.name.clone()))
+        .collect();
     let mut target_versions = Vec::new();
     for name in &names {
         target_versions.extend(store.versions(scope, name).await?);
@@ -234,10 +251,15 @@ pub async fn apply(
     let metas: Vec<VersionMeta> = bundle.versions.iter().map(|v| v.meta.clone()).collect();
     let rules = Rules { direction, overwrite_labels: bundle.overwrite_labels };
     let report = plan(&metas, &bundle.labels, &target_versions, &target_labels, rules);
+    check::check(&bundle, &report, &target_versions)?;
     if bundle.dry_run {
         return Ok(report);
     }
-    write_versions(store, scope, &report, bundle.versions).await?;
+    let pusher = match direction {
+        Direction::Push => Some(actor),
+        Direction::Pull => None,
+    };
+    write_versions(store, scope, &report, bundle.versions, pusher).await?;
     for label in report.items.iter().filter(|i| matches!(i.outcome, Outcome::Created | Outcome::Replaced)) {
         if let (Some(name), Some(version)) = (label.label.as_ref(), label.version) {
             store.move_label(scope, &label.name, name, Some(version), MoveReason::Set, actor).await?;
@@ -246,18 +268,15 @@ pub async fn apply(
     Ok(report)
 }
 
+/// Writes the created versions; with `pusher`, as committed by it now, else as the source says.
 async fn write_versions(
     store: &dyn Store,
     scope: &Scope,
     report: &SyncReport,
     versions: Vec<VersionRecord>,
+    pusher: Option<&str>,
 ) -> Result<(), RegistryError> {
-    let wanted: BTreeSet<(&PromptName, u32)> = report
-        .items
-        .iter()
-        .filter(|i| i.outcome == Outcome::Created && i.label.is_none())
-        .filter_map(|i| Some((&i.name, i.version?)))
-        .collect();
+    let wanted = report.created_versions();
     let mut queues: BTreeMap<&PromptName, Vec<&VersionRecord>> = BTreeMap::new();
     for record in versions.iter().filter(|v| wanted.contains(&(&v.meta.name, v.meta.number))) {
         queues.entry(&record.meta.name).or_default().push(record);
@@ -270,22 +289,22 @@ async fn write_versions(
         if round.is_empty() {
             return Ok(());
         }
-        let outcomes = store.commit(scope, round.iter().map(|r| to_draft(r)).collect()).await?;
+        let outcomes = store.commit(scope, round.iter().map(|r| to_draft(r, pusher)).collect()).await?;
         for record in round {
             check_number(record, &outcomes)?;
         }
     }
 }
 
-fn to_draft(record: &VersionRecord) -> VersionDraft {
+fn to_draft(record: &VersionRecord, pusher: Option<&str>) -> VersionDraft {
     VersionDraft {
         name: record.meta.name.clone(),
         hash: record.meta.hash.clone(),
         source: record.source.clone(),
         partials: record.partials.clone(),
-        author: record.meta.author.clone(),
+        author: pusher.map_or_else(|| record.meta.author.clone(), str::to_owned),
         message: record.meta.message.clone(),
-        created_at: Some(record.meta.created_at),
+        created_at: pusher.is_none().then_some(record.meta.created_at),
     }
 }
 
@@ -308,5 +327,6 @@ fn check_number(record: &VersionRecord, outcomes: &[CommitOutcome]) -> Result<()
     ))))
 }
 
+mod check;
 #[cfg(test)]
 mod tests;

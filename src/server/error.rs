@@ -222,6 +222,9 @@ impl From<RegistryError> for ApiError {
                 return Self::BadRequest { code: "latest_is_automatic", message, hint, path: None };
             }
             RegistryError::Protected { .. } => return Self::Forbidden { message, hint },
+            RegistryError::BadBundle { code, path, .. } => {
+                return Self::BadRequest { code, message, hint, path: Some(path) };
+            }
             RegistryError::NoEarlierVersion { .. } => {
                 return Self::Conflict { code: "no_earlier_version", message, hint };
             }

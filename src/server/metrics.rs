@@ -2,14 +2,26 @@
 //! method and status with a latency histogram; prompt fetches by source and cache hits; runs
 //! uploaded; provider calls, tokens and cost by provider and model (fed by uploaded runs, since
 //! the server makes no model calls of its own yet). Rendered as Prometheus text, no dependency.
+//!
+//! Every label value comes from a fixed set, so no client can grow the page and no tenant's names
+//! reach it: routes are the route table's templates, methods the standard ones, providers the
+//! provider kinds and models the built-in price table's families; anything else is `other`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
+use crate::config::ProviderKind;
+use crate::provider::pricing::PriceTable;
 use crate::store::ResultRecord;
+
+/// The label value every unknown method, provider or model collapses to.
+pub const OTHER: &str = "other";
+
+/// The methods counted under their own name.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -85,6 +97,7 @@ pub enum FetchSource {
 impl Metrics {
     /// Counts one answered request.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let method = METHODS.into_iter().find(|m| *m == method).unwrap_or(OTHER);
         if let Ok(mut requests) = self.requests.lock() {
             *requests.entry((route.to_owned(), method.to_owned(), status)).or_default() += 1;
         }
@@ -114,8 +127,8 @@ impl Metrics {
     pub fn run_uploaded(&self, usage: RunUsage) {
         self.runs_uploaded.fetch_add(1, Ordering::Relaxed);
         let Ok(mut totals) = self.provider.lock() else { return };
-        for (key, add) in usage.0 {
-            let entry = totals.entry(key).or_default();
+        for ((provider, model), add) in usage.0 {
+            let entry = totals.entry(bounded(&provider, &model)).or_default();
             entry.ok += add.ok;
             entry.error += add.error;
             entry.input += add.input;
@@ -206,6 +219,17 @@ impl Metrics {
             let _ = writeln!(out, "promptops_provider_cost_microdollars_total{} {}", format_labels(&labels), t.cost);
         }
     }
+}
+
+/// The labels a provider and model are counted under: a provider kind (`openai`), else `other`;
+/// the built-in price table's family of the model (`gpt-4o-mini` for `gpt-4o-mini-2024-07-18`),
+/// else `other`, or nothing when no model was named. Custom provider ids and fine-tuned or
+/// self-hosted model names are the tenants' own words, so they never become label values.
+pub fn bounded(provider: &str, model: &str) -> (String, String) {
+    let provider = ProviderKind::parse(provider).map_or(OTHER, ProviderKind::as_str);
+    static PRICES: LazyLock<PriceTable> = LazyLock::new(PriceTable::built_in);
+    let model = if model.is_empty() { "" } else { PRICES.family(model).unwrap_or(OTHER) };
+    (provider.to_owned(), model.to_owned())
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

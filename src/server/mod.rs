@@ -6,10 +6,12 @@
 pub mod auth;
 pub mod bounds;
 pub mod cache;
+pub mod client;
 pub mod error;
 pub mod handlers;
 pub mod jwt;
 pub mod limits;
+pub mod listen;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -17,7 +19,6 @@ pub mod routes;
 pub mod state;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -32,7 +33,7 @@ pub use state::{AppState, ServerConfig};
 
 use crate::access::{SystemScope, TenantScope};
 use crate::store::{PrincipalKind, Slug, StoreError, TokenKey, TokenRecord};
-use middleware::Scheme;
+use middleware::{Listener, Scheme};
 use routes::Access;
 
 /// The tenant the first admin lives in.
@@ -45,16 +46,18 @@ pub fn router(state: AppState) -> Router {
     let mut public = Router::new();
     let mut bearer = Router::new();
     let mut basic = Router::new();
+    let mut metrics = Router::new();
     for route in routes::table() {
         let group = match route.access {
             Access::Public => &mut public,
             Access::Bearer => &mut bearer,
             Access::Basic => &mut basic,
+            Access::Metrics => &mut metrics,
         };
         *group = std::mem::take(group).route(route.path, (route.handler)());
     }
     let config = &state.config;
-    let mut app = Router::new().merge(public);
+    let mut app = Router::new().merge(public).merge(metrics_gated(metrics, &state, Listener::Api));
     for (group, scheme) in [(bearer, Scheme::Bearer), (basic, Scheme::Basic)] {
         if group.has_routes() {
             let auth = axum::middleware::from_fn_with_state((state.clone(), scheme), middleware::authenticate);
@@ -67,6 +70,28 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
         .layer(cors(&config.cors_origins))
         .with_state(state)
+}
+
+/// The separate metrics listener's application: `GET /metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    let metrics = routes::table()
+        .into_iter()
+        .filter(|route| route.access == Access::Metrics)
+        .fold(Router::new(), |router, route| router.route(route.path, (route.handler)()));
+    metrics_gated(metrics, &state, Listener::Metrics)
+        .fallback(not_found)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            state.config.request_timeout,
+        ))
+        .with_state(state)
+}
+
+fn metrics_gated(routes: Router<AppState>, state: &AppState, listener: Listener) -> Router<AppState> {
+    if !routes.has_routes() {
+        return routes;
+    }
+    routes.route_layer(axum::middleware::from_fn_with_state((state.clone(), listener), middleware::metrics_gate))
 }
 
 async fn not_found() -> impl IntoResponse {
@@ -86,16 +111,32 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves: then readiness drops to 503 at once,
+/// Where the server listens: the API, and optionally a separate port for `/metrics` only.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The API, the Langfuse API and the probes.
+    pub api: tokio::net::TcpListener,
+    /// `/metrics` alone (`--metrics-addr`), for a port only Prometheus can reach.
+    pub metrics: Option<tokio::net::TcpListener>,
+}
+
+impl From<tokio::net::TcpListener> for Listeners {
+    fn from(api: tokio::net::TcpListener) -> Self {
+        Self { api, metrics: None }
+    }
+}
+
+/// Serves `state` on `listeners` until `shutdown` resolves: then readiness drops to 503 at once,
 /// in-flight requests finish (for at most `drain`), and the function returns.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listeners: impl Into<Listeners>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let Listeners { api, metrics } = listeners.into();
+    let limits = state.config.connections;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (began_tx, began_rx) = tokio::sync::oneshot::channel::<()>();
     let flag = state.clone();
     tokio::spawn(async move {
@@ -105,11 +146,13 @@ pub async fn serve(
         tracing::info!("shutting down: readiness is now 503; finishing in-flight requests");
         // Give load balancers a moment to see the 503 before connections close.
         tokio::time::sleep(drain.min(Duration::from_millis(200))).await;
-        let _ = stop_tx.send(());
+        let _ = stop_tx.send(true);
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async {
-        let _ = stop_rx.await;
-    });
+    let mut servers = tokio::task::JoinSet::new();
+    if let Some(listener) = metrics {
+        servers.spawn(listen::serve_connections(listener, metrics_router(state.clone()), limits, stop_rx.clone()));
+    }
+    servers.spawn(listen::serve_connections(api, router(state), limits, stop_rx));
     // In-flight requests get `drain` once shutdown has begun; never a deadline before that.
     let deadline = async {
         if began_rx.await.is_err() {
@@ -118,9 +161,10 @@ pub async fn serve(
         tokio::time::sleep(drain.saturating_add(Duration::from_secs(1))).await;
     };
     tokio::select! {
-        result = server.into_future() => result,
-        () = deadline => Ok(()),
+        () = async { while servers.join_next().await.is_some() {} } => {}
+        () = deadline => {}
     }
+    Ok(())
 }
 
 /// Makes sure the first admin exists: a super-admin `admin` in tenant `system`. With `token`

@@ -59,6 +59,7 @@ fn operation(route: &Route, generator: &mut SchemaGenerator) -> Value {
         Access::Public => json!([]),
         Access::Bearer => json!([{"bearer": []}]),
         Access::Basic => json!([{"langfuseKeyPair": []}]),
+        Access::Metrics => json!([{"metricsToken": []}]),
     };
     let mut parameters = path_parameters(route.path);
     parameters.extend(route.query.map(|query| query_parameters(query, generator)).unwrap_or_default());
@@ -107,6 +108,7 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (pot_…) or a JWT from POST /api/v1/auth/token"},
                 "langfuseKeyPair": {"type": "http", "scheme": "basic", "description": "public key as user, secret key as password"},
+                "metricsToken": {"type": "http", "scheme": "bearer", "description": "the server's metrics token (PROMPTOPS_METRICS_TOKEN); /metrics on the API port needs it"},
             },
         },
     })

@@ -21,8 +21,10 @@ use crate::store::{
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No credentials (probes, metrics, the OpenAPI document).
+    /// No credentials (probes, the OpenAPI document).
     Public,
+    /// The metrics token (`Authorization: Bearer`), or the separate metrics listener.
+    Metrics,
     /// `Authorization: Bearer` (API token or JWT).
     Bearer,
     /// HTTP Basic with a Langfuse key pair.
@@ -100,7 +102,7 @@ pub fn table() -> Vec<Route> {
     vec![
         route!(get "GET" "/healthz", Public, health::healthz, "liveness: 200 while the process runs", 200 json api::Readiness),
         route!(get "GET" "/readyz", Public, health::readyz, "readiness: database reachable and migrations current", 200 json api::Readiness),
-        route!(get "GET" "/metrics", Public, health::metrics, "Prometheus metrics", 200 text),
+        route!(get "GET" "/metrics", Metrics, health::metrics, "Prometheus metrics (the metrics token; or the metrics listener)", 200 text),
         route!(get "GET" "/api/v1/openapi.json", Public, health::openapi, "this API's OpenAPI 3.1 document", 200 json serde_json::Value),
         route!(post "POST" "/api/v1/auth/token", Bearer, accounts::exchange, "exchange the API token of the request for a short-lived JWT", 200 json api::AccessToken),
         route!(get "GET" "/api/v1/tenants", Bearer, accounts::tenants, "list tenants (super-admin)", query api::PageQuery, 200 json Page<TenantRecord>),

@@ -5,13 +5,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 use super::auth::{Caller, GrantCache, JwtSettings};
 use super::cache::PromptCache;
-use super::limits::{RateLimit, RateLimiter};
+use super::limits::{FailureThrottle, RateLimit, RateLimiter};
+use super::listen::ConnectionLimits;
 use super::metrics::Metrics;
 use crate::access::Scope;
 use crate::prompt::Label;
 use crate::registry::Registry;
+use crate::secret::SecretString;
 use crate::store::Store;
 
 /// Labels only admins and owners may move, unless configured otherwise.
@@ -34,6 +38,15 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// How often other processes' label moves are polled for.
     pub cache_poll: Duration,
+    /// The header deadline and the connection cap.
+    pub connections: ConnectionLimits,
+    /// Failed authentications allowed per client address (`None`: unlimited).
+    pub auth_failures: Option<RateLimit>,
+    /// Proxies whose `X-Forwarded-For` names the client (empty: the header is ignored).
+    pub trusted_proxies: Vec<IpNet>,
+    /// The bearer token `/metrics` needs. Without it, `/metrics` is served only on the separate
+    /// metrics listener, if there is one, and never on the API's.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -51,6 +64,8 @@ pub struct AppState {
     pub grants: Arc<GrantCache>,
     /// Rate limits.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// Failed authentications by client address.
+    pub auth_failures: Option<Arc<FailureThrottle>>,
     ready: Arc<AtomicBool>,
 }
 
@@ -67,6 +82,7 @@ impl AppState {
         prompts.watch(Arc::clone(&store), config.cache_poll);
         Self {
             limiter: config.rate_limit.map(|limit| Arc::new(RateLimiter::new(limit))),
+            auth_failures: config.auth_failures.map(|limit| Arc::new(FailureThrottle::new(limit))),
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),

@@ -41,6 +41,18 @@ impl RunStatus {
     pub fn is_finished(self) -> bool {
         matches!(self, Self::Passed | Self::Failed)
     }
+
+    /// How a run with `totals` ends: interrupted while fewer than `total` results are in, else
+    /// passed when its pass rate reaches `threshold`, failed when not.
+    pub fn verdict(totals: &RunTotals, total: u64, threshold: f64) -> Self {
+        if totals.done < total {
+            Self::Interrupted
+        } else if totals.pass_rate() + 1e-9 >= threshold {
+            Self::Passed
+        } else {
+            Self::Failed
+        }
+    }
 }
 
 /// One evaluated target: the ref as written and the exact version it resolved to.

@@ -48,7 +48,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Provider(command) => provider::run(command, ctx).await,
         Command::Schema(args) => schema::schema(args, ctx),
         Command::Completions(args) => schema::completions(args, ctx),
-        Command::Serve(args) => serve::serve(args, ctx).await,
+        Command::Serve(args) => serve::serve(*args, ctx).await,
         Command::Migrate(args) => serve::migrate(args, ctx).await,
         Command::Workflow(command) => workflow::run(command, ctx).await,
         Command::Remote(command) => remote::run(command, ctx),

@@ -11,9 +11,11 @@ use clap::Args;
 use promptops::env;
 use promptops::secret::SecretString;
 use promptops::server::auth::{JwtKeys, JwtSettings};
+use promptops::server::client::parse_networks;
 use promptops::server::limits::RateLimit;
+use promptops::server::listen::ConnectionLimits;
 use promptops::server::state::DEFAULT_PROTECTED_LABELS;
-use promptops::server::{self, AppState, ServerConfig};
+use promptops::server::{self, AppState, Listeners, ServerConfig};
 use promptops::store;
 
 use crate::context::Context;
@@ -70,6 +72,26 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
+    /// Longest a client may take to send a request's headers, in seconds; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = env::HEADER_TIMEOUT, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, env = env::MAX_CONNECTIONS, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Failed authentications (bad tokens, JWTs, Langfuse secrets, metrics tokens) allowed per
+    /// client address and minute, in bursts of as many; then 429. 0 turns the throttle off.
+    #[arg(long, env = env::AUTH_FAILURE_LIMIT, default_value_t = 30)]
+    pub auth_failure_limit: u32,
+    /// Proxies (addresses or networks, comma-separated) whose `X-Forwarded-For` names the client.
+    #[arg(long, env = env::TRUSTED_PROXIES, default_value = "")]
+    pub trusted_proxies: String,
+    /// Serve `/metrics` on this separate address too (a port only Prometheus should reach).
+    #[arg(long, env = env::METRICS_ADDR)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// The bearer token `/metrics` needs; with it, `/metrics` is served on the API port as well.
+    #[arg(long, env = env::METRICS_TOKEN, hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Flags of `promptops migrate`.
@@ -98,12 +120,19 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         protected_labels,
         body_limit,
         request_timeout,
+        header_timeout,
+        max_connections,
+        auth_failure_limit,
+        trusted_proxies,
+        metrics_addr,
+        metrics_token,
     } = args;
     init_logs(&log, &log_format)?;
     let secret = jwt_secret_from(jwt_secret, jwt_secret_file)?;
     let keys = jwt_keys(secret, jwt_private_key, jwt_public_key)?;
     // Listen before opening the store: an address in use then leaves no database file behind.
-    let listener = listen(addr).await?;
+    let listeners =
+        listeners(addr, metrics_addr, metrics_token.as_deref().is_some_and(|t| !t.trim().is_empty())).await?;
     let store = store::open(&database).await.diag()?;
     let admin_token = std::env::var(env::ADMIN_TOKEN).ok().filter(|t| !t.trim().is_empty()).map(SecretString::new);
     if let Some(token) = server::bootstrap_admin(store.as_ref(), admin_token.as_ref(), init_admin).await.diag()? {
@@ -123,24 +152,63 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         request_timeout: Duration::from_secs(request_timeout),
         cors_origins: cors_origins.into_iter().filter(|o| !o.trim().is_empty()).collect(),
         cache_poll: Duration::from_millis(500),
+        connections: ConnectionLimits {
+            header_timeout: Duration::from_secs(header_timeout),
+            max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+        },
+        auth_failures: (auth_failure_limit > 0).then(|| RateLimit {
+            per_second: f64::from(auth_failure_limit) / 60.0,
+            burst: f64::from(auth_failure_limit),
+        }),
+        trusted_proxies: parse_networks(&trusted_proxies).map_err(|err| {
+            usage(
+                format!("invalid {}: {err}", env::TRUSTED_PROXIES),
+                &["list addresses or networks: 10.0.0.0/8,192.168.1.7"],
+            )
+        })?,
+        metrics_token: metrics_token.filter(|t| !t.trim().is_empty()).map(SecretString::new),
     };
-    tracing::info!(addr = %listener.local_addr()?, "listening");
     let state = AppState::new(Arc::clone(&store), config);
-    server::serve(listener, state, shutdown_signal(), Duration::from_secs(request_timeout)).await?;
+    server::serve(listeners, state, shutdown_signal(), Duration::from_secs(request_timeout)).await?;
     tracing::info!("stopped");
     Ok(ExitStatus::Success)
 }
 
-/// The listening socket, or an error naming the address with a way out.
-async fn listen(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+/// The API's listening socket and the metrics one, if any.
+async fn listeners(addr: SocketAddr, metrics_addr: Option<SocketAddr>, token: bool) -> anyhow::Result<Listeners> {
+    let api = listen(addr, "--addr", env::ADDR).await?;
+    tracing::info!(addr = %api.local_addr()?, "listening");
+    let metrics = match metrics_addr {
+        Some(addr) => {
+            let listener = listen(addr, "--metrics-addr", env::METRICS_ADDR).await?;
+            tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
+            Some(listener)
+        }
+        None => {
+            if !token {
+                tracing::warn!(
+                    "/metrics is not served: set {} (a separate port) or {}",
+                    env::METRICS_ADDR,
+                    env::METRICS_TOKEN
+                );
+            }
+            None
+        }
+    };
+    Ok(Listeners { api, metrics })
+}
+
+/// A listening socket, or an error naming the address with a way out (`flag`, `var`: where the
+/// address came from).
+async fn listen(addr: SocketAddr, flag: &str, var: &str) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await.map_err(|err| {
         let hint = match err.kind() {
             std::io::ErrorKind::AddrInUse => {
-                "another process listens there: stop it, or choose a free address with `--addr HOST:PORT` (or PROMPTOPS_ADDR)"
+                format!("another process listens there: stop it, or choose a free address with `{flag} HOST:PORT` (or {var})")
             }
-            _ => "choose an address of this machine with `--addr HOST:PORT` (or PROMPTOPS_ADDR)",
+            _ => format!("choose an address of this machine with `{flag} HOST:PORT` (or {var})"),
         };
-        usage(format!("cannot listen on {addr}: {err}"), &[hint])
+        usage(format!("cannot listen on {addr}: {err}"), &[hint.as_str()])
     })
 }
 

@@ -97,6 +97,9 @@ app.kubernetes.io/component: server
 {{- define "promptops.adminTokenKey" -}}
 {{- if .Values.auth.existingSecret -}}{{ .Values.auth.adminTokenKey }}{{- else -}}admin-token{{- end -}}
 {{- end -}}
+{{- define "promptops.metricsTokenKey" -}}
+{{- if .Values.auth.existingSecret -}}{{ .Values.auth.metricsTokenKey }}{{- else -}}metrics-token{{- end -}}
+{{- end -}}
 
 {{/*
 Database URL environment variable, for the server, the init container and the migration Job.
@@ -181,7 +184,10 @@ change. Included by every template that the server needs, so `helm template`, `h
 {{- if and $v.podDisruptionBudget.enabled (not (kindIs "invalid" $v.podDisruptionBudget.maxUnavailable)) (not (kindIs "invalid" $v.podDisruptionBudget.minAvailable)) -}}
 {{- fail "\n\npodDisruptionBudget: set only one of maxUnavailable and minAvailable." -}}
 {{- end -}}
-{{- if and $v.auth.existingSecret (or $v.auth.jwtSecret $v.auth.adminToken) -}}
-{{- fail "\n\nauth.existingSecret is set together with auth.jwtSecret or auth.adminToken: put the values in the existing Secret (keys auth.jwtSecretKey and auth.adminTokenKey) and leave jwtSecret and adminToken empty." -}}
+{{- if and $v.auth.existingSecret (or $v.auth.jwtSecret $v.auth.adminToken $v.auth.metricsToken) -}}
+{{- fail "\n\nauth.existingSecret is set together with auth.jwtSecret, auth.adminToken or auth.metricsToken: put the values in the existing Secret (keys auth.jwtSecretKey, auth.adminTokenKey and auth.metricsTokenKey) and leave them empty here." -}}
+{{- end -}}
+{{- if and $v.auth.metricsToken (not $v.metrics.requireToken) -}}
+{{- fail "\n\nauth.metricsToken is set but metrics.requireToken is false: set metrics.requireToken=true to use the token, or leave auth.metricsToken empty." -}}
 {{- end -}}
 {{- end -}}

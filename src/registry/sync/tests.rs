@@ -34,12 +34,18 @@ fn label(prompt: &str, label: &str, version: u32) -> LabelRecord {
     }
 }
 
+/// The text of a valid prompt file saying `body`.
+fn source(body: &str) -> String {
+    format!("messages:\n  - role: user\n    content: \"{body}\"\n")
+}
+
+/// The content hash of [`source`]`(body)`, as a commit computes it.
+fn hash(body: &str) -> String {
+    crate::prompt::check_sent(name("x"), source(body), Default::default()).expect("valid prompt").hash()
+}
+
 fn record(prompt: &str, number: u32, body: &str) -> VersionRecord {
-    VersionRecord {
-        meta: meta(prompt, number, &format!("{body:0>64}")),
-        source: body.to_owned(),
-        partials: Default::default(),
-    }
+    VersionRecord { meta: meta(prompt, number, &hash(body)), source: source(body), partials: Default::default() }
 }
 
 fn outcomes(report: &SyncReport) -> Vec<(String, Option<u32>, Option<String>, Outcome)> {
@@ -103,21 +109,15 @@ async fn apply_keeps_numbers_authors_messages_and_times_and_is_idempotent() {
         labels: vec![label("a", "production", 1)],
         ..SyncBundle::default()
     };
-    let first = apply(&store, &scope, bundle.clone(), "bob", Direction::Push).await.expect("apply");
+    let first = apply(&store, &scope, bundle.clone(), "bob", Direction::Pull).await.expect("apply");
     assert_eq!(first.count(Outcome::Created), 4);
     let stored = store.versions(&scope, &name("a")).await.expect("versions");
     let kept: Vec<_> = stored
         .iter()
         .map(|v| (v.number, v.hash.clone(), v.author.as_str(), v.message.as_str(), v.created_at))
         .collect();
-    assert_eq!(
-        kept,
-        vec![
-            (1, format!("{:0>64}", "one"), "ada", "v1", made(1)),
-            (2, format!("{:0>64}", "two"), "ada", "v2", made(2))
-        ]
-    );
-    let again = apply(&store, &scope, bundle, "bob", Direction::Push).await.expect("apply again");
+    assert_eq!(kept, vec![(1, hash("one"), "ada", "v1", made(1)), (2, hash("two"), "ada", "v2", made(2))]);
+    let again = apply(&store, &scope, bundle, "bob", Direction::Pull).await.expect("apply again");
     assert_eq!((again.count(Outcome::Created), again.count(Outcome::Exists)), (0, 4));
 }
 
@@ -125,7 +125,7 @@ async fn apply_keeps_numbers_authors_messages_and_times_and_is_idempotent() {
 async fn a_dry_run_writes_nothing() {
     let (_dir, store, scope) = store().await;
     let bundle = SyncBundle { versions: vec![record("a", 1, "one")], dry_run: true, ..SyncBundle::default() };
-    let report = apply(&store, &scope, bundle, "bob", Direction::Push).await.expect("apply");
+    let report = apply(&store, &scope, bundle, "bob", Direction::Pull).await.expect("apply");
     assert_eq!(report.count(Outcome::Created), 1);
     assert!(store.versions(&scope, &name("a")).await.expect("versions").is_empty());
 }
@@ -138,7 +138,7 @@ async fn a_conflicting_prompt_is_not_written_at_all() {
         &scope,
         SyncBundle { versions: vec![record("a", 1, "mine")], ..Default::default() },
         "bob",
-        Direction::Push,
+        Direction::Pull,
     )
     .await
     .expect("seed");
@@ -151,6 +151,88 @@ async fn a_conflicting_prompt_is_not_written_at_all() {
     assert_eq!(report.count(Outcome::Conflict), 3);
     assert_eq!(store.versions(&scope, &name("a")).await.expect("versions").len(), 1);
     assert!(store.labels(&scope, None).await.expect("labels").is_empty());
+}
+
+/// Applies `bundle` to a fresh store; returns the refusal's code and path, and checks that
+/// nothing was written.
+async fn refused(bundle: SyncBundle) -> (&'static str, String) {
+    let (_dir, store, scope) = store().await;
+    let err = apply(&store, &scope, bundle, "bob", Direction::Pull).await.expect_err("refused");
+    assert!(store.prompts(&scope).await.expect("prompts").is_empty(), "nothing is written");
+    assert!(store.labels(&scope, None).await.expect("labels").is_empty(), "no label is set");
+    match err {
+        RegistryError::BadBundle { code, path, .. } => (code, path),
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_forged_hash_is_refused_and_names_the_version() {
+    let mut forged = record("a", 2, "two");
+    forged.meta.hash = format!("abcd{}", &hash("two")[4..]);
+    let bundle = SyncBundle { versions: vec![record("a", 1, "one"), forged], ..Default::default() };
+    assert_eq!(refused(bundle).await, ("hash_mismatch", "versions[1].hash".to_owned()));
+}
+
+#[tokio::test]
+async fn an_invalid_source_is_refused_like_a_commit() {
+    let mut broken = record("a", 1, "one");
+    broken.source = "messages: [".to_owned();
+    let bundle = SyncBundle { versions: vec![broken], ..Default::default() };
+    assert_eq!(refused(bundle).await, ("invalid_prompt", "versions[0].source".to_owned()));
+}
+
+#[tokio::test]
+async fn path_like_and_unused_partial_names_are_refused() {
+    for partial in ["../../etc/passwd", "unused.j2"] {
+        let mut sneaky = record("a", 1, "one");
+        sneaky.partials.insert(partial.to_owned(), "x".to_owned());
+        let bundle = SyncBundle { versions: vec![sneaky], ..Default::default() };
+        assert_eq!(refused(bundle).await, ("invalid_prompt", "versions[0].source".to_owned()), "{partial}");
+    }
+}
+
+#[tokio::test]
+async fn a_gap_in_the_numbers_is_refused_before_anything_is_written() {
+    let bundle = SyncBundle { versions: vec![record("a", 1, "one"), record("a", 3, "three")], ..Default::default() };
+    assert_eq!(refused(bundle).await, ("invalid_bundle", "versions[1].number".to_owned()));
+    let twice = SyncBundle { versions: vec![record("a", 1, "one"), record("a", 1, "one")], ..Default::default() };
+    assert_eq!(refused(twice).await, ("invalid_bundle", "versions[1].number".to_owned()));
+}
+
+#[tokio::test]
+async fn labels_must_name_a_version_that_will_exist_and_not_be_latest() {
+    let dangling = SyncBundle {
+        versions: vec![record("a", 1, "one")],
+        labels: vec![label("a", "staging", 1), label("a", "production", 7)],
+        ..SyncBundle::default()
+    };
+    assert_eq!(refused(dangling).await, ("unknown_version", "labels[1].version".to_owned()));
+    let latest = SyncBundle {
+        versions: vec![record("a", 1, "one")],
+        labels: vec![label("a", "latest", 1)],
+        ..SyncBundle::default()
+    };
+    assert_eq!(refused(latest).await, ("latest_is_automatic", "labels[0].label".to_owned()));
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_the_same_refusal() {
+    let mut forged = record("a", 1, "one");
+    forged.meta.hash = hash("other");
+    let bundle = SyncBundle { versions: vec![forged], dry_run: true, ..SyncBundle::default() };
+    assert_eq!(refused(bundle).await.0, "hash_mismatch");
+}
+
+#[tokio::test]
+async fn a_pushed_version_is_recorded_as_committed_by_the_pusher_now() {
+    let (_dir, store, scope) = store().await;
+    let bundle = SyncBundle { versions: vec![record("a", 1, "one")], ..Default::default() };
+    let before = Utc::now();
+    apply(&store, &scope, bundle, "bob", Direction::Push).await.expect("apply");
+    let stored = store.versions(&scope, &name("a")).await.expect("versions");
+    assert_eq!(stored[0].author, "bob", "not `ada`, whom the bundle names");
+    assert!(stored[0].created_at >= before - Duration::seconds(1), "dated on arrival, not {}", made(1));
 }
 
 const PUSH: Rules = Rules { direction: Direction::Push, overwrite_labels: false };

@@ -22,14 +22,15 @@ fn experiments(state: &AppState, scope: Scope) -> LocalExperiments {
 }
 
 /// `POST /projects/{project}/experiments` (runner): records an experiment; the server numbers
-/// it. Its arms' runs must be in the project already.
+/// it and records the caller as who ran it. Its arms' runs must be in the project already.
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(project): ApiPath<String>,
-    ApiJson(body): ApiJson<ExperimentDraft>,
+    ApiJson(mut body): ApiJson<ExperimentDraft>,
 ) -> Result<(StatusCode, Json<ExperimentRecord>), ApiError> {
     let scope = caller.principal.authorize(Action::Run, &project)?;
+    body.actor.clone_from(&caller.principal.subject);
     let stored = experiments(&state, scope).record(body).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }

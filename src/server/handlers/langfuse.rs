@@ -129,8 +129,11 @@ async fn prompt_json(
     if latest.meta.number == record.meta.number {
         names.push(Label::LATEST.to_owned());
     }
-    let file: PromptFile = crate::yaml::from_str(std::path::Path::new(name.as_str()), &record.source)
-        .map_err(|err| ApiError::Internal(Box::new(err)))?;
+    let file = stored_file(record).map_err(|message| ApiError::Conflict {
+        code: "unreadable_version",
+        message,
+        hint: Some("commit a new version of the prompt and move its labels there".to_owned()),
+    })?;
     let (kind, prompt) = match text_of(&file) {
         Some(text) => ("text", Value::String(text)),
         None => (
@@ -159,6 +162,13 @@ async fn prompt_json(
         "createdBy": record.meta.author,
         "projectId": scope.project(),
     }))
+}
+
+/// The prompt file of a stored version, or why it cannot be read.
+fn stored_file(record: &VersionRecord) -> Result<PromptFile, String> {
+    crate::yaml::from_str(std::path::Path::new(record.meta.name.as_str()), &record.source).map_err(|err| {
+        format!("version {} of `{}` cannot be read as a prompt file: {err}", record.meta.number, record.meta.name)
+    })
 }
 
 /// The text of a one-user-message prompt (a Langfuse text prompt).
@@ -222,28 +232,55 @@ fn file_of(body: &CreatePrompt) -> Result<PromptFile, ApiError> {
     })
 }
 
-/// Points `labels` at `version`, each authorized as its own move.
-async fn add_labels(
+/// The labels of a request, checked before anything is written: each a valid label other than
+/// `latest`, and the caller allowed to move every one of them (protected ones need an admin).
+/// Returns the labels with the scope to move them in.
+fn movable_labels(
     state: &AppState,
     caller: &Caller,
     project: &str,
+    texts: &[String],
+    field: &str,
+) -> Result<(Scope, Vec<Label>), ApiError> {
+    let mut labels = Vec::with_capacity(texts.len());
+    for text in texts {
+        let label =
+            Label::new(text).map_err(|err| ApiError::bad_request("invalid_label", err.to_string(), Some(field)))?;
+        if label.is_latest() {
+            return Err(ApiError::bad_request("latest_is_automatic", "the `latest` label is automatic", Some(field)));
+        }
+        labels.push(label);
+    }
+    let action = if labels.iter().any(|label| state.is_protected(label)) {
+        Action::MoveProtectedLabel
+    } else if labels.is_empty() {
+        Action::Read
+    } else {
+        Action::Write
+    };
+    Ok((caller.principal.authorize(action, project)?, labels))
+}
+
+/// Points `labels` at `version` (already checked by [`movable_labels`]).
+async fn move_labels(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
     name: &PromptName,
-    labels: &[String],
+    labels: &[Label],
     version: u32,
 ) -> Result<(), ApiError> {
-    for text in labels {
-        let label =
-            Label::new(text).map_err(|err| ApiError::bad_request("invalid_label", err.to_string(), Some("labels")))?;
-        let action = if state.is_protected(&label) { Action::MoveProtectedLabel } else { Action::Write };
-        let scope = caller.principal.authorize(action, project)?;
-        let moved = state.registry(scope, caller).set_label(name, &label, version, true).await;
+    let registry = state.registry(scope, caller);
+    for label in labels {
+        let moved = registry.set_label(name, label, version, true).await;
         state.prompts.invalidate();
         moved?;
     }
     Ok(())
 }
 
-/// `POST /api/public/v2/prompts`: creates a version (201), then adds its labels.
+/// `POST /api/public/v2/prompts`: creates a version (201) with its labels. Every check (the
+/// prompt, the labels, the role each label needs) comes first, so a refusal writes nothing.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -255,16 +292,19 @@ pub async fn create(
     let file = file_of(&body)?;
     let source = serde_json::to_string_pretty(&file).map_err(|err| ApiError::Internal(Box::new(err)))?;
     let prompt = checked(name.clone(), source, BTreeMap::new())?;
+    let (label_scope, labels) =
+        movable_labels(&state, &caller, &project, body.labels.as_deref().unwrap_or_default(), "labels")?;
     let message = body.commit_message.clone().unwrap_or_default();
     let outcomes = state.registry(scope.clone(), &caller).commit(&[prompt], &message).await?;
     let (CommitOutcome::Created(meta) | CommitOutcome::Unchanged(meta)) =
         outcomes.into_iter().next().ok_or_else(|| ApiError::Internal("commit returned nothing".into()))?;
-    add_labels(&state, &caller, &project, &name, &body.labels.unwrap_or_default(), meta.number).await?;
+    move_labels(&state, &caller, label_scope, &name, &labels, meta.number).await?;
     let record = state.registry(scope.clone(), &caller).resolve(&name, &Selector::Version(meta.number)).await?;
     Ok((StatusCode::CREATED, Json(prompt_json(&state, &caller, &scope, &record).await?)))
 }
 
-/// `PATCH /api/public/v2/prompts/{name}/versions/{version}`: adds labels (never removes any).
+/// `PATCH /api/public/v2/prompts/{name}/versions/{version}`: adds labels (never removes any);
+/// all of them or, when one is refused, none.
 pub async fn update_labels(
     State(state): State<AppState>,
     caller: Caller,
@@ -274,11 +314,9 @@ pub async fn update_labels(
     let project = project_of(&caller)?;
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let name = name_of(&name)?;
-    if body.new_labels.iter().any(|l| l == Label::LATEST) {
-        return Err(ApiError::bad_request("latest_is_automatic", "the `latest` label is automatic", Some("newLabels")));
-    }
+    let (label_scope, labels) = movable_labels(&state, &caller, &project, &body.new_labels, "newLabels")?;
     let record = state.registry(scope.clone(), &caller).resolve(&name, &Selector::Version(version)).await?;
-    add_labels(&state, &caller, &project, &name, &body.new_labels, version).await?;
+    move_labels(&state, &caller, label_scope, &name, &labels, version).await?;
     Ok(Json(prompt_json(&state, &caller, &scope, &record).await?))
 }
 
@@ -296,8 +334,15 @@ pub async fn list(
     for summary in crate::service::RegistryService::prompts(&registry).await? {
         let name = &summary.latest.name;
         let latest = registry.resolve(name, &Selector::Latest).await?;
-        let file: PromptFile = crate::yaml::from_str(std::path::Path::new(name.as_str()), &latest.source)
-            .map_err(|err| ApiError::Internal(Box::new(err)))?;
+        // A version stored before sources were checked on every path may not parse: it is left
+        // out of the list (and named in the log) rather than failing the whole project's list.
+        let file = match stored_file(&latest) {
+            Ok(file) => file,
+            Err(message) => {
+                tracing::warn!(prompt = %name, version = latest.meta.number, %message, "left out of the Langfuse list");
+                continue;
+            }
+        };
         let own: Vec<&LabelRecord> = labels.iter().filter(|l| &l.name == name).collect();
         let keep = query.name.as_ref().is_none_or(|n| n == name.as_str())
             && query.label.as_ref().is_none_or(|q| q == Label::LATEST || own.iter().any(|l| l.label.as_str() == q))

@@ -2,7 +2,6 @@
 //! (DESIGN boundary 3). A prompt name containing `/` is sent percent-encoded as one path segment
 //! (`support%2Ftriage`). Fetches by label go through the in-memory cache.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Json;
@@ -100,25 +99,27 @@ pub async fn by_label(
     Ok(record)
 }
 
-/// A prompt from a request, parsed and checked like `promptops commit` checks files.
+/// A prompt from a request, checked like `promptops commit` checks files
+/// ([`crate::prompt::check_sent`], which pushed versions go through too).
 pub fn checked(
     name: PromptName,
     source: String,
     partials: crate::prompt::PartialSet,
 ) -> Result<LoadedPrompt, ApiError> {
-    let origin = PathBuf::from(format!("{name}.yaml"));
-    let invalid = |message: String| ApiError::BadRequest {
-        code: "invalid_prompt",
-        message,
-        hint: Some("the source must be a valid prompt file (see schemas/prompt.schema.json)".to_owned()),
-        path: Some("source".to_owned()),
-    };
-    let prompt = LoadedPrompt::parse(name, origin, source, partials).map_err(|err| invalid(err.to_string()))?;
-    let (errors, _warnings) = crate::prompt::validate(&prompt);
-    match errors.into_iter().next() {
-        Some(err) => Err(invalid(err.to_string())),
-        None => Ok(prompt),
-    }
+    crate::prompt::check_sent(name, source, partials).map_err(|err| {
+        let hints = crate::error::Diagnostic::hints(&err);
+        let hint = if hints.is_empty() {
+            "the source must be a valid prompt file (see schemas/prompt.schema.json)".to_owned()
+        } else {
+            hints.join("; ")
+        };
+        ApiError::BadRequest {
+            code: "invalid_prompt",
+            message: err.to_string(),
+            hint: Some(hint),
+            path: Some("source".to_owned()),
+        }
+    })
 }
 
 /// `POST /projects/{project}/prompts/{name}`: commits a version; 201 if new, 200 if unchanged.

@@ -24,15 +24,17 @@ fn runs(state: &AppState, scope: Scope) -> LocalRuns {
     LocalRuns::new(Arc::clone(&state.store), scope)
 }
 
-/// `POST /projects/{project}/runs` (runner): stores a run and its results; the server numbers it.
-/// The run and every result are checked first, so a bad body writes nothing.
+/// `POST /projects/{project}/runs` (runner): stores a run and its results; the server numbers it,
+/// records the caller as who ran it and derives its status from the results. The run and every
+/// result are checked first, so a bad body writes nothing.
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(project): ApiPath<String>,
-    ApiJson(body): ApiJson<RunUpload>,
+    ApiJson(mut body): ApiJson<RunUpload>,
 ) -> Result<(StatusCode, Json<RunRecord>), ApiError> {
     let scope = caller.principal.authorize(Action::Run, &project)?;
+    body.run.draft.actor.clone_from(&caller.principal.subject);
     let usage = RunUsage::of(&body.run.draft.providers, &body.results);
     let stored = runs(&state, scope).upload(body).await?;
     state.metrics.run_uploaded(usage);

@@ -21,8 +21,9 @@ pub async fn export(
     Ok(Json(sync::export(state.store.as_ref(), &scope, &[]).await?))
 }
 
-/// `POST /projects/{project}/sync`: applies a pushed bundle. Editors may push; a bundle that sets
-/// a protected label needs the role that may move it.
+/// `POST /projects/{project}/sync`: applies a pushed bundle, checked like commits and recorded as
+/// committed by the caller. Editors may push; a bundle that sets a protected label needs the
+/// role that may move it.
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,

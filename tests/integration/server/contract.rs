@@ -32,15 +32,15 @@ fn the_route_table_serves_the_contract_prefixes() {
 pub async fn probes_and_metrics_answer_as_the_contract_says(b: Backend) {
     let server = TestServer::on(b).await;
     let contract = contract();
-    for key in ["liveness", "readiness", "metrics"] {
+    for key in ["liveness", "readiness"] {
         let path = contract["paths"][key].as_str().expect("path");
         let response = server.client.get(format!("{}{path}", server.base)).send().await.expect("get");
         assert_eq!(response.status(), 200, "{path}");
     }
+    assert_eq!(contract["paths"]["metrics"], "/metrics");
     // One request of each kind first, so that labelled series exist.
     server.get("/api/v1/projects", &server.admin).await;
-    let text =
-        server.client.get(format!("{}/metrics", server.base)).send().await.expect("get").text().await.expect("text");
+    let text = server.metrics().await;
     for metric in contract["metrics"].as_array().expect("metrics") {
         let (name, kind) = (metric["name"].as_str().expect("name"), metric["type"].as_str().expect("type"));
         assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "metric {name} ({kind}) missing from /metrics");

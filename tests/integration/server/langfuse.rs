@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 
 use super::{Backend, TestServer};
 
-struct Keys {
-    public: String,
-    secret: String,
+pub struct Keys {
+    pub public: String,
+    pub secret: String,
 }
 
-async fn keys(server: &TestServer, token: &str, role: &str) -> Keys {
+pub async fn keys(server: &TestServer, token: &str, role: &str) -> Keys {
     let (status, created) = server.post("/api/v1/projects/web/keys", token, json!({"role": role})).await;
     assert_eq!(status, 201, "{created}");
     Keys {
@@ -22,7 +22,7 @@ async fn keys(server: &TestServer, token: &str, role: &str) -> Keys {
     }
 }
 
-fn sdk(server: &TestServer, keys: &Keys, method: Method, path: &str) -> RequestBuilder {
+pub fn sdk(server: &TestServer, keys: &Keys, method: Method, path: &str) -> RequestBuilder {
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", keys.public, keys.secret));
     server
         .client
@@ -33,7 +33,7 @@ fn sdk(server: &TestServer, keys: &Keys, method: Method, path: &str) -> RequestB
         .header("X-Langfuse-Public-Key", &keys.public)
 }
 
-async fn send(request: RequestBuilder) -> (u16, Value) {
+pub async fn send(request: RequestBuilder) -> (u16, Value) {
     let response = request.send().await.expect("send");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))

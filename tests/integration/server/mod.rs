@@ -9,8 +9,10 @@ mod escalation;
 pub mod experiments;
 mod forged_jwt;
 mod hardening;
-mod langfuse;
 mod members;
+mod exposure;
+mod inputs;
+pub mod langfuse;
 mod openapi_check;
 mod rbac;
 pub mod runs;
@@ -80,6 +82,22 @@ server_cases! {
     members::key_pairs_expire,
     members::a_key_pair_never_outlives_the_token_that_made_it,
     escalation::no_credential_makes_a_stronger_or_longer_lived_one,
+    exposure::encoded_ids_are_audited_under_their_decoded_names,
+    exposure::refused_writes_are_audited,
+    exposure::metrics_need_their_token_on_the_api_port,
+    exposure::metrics_can_have_their_own_listener,
+    exposure::metrics_labels_are_bounded_and_name_no_tenant,
+    exposure::slow_headers_are_cut_off,
+    exposure::connections_beyond_the_cap_wait,
+    exposure::failed_authentication_is_throttled_per_client,
+    exposure::a_forwarded_address_is_believed_only_from_trusted_proxies,
+    exposure::a_throttled_write_is_audited,
+    inputs::pushed_versions_are_checked_like_commits,
+    inputs::the_pusher_is_recorded_as_the_author,
+    inputs::a_push_with_a_dangling_label_writes_nothing,
+    inputs::the_langfuse_list_survives_an_unreadable_version,
+    inputs::langfuse_writes_check_every_label_before_writing,
+    inputs::uploaded_runs_are_judged_by_their_results_and_credited_to_the_caller,
 }
 
 use std::sync::Arc;
@@ -87,6 +105,7 @@ use std::time::Duration;
 
 use promptops::secret::SecretString;
 use promptops::server::auth::{JwtKeys, JwtSettings};
+use promptops::server::listen::ConnectionLimits;
 use promptops::server::{self, AppState, ServerConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -120,8 +139,15 @@ pub fn config() -> ServerConfig {
         request_timeout: Duration::from_secs(10),
         cors_origins: Vec::new(),
         cache_poll: Duration::from_millis(100),
+        connections: ConnectionLimits::default(),
+        auth_failures: None,
+        trusted_proxies: Vec::new(),
+        metrics_token: Some(SecretString::new(METRICS_TOKEN)),
     }
 }
+
+/// The metrics token of [`config`].
+pub const METRICS_TOKEN: &str = "test-metrics-token";
 
 impl TestServer {
     pub async fn on(backend: Backend) -> Self {
@@ -157,6 +183,14 @@ impl TestServer {
         let answer = serde_json::from_str(&text).unwrap_or(Value::String(text));
         openapi_check::check_exchange(&method, path, body.as_ref(), status, &answer);
         (status, answer)
+    }
+
+    /// The `/metrics` page, read with the metrics token.
+    pub async fn metrics(&self) -> String {
+        let response =
+            self.client.get(format!("{}/metrics", self.base)).bearer_auth(METRICS_TOKEN).send().await.expect("get");
+        assert_eq!(response.status(), 200, "/metrics with the metrics token");
+        response.text().await.expect("text")
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {

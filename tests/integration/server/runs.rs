@@ -102,8 +102,7 @@ pub async fn runs_are_uploaded_listed_shown_paged_and_compared(b: Backend) {
     let (status, missing) = server.get("/api/v1/projects/web/runs/7", acme.token("viewer")).await;
     assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("unknown_run")));
 
-    let metrics =
-        server.client.get(format!("{}/metrics", server.base)).send().await.expect("get").text().await.expect("text");
+    let metrics = server.metrics().await;
     assert!(metrics.contains("promptops_runs_uploaded_total 2"), "{metrics}");
     assert!(
         metrics.contains(r#"promptops_provider_tokens_total{provider="openai",model="gpt-4o",kind="input"} 60"#),
