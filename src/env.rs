@@ -47,6 +47,16 @@ pub const AUTH_FAILURE_LIMIT: &str = "PROMPTOPS_AUTH_FAILURE_LIMIT";
 /// `promptops serve`: comma-separated proxies (addresses or networks) whose `X-Forwarded-For`
 /// names the client.
 pub const TRUSTED_PROXIES: &str = "PROMPTOPS_TRUSTED_PROXIES";
+/// `promptops serve`, `rotate-master-key`: the master key that seals provider keys (64 hex characters or base64 of 32 bytes).
+pub const MASTER_KEY: &str = "PROMPTOPS_MASTER_KEY";
+/// `promptops serve`, `rotate-master-key`: a file holding the master key (a Kubernetes Secret mounted as a file).
+pub const MASTER_KEY_FILE: &str = "PROMPTOPS_MASTER_KEY_FILE";
+/// `promptops rotate-master-key`: the new master key (or `--new-key-file`).
+pub const NEW_MASTER_KEY: &str = "PROMPTOPS_NEW_MASTER_KEY";
+/// `promptops serve`: internal hosts provider connections may use anyway (comma-separated `host` or `host:port`).
+pub const ALLOW_PROVIDER_HOSTS: &str = "PROMPTOPS_ALLOW_PROVIDER_HOSTS";
+/// Set to `1` (CI does) to make a missing Python virtual environment a failure instead of a skip.
+pub const TEST_PYTHON: &str = "PROMPTOPS_TEST_PYTHON";
 /// Which keyring holds API keys: `os` (the default) or `none` (CI, containers, tests).
 pub const KEYRING: &str = "PROMPTOPS_KEYRING";
 /// Server mode: the commands workflow `exec` tools may run (comma-separated program names);
@@ -82,6 +92,11 @@ pub const ALL: &[&str] = &[
     AUTH_FAILURE_LIMIT,
     TRUSTED_PROXIES,
     KEYRING,
+    MASTER_KEY,
+    MASTER_KEY_FILE,
+    NEW_MASTER_KEY,
+    ALLOW_PROVIDER_HOSTS,
+    TEST_PYTHON,
     ALLOW_EXEC,
     TEST_LANGGRAPH,
     TEST_POSTGRES_URL,

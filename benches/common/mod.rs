@@ -28,12 +28,19 @@ fn config() -> ServerConfig {
         auth_failures: None,
         trusted_proxies: Vec::new(),
         metrics_token: None,
+        master_key: Some(Arc::new(promptops::vault::MasterKey::generate())),
+        allowed_provider_hosts: vec!["127.0.0.1".to_owned()],
     }
 }
 
-/// Starts the server; returns its base URL and the admin token.
+/// Starts the server on SQLite in `dir`; returns its base URL and the admin token.
+#[allow(dead_code, reason = "not every benchmark uses every starter")]
 pub fn start_server(dir: &std::path::Path) -> (String, String) {
-    let url = format!("sqlite://{}", dir.join("bench.db").display());
+    start_server_at(format!("sqlite://{}", dir.join("bench.db").display()))
+}
+
+/// Starts the server on the database at `url`; returns its base URL and the admin token.
+pub fn start_server_at(url: String) -> (String, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime =

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    ab, admin, auth, cost, eval, hook, init, label, prompt, provider, registry, remote, run, schema, serve, workflow,
+    ab, admin, auth, cost, eval, hook, init, label, prompt, provider, registry, remote, run, schema, serve, traces,
+    workflow,
 };
 use crate::exit::EXIT_CODES_HELP;
 
@@ -84,7 +85,7 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show spend by day, provider or model.
     Cost(cost::CostArgs),
-    /// List configured providers, or test one with a cheap call.
+    /// List configured providers or test one; with `--remote`, add, list, remove and set keys of the server's connections.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
     /// Store, list and remove API keys in the OS keyring.
@@ -98,6 +99,10 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Bring the database to the current schema and exit.
     Migrate(serve::MigrateArgs),
+    /// Re-seal every provider key stored by the server with a new master key.
+    RotateMasterKey(serve::RotateArgs),
+    /// List the gateway's requests (traces), newest first.
+    Traces(traces::TracesArgs),
     /// Validate, run, resume, draw and export workflow graphs.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),

@@ -6,7 +6,7 @@
 //! one transaction per batch ([`TraceWriter`]).
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -126,7 +126,7 @@ pub struct Ticket {
     /// The trace being filled in.
     pub trace: TraceRecord,
     reservation: Option<Reservation>,
-    seen: Arc<Mutex<String>>,
+    seen: String,
     input_estimate: u64,
     done: bool,
 }
@@ -170,7 +170,7 @@ impl Ticket {
             started: Instant::now(),
             trace,
             reservation: None,
-            seen: Arc::new(Mutex::new(String::new())),
+            seen: String::new(),
             input_estimate: 0,
             done: false,
         }
@@ -182,16 +182,18 @@ impl Ticket {
         self.input_estimate = input_estimate;
     }
 
-    /// The streamed text seen so far, shared with the stream's sink.
-    pub fn seen(&self) -> Arc<Mutex<String>> {
-        Arc::clone(&self.seen)
-    }
-
-    /// Marks the first streamed token.
-    pub fn first_token(&mut self) {
+    /// Notes a piece of streamed text: the first one marks the time to first token, and all of
+    /// them are what a call cut short is charged for.
+    pub fn saw(&mut self, delta: &str) {
         if self.trace.ttft_ms.is_none() {
             self.trace.ttft_ms = Some(millis(self.started.elapsed()));
         }
+        self.seen.push_str(delta);
+    }
+
+    /// The text streamed so far.
+    pub fn seen(&self) -> &str {
+        &self.seen
     }
 
     /// How long since the request arrived.
@@ -239,7 +241,7 @@ impl Drop for Ticket {
         if self.done {
             return;
         }
-        let seen = self.seen.lock().map(|s| s.len()).unwrap_or(0) as u64;
+        let seen = self.seen.len() as u64;
         let usage =
             Usage { input_tokens: self.input_estimate, output_tokens: seen.div_ceil(4), cached_input_tokens: 0 };
         let price = self.reservation.as_ref().and_then(|r| r.price);

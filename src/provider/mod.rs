@@ -49,7 +49,7 @@ pub use error::{BudgetKind, ProviderError};
 pub(crate) use http::guarded_client;
 pub use image::{MAX_IMAGE_BYTES, load_image, sniff_media_type};
 pub(crate) use mock::ConfigSite;
-pub use request::request_from_rendered;
+pub use request::{rendered_messages, request_from_rendered};
 pub(crate) use resolve::offline_provider;
 pub use resolve::{
     LayerContext, Providers, ProvidersOptions, default_base_url, default_key_env, http_provider, identity,

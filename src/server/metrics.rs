@@ -44,6 +44,42 @@ pub struct Metrics {
     fetches_store: AtomicU64,
     runs_uploaded: AtomicU64,
     provider: Mutex<BTreeMap<(String, String), ProviderTotals>>,
+    gateway: Mutex<GatewayTotals>,
+}
+
+/// Most distinct models and prompts named in the gateway series; others are counted as `other`,
+/// so tenants cannot grow the exposition without bound.
+pub const GATEWAY_LABEL_BOUND: usize = 50;
+
+#[derive(Debug, Default)]
+struct GatewayTotals {
+    models: std::collections::BTreeSet<String>,
+    prompts: std::collections::BTreeSet<String>,
+    requests: BTreeMap<(String, String, String), u64>,
+    latency: BTreeMap<String, Histogram>,
+    ttft: BTreeMap<String, Histogram>,
+    cost: BTreeMap<String, i64>,
+}
+
+/// `value` when it is already known or there is room for it, else `other`.
+fn capped(known: &mut std::collections::BTreeSet<String>, value: &str) -> String {
+    if known.contains(value) || (known.len() < GATEWAY_LABEL_BOUND && known.insert(value.to_owned())) {
+        value.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (count, bound) in self.counts.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *count += 1;
+            }
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -102,16 +138,24 @@ impl Metrics {
             *requests.entry((route.to_owned(), method.to_owned(), status)).or_default() += 1;
         }
         if let Ok(mut durations) = self.durations.lock() {
-            let histogram = durations.entry((route.to_owned(), method.to_owned())).or_default();
-            let seconds = elapsed.as_secs_f64();
-            for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
-                if seconds <= bound {
-                    *count += 1;
-                }
-            }
-            histogram.sum += seconds;
-            histogram.count += 1;
+            durations.entry((route.to_owned(), method.to_owned())).or_default().observe(elapsed.as_secs_f64());
         }
+    }
+
+    /// Counts one gateway request from its trace.
+    pub fn gateway_request(&self, trace: &crate::store::TraceRecord) {
+        let Ok(mut totals) = self.gateway.lock() else { return };
+        let model = capped(&mut totals.models, &trace.model);
+        let prompt = match &trace.prompt {
+            Some(prompt) => capped(&mut totals.prompts, prompt),
+            None => String::new(),
+        };
+        *totals.requests.entry((trace.status.clone(), model.clone(), prompt)).or_default() += 1;
+        totals.latency.entry(model.clone()).or_default().observe(trace.latency_ms as f64 / 1000.0);
+        if let Some(ttft) = trace.ttft_ms {
+            totals.ttft.entry(model.clone()).or_default().observe(ttft as f64 / 1000.0);
+        }
+        *totals.cost.entry(model).or_default() += trace.cost.0;
     }
 
     /// Counts one prompt fetch.
@@ -159,6 +203,7 @@ impl Metrics {
         header(&mut out, "promptops_runs_uploaded_total", "counter", "Eval runs uploaded.");
         sample(&mut out, "promptops_runs_uploaded_total", &Vec::new(), self.runs_uploaded.load(Ordering::Relaxed));
         self.render_provider(&mut out);
+        self.render_gateway(&mut out);
         header(&mut out, "promptops_budget_spent_microdollars", "gauge", "Spend in the current budget period.");
         header(&mut out, "promptops_budget_limit_microdollars", "gauge", "Budget limit of the period.");
         out
@@ -176,18 +221,36 @@ impl Metrics {
         header(out, name, "histogram", "HTTP request latency by route and method.");
         if let Ok(durations) = self.durations.lock() {
             for ((route, method), histogram) in durations.iter() {
-                let base = vec![("route", route.clone()), ("method", method.clone())];
-                for (count, bound) in histogram.counts.iter().zip(BUCKETS) {
-                    let mut labels = base.clone();
-                    labels.push(("le", bound.to_string()));
-                    sample(out, &format!("{name}_bucket"), &labels, *count);
-                }
-                let mut labels = base.clone();
-                labels.push(("le", "+Inf".to_owned()));
-                sample(out, &format!("{name}_bucket"), &labels, histogram.count);
-                let _ = writeln!(out, "{name}_sum{} {}", format_labels(&base), histogram.sum);
-                sample(out, &format!("{name}_count"), &base, histogram.count);
+                render_histogram(out, name, &vec![("route", route.clone()), ("method", method.clone())], histogram);
             }
+        }
+    }
+
+    fn render_gateway(&self, out: &mut String) {
+        let Ok(totals) = self.gateway.lock() else { return };
+        let name = "promptops_gateway_requests_total";
+        header(out, name, "counter", "Gateway requests by status, model and prompt.");
+        for ((status, model, prompt), count) in &totals.requests {
+            let labels = vec![("status", status.clone()), ("model", model.clone()), ("prompt", prompt.clone())];
+            sample(out, name, &labels, *count);
+        }
+        for (name, help, series) in [
+            ("promptops_gateway_request_duration_seconds", "Gateway request latency by model.", &totals.latency),
+            (
+                "promptops_gateway_time_to_first_token_seconds",
+                "Time to the first streamed token by model.",
+                &totals.ttft,
+            ),
+        ] {
+            header(out, name, "histogram", help);
+            for (model, histogram) in series {
+                render_histogram(out, name, &vec![("model", model.clone())], histogram);
+            }
+        }
+        let name = "promptops_gateway_cost_microdollars_total";
+        header(out, name, "counter", "Gateway spend in micro-dollars by model.");
+        for (model, cost) in &totals.cost {
+            let _ = writeln!(out, "{name}{} {cost}", format_labels(&vec![("model", model.clone())]));
         }
     }
 
@@ -230,6 +293,19 @@ pub fn bounded(provider: &str, model: &str) -> (String, String) {
     static PRICES: LazyLock<PriceTable> = LazyLock::new(PriceTable::built_in);
     let model = if model.is_empty() { "" } else { PRICES.family(model).unwrap_or(OTHER) };
     (provider.to_owned(), model.to_owned())
+}
+
+fn render_histogram(out: &mut String, name: &str, base: &Labels, histogram: &Histogram) {
+    for (count, bound) in histogram.counts.iter().zip(BUCKETS) {
+        let mut labels = base.clone();
+        labels.push(("le", bound.to_string()));
+        sample(out, &format!("{name}_bucket"), &labels, *count);
+    }
+    let mut labels = base.clone();
+    labels.push(("le", "+Inf".to_owned()));
+    sample(out, &format!("{name}_bucket"), &labels, histogram.count);
+    let _ = writeln!(out, "{name}_sum{} {}", format_labels(base), histogram.sum);
+    sample(out, &format!("{name}_count"), base, histogram.count);
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -8,6 +8,7 @@ pub mod bounds;
 pub mod cache;
 pub mod client;
 pub mod error;
+pub mod gateway;
 pub mod handlers;
 pub mod jwt;
 pub mod limits;
@@ -49,7 +50,7 @@ pub fn router(state: AppState) -> Router {
     let mut metrics = Router::new();
     for route in routes::table() {
         let group = match route.access {
-            Access::Public => &mut public,
+            Access::Public | Access::Gateway => &mut public,
             Access::Bearer => &mut bearer,
             Access::Basic => &mut basic,
             Access::Metrics => &mut metrics,

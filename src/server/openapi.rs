@@ -60,19 +60,24 @@ fn operation(route: &Route, generator: &mut SchemaGenerator) -> Value {
         Access::Bearer => json!([{"bearer": []}]),
         Access::Basic => json!([{"langfuseKeyPair": []}]),
         Access::Metrics => json!([{"metricsToken": []}]),
+        Access::Gateway => json!([{"gatewayKey": []}]),
     };
     let mut parameters = path_parameters(route.path);
     parameters.extend(route.query.map(|query| query_parameters(query, generator)).unwrap_or_default());
     let (statuses, body) = route.response;
     let mut responses: Map<String, Value> =
         statuses.iter().map(|status| (status.to_string(), success(body, generator))).collect();
-    responses.insert(
-        "default".to_owned(),
-        json!({
+    let error = match route.access {
+        Access::Gateway => json!({
+            "description": "an error in OpenAI's envelope",
+            "content": {"application/json": {"schema": generator.subschema_for::<super::gateway::wire::OpenAiErrorBody>()}},
+        }),
+        _ => json!({
             "description": "an error, in one shape",
             "content": {"application/json": {"schema": error_schema(generator)}},
         }),
-    );
+    };
+    responses.insert("default".to_owned(), error);
     let mut operation = json!({
         "summary": route.summary,
         "operationId": format!("{} {}", route.method.to_lowercase(), route.path),
@@ -100,7 +105,7 @@ pub fn document() -> Value {
     }
     json!({
         "openapi": "3.1.0",
-        "info": {"title": "promptops server", "version": env!("CARGO_PKG_VERSION"), "description": "docs/server.md and docs/langfuse.md describe the routes."},
+        "info": {"title": "promptops server", "version": env!("CARGO_PKG_VERSION"), "description": "docs/server.md, docs/gateway.md and docs/langfuse.md describe the routes."},
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
         "components": {
@@ -109,6 +114,7 @@ pub fn document() -> Value {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (pot_…) or a JWT from POST /api/v1/auth/token"},
                 "langfuseKeyPair": {"type": "http", "scheme": "basic", "description": "public key as user, secret key as password"},
                 "metricsToken": {"type": "http", "scheme": "bearer", "description": "the server's metrics token (PROMPTOPS_METRICS_TOKEN); /metrics on the API port needs it"},
+                "gatewayKey": {"type": "http", "scheme": "bearer", "description": "a gateway key (pog_…) from POST /api/v1/projects/{project}/gateway/keys; errors in OpenAI's envelope"},
             },
         },
     })

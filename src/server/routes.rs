@@ -5,17 +5,20 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::error::ErrorBody;
-use super::handlers::{accounts, experiments, health, langfuse, prompts, runs, sync};
+use super::gateway::chat;
+use super::handlers::{accounts, experiments, health, langfuse, prompts, providers, runs, sync};
 use super::state::AppState;
 use crate::api::{self, Page};
 use crate::eval::compare::Comparison;
 use crate::eval::report::RunReport;
+use crate::gateway::{ConnectionView, GatewaySettings};
 use crate::registry::PromptLog;
 use crate::registry::diff::FileDiff;
 use crate::registry::sync::{SyncBundle, SyncReport};
 use crate::store::{
     AuditRecord, CommitOutcome, ExperimentDraft, ExperimentRecord, KeyPairRecord, LabelMove, LabelRecord, MemberRecord,
-    PrincipalRecord, ProjectRecord, PromptSummary, ResultRecord, RunRecord, TenantRecord, TokenRecord, VersionRecord,
+    PrincipalRecord, ProjectRecord, PromptSummary, ResultRecord, RunRecord, TenantRecord, TokenRecord, TraceRecord,
+    UsageRow, VersionRecord,
 };
 
 /// Who may call a route.
@@ -29,6 +32,8 @@ pub enum Access {
     Bearer,
     /// HTTP Basic with a Langfuse key pair.
     Basic,
+    /// `Authorization: Bearer pog_…` with a gateway key; errors in OpenAI's envelope (`/v1`).
+    Gateway,
 }
 
 /// One endpoint.
@@ -144,6 +149,24 @@ pub fn table() -> Vec<Route> {
         route!(get "GET" "/api/v1/projects/{project}/experiments", Bearer, experiments::list, "A/B experiments, newest first (paged; filter suite)", query api::RunListQuery, 200 json Page<ExperimentRecord>),
         route!(post "POST" "/api/v1/projects/{project}/experiments", Bearer, experiments::upload, "record an experiment whose arms' runs are uploaded (runner)", in ExperimentDraft, 201 json ExperimentRecord),
         route!(get "GET" "/api/v1/projects/{project}/experiments/{experiment}", Bearer, experiments::show, "an experiment with its analysis (number or `latest`)", 200 json ExperimentRecord),
+        route!(get "GET" "/api/v1/projects/{project}/providers", Bearer, providers::list, "provider connections, never their keys (admin)", 200 json Vec<ConnectionView>),
+        route!(post "POST" "/api/v1/projects/{project}/providers", Bearer, providers::create, "add a provider connection, its key sealed by the master key (admin)", in providers::ConnectionBody, 201 json ConnectionView),
+        route!(put "PUT" "/api/v1/projects/{project}/providers/{id}", Bearer, providers::replace, "replace a connection, keeping its key unless one is given (admin)", in providers::ConnectionBody, 200 json ConnectionView),
+        route!(delete "DELETE" "/api/v1/projects/{project}/providers/{id}", Bearer, providers::remove, "remove a connection (admin)", 204 empty),
+        route!(put "PUT" "/api/v1/projects/{project}/providers/{id}/key", Bearer, providers::set_key, "set a connection's API key (admin; answers its last four characters)", in providers::KeyBody, 200 json providers::KeyHint),
+        route!(delete "DELETE" "/api/v1/projects/{project}/providers/{id}/key", Bearer, providers::remove_key, "remove a connection's API key (admin)", 204 empty),
+        route!(get "GET" "/api/v1/projects/{project}/gateway/keys", Bearer, providers::keys, "gateway keys of the project (admin)", 200 json Vec<providers::GatewayKeyView>),
+        route!(post "POST" "/api/v1/projects/{project}/gateway/keys", Bearer, providers::create_key, "create a gateway key, `gateway:invoke` on this project with limits (admin; shown once)", in providers::CreateGatewayKey, 201 json providers::CreatedGatewayKey),
+        route!(delete "DELETE" "/api/v1/projects/{project}/gateway/keys/{id}", Bearer, providers::revoke_key, "revoke a gateway key (admin)", 204 empty),
+        route!(get "GET" "/api/v1/projects/{project}/gateway/settings", Bearer, providers::project_settings, "the project's gateway budget and content policy (admin)", 200 json GatewaySettings),
+        route!(put "PUT" "/api/v1/projects/{project}/gateway/settings", Bearer, providers::set_project_settings, "set the project's gateway budget and content policy (admin)", in GatewaySettings, 200 json GatewaySettings),
+        route!(get "GET" "/api/v1/gateway/settings", Bearer, providers::tenant_settings, "the tenant's gateway budget (tenant admin)", 200 json GatewaySettings),
+        route!(put "PUT" "/api/v1/gateway/settings", Bearer, providers::set_tenant_settings, "set the tenant's gateway budget (tenant admin)", in GatewaySettings, 200 json GatewaySettings),
+        route!(get "GET" "/api/v1/projects/{project}/traces", Bearer, providers::traces, "gateway traces, newest first (paged)", query api::RunListQuery, 200 json Page<TraceRecord>),
+        route!(get "GET" "/api/v1/projects/{project}/usage", Bearer, providers::usage, "spend of the project's model calls, gateway included (?since=&by=day|provider|model)", query providers::UsageQuery, 200 json Vec<UsageRow>),
+        route!(post "POST" "/v1/chat/completions", Gateway, chat::chat_completions, "OpenAI chat completions (plain or SSE), optionally through a managed prompt", in serde_json::Value, 200 json serde_json::Value),
+        route!(post "POST" "/v1/embeddings", Gateway, chat::embeddings, "OpenAI embeddings", in serde_json::Value, 200 json serde_json::Value),
+        route!(get "GET" "/v1/models", Gateway, chat::models, "the connections and `prompt:` ids this key may use", 200 json serde_json::Value),
         route!(get "GET" "/api/public/projects", Basic, langfuse::projects, "Langfuse: the key pair's project (auth_check)", 200 json serde_json::Value),
         route!(get "GET" "/api/public/v2/prompts", Basic, langfuse::list, "Langfuse: list prompts (page, limit, name, label, tag)", query langfuse::ListQuery, 200 json serde_json::Value),
         route!(post "POST" "/api/public/v2/prompts", Basic, langfuse::create, "Langfuse: create a version (text or chat), with labels", in langfuse::CreatePrompt, 201 json serde_json::Value),

@@ -9,14 +9,17 @@ use ipnet::IpNet;
 
 use super::auth::{Caller, GrantCache, JwtSettings};
 use super::cache::PromptCache;
+use super::gateway::GatewayState;
 use super::limits::{FailureThrottle, RateLimit, RateLimiter};
 use super::listen::ConnectionLimits;
 use super::metrics::Metrics;
 use crate::access::Scope;
+use crate::gateway::{Connections, HostPolicy, Pool, TraceWriter};
 use crate::prompt::Label;
 use crate::registry::Registry;
 use crate::secret::SecretString;
 use crate::store::Store;
+use crate::vault::MasterKey;
 
 /// Labels only admins and owners may move, unless configured otherwise.
 pub const DEFAULT_PROTECTED_LABELS: &[&str] = &["production"];
@@ -47,6 +50,10 @@ pub struct ServerConfig {
     /// The bearer token `/metrics` needs. Without it, `/metrics` is served only on the separate
     /// metrics listener, if there is one, and never on the API's.
     pub metrics_token: Option<SecretString>,
+    /// The key that seals provider keys (none: the server refuses to store keys).
+    pub master_key: Option<Arc<MasterKey>>,
+    /// Internal hosts provider connections may nevertheless use (`--allow-provider-host`).
+    pub allowed_provider_hosts: Vec<String>,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -66,6 +73,8 @@ pub struct AppState {
     pub limiter: Option<Arc<RateLimiter>>,
     /// Failed authentications by client address.
     pub auth_failures: Option<Arc<FailureThrottle>>,
+    /// The inference gateway.
+    pub gateway: Arc<GatewayState>,
     ready: Arc<AtomicBool>,
 }
 
@@ -80,16 +89,24 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let prompts = Arc::new(PromptCache::default());
         prompts.watch(Arc::clone(&store), config.cache_poll);
+        let metrics = Arc::new(Metrics::default());
+        let gateway = Arc::new(gateway_state(&store, &config, &metrics));
         Self {
             limiter: config.rate_limit.map(|limit| Arc::new(RateLimiter::new(limit))),
             auth_failures: config.auth_failures.map(|limit| Arc::new(FailureThrottle::new(limit))),
             store,
             config: Arc::new(config),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
+            gateway,
             prompts,
             grants: Arc::new(GrantCache::default()),
             ready: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// The provider connections of this server.
+    pub fn connections(&self) -> &Connections {
+        self.gateway.pool.connections()
     }
 
     /// The registry of `scope`, acting for `caller`. Authorization is already done, so protected
@@ -112,4 +129,16 @@ impl AppState {
     pub fn begin_shutdown(&self) {
         self.ready.store(false, Ordering::Release);
     }
+}
+
+/// The gateway's per-replica state: the pool over the connections, the trace writer (feeding the
+/// metrics), and the caches of keys, settings and parsed prompts.
+fn gateway_state(store: &Arc<dyn Store>, config: &ServerConfig, metrics: &Arc<Metrics>) -> GatewayState {
+    let policy = Arc::new(HostPolicy::allowing(config.allowed_provider_hosts.iter().cloned()));
+    let connections = Connections::new(Arc::clone(store), config.master_key.clone(), policy);
+    let pool = Arc::new(Pool::new(Arc::clone(store), connections));
+    pool.watch(config.cache_poll);
+    let observed = Arc::clone(metrics);
+    let traces = TraceWriter::start(Arc::clone(store), Some(Arc::new(move |trace| observed.gateway_request(trace))));
+    GatewayState { pool, traces, keys: Default::default(), settings: Default::default(), parsed: Default::default() }
 }

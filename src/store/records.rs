@@ -160,7 +160,7 @@ pub struct UsageRecord {
 }
 
 /// How `promptops cost` groups spend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UsageGroup {
     /// By UTC day (`2026-11-25`).
@@ -172,7 +172,7 @@ pub enum UsageGroup {
 }
 
 /// Totals of one group of usage rows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UsageRow {
     /// The day, provider id or model.
     pub key: String,

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 use promptops::money::Micros;
+use promptops::remote::RemoteGateway;
 use promptops::store::{UsageGroup, UsageRow};
 
 use crate::context::Context;
@@ -53,19 +54,20 @@ pub async fn run(args: CostArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let format = ctx.format(Format::LISTING, "cost")?;
     let since = since.as_deref().map(parse_since).transpose()?;
     let project = ctx.project()?;
-    let (store, scope) = ctx.store(&project).await?;
     let group = match by {
         By::Day => UsageGroup::Day,
         By::Provider => UsageGroup::Provider,
         By::Model => UsageGroup::Model,
     };
-    let rows = store.usage_report(&scope, since, group).await.diag()?;
-    let total: Micros = rows.iter().map(|r| r.cost).sum();
-    match format {
-        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&document(&rows, total))?),
-        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&document(&rows, total))?),
-        _ => ctx.printer.out(&grid(&rows, total, by).render(format)),
+    if let Some(remote) = ctx.remote() {
+        // The server's ledger: uploaded runs' calls and the gateway's, budgets are the server's.
+        let rows = RemoteGateway::new(ctx.remote_client(&project, remote)?).usage(since, group).await.diag()?;
+        print(ctx, format, &rows, by)?;
+        return Ok(ExitStatus::Success);
     }
+    let (store, scope) = ctx.store(&project).await?;
+    let rows = store.usage_report(&scope, since, group).await.diag()?;
+    print(ctx, format, &rows, by)?;
     if let Some(budgets) = &project.config.budgets {
         let now = Utc::now();
         let day = Utc.from_utc_datetime(&now.date_naive().and_hms_opt(0, 0, 0).expect("invariant: midnight exists"));
@@ -79,6 +81,16 @@ pub async fn run(args: CostArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(ExitStatus::Success)
+}
+
+fn print(ctx: &Context, format: Format, rows: &[UsageRow], by: By) -> anyhow::Result<()> {
+    let total: Micros = rows.iter().map(|r| r.cost).sum();
+    match format {
+        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&document(rows, total))?),
+        Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&document(rows, total))?),
+        _ => ctx.printer.out(&grid(rows, total, by).render(format)),
+    }
+    Ok(())
 }
 
 fn document(rows: &[UsageRow], total: Micros) -> serde_json::Value {

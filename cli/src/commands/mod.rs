@@ -15,6 +15,7 @@ pub mod remote;
 pub mod run;
 pub mod schema;
 pub mod serve;
+pub mod traces;
 pub mod workflow;
 mod workspace;
 
@@ -50,6 +51,8 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Completions(args) => schema::completions(args, ctx),
         Command::Serve(args) => serve::serve(*args, ctx).await,
         Command::Migrate(args) => serve::migrate(args, ctx).await,
+        Command::RotateMasterKey(args) => serve::rotate(args, ctx).await,
+        Command::Traces(args) => traces::run(args, ctx).await,
         Command::Workflow(command) => workflow::run(command, ctx).await,
         Command::Remote(command) => remote::run(command, ctx),
         Command::Login(args) => remote::login(args, ctx).await,
@@ -78,6 +81,14 @@ fn check_remote_support(command: &Command, remote: &str) -> anyhow::Result<()> {
             | Command::Pull(_)
             | Command::Admin(_)
             | Command::Eval(_)
+            | Command::Provider(
+                provider::ProviderCommand::List
+                    | provider::ProviderCommand::Add { .. }
+                    | provider::ProviderCommand::Rm { .. }
+                    | provider::ProviderCommand::SetKey { .. }
+            )
+            | Command::Traces(_)
+            | Command::Cost(_)
     ) || matches!(command, Command::Ab(args) if !matches!(args.command, Some(ab::AbCommand::Plan(_))));
     if supported {
         return Ok(());
@@ -86,8 +97,8 @@ fn check_remote_support(command: &Command, remote: &str) -> anyhow::Result<()> {
         format!("this command does not take `--remote {remote}`"),
         &[
             "`--remote` works with commit, status, log, diff, show, checkout, label, rollback, prompt list, push, pull, admin, \
-             eval (uploads the runs; list, show, compare read the server's) and ab (keeps the experiment on the server; \
-             list, show, --runs read the server's)",
+             eval (uploads the runs; list, show, compare read the server's), ab (keeps the experiment on the server; \
+             list, show, --runs read the server's), provider add/list/rm/set-key, traces and cost",
         ],
     ))
 }

@@ -17,6 +17,7 @@ use promptops::server::listen::ConnectionLimits;
 use promptops::server::state::DEFAULT_PROTECTED_LABELS;
 use promptops::server::{self, AppState, Listeners, ServerConfig};
 use promptops::store;
+use promptops::vault::MasterKey;
 
 use crate::context::Context;
 use crate::diagnose::{DiagnoseExt, usage};
@@ -92,6 +93,26 @@ pub struct ServeArgs {
     /// The bearer token `/metrics` needs; with it, `/metrics` is served on the API port as well.
     #[arg(long, env = env::METRICS_TOKEN, hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// File holding the master key that seals provider keys (else PROMPTOPS_MASTER_KEY).
+    #[arg(long, env = env::MASTER_KEY_FILE)]
+    pub master_key_file: Option<PathBuf>,
+    /// An internal host (`host` or `host:port`) provider connections may use anyway (repeatable).
+    #[arg(long = "allow-provider-host", env = env::ALLOW_PROVIDER_HOSTS, value_delimiter = ',')]
+    pub allow_provider_hosts: Vec<String>,
+}
+
+/// Flags of `promptops rotate-master-key`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The database: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
+    pub database: String,
+    /// File holding the current master key (else PROMPTOPS_MASTER_KEY).
+    #[arg(long, env = env::MASTER_KEY_FILE)]
+    pub master_key_file: Option<PathBuf>,
+    /// File holding the new master key (else PROMPTOPS_NEW_MASTER_KEY).
+    #[arg(long)]
+    pub new_key_file: Option<PathBuf>,
 }
 
 /// Flags of `promptops migrate`.
@@ -126,6 +147,8 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         trusted_proxies,
         metrics_addr,
         metrics_token,
+        master_key_file,
+        allow_provider_hosts,
     } = args;
     init_logs(&log, &log_format)?;
     let secret = jwt_secret_from(jwt_secret, jwt_secret_file)?;
@@ -138,6 +161,14 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
     if let Some(token) = server::bootstrap_admin(store.as_ref(), admin_token.as_ref(), init_admin).await.diag()? {
         ctx.printer.out(&token);
         ctx.printer.status("this admin token is shown once: keep it");
+    }
+    let master_key = master_key(master_key_file.as_deref(), env::MASTER_KEY)?;
+    if master_key.is_none() {
+        tracing::warn!(
+            "no master key ({} or {}): provider keys cannot be stored",
+            env::MASTER_KEY,
+            env::MASTER_KEY_FILE
+        );
     }
     let config = ServerConfig {
         protected_labels,
@@ -167,6 +198,8 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
             )
         })?,
         metrics_token: metrics_token.filter(|t| !t.trim().is_empty()).map(SecretString::new),
+        master_key: master_key.map(Arc::new),
+        allowed_provider_hosts: allow_provider_hosts.into_iter().filter(|h| !h.trim().is_empty()).collect(),
     };
     let state = AppState::new(Arc::clone(&store), config);
     server::serve(listeners, state, shutdown_signal(), Duration::from_secs(request_timeout)).await?;
@@ -196,6 +229,23 @@ async fn listeners(addr: SocketAddr, metrics_addr: Option<SocketAddr>, token: bo
         }
     };
     Ok(Listeners { api, metrics })
+}
+
+/// Re-seals every provider key from the current master key to a new one, in one transaction.
+pub async fn rotate(args: RotateArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let RotateArgs { database, master_key_file, new_key_file } = args;
+    let hint = ["`openssl rand -hex 32` makes a key; keep the old one until every server runs with the new one"];
+    let old = master_key(master_key_file.as_deref(), env::MASTER_KEY)?
+        .ok_or_else(|| usage(format!("no current master key: set {} or --master-key-file", env::MASTER_KEY), &hint))?;
+    let new = master_key(new_key_file.as_deref(), env::NEW_MASTER_KEY)?
+        .ok_or_else(|| usage(format!("no new master key: set {} or --new-key-file", env::NEW_MASTER_KEY), &hint))?;
+    let store = store::open(&database).await.diag()?;
+    let count = promptops::gateway::rotate_master_key(store.as_ref(), &old, &new).await.diag()?;
+    ctx.printer.status(&format!(
+        "{count} provider keys re-sealed with master key {}; restart the servers with it",
+        new.fingerprint()
+    ));
+    Ok(ExitStatus::Success)
 }
 
 /// A listening socket, or an error naming the address with a way out (`flag`, `var`: where the
@@ -241,6 +291,18 @@ fn jwt_secret_from(secret: Option<String>, file: Option<PathBuf>) -> anyhow::Res
         );
     }
     Ok(secret.filter(|s| !s.trim().is_empty()).map(SecretString::new))
+}
+
+/// The master key from `file`, else from the variable `var`; `None` when neither is set.
+pub fn master_key(file: Option<&std::path::Path>, var: &str) -> anyhow::Result<Option<MasterKey>> {
+    let text = match file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|err| usage(format!("failed to read the master key file `{}`: {err}", path.display()), &[]))?,
+        ),
+        None => std::env::var(var).ok().filter(|v| !v.trim().is_empty()),
+    };
+    text.map(|t| MasterKey::parse(&SecretString::new(t))).transpose().diag()
 }
 
 fn jwt_keys(

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use crate::support::{Project, Run, command};
 
 pub(crate) const TOKEN: &str = "pot_remote-test-admin-token";
+/// The server's master key (tests only; 32 bytes in hex).
+const MASTER: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 /// A `promptops serve` on a free port of 127.0.0.1 with a fresh SQLite database; killed on drop.
 pub(crate) struct Server {
@@ -27,6 +29,7 @@ impl Server {
             .args(["serve", "--addr", &addr])
             .env("PROMPTOPS_DATABASE_URL", format!("sqlite://{}", dir.path().join("server.db").display()))
             .env("PROMPTOPS_ADMIN_TOKEN", TOKEN)
+            .env("PROMPTOPS_MASTER_KEY", MASTER)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -277,4 +280,49 @@ fn an_ab_stopped_early_keeps_its_partial_runs_and_experiment_on_the_remote() {
     assert_eq!(runs, vec![serde_json::json!(1), serde_json::json!(2)], "arms name the server's runs");
     let listed = remote_run(&project, &["eval", "list", "--remote", "prod"]);
     assert_eq!(listed.ok().matches("interrupted").count(), 2, "the partial runs, as they are: {}", listed.stdout);
+}
+
+#[test]
+fn provider_connections_are_managed_remotely_and_their_keys_rotate() {
+    let server = Server::start();
+    let project = project_with_remote(&server);
+    let config = project.read("promptops.yaml");
+    project.write(
+        "promptops.yaml",
+        &config.replacen(
+            "providers:\n",
+            "providers:\n  - { id: fast, kind: openai, model: gpt-4o-mini, base_url: \"https://203.0.113.10/v1\" }\n",
+            1,
+        ),
+    );
+    let key = "sk-cli-test-secret-9876";
+    let output = command(&project.root)
+        .env("PROMPTOPS_TOKEN", TOKEN)
+        .env("OPENAI_API_KEY", key)
+        .args(["provider", "add", "fast", "--remote", "prod"])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (code, out, err) = remote(&project, &["provider", "list", "--remote", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("fast") && out.contains("…9876") && !out.contains(key), "{out}");
+    let (code, _, err) = remote(&project, &["traces", "--remote", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = remote(&project, &["cost", "--remote", "prod", "--by", "model"]);
+    assert_eq!(code, 0, "{err}");
+    let database = format!("sqlite://{}", server._dir.path().join("server.db").display());
+    let rotated = command(&project.root)
+        .env("PROMPTOPS_MASTER_KEY", MASTER)
+        .env("PROMPTOPS_NEW_MASTER_KEY", "ff".repeat(32))
+        .args(["rotate-master-key", "--database", &database])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&rotated.stderr);
+    assert!(rotated.status.success() && stderr.contains("1 provider keys re-sealed"), "{stderr}");
+    let (code, _, err) = remote(&project, &["provider", "rm", "fast", "--remote", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = remote(&project, &["provider", "list", "--remote", "prod", "--format", "json"]);
+    assert_eq!(out.trim(), "[]");
+    let (code, _, err) = remote(&project, &["provider", "rm", "fast"]);
+    assert_eq!(code, 2, "without --remote, rm is a usage error: {err}");
 }

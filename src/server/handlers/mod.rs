@@ -7,6 +7,7 @@ pub mod experiments;
 pub mod health;
 pub mod langfuse;
 pub mod prompts;
+pub mod providers;
 pub mod runs;
 pub mod sync;
 

@@ -62,13 +62,15 @@ fn decode_key(row: &Row) -> Result<GatewayKeyRecord, StoreError> {
 
 const SETTLE: &str = "UPDATE gateway_meters SET
     in_flight = GREATEST(in_flight - 1, 0),
-    tpm_tat = tpm_tat + $3,
-    day_reserved = CASE WHEN day = $4 THEN GREATEST(day_reserved - CASE WHEN day = $5 THEN $6 ELSE 0 END, 0) ELSE 0 END,
-    day_spent = CASE WHEN day = $4 THEN day_spent ELSE 0 END + $7,
-    day = $4,
-    month_reserved = CASE WHEN month = $8 THEN GREATEST(month_reserved - CASE WHEN month = $9 THEN $6 ELSE 0 END, 0) ELSE 0 END,
-    month_spent = CASE WHEN month = $8 THEN month_spent ELSE 0 END + $7,
-    month = $8
+    tpm_tat = tpm_tat + $3::BIGINT,
+    day_reserved = CASE WHEN day = $4::BIGINT
+        THEN GREATEST(day_reserved - CASE WHEN day = $5::BIGINT THEN $6::BIGINT ELSE 0 END, 0) ELSE 0 END,
+    day_spent = CASE WHEN day = $4::BIGINT THEN day_spent ELSE 0 END + $7::BIGINT,
+    day = $4::BIGINT,
+    month_reserved = CASE WHEN month = $8::BIGINT
+        THEN GREATEST(month_reserved - CASE WHEN month = $9::BIGINT THEN $6::BIGINT ELSE 0 END, 0) ELSE 0 END,
+    month_spent = CASE WHEN month = $8::BIGINT THEN month_spent ELSE 0 END + $7::BIGINT,
+    month = $8::BIGINT
     WHERE tenant_id = $1 AND key = $2";
 
 const INSERT_TRACE: &str = "INSERT INTO gateway_traces (tenant_id, project_id, trace_id, at, key_id, prompt,

@@ -7,13 +7,15 @@ mod contract;
 pub mod credentials;
 mod escalation;
 pub mod experiments;
-mod forged_jwt;
-mod hardening;
-mod members;
 mod exposure;
+mod forged_jwt;
+mod gateway;
+mod hardening;
 mod inputs;
 pub mod langfuse;
+mod members;
 mod openapi_check;
+mod python_sdk;
 mod rbac;
 pub mod runs;
 
@@ -98,6 +100,13 @@ server_cases! {
     inputs::the_langfuse_list_survives_an_unreadable_version,
     inputs::langfuse_writes_check_every_label_before_writing,
     inputs::uploaded_runs_are_judged_by_their_results_and_credited_to_the_caller,
+    gateway::provider_keys_are_sealed_at_rest_and_never_answered,
+    gateway::a_rotated_master_key_opens_every_key_and_the_old_one_none,
+    gateway::internal_provider_hosts_and_exec_are_refused,
+    gateway::without_a_master_key_keys_are_refused_with_a_hint,
+    gateway::connections_need_an_admin_and_keys_stay_in_their_tenant,
+    gateway::fifty_concurrent_calls_never_overspend_a_budget_of_three,
+    gateway::a_client_that_hangs_up_cancels_the_upstream_call,
 }
 
 use std::sync::Arc;
@@ -143,6 +152,9 @@ pub fn config() -> ServerConfig {
         auth_failures: None,
         trusted_proxies: Vec::new(),
         metrics_token: Some(SecretString::new(METRICS_TOKEN)),
+        master_key: Some(Arc::new(promptops::vault::MasterKey::generate())),
+        // The stub LLM listens on loopback; the SSRF tests build a config without this.
+        allowed_provider_hosts: vec!["127.0.0.1".to_owned()],
     }
 }
 

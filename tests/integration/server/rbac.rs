@@ -59,6 +59,19 @@ fn write_cases() -> Vec<WriteCase> {
             body: |_| Some(json!({"role": "viewer"})),
             needs: "admin",
         },
+        WriteCase {
+            method: Method::POST,
+            path: "/providers",
+            body: |n| Some(json!({"connection": {"id": format!("c{n}"), "kind": "echo"}})),
+            needs: "admin",
+        },
+        WriteCase { method: Method::POST, path: "/gateway/keys", body: |_| Some(json!({})), needs: "admin" },
+        WriteCase {
+            method: Method::PUT,
+            path: "/gateway/settings",
+            body: |_| Some(json!({"keep_content": true})),
+            needs: "admin",
+        },
         WriteCase { method: Method::POST, path: "/runs", body: |_| Some(super::runs::upload_body()), needs: "runner" },
         // After `/runs`, so the experiment's runs exist.
         WriteCase {
@@ -127,6 +140,8 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         ("POST", "principals") => json!({"name": "zed"}),
         ("POST", "prompts") => json!({"name": "a-own", "prompt": "x"}),
         ("PATCH", _) => json!({"newLabels": ["staging"]}),
+        ("POST", "providers") | ("PUT", "{id}") => json!({"connection": {"id": "own", "kind": "echo"}}),
+        ("PUT", "key") => json!({"api_key": "sk-own-1234"}),
         _ => json!({}),
     };
     Some(body)

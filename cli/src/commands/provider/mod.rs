@@ -1,5 +1,6 @@
 //! `promptops provider list|test`: the configured providers, and one cheap call to check that
-//! a provider answers and that its key works.
+//! a provider answers and that its key works. With `--remote R`, `provider add|list|rm|set-key`
+//! manage the server's provider connections instead (their keys sealed by the server).
 
 use clap::Subcommand;
 use promptops::config::ProviderKind;
@@ -8,9 +9,11 @@ use promptops::provider::{ChatRequest, ProvidersOptions};
 use promptops::secret::KeyLookup;
 
 use crate::context::Context;
-use crate::diagnose::DiagnoseExt;
+use crate::diagnose::{DiagnoseExt, usage};
 use crate::exit::ExitStatus;
 use crate::output::{Format, Grid};
+
+mod remote;
 
 /// The `provider` subcommands.
 #[derive(Debug, Subcommand)]
@@ -22,13 +25,48 @@ pub enum ProviderCommand {
         /// A provider id from promptops.yaml, or `kind:model`.
         id: String,
     },
+    /// With `--remote`: copy a provider of promptops.yaml to the server as a connection, with its
+    /// key from its environment variable (or `--key-stdin`).
+    Add {
+        /// The provider id in promptops.yaml.
+        id: String,
+        /// Connections to try in order when this one fails before its first byte.
+        #[arg(long = "fallback")]
+        fallbacks: Vec<String>,
+        /// Cache its answers unless a request says otherwise.
+        #[arg(long)]
+        cache: bool,
+        /// Read the key from stdin instead of the provider's environment variable.
+        #[arg(long)]
+        key_stdin: bool,
+        /// Replace an existing connection of that id (its key is kept unless a new one is given).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// With `--remote`: remove a connection from the server.
+    Rm {
+        /// The connection id.
+        id: String,
+    },
+    /// With `--remote`: set a connection's key on the server (read without echo, or from stdin).
+    SetKey {
+        /// The connection id.
+        id: String,
+    },
 }
 
 /// Runs a `provider` subcommand.
 pub async fn run(command: ProviderCommand, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    if let Some(remote) = ctx.remote() {
+        return remote::run(command, remote, ctx).await;
+    }
     match command {
         ProviderCommand::List => list(ctx).await,
         ProviderCommand::Test { id } => test(&id, ctx).await,
+        ProviderCommand::Add { .. } | ProviderCommand::Rm { .. } | ProviderCommand::SetKey { .. } => Err(usage(
+            "`provider add`, `rm` and `set-key` manage a server's connections",
+            &["add `--remote NAME`; locally, providers live in promptops.yaml and keys in `promptops auth`"],
+        )),
     }
 }
 

@@ -1,0 +1,407 @@
+//! The gateway's management routes under `/api/v1`: a project's provider connections and their
+//! keys (admin; a key is sealed before it is stored and never answered, only its last four
+//! characters), gateway keys (admin; `pog_…` tokens with the `gateway:invoke` scope of one
+//! project), gateway settings of a project (admin) or a tenant (tenant admin), and the traces and
+//! usage a project's gateway calls left (viewer). Every write is audited by the middleware.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::newest_first;
+use crate::access::{Action, Role, TenantScope};
+use crate::api::{Page, RunListQuery};
+use crate::gateway::{ConnectionSpec, ConnectionView, GatewayError, GatewaySettings, KeyLimits};
+use crate::secret::SecretString;
+use crate::server::auth::{self, Caller};
+use crate::server::bounds;
+use crate::server::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::server::gateway::KEY_PREFIX;
+use crate::server::state::AppState;
+use crate::store::{GatewayKeyRecord, SettingsOwner, Slug, TokenRecord, TokenScope, TraceRecord, UsageGroup, UsageRow};
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// The body that creates or replaces a connection.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionBody {
+    /// The definition.
+    pub connection: ConnectionSpec,
+    /// The API key (sealed at once; never answered).
+    #[serde(default)]
+    pub api_key: Option<String>,
+}
+
+/// The body that sets a connection's key.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBody {
+    /// The API key.
+    pub api_key: String,
+}
+
+/// A key's hint.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct KeyHint {
+    /// `…abcd`.
+    pub key: Option<String>,
+}
+
+/// The body that creates a gateway key.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGatewayKey {
+    /// A note saying what it is for.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Lifetime in days, at most 3650 (default: no expiry).
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+    /// Rates, calls in flight, budget, allowed models and prompts.
+    #[serde(default)]
+    pub limits: KeyLimits,
+}
+
+/// A gateway key as listed.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GatewayKeyView {
+    /// The token id (revoke it here or at `/api/v1/tokens/{id}`).
+    pub id: String,
+    /// The project it calls models for.
+    pub project: String,
+    /// Its limits.
+    pub limits: KeyLimits,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A gateway key as created: the only time its secret is shown.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CreatedGatewayKey {
+    /// The key.
+    #[serde(flatten)]
+    pub view: GatewayKeyView,
+    /// `pog_…`: the API key an OpenAI SDK sends.
+    pub key: String,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `?since=&by=` of the usage report.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub struct UsageQuery {
+    /// Only calls at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// `day` (default), `provider` or `model`.
+    pub by: Option<UsageGroup>,
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(err: GatewayError) -> Self {
+        let message = err.to_string();
+        let hint = {
+            let hints = crate::error::Diagnostic::hints(&err);
+            (!hints.is_empty()).then(|| hints.join("; "))
+        };
+        match err {
+            GatewayError::Spec(problem) => ApiError::BadRequest {
+                code: "invalid_connection",
+                message,
+                hint,
+                path: Some(format!("connection.{}", problem.path)),
+            },
+            GatewayError::BadField { field, .. } => ApiError::BadRequest {
+                code: "invalid_connection",
+                message,
+                hint,
+                path: Some(format!("connection.{field}")),
+            },
+            GatewayError::Refused(_) => ApiError::BadRequest {
+                code: "provider_host_refused",
+                message,
+                hint,
+                path: Some("connection.base_url".to_owned()),
+            },
+            GatewayError::Vault(crate::vault::VaultError::NoMasterKey) => {
+                ApiError::Conflict { code: "no_master_key", message, hint }
+            }
+            GatewayError::NotFound { .. } => ApiError::NotFound { code: "not_found", message, hint },
+            GatewayError::Store(store) => match std::sync::Arc::try_unwrap(store) {
+                Ok(store) => store.into(),
+                Err(shared) => ApiError::Internal(Box::new(GatewayError::Store(shared))),
+            },
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+fn api_key(text: Option<String>) -> Result<Option<SecretString>, ApiError> {
+    match text.map(SecretString::new) {
+        Some(key) if key.is_empty() || key.expose().len() > 4096 => {
+            Err(ApiError::bad_request("invalid_key", "an API key is 1 to 4096 characters", Some("api_key")))
+        }
+        other => Ok(other),
+    }
+}
+
+/// `GET /projects/{project}/providers` (admin).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project): ApiPath<String>,
+) -> ApiResult<Vec<ConnectionView>> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    Ok(Json(state.connections().list(&scope).await?))
+}
+
+/// `POST /projects/{project}/providers` (admin).
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project): ApiPath<String>,
+    ApiJson(body): ApiJson<ConnectionBody>,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    let key = api_key(body.api_key)?;
+    let view = state.connections().put(&scope, body.connection, key, &caller.principal.subject, false).await?;
+    state.gateway.forget();
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `PUT /projects/{project}/providers/{id}` (admin): replaces the definition, keeping the key
+/// unless a new one is given.
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<ConnectionBody>,
+) -> ApiResult<ConnectionView> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    if body.connection.id != id {
+        return Err(ApiError::bad_request(
+            "invalid_connection",
+            "the body's `id` differs from the path's",
+            Some("connection.id"),
+        ));
+    }
+    let key = api_key(body.api_key)?;
+    let view = state.connections().put(&scope, body.connection, key, &caller.principal.subject, true).await?;
+    state.gateway.forget();
+    Ok(Json(view))
+}
+
+/// `DELETE /projects/{project}/providers/{id}` (admin).
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    state.connections().remove(&scope, &id).await?;
+    state.gateway.forget();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /projects/{project}/providers/{id}/key` (admin).
+pub async fn set_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<KeyBody>,
+) -> ApiResult<KeyHint> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    let key = api_key(Some(body.api_key))?;
+    let hint = state.connections().set_key(&scope, &id, key, &caller.principal.subject).await?;
+    state.gateway.forget();
+    Ok(Json(KeyHint { key: hint }))
+}
+
+/// `DELETE /projects/{project}/providers/{id}/key` (admin).
+pub async fn remove_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    state.connections().set_key(&scope, &id, None, &caller.principal.subject).await?;
+    state.gateway.forget();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn key_view(record: GatewayKeyRecord) -> GatewayKeyView {
+    GatewayKeyView {
+        id: record.token_id,
+        project: record.project,
+        limits: serde_json::from_value(record.spec).unwrap_or_default(),
+        created_by: record.created_by,
+        created_at: record.created_at,
+    }
+}
+
+/// `GET /projects/{project}/gateway/keys` (admin).
+pub async fn keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project): ApiPath<String>,
+) -> ApiResult<Vec<GatewayKeyView>> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    Ok(Json(state.store.gateway_keys(&scope).await?.into_iter().map(key_view).collect()))
+}
+
+/// `POST /projects/{project}/gateway/keys` (admin): a `pog_…` token that acts for the caller,
+/// capped at runner on this project, and only on `/v1`.
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project): ApiPath<String>,
+    ApiJson(body): ApiJson<CreateGatewayKey>,
+) -> Result<(StatusCode, Json<CreatedGatewayKey>), ApiError> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    // A gateway key is a credential like any token: made only with an API token, within the
+    // caller's scopes, expiring no later than it, and revoked with it.
+    bounds::only_api_tokens(&caller, "create gateway keys")?;
+    let key_scope = TokenScope { project: project.clone(), role: Role::Runner };
+    bounds::check_scopes_within(&caller, std::slice::from_ref(&key_scope))?;
+    if let Some(budget) = &body.limits.budget {
+        budget.check().map_err(|m| ApiError::bad_request("invalid_limits", m, Some("limits.budget")))?;
+    }
+    let days = body.expires_in_days.filter(|d| *d <= 3650);
+    if body.expires_in_days.is_some() && days.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            "`expires_in_days` is at most 3650",
+            Some("expires_in_days"),
+        ));
+    }
+    let principal = Slug::new(&caller.principal.subject)?;
+    let secret = auth::random_secret(KEY_PREFIX);
+    let now = Utc::now();
+    let token = TokenRecord {
+        id: auth::random_id("tok_"),
+        principal,
+        name: body.name.unwrap_or_else(|| "gateway key".to_owned()),
+        scopes: vec![key_scope],
+        created_at: now,
+        expires_at: bounds::earliest(days.map(|d| now + chrono::Duration::days(i64::from(d))), caller.expires_at),
+        revoked_at: None,
+        hash: auth::hash_secret(secret.expose()),
+        created_with: Some(caller.credential.clone()),
+    };
+    let record = GatewayKeyRecord {
+        token_id: token.id.clone(),
+        tenant: scope.tenant().to_owned(),
+        project: project.clone(),
+        spec: serde_json::to_value(&body.limits).map_err(|err| ApiError::Internal(Box::new(err)))?,
+        created_by: caller.principal.subject.clone(),
+        created_at: now,
+    };
+    // The limits first: a token without them opens nothing, and a failed token takes them away.
+    state.store.put_gateway_key(&scope, &record).await?;
+    if let Err(err) = state.store.create_token(&TenantScope::new(scope.tenant()), &token).await {
+        state.store.delete_gateway_key(&scope, &token.id).await?;
+        return Err(err.into());
+    }
+    state.gateway.forget();
+    let expires_at = token.expires_at;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedGatewayKey { view: key_view(record), key: secret.expose().to_owned(), expires_at }),
+    ))
+}
+
+/// `DELETE /projects/{project}/gateway/keys/{id}` (admin): revokes the key's token.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    let known = state.store.gateway_keys(&scope).await?.iter().any(|k| k.token_id == id);
+    if !known || !state.store.revoke_token(&TenantScope::new(scope.tenant()), &id).await? {
+        return Err(ApiError::not_found(format!("gateway key `{id}` not found")));
+    }
+    state.grants.clear();
+    state.gateway.forget();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn settings_of(value: Option<serde_json::Value>) -> GatewaySettings {
+    value.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+}
+
+fn checked(settings: &GatewaySettings) -> Result<serde_json::Value, ApiError> {
+    if let Some(budget) = &settings.budget {
+        budget.check().map_err(|m| ApiError::bad_request("invalid_settings", m, Some("budget")))?;
+    }
+    serde_json::to_value(settings).map_err(|err| ApiError::Internal(Box::new(err)))
+}
+
+/// `GET /projects/{project}/gateway/settings` (admin).
+pub async fn project_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project): ApiPath<String>,
+) -> ApiResult<GatewaySettings> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    Ok(Json(settings_of(state.store.gateway_settings(SettingsOwner::Project(&scope)).await?)))
+}
+
+/// `PUT /projects/{project}/gateway/settings` (admin).
+pub async fn set_project_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project): ApiPath<String>,
+    ApiJson(body): ApiJson<GatewaySettings>,
+) -> ApiResult<GatewaySettings> {
+    let scope = caller.principal.authorize(Action::Admin, &project)?;
+    state.store.put_gateway_settings(SettingsOwner::Project(&scope), &checked(&body)?).await?;
+    state.gateway.forget();
+    Ok(Json(body))
+}
+
+/// `GET /gateway/settings` (tenant admin).
+pub async fn tenant_settings(State(state): State<AppState>, caller: Caller) -> ApiResult<GatewaySettings> {
+    let scope = caller.principal.authorize_tenant()?;
+    Ok(Json(settings_of(state.store.gateway_settings(SettingsOwner::Tenant(&scope)).await?)))
+}
+
+/// `PUT /gateway/settings` (tenant admin): the tenant's budget (`keep_content` is per project).
+pub async fn set_tenant_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<GatewaySettings>,
+) -> ApiResult<GatewaySettings> {
+    let scope = caller.principal.authorize_tenant()?;
+    state.store.put_gateway_settings(SettingsOwner::Tenant(&scope), &checked(&body)?).await?;
+    state.gateway.forget();
+    Ok(Json(body))
+}
+
+/// `GET /projects/{project}/traces` (viewer): newest first, paged.
+pub async fn traces(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(query): ApiQuery<RunListQuery>,
+) -> ApiResult<Page<TraceRecord>> {
+    let scope = caller.principal.authorize(Action::Read, &project)?;
+    let store = &state.store;
+    Ok(Json(newest_first(&query, |before, limit| store.traces(&scope, before, limit), |t: &TraceRecord| t.id).await?))
+}
+
+/// `GET /projects/{project}/usage` (viewer): spend of the project's model calls (the gateway's
+/// included), grouped as `promptops cost` groups it.
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> ApiResult<Vec<UsageRow>> {
+    let scope = caller.principal.authorize(Action::Read, &project)?;
+    Ok(Json(state.store.usage_report(&scope, query.since, query.by.unwrap_or(UsageGroup::Day)).await?))
+}

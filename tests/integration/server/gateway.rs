@@ -1,0 +1,235 @@
+//! The inference gateway over real HTTP, against the LLM stub on loopback: provider keys sealed at
+//! rest and never answered, master-key rotation, the SSRF guard, who may manage connections,
+//! budgets that hold under concurrency, and a client hanging up mid-stream.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use promptops::gateway::rotate_master_key;
+use promptops::vault::MasterKey;
+use promptops_test_support::stub::{Stub, StubConfig};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Backend, TestServer, config};
+
+const KEY: &str = "sk-live-test-0123456789-wxyz";
+const PROVIDERS: &str = "/api/v1/projects/web/providers";
+
+/// A connection to the stub, priced at 1 and 2 µ$ per input and output token.
+fn connection(stub: &Stub, id: &str) -> Value {
+    json!({
+        "id": id, "kind": "openai", "model": "gpt-test", "base_url": stub.openai_base(),
+        "pricing": {"input": 1.0, "output": 2.0}, "limits": {"max_retries": 0},
+    })
+}
+
+async fn add_connection(server: &TestServer, admin: &str, stub: &Stub, id: &str) {
+    let (status, body) =
+        server.post(PROVIDERS, admin, json!({"connection": connection(stub, id), "api_key": KEY})).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn gateway_key(server: &TestServer, admin: &str, limits: Value) -> String {
+    let (status, body) = server.post("/api/v1/projects/web/gateway/keys", admin, json!({"limits": limits})).await;
+    assert_eq!(status, 201, "{body}");
+    body["key"].as_str().expect("key").to_owned()
+}
+
+/// `POST /v1/…` with a gateway key: status, `Retry-After`, JSON.
+async fn v1(server: &TestServer, key: &str, path: &str, body: Value) -> (u16, Option<String>, Value) {
+    let response =
+        server.client.post(format!("{}{path}", server.base)).bearer_auth(key).json(&body).send().await.expect("send");
+    let status = response.status().as_u16();
+    let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(ToOwned::to_owned);
+    (status, retry, response.json().await.unwrap_or(Value::Null))
+}
+
+fn hello(model: &str) -> Value {
+    json!({"model": model, "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]})
+}
+
+/// Every byte the database holds about its rows, as text: the SQLite files, or PostgreSQL's rows.
+async fn stored_text(backend: &Backend) -> String {
+    if let Some(path) = backend.url.strip_prefix("sqlite://") {
+        let mut all = Vec::new();
+        for suffix in ["", "-wal"] {
+            all.extend(std::fs::read(format!("{path}{suffix}")).unwrap_or_default());
+        }
+        return String::from_utf8_lossy(&all).into_owned();
+    }
+    let (client, connection) =
+        tokio_postgres::connect(&backend.url, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    let rows = client
+        .query("SELECT row_to_json(c)::TEXT FROM provider_connections c UNION ALL SELECT row_to_json(a)::TEXT FROM audit_log a", &[])
+        .await
+        .expect("rows");
+    rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("\n")
+}
+
+pub async fn provider_keys_are_sealed_at_rest_and_never_answered(b: Backend) {
+    let stub = Stub::start(StubConfig::new().require_api_key(KEY)).await;
+    let master = MasterKey::generate();
+    let mut settings = config();
+    settings.master_key = Some(Arc::new(master.clone()));
+    let server = TestServer::on_with(b, settings).await;
+    let acme = server.tenant("acme", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "fast").await;
+    let (status, list) = server.get(PROVIDERS, acme.token("admin")).await;
+    assert_eq!((status, list[0]["key"].as_str()), (200, Some("…wxyz")));
+    assert!(!list.to_string().contains(KEY), "a listing returned the key: {list}");
+    let key = gateway_key(&server, acme.token("admin"), json!({})).await;
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("fast")).await;
+    assert_eq!(status, 200, "the sealed key did not open for the call: {answer}");
+    let stored = stored_text(&server.backend).await;
+    assert!(stored.contains("pmk1."), "no sealed key found where it was expected");
+    for secret in [KEY.to_owned(), master.to_hex().expose().to_owned()] {
+        assert!(!stored.contains(&secret), "the database holds a secret in clear");
+    }
+}
+
+pub async fn a_rotated_master_key_opens_every_key_and_the_old_one_none(b: Backend) {
+    let stub = Stub::start(StubConfig::new().require_api_key(KEY)).await;
+    let (old, new) = (MasterKey::generate(), MasterKey::generate());
+    let mut settings = config();
+    settings.master_key = Some(Arc::new(old.clone()));
+    let server = TestServer::on_with(b, settings).await;
+    let acme = server.tenant("acme", "web").await;
+    for id in ["fast", "slow"] {
+        add_connection(&server, acme.token("admin"), &stub, id).await;
+    }
+    let key = gateway_key(&server, acme.token("admin"), json!({})).await;
+    let store = server.backend.reopen().await;
+    let wrong = MasterKey::generate();
+    assert!(rotate_master_key(store.as_ref(), &wrong, &new).await.is_err(), "a wrong old key must stop the rotation");
+    assert_eq!(rotate_master_key(store.as_ref(), &old, &new).await.expect("rotates"), 2);
+    assert_eq!(
+        rotate_master_key(store.as_ref(), &old, &new).await.expect("again"),
+        0,
+        "a second run has nothing to do"
+    );
+    server.state.gateway.forget();
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("slow")).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (503, Some("provider_unavailable")), "{answer}");
+    let mut settings = config();
+    settings.master_key = Some(Arc::new(new));
+    let rotated = TestServer::on_with(server.backend, settings).await;
+    let (status, _, answer) = v1(&rotated, &key, "/v1/chat/completions", hello("slow")).await;
+    assert_eq!(status, 200, "the new master key did not open the key: {answer}");
+}
+
+pub async fn internal_provider_hosts_and_exec_are_refused(b: Backend) {
+    let stub = Stub::start(StubConfig::new()).await;
+    let mut settings = config();
+    settings.allowed_provider_hosts = Vec::new();
+    let server = TestServer::on_with(b, settings).await;
+    let acme = server.tenant("acme", "web").await;
+    let admin = acme.token("admin");
+    for url in [stub.openai_base(), "http://169.254.169.254/v1".to_owned(), "http://[::1]:8080/v1".to_owned()] {
+        let body = json!({"connection": {"id": "x", "kind": "openai", "model": "m", "base_url": url}});
+        let (status, answer) = server.post(PROVIDERS, admin, body).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("provider_host_refused")), "{url}: {answer}");
+        assert_eq!(answer["error"]["path"], "connection.base_url");
+    }
+    let exec = json!({"connection": {"id": "x", "kind": "exec"}});
+    let (status, answer) = server.post(PROVIDERS, admin, exec).await;
+    assert_eq!((status, answer["error"]["path"].as_str()), (400, Some("connection.kind")), "{answer}");
+    let (status, list) = server.get(PROVIDERS, admin).await;
+    assert_eq!((status, list), (200, json!([])), "a refused connection was stored");
+}
+
+pub async fn without_a_master_key_keys_are_refused_with_a_hint(b: Backend) {
+    let stub = Stub::start(StubConfig::new()).await;
+    let mut settings = config();
+    settings.master_key = None;
+    let server = TestServer::on_with(b, settings).await;
+    let acme = server.tenant("acme", "web").await;
+    let body = json!({"connection": connection(&stub, "fast"), "api_key": KEY});
+    let (status, answer) = server.post(PROVIDERS, acme.token("admin"), body).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("no_master_key")), "{answer}");
+    assert!(answer["error"]["hint"].as_str().unwrap_or("").contains("PROMPTOPS_MASTER_KEY"), "{answer}");
+}
+
+pub async fn connections_need_an_admin_and_keys_stay_in_their_tenant(b: Backend) {
+    let stub = Stub::start(StubConfig::new()).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let globex = server.tenant("globex", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "fast").await;
+    for role in ["viewer", "runner", "editor"] {
+        let (status, _) = server.get(PROVIDERS, acme.token(role)).await;
+        assert_eq!(status, 403, "{role} listed connections");
+        let body = json!({"connection": connection(&stub, "mine")});
+        assert_eq!(server.post(PROVIDERS, acme.token(role), body).await.0, 403, "{role} added a connection");
+    }
+    let (status, list) = server.get(PROVIDERS, globex.token("owner")).await;
+    assert_eq!((status, list), (200, json!([])), "another tenant's project of the same name shows its own, empty list");
+    let key = gateway_key(&server, acme.token("admin"), json!({"models": ["fast"]})).await;
+    let (status, answer) = server.call(Method::GET, PROVIDERS, Some(&key), None).await;
+    assert_eq!(status, 401, "a gateway key opened /api/v1: {answer}");
+    let (status, _, answer) = v1(&server, acme.token("owner"), "/v1/chat/completions", hello("fast")).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("invalid_api_key")), "{answer}");
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("other")).await;
+    assert_eq!((status, answer["error"]["type"].as_str()), (403, Some("permission_error")), "{answer}");
+    let globex_key = gateway_key(&server, globex.token("admin"), json!({})).await;
+    let (status, _, answer) = v1(&server, &globex_key, "/v1/chat/completions", hello("fast")).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("model_not_found")), "{answer}");
+}
+
+pub async fn fifty_concurrent_calls_never_overspend_a_budget_of_three(b: Backend) {
+    // Each call costs what it reserves: 2 input tokens at 1 µ$ and 10 output tokens at 2 µ$.
+    let stub = Stub::start(StubConfig::new().reply("x".repeat(200)).latency(Duration::from_millis(100))).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "fast").await;
+    let key = gateway_key(&server, acme.token("admin"), json!({"budget": {"daily_usd": 0.000066}})).await;
+    let calls = (0..50).map(|_| v1(&server, &key, "/v1/chat/completions", hello("fast")));
+    let outcomes = futures::future::join_all(calls).await;
+    let ok = outcomes.iter().filter(|(s, ..)| *s == 200).count();
+    let refused = outcomes.iter().filter(|(s, _, a)| *s == 429 && a["error"]["code"] == "budget_exceeded").count();
+    assert_eq!((ok, refused), (3, 47), "{:?}", outcomes.iter().map(|o| o.0).collect::<Vec<_>>());
+    server.state.gateway.traces.flush().await;
+    let (_, traces) = server.get("/api/v1/projects/web/traces?limit=100", acme.token("viewer")).await;
+    let spent: i64 = traces["items"].as_array().expect("items").iter().map(|t| t["cost"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(spent, 66, "settled spend must equal three calls, never more");
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("fast")).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (429, Some("budget_exceeded")), "spent is spent");
+}
+
+pub async fn a_client_that_hangs_up_cancels_the_upstream_call(b: Backend) {
+    let config = StubConfig::new().reply("word ".repeat(400)).chunk_delay(Duration::from_millis(20));
+    let stub = Stub::start(config).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "fast").await;
+    let key = gateway_key(&server, acme.token("admin"), json!({})).await;
+    let body = json!({"model": "fast", "stream": true, "messages": [{"role": "user", "content": "talk"}]});
+    let response = server
+        .client
+        .post(format!("{}/v1/chat/completions", server.base))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.status().as_u16(), 200);
+    let mut chunks = response.bytes_stream();
+    for _ in 0..3 {
+        chunks.next().await.expect("a chunk").expect("bytes");
+    }
+    assert_eq!(stub.in_flight(), 1, "the upstream stream is running");
+    drop(chunks);
+    let started = Instant::now();
+    while stub.in_flight() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(3), "the upstream call outlived the client");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.state.gateway.traces.flush().await;
+    let (_, traces) = server.get("/api/v1/projects/web/traces", acme.token("viewer")).await;
+    let trace = &traces["items"][0];
+    assert_eq!(trace["status"], "cancelled", "{trace}");
+    assert!(trace["output_tokens"].as_u64().unwrap_or(0) > 0, "the tokens seen are charged: {trace}");
+}
