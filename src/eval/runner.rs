@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::assert::{Grade, Subject, json};
 use super::backend::{Backend, Completion};
 use super::error::{Changed, EvalError};
+use super::owner::{Owner, busy, describe};
 use super::plan::{Case, Plan, TargetKind, coerce_vars};
 use crate::money::Micros;
 use crate::prompt;
@@ -128,7 +129,11 @@ impl Runner {
             git_dirty,
             actor: settings.actor.clone(),
         };
-        Ok(self.store.create_run(&self.scope, draft).await?)
+        let run = self.store.create_run(&self.scope, draft).await?;
+        // Recorded so that if this process dies the run shows as interrupted, not running.
+        let owner = Owner::current().to_string();
+        self.store.claim_run(&self.scope, run.id, None, &owner).await?;
+        Ok(RunRecord { owner: Some(owner), ..run })
     }
 
     /// Evaluates every unit (target × provider × repeat) of the plan's cases `cases` (indices
@@ -167,10 +172,25 @@ impl Runner {
             let changed = what_changed(&run, &plan);
             return Err(EvalError::PlanChanged { id: run.id, suite: run.draft.suite.clone(), changed });
         }
+        self.claim(&run).await?;
         let done: HashSet<UnitKey> = self.store.done_units(&self.scope, run.id).await?.into_iter().collect();
-        self.store.set_run_status(&self.scope, run.id, RunStatus::Running).await?;
         let units = (0..plan.total()).map(|i| plan.unit(i)).filter(|u| !done.contains(u)).collect();
         self.execute(plan, run, units, settings).await
+    }
+
+    /// Takes a run over for this process: refused while another live process works on it, and
+    /// atomically (compare and set on the owner read), so that of two processes resuming the
+    /// same run only one proceeds.
+    async fn claim(&self, run: &RunRecord) -> Result<(), EvalError> {
+        let me = Owner::current().to_string();
+        let refused = || EvalError::RunBusy { id: run.id, owner: describe(run.owner.as_deref()) };
+        if busy(run, &me) {
+            return Err(refused());
+        }
+        if !self.store.claim_run(&self.scope, run.id, run.owner.as_deref(), &me).await? {
+            return Err(refused());
+        }
+        Ok(())
     }
 
     /// Evaluates `units` of `run`, streaming results to the store, then sets the run's status
@@ -208,12 +228,16 @@ impl Runner {
         drop(results);
         drop(sender);
         let written = writer.await.map_err(|err| EvalError::Internal(format!("the result writer panicked: {err}")));
-        self.backend.flush().await;
+        let flushed = self.backend.flush().await;
         written??;
         let stored =
             self.store.run(&self.scope, run.id).await?.ok_or(crate::store::StoreError::RunNotFound { id: run.id })?;
         let status = RunStatus::verdict(&stored.totals, stored.draft.total, stored.draft.threshold);
-        Ok(self.store.set_run_status(&self.scope, run.id, status).await?)
+        let record = self.store.set_run_status(&self.scope, run.id, status).await?;
+        // The results are stored; what their calls cost may not be, and budgets must not
+        // silently undercount it.
+        flushed.map_err(|source| EvalError::NotRecorded { run: run.id, source })?;
+        Ok(record)
     }
 }
 

@@ -130,10 +130,11 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         ctx.printer.status(&format!("judging every pair of outputs with `{provider}`, in both orders"));
         analysis.judge = Some(judge::judge(&arms, provider, backend.as_ref(), settings.alpha).await.diag()?);
     }
-    backend.flush().await;
+    let flushed = backend.flush().await;
     warn_earlier_looks(ctx, experiments.as_ref(), &suite, &analysis).await?;
     let record = experiments.record(draft(&analysis, &suite, &local.actor)).await.diag()?;
     render::emit(ctx, format, &record, &analysis)?;
+    flushed.diag()?;
     Ok(verdict(ctx, &analysis, &gate))
 }
 
