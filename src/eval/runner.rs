@@ -18,6 +18,7 @@ use super::backend::{Backend, Completion};
 use super::error::{Changed, EvalError};
 use super::owner::{Owner, busy, describe};
 use super::plan::{Case, Plan, TargetKind, coerce_vars};
+use super::report::{ReportBuilder, RunReport};
 use crate::money::Micros;
 use crate::prompt;
 use crate::store::{
@@ -109,7 +110,17 @@ impl Runner {
     pub async fn run(&self, plan: Arc<Plan>, settings: &RunSettings) -> Result<RunRecord, EvalError> {
         let run = self.start(&plan, settings).await?;
         let units = (0..plan.total()).map(|i| plan.unit(i)).collect();
-        self.execute(plan, run, units, settings).await
+        Ok(self.execute(plan, run, units, settings, None).await?.0)
+    }
+
+    /// Like [`Runner::run`], and returns the run's report, built from the results as they are
+    /// produced: nothing is read back from the store.
+    pub async fn run_with_report(&self, plan: Arc<Plan>, settings: &RunSettings) -> Result<RunReport, EvalError> {
+        let run = self.start(&plan, settings).await?;
+        let units = (0..plan.total()).map(|i| plan.unit(i)).collect();
+        let builder = ReportBuilder::new(run.clone());
+        let (run, builder) = self.execute(plan, run, units, settings, Some(builder)).await?;
+        Ok(builder.expect("invariant: a builder was given").finish_with(run))
     }
 
     /// Records a new run of `plan` without evaluating anything yet: [`Runner::run_cases`] then
@@ -154,7 +165,7 @@ impl Runner {
             .flat_map(|&case| (0..per_case).map(move |i| u64::from(case) * per_case + i))
             .map(|i| plan.unit(i))
             .collect();
-        self.execute(plan, run, units, settings).await
+        Ok(self.execute(plan, run, units, settings, None).await?.0)
     }
 
     /// Finishes an interrupted run: the units without a result are evaluated, the others kept.
@@ -175,7 +186,7 @@ impl Runner {
         self.claim(&run).await?;
         let done: HashSet<UnitKey> = self.store.done_units(&self.scope, run.id).await?.into_iter().collect();
         let units = (0..plan.total()).map(|i| plan.unit(i)).filter(|u| !done.contains(u)).collect();
-        self.execute(plan, run, units, settings).await
+        Ok(self.execute(plan, run, units, settings, None).await?.0)
     }
 
     /// Takes a run over for this process: refused while another live process works on it, and
@@ -193,15 +204,17 @@ impl Runner {
         Ok(())
     }
 
-    /// Evaluates `units` of `run`, streaming results to the store, then sets the run's status
-    /// from everything it holds (earlier attempts and batches included).
+    /// Evaluates `units` of `run`, streaming results to the store (and into `report`, when
+    /// given), then sets the run's status from everything it holds (earlier attempts and
+    /// batches included).
     async fn execute(
         &self,
         plan: Arc<Plan>,
         run: RunRecord,
         units: Vec<UnitKey>,
         settings: &RunSettings,
-    ) -> Result<RunRecord, EvalError> {
+        mut report: Option<ReportBuilder>,
+    ) -> Result<(RunRecord, Option<ReportBuilder>), EvalError> {
         let (sender, receiver) = mpsc::channel::<ResultRecord>(QUEUE);
         let writer = tokio::spawn(write_results(Arc::clone(&self.store), self.scope.clone(), run.id, receiver));
         let started = Instant::now();
@@ -221,6 +234,9 @@ impl Runner {
             if let Some(on_progress) = &settings.on_progress {
                 on_progress(&progress);
             }
+            if let Some(report) = report.as_mut() {
+                report.add(&result);
+            }
             if sender.send(result).await.is_err() {
                 break; // The writer stopped on a store error; it is reported below.
             }
@@ -237,7 +253,7 @@ impl Runner {
         // The results are stored; what their calls cost may not be, and budgets must not
         // silently undercount it.
         flushed.map_err(|source| EvalError::NotRecorded { run: run.id, source })?;
-        Ok(record)
+        Ok((record, report))
     }
 }
 
