@@ -10,9 +10,9 @@ use crate::ab::{AbError, Analysis};
 use crate::access::Scope;
 use crate::api::RunUpload;
 use crate::api::upload::{self, BodyProblem};
-use crate::eval::EvalError;
 use crate::eval::compare::{self, Comparison};
 use crate::eval::report::{self, RunReport};
+use crate::eval::{EvalError, owner};
 use crate::prompt::{Label, LoadedPrompt, PromptName, Selector};
 use crate::registry::{PromptLog, Registry, RegistryError};
 use crate::store::{
@@ -177,17 +177,17 @@ impl LocalRuns {
 #[async_trait]
 impl RunService for LocalRuns {
     async fn runs(&self, suite: Option<&str>, limit: u32) -> Result<Vec<RunRecord>, EvalError> {
-        Ok(self.store.runs(&self.scope, suite, None, limit).await?)
+        Ok(self.store.runs(&self.scope, suite, None, limit).await?.into_iter().map(owner::settle).collect())
     }
 
     async fn run(&self, reference: &str) -> Result<RunRecord, EvalError> {
         match RecordRef::parse(reference).ok_or_else(|| EvalError::BadRunRef { text: reference.to_owned() })? {
             RecordRef::Latest => {
                 let newest = self.store.runs(&self.scope, None, None, 1).await?;
-                newest.into_iter().next().ok_or(EvalError::NoRuns)
+                newest.into_iter().next().map(owner::settle).ok_or(EvalError::NoRuns)
             }
             RecordRef::Number(id) => {
-                Ok(self.store.run(&self.scope, id).await?.ok_or(StoreError::RunNotFound { id })?)
+                Ok(owner::settle(self.store.run(&self.scope, id).await?.ok_or(StoreError::RunNotFound { id })?))
             }
         }
     }

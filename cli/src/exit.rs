@@ -47,7 +47,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  evaluation below its threshold, regression against a baseline, or differences with --exit-code
-  2  usage or configuration error (bad flag, invalid file, unknown prompt or label), or output
-     that could not be written (stdout, an -o file)
+  2  usage or configuration error (bad flag, invalid file, unknown prompt or label), output
+     that could not be written (stdout, an -o file), or usage rows and cache entries the store
+     could not record (the answer is shown; budgets would undercount it)
   3  provider, network or server error
   141  stdout was closed by its reader (`promptops … | head`): nothing is printed";

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::money::Micros;
 use crate::prompt::RenderedPrompt;
+use crate::store::StoreError;
 
 /// One answer of a model, with what it cost to get.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +59,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Embeds texts, one vector per text, in order.
     async fn embed(&self, provider: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, CallError>;
 
-    /// Waits for background writes (cache entries, usage rows) to finish.
-    async fn flush(&self) {}
+    /// Waits for background writes (cache entries, usage rows) to finish, and says which of
+    /// them failed: a lost usage row is spend that budgets never see.
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -69,9 +69,26 @@ pub enum EvalError {
     /// An uploaded run cannot be stored as it is; nothing was written.
     #[error("the uploaded run cannot be stored")]
     BadUpload(#[source] BodyProblem),
+    /// Another process works on the run (`--resume` of a run that is running, or two at once).
+    #[error("run {id} is being run by another process ({owner})")]
+    RunBusy {
+        /// The run.
+        id: u64,
+        /// Who holds it: `pid 42 on host ci-1`.
+        owner: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A run's results are stored, but some of its usage rows or cache entries are not.
+    #[error("run {run} finished, but not everything its calls cost was recorded")]
+    NotRecorded {
+        /// The run.
+        run: u64,
+        /// What was lost ([`StoreError::Background`]).
+        #[source]
+        source: StoreError,
+    },
     /// The run service (a remote server) failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -141,7 +158,7 @@ impl Diagnostic for EvalError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Invalid { .. } | Self::PlanChanged { .. } => ErrorClass::Config,
-            Self::Store(err) => err.class(),
+            Self::Store(err) | Self::NotRecorded { source: err, .. } => err.class(),
             Self::Service(err) => err.class(),
             Self::Internal(_) => ErrorClass::Internal,
             _ => ErrorClass::Usage,
@@ -162,6 +179,9 @@ impl Diagnostic for EvalError {
             Self::BadRunRef { .. } => vec!["run `promptops eval list` to see runs".to_owned()],
             Self::NoRuns => vec!["run `promptops eval` first".to_owned()],
             Self::NotResumable { .. } => vec!["start a new run with `promptops eval`".to_owned()],
+            Self::RunBusy { id, .. } => vec![
+                format!("wait for it to finish; once that process is gone, `promptops eval list` shows run {id} as interrupted and `promptops eval --resume {id}` finishes it"),
+            ],
             Self::PlanChanged { changed, .. } => {
                 let mut hints: Vec<String> = changed.hint().into_iter().collect();
                 hints.push("or start a new run with `promptops eval`; the interrupted one stays as it is".to_owned());
@@ -172,6 +192,11 @@ impl Diagnostic for EvalError {
             ],
             Self::BadUpload(_) => vec!["upload runs the way `promptops eval --remote NAME` does".to_owned()],
             Self::Store(err) => err.hints(),
+            Self::NotRecorded { run, source } => {
+                let mut hints = source.hints();
+                hints.push(format!("its results are stored: `promptops eval show {run}`"));
+                hints
+            }
             Self::Service(err) => err.hints(),
             Self::Internal(_) => vec!["this is a bug in promptops; please report it".to_owned()],
         }

@@ -15,6 +15,7 @@ use super::backend::{Backend, CallError, Completion, ProviderProblem};
 use crate::error::Diagnostic;
 use crate::prompt::RenderedPrompt;
 use crate::provider::{EmbedRequest, ProviderError, Providers, request_from_rendered};
+use crate::store::StoreError;
 
 /// Models reached through [`Providers`].
 #[derive(Debug, Clone)]
@@ -66,8 +67,7 @@ impl Backend for ProvidersBackend {
         Ok(model.embed(&request).await.map_err(|e| call_error(&e))?.vectors)
     }
 
-    async fn flush(&self) {
-        // A failed cache or usage write costs a later cache miss, never a result.
-        let _ = self.providers.flush().await;
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.providers.flush().await
     }
 }

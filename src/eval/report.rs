@@ -1,7 +1,9 @@
 //! The data of a run's report: per target × provider, the pass rate, mean score, latency
 //! percentiles, tokens and cost, named metrics; then every failure and error with its reasons.
-//! Built by streaming a run's results from the store page by page, so a report of any size never
-//! needs every result in memory at once. Rendering (table, Markdown, JUnit, HTML…) is the CLI's.
+//! Built one result at a time, either as the runner produces them ([`ReportBuilder`] fed by
+//! [`crate::eval::Runner::run_with_report`]) or by streaming a run's results from the store
+//! page by page ([`build`]), so a report of any size never needs every result in memory at once.
+//! Rendering (table, Markdown, JUnit, HTML…) is the CLI's.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::money::Micros;
-use crate::store::{CaseStatus, ResultQuery, ResultRecord, RunRecord, Scope, Store, StoreError};
+use crate::store::{CaseStatus, ResultQuery, ResultRecord, RunRecord, Scope, Store, StoreError, UnitKey};
 
 /// Results read per page.
 const PAGE: u32 = 1000;
@@ -110,7 +112,8 @@ struct Accumulator {
 pub struct ReportBuilder {
     run: RunRecord,
     groups: BTreeMap<(u32, u32), Accumulator>,
-    problems: Vec<ProblemCase>,
+    /// With their units: results may arrive in any order, problems are listed in plan order.
+    problems: Vec<(UnitKey, ProblemCase)>,
 }
 
 impl ReportBuilder {
@@ -154,12 +157,20 @@ impl ReportBuilder {
         }
         if result.status != CaseStatus::Pass {
             let (target, provider) = self.names(result);
-            self.problems.push(problem(target, provider, result));
+            self.problems.push((result.unit, problem(target, provider, result)));
         }
     }
 
+    /// The report of `run` as it stands now (its status and totals once the results are in).
+    pub fn finish_with(mut self, run: RunRecord) -> RunReport {
+        self.run = run;
+        self.finish()
+    }
+
     /// The report.
-    pub fn finish(self) -> RunReport {
+    pub fn finish(mut self) -> RunReport {
+        self.problems.sort_by_key(|(unit, _)| *unit);
+        let problems = self.problems.into_iter().map(|(_, problem)| problem).collect();
         let mut groups = Vec::with_capacity(self.groups.len());
         for ((t, p), mut acc) in self.groups {
             acc.latencies.sort_unstable();
@@ -185,7 +196,7 @@ impl ReportBuilder {
                 metrics: acc.metrics.into_iter().map(|(k, (sum, n))| (k, sum / n.max(1) as f64)).collect(),
             });
         }
-        RunReport { run: self.run, groups, problems: self.problems }
+        RunReport { run: self.run, groups, problems }
     }
 }
 

@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 use super::assert::{Grade, Subject, json};
 use super::backend::{Backend, Completion};
 use super::error::{Changed, EvalError};
+use super::owner::{Owner, busy, describe};
 use super::plan::{Case, Plan, TargetKind, coerce_vars};
+use super::report::{ReportBuilder, RunReport};
 use crate::money::Micros;
 use crate::prompt;
 use crate::store::{
@@ -108,7 +110,17 @@ impl Runner {
     pub async fn run(&self, plan: Arc<Plan>, settings: &RunSettings) -> Result<RunRecord, EvalError> {
         let run = self.start(&plan, settings).await?;
         let units = (0..plan.total()).map(|i| plan.unit(i)).collect();
-        self.execute(plan, run, units, settings).await
+        Ok(self.execute(plan, run, units, settings, None).await?.0)
+    }
+
+    /// Like [`Runner::run`], and returns the run's report, built from the results as they are
+    /// produced: nothing is read back from the store.
+    pub async fn run_with_report(&self, plan: Arc<Plan>, settings: &RunSettings) -> Result<RunReport, EvalError> {
+        let run = self.start(&plan, settings).await?;
+        let units = (0..plan.total()).map(|i| plan.unit(i)).collect();
+        let builder = ReportBuilder::new(run.clone());
+        let (run, builder) = self.execute(plan, run, units, settings, Some(builder)).await?;
+        Ok(builder.expect("invariant: a builder was given").finish_with(run))
     }
 
     /// Records a new run of `plan` without evaluating anything yet: [`Runner::run_cases`] then
@@ -128,7 +140,11 @@ impl Runner {
             git_dirty,
             actor: settings.actor.clone(),
         };
-        Ok(self.store.create_run(&self.scope, draft).await?)
+        let run = self.store.create_run(&self.scope, draft).await?;
+        // Recorded so that if this process dies the run shows as interrupted, not running.
+        let owner = Owner::current().to_string();
+        self.store.claim_run(&self.scope, run.id, None, &owner).await?;
+        Ok(RunRecord { owner: Some(owner), ..run })
     }
 
     /// Evaluates every unit (target × provider × repeat) of the plan's cases `cases` (indices
@@ -149,7 +165,7 @@ impl Runner {
             .flat_map(|&case| (0..per_case).map(move |i| u64::from(case) * per_case + i))
             .map(|i| plan.unit(i))
             .collect();
-        self.execute(plan, run, units, settings).await
+        Ok(self.execute(plan, run, units, settings, None).await?.0)
     }
 
     /// Finishes an interrupted run: the units without a result are evaluated, the others kept.
@@ -167,21 +183,38 @@ impl Runner {
             let changed = what_changed(&run, &plan);
             return Err(EvalError::PlanChanged { id: run.id, suite: run.draft.suite.clone(), changed });
         }
+        self.claim(&run).await?;
         let done: HashSet<UnitKey> = self.store.done_units(&self.scope, run.id).await?.into_iter().collect();
-        self.store.set_run_status(&self.scope, run.id, RunStatus::Running).await?;
         let units = (0..plan.total()).map(|i| plan.unit(i)).filter(|u| !done.contains(u)).collect();
-        self.execute(plan, run, units, settings).await
+        Ok(self.execute(plan, run, units, settings, None).await?.0)
     }
 
-    /// Evaluates `units` of `run`, streaming results to the store, then sets the run's status
-    /// from everything it holds (earlier attempts and batches included).
+    /// Takes a run over for this process: refused while another live process works on it, and
+    /// atomically (compare and set on the owner read), so that of two processes resuming the
+    /// same run only one proceeds.
+    async fn claim(&self, run: &RunRecord) -> Result<(), EvalError> {
+        let me = Owner::current().to_string();
+        let refused = || EvalError::RunBusy { id: run.id, owner: describe(run.owner.as_deref()) };
+        if busy(run, &me) {
+            return Err(refused());
+        }
+        if !self.store.claim_run(&self.scope, run.id, run.owner.as_deref(), &me).await? {
+            return Err(refused());
+        }
+        Ok(())
+    }
+
+    /// Evaluates `units` of `run`, streaming results to the store (and into `report`, when
+    /// given), then sets the run's status from everything it holds (earlier attempts and
+    /// batches included).
     async fn execute(
         &self,
         plan: Arc<Plan>,
         run: RunRecord,
         units: Vec<UnitKey>,
         settings: &RunSettings,
-    ) -> Result<RunRecord, EvalError> {
+        mut report: Option<ReportBuilder>,
+    ) -> Result<(RunRecord, Option<ReportBuilder>), EvalError> {
         let (sender, receiver) = mpsc::channel::<ResultRecord>(QUEUE);
         let writer = tokio::spawn(write_results(Arc::clone(&self.store), self.scope.clone(), run.id, receiver));
         let started = Instant::now();
@@ -201,6 +234,9 @@ impl Runner {
             if let Some(on_progress) = &settings.on_progress {
                 on_progress(&progress);
             }
+            if let Some(report) = report.as_mut() {
+                report.add(&result);
+            }
             if sender.send(result).await.is_err() {
                 break; // The writer stopped on a store error; it is reported below.
             }
@@ -208,12 +244,16 @@ impl Runner {
         drop(results);
         drop(sender);
         let written = writer.await.map_err(|err| EvalError::Internal(format!("the result writer panicked: {err}")));
-        self.backend.flush().await;
+        let flushed = self.backend.flush().await;
         written??;
         let stored =
             self.store.run(&self.scope, run.id).await?.ok_or(crate::store::StoreError::RunNotFound { id: run.id })?;
         let status = RunStatus::verdict(&stored.totals, stored.draft.total, stored.draft.threshold);
-        Ok(self.store.set_run_status(&self.scope, run.id, status).await?)
+        let record = self.store.set_run_status(&self.scope, run.id, status).await?;
+        // The results are stored; what their calls cost may not be, and budgets must not
+        // silently undercount it.
+        flushed.map_err(|source| EvalError::NotRecorded { run: run.id, source })?;
+        Ok((record, report))
     }
 }
 

@@ -22,7 +22,7 @@ use super::{Provider, ProviderInfo};
 use crate::config::{Project, ProjectConfig, ProviderConfig, ProviderKind};
 use crate::money::Micros;
 use crate::secret::{KeyLookup, SecretString, Secrets};
-use crate::store::{Scope, Store};
+use crate::store::{Scope, Store, StoreError};
 
 /// Per-invocation choices that are not in `promptops.yaml`.
 #[derive(Debug, Clone, Default)]
@@ -131,9 +131,10 @@ impl Providers {
         &self.secrets
     }
 
-    /// Waits for queued cache entries and usage rows to reach the store.
-    pub async fn flush(&self) -> Result<(), ProviderError> {
-        self.writer.flush().await.map_err(ProviderError::from)
+    /// Waits for queued cache entries and usage rows to reach the store; fails with
+    /// [`StoreError::Background`] when some of them could not be written.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.writer.flush().await
     }
 
     /// Looks for the key of a provider: (variable read, keyring names tried, outcome).

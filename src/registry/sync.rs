@@ -319,7 +319,7 @@ fn check_number(record: &VersionRecord, outcomes: &[CommitOutcome]) -> Result<()
     if stored == Some(record.meta.number) {
         return Ok(());
     }
-    Err(RegistryError::Store(StoreError::Decode(format!(
+    Err(RegistryError::Store(StoreError::Diverged(format!(
         "version {} of `{}` was stored as {}; the histories are not aligned",
         record.meta.number,
         record.meta.name,

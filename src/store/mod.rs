@@ -57,6 +57,17 @@ pub(crate) fn id_bound(before: Option<u64>) -> Option<i64> {
     before.and_then(|b| i64::try_from(b).ok())
 }
 
+/// A count, id or token sum as the `i64` both backends store; a value beyond `i64::MAX` is
+/// refused, never wrapped into a negative number.
+pub(crate) fn to_i64(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::TooLarge { value: value.to_string() })
+}
+
+/// A stored `i64` as the `u64` it was written from; a negative one is invalid stored data.
+pub(crate) fn from_i64(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Decode(format!("stored number {value} is negative")))
+}
+
 /// Every persistent capability. Implemented by each backend; use it as `Arc<dyn Store>`.
 pub trait Store:
     PromptStore
@@ -159,6 +170,12 @@ pub trait RunStore {
 
     /// Sets a run's status and finish time; returns the run as stored.
     async fn set_run_status(&self, scope: &Scope, run: u64, status: RunStatus) -> Result<RunRecord, StoreError>;
+
+    /// Makes `owner` the owner of a run that is not finished, and sets it `running`, only if its
+    /// owner is still `expected` (compare and set): of two processes resuming one run, one
+    /// gets `true`. `false` when the run changed hands, finished, or does not exist.
+    async fn claim_run(&self, scope: &Scope, run: u64, expected: Option<&str>, owner: &str)
+    -> Result<bool, StoreError>;
 
     /// One run.
     async fn run(&self, scope: &Scope, id: u64) -> Result<Option<RunRecord>, StoreError>;
@@ -311,6 +328,34 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("stored data is invalid: {0}")]
     Decode(String),
+    /// A number is beyond what the database stores (`i64::MAX` for counts and ids).
+    #[error("{value} is too large to store")]
+    TooLarge {
+        /// The number, as given.
+        value: String,
+    },
+    /// The connection's lock was poisoned: an earlier operation panicked while holding it, so
+    /// the connection's state is unknown and it is not used again.
+    #[error("the database connection is unusable: an earlier operation failed while holding it")]
+    Poisoned,
+    /// What the store holds disagrees with what was written alongside it (another writer
+    /// changed it meanwhile): nothing more is written.
+    #[error("the store disagrees with what was written: {0}")]
+    Diverged(String),
+    /// Writes made off the request path (cache entries, usage rows) failed: they are lost.
+    #[error(
+        "{usage_rows} usage row(s) and {cache_entries} cache entr{} were not recorded",
+        if *cache_entries == 1 { "y" } else { "ies" }
+    )]
+    Background {
+        /// Usage rows lost: spend that budgets and `promptops cost` do not see.
+        usage_rows: u64,
+        /// Cache entries lost: later identical calls are paid again.
+        cache_entries: u64,
+        /// The first write that failed.
+        #[source]
+        source: Box<StoreError>,
+    },
     /// The backend failed.
     #[error("database error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -326,7 +371,8 @@ impl Diagnostic for StoreError {
                 ErrorClass::Config
             }
             Self::Connect { .. } => ErrorClass::Upstream,
-            Self::Decode(_) | Self::Backend(_) => ErrorClass::Internal,
+            Self::TooLarge { .. } | Self::Diverged(_) => ErrorClass::Usage,
+            Self::Decode(_) | Self::Backend(_) | Self::Background { .. } | Self::Poisoned => ErrorClass::Internal,
         }
     }
     fn hints(&self) -> Vec<String> {
@@ -342,6 +388,16 @@ impl Diagnostic for StoreError {
             Self::Connect { target, tls, .. } => connect_hints(target, *tls),
             Self::VersionNotFound { name, .. } => vec![format!("run `promptops log {name}` to list its versions")],
             Self::RunNotFound { .. } => vec!["run `promptops eval list` to list runs".to_owned()],
+            Self::Poisoned => vec!["nothing more was written; run the command again".to_owned()],
+            Self::Diverged(_) => vec!["another process wrote meanwhile; run the command again".to_owned()],
+            Self::Background { usage_rows, .. } => {
+                let mut hints = Vec::new();
+                if *usage_rows > 0 {
+                    hints.push("budgets and `promptops cost` undercount the spend of the calls made".to_owned());
+                }
+                hints.push("check the database: free disk space, file permissions, the server's health".to_owned());
+                hints
+            }
             _ => Vec::new(),
         }
     }

@@ -155,6 +155,11 @@ pub struct RunRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// Counts and sums over its results.
     pub totals: RunTotals,
+    /// The process that runs it, as [`crate::eval::Owner`] writes it (none for an upload). Local
+    /// bookkeeping: not part of the API.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub owner: Option<String>,
 }
 
 /// Whether a case passed, failed or could not be evaluated.
@@ -270,7 +275,7 @@ pub struct ResultQuery {
 /// The columns of a [`RunRecord`], in the order both backends decode them.
 pub(crate) const RUN_COLUMNS: &str = "id, suite, suite_path, description, plan_hash, targets, providers, threshold, total, \
      git_commit, git_dirty, actor, status, started_at, finished_at, done, passed, failed, errors, input_tokens, \
-     output_tokens, cost_micros, cached";
+     output_tokens, cost_micros, cached, owner";
 
 /// The columns of a [`ResultRecord`], in the order both backends decode and insert them.
 pub(crate) const RESULT_COLUMNS: &str = "target_index, provider_index, case_index, repeat_index, case_name, case_key, location, \

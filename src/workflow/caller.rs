@@ -17,7 +17,7 @@ use super::model::{ModelCall, ModelCaller, ModelError, ModelReply};
 use crate::config::Project;
 use crate::error::{Diagnostic, ErrorClass};
 use crate::provider::{ChatResponse, Providers, ProvidersOptions, request_from_rendered};
-use crate::store::{Scope, Store};
+use crate::store::{Scope, Store, StoreError};
 
 /// Calls models for workflow nodes through the project's providers.
 pub struct ProviderCaller {
@@ -78,11 +78,24 @@ impl ProviderCaller {
         })
     }
 
-    /// Waits for queued cache entries and usage rows.
-    pub async fn flush(&self) {
-        let _ = self.providers.flush().await;
-        if let Some(uncached) = self.uncached.get() {
-            let _ = uncached.flush().await;
+    /// Waits for queued cache entries and usage rows of both provider sets (both are flushed
+    /// even when the first fails); fails when some could not be written.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let cached = self.providers.flush().await;
+        let uncached = match self.uncached.get() {
+            Some(uncached) => uncached.flush().await,
+            None => Ok(()),
+        };
+        match (cached, uncached) {
+            (
+                Err(StoreError::Background { usage_rows, cache_entries, source }),
+                Err(StoreError::Background { usage_rows: more_rows, cache_entries: more_entries, .. }),
+            ) => Err(StoreError::Background {
+                usage_rows: usage_rows + more_rows,
+                cache_entries: cache_entries + more_entries,
+                source,
+            }),
+            (cached, uncached) => cached.and(uncached),
         }
     }
 }

@@ -76,12 +76,12 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     } else {
         provider.chat(&request, None).await
     };
-    // Whatever happened, the usage rows of the attempt must reach the ledger.
-    if let Err(err) = providers.flush().await {
-        ctx.printer.warn(&err.to_string());
-    }
+    // Whatever happened, the usage rows of the attempt must reach the ledger, or the command
+    // fails saying which did not (after showing the answer that was paid for).
+    let flushed = providers.flush().await;
     let response = result.diag()?;
     print(ctx, format, streaming, &rendered.name.to_string(), &response)?;
+    flushed.diag()?;
     Ok(ExitStatus::Success)
 }
 

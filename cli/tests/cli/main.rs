@@ -8,6 +8,7 @@ mod admin;
 mod diagnostics;
 mod eval;
 mod eval_run;
+mod eval_store;
 mod hook;
 mod init;
 mod labels;

@@ -29,7 +29,15 @@ pub struct StoreWriter {
     store: Arc<dyn Store>,
     scope: Scope,
     sender: OnceLock<mpsc::Sender<Write>>,
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Lost>>,
+}
+
+/// Writes that failed since the last flush: how many of each kind, and the first error.
+#[derive(Default)]
+struct Lost {
+    usage_rows: u64,
+    cache_entries: u64,
+    first: Option<StoreError>,
 }
 
 impl fmt::Debug for StoreWriter {
@@ -41,7 +49,7 @@ impl fmt::Debug for StoreWriter {
 impl StoreWriter {
     /// A writer into `store` under `scope`. The task starts with the first write.
     pub fn new(store: Arc<dyn Store>, scope: Scope) -> Self {
-        Self { store, scope, sender: OnceLock::new(), failure: Arc::new(Mutex::new(None)) }
+        Self { store, scope, sender: OnceLock::new(), failure: Arc::new(Mutex::new(Lost::default())) }
     }
 
     /// The store and scope, for reads.
@@ -71,26 +79,28 @@ impl StoreWriter {
         self.send(Write::Usage(record)).await;
     }
 
-    /// Waits until everything queued so far is written; reports the first write that failed.
+    /// Waits until everything queued so far is written. Fails with
+    /// [`StoreError::Background`] when writes failed since the last flush: how many usage rows
+    /// and cache entries were lost, and the first error. The count then starts again.
     pub async fn flush(&self) -> Result<(), StoreError> {
         if self.sender.get().is_some() {
             let (done, wait) = oneshot::channel();
             self.send(Write::Flush(done)).await;
             let _ = wait.await;
         }
-        match self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-            Some(message) => Err(StoreError::Decode(format!("a background write failed: {message}"))),
+        let lost = std::mem::take(&mut *self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        match lost.first {
+            Some(first) => Err(StoreError::Background {
+                usage_rows: lost.usage_rows,
+                cache_entries: lost.cache_entries,
+                source: Box::new(first),
+            }),
             None => Ok(()),
         }
     }
 }
 
-async fn run(
-    store: Arc<dyn Store>,
-    scope: Scope,
-    mut receiver: mpsc::Receiver<Write>,
-    failure: Arc<Mutex<Option<String>>>,
-) {
+async fn run(store: Arc<dyn Store>, scope: Scope, mut receiver: mpsc::Receiver<Write>, failure: Arc<Mutex<Lost>>) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
         gather(&mut receiver, &mut batch).await;
@@ -103,11 +113,15 @@ async fn run(
             }
         }
         // One transaction per kind per batch: under load the writer keeps up by batching more.
-        if !cache.is_empty() {
-            remember(&failure, store.cache_put_many(&scope, &cache).await);
+        if !cache.is_empty()
+            && let Err(err) = store.cache_put_many(&scope, &cache).await
+        {
+            remember(&failure, err, |lost| lost.cache_entries += cache.len() as u64);
         }
-        if !usage.is_empty() {
-            remember(&failure, store.record_usage(&scope, &usage).await);
+        if !usage.is_empty()
+            && let Err(err) = store.record_usage(&scope, &usage).await
+        {
+            remember(&failure, err, |lost| lost.usage_rows += usage.len() as u64);
         }
         for done in flushes {
             let _ = done.send(());
@@ -127,9 +141,10 @@ async fn gather(receiver: &mut mpsc::Receiver<Write>, batch: &mut Vec<Write>) {
     }
 }
 
-fn remember(failure: &Mutex<Option<String>>, result: Result<(), StoreError>) {
-    if let Err(err) = result {
-        tracing::warn!(error = %err, "background store write failed");
-        failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(|| err.to_string());
-    }
+/// Counts a failed batch for the next flush to report (nobody may be reading the logs).
+fn remember(failure: &Mutex<Lost>, err: StoreError, count: impl FnOnce(&mut Lost)) {
+    tracing::warn!(error = %err, "background store write failed");
+    let mut lost = failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    count(&mut lost);
+    lost.first.get_or_insert(err);
 }

@@ -176,7 +176,7 @@ pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, index
 
 /// A `u32` (version, step, index) as an `INTEGER`.
 pub(crate) fn to_db(value: u32) -> Result<i32, StoreError> {
-    i32::try_from(value).map_err(|_| StoreError::Decode(format!("{value} is too large to store")))
+    i32::try_from(value).map_err(|_| StoreError::TooLarge { value: value.to_string() })
 }
 
 /// An `INTEGER` as a `u32`.
@@ -185,14 +185,10 @@ pub(crate) fn from_db(value: i32) -> Result<u32, StoreError> {
 }
 
 /// A `u64` (count, tokens, id) as a `BIGINT`.
-pub(crate) fn to_big(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Decode(format!("{value} is too large to store")))
-}
+pub(crate) use crate::store::to_i64 as to_big;
 
 /// A `BIGINT` as a `u64`.
-pub(crate) fn from_big(value: i64) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::Decode(format!("stored number {value} is negative")))
-}
+pub(crate) use crate::store::from_i64 as from_big;
 
 #[cfg(test)]
 mod tests {

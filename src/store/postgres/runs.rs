@@ -57,6 +57,7 @@ fn decode_run(row: &Row) -> Result<RunRecord, StoreError> {
             cost: Micros(col(row, 21)?),
             cached: count(22)?,
         },
+        owner: col(row, 23)?,
     })
 }
 
@@ -295,6 +296,26 @@ impl RunStore for PostgresStore {
             .await
             .map_err(backend)?;
         row.as_ref().map(decode_run).transpose()?.ok_or(StoreError::RunNotFound { id: run })
+    }
+
+    async fn claim_run(
+        &self,
+        scope: &Scope,
+        run: u64,
+        expected: Option<&str>,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let claimed = client
+            .execute(
+                "UPDATE eval_runs SET owner = $4, status = 'running', finished_at = NULL
+                 WHERE tenant_id = $1 AND project_id = $2 AND id = $3 AND owner IS NOT DISTINCT FROM $5
+                   AND status IN ('running', 'interrupted')",
+                &[&scope.tenant(), &scope.project(), &to_big(run)?, &owner, &expected],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(claimed == 1)
     }
 
     async fn run(&self, scope: &Scope, id: u64) -> Result<Option<RunRecord>, StoreError> {

@@ -240,7 +240,7 @@ impl WorkflowStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         if insert_thread(&tx, scope, new).await? != 1 {
-            return Err(StoreError::Decode(format!("thread `{}` already exists", new.id)));
+            return Err(StoreError::Conflict { what: format!("thread `{}`", new.id) });
         }
         let step = to_db(step)?;
         let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =

@@ -194,7 +194,7 @@ const TRACE_COLUMNS: &str = "id, trace_id, at, key_id, prompt, prompt_label, pro
     variables, output";
 
 fn trace_row(row: &Row<'_>) -> rusqlite::Result<(TraceRecord, String, Option<String>)> {
-    let number = |i: usize| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+    let number = |i: usize| row.get::<_, u64>(i);
     let record = TraceRecord {
         id: number(0)?,
         trace_id: row.get(1)?,
@@ -210,7 +210,7 @@ fn trace_row(row: &Row<'_>) -> rusqlite::Result<(TraceRecord, String, Option<Str
         output_tokens: number(11)?,
         cost: Micros(row.get(12)?),
         latency_ms: number(13)?,
-        ttft_ms: row.get::<_, Option<i64>>(14)?.map(|v| u64::try_from(v).unwrap_or(0)),
+        ttft_ms: row.get::<_, Option<u64>>(14)?,
         attempts: row.get(15)?,
         cache: row.get(16)?,
         status: row.get(17)?,

@@ -63,7 +63,7 @@ impl SqliteStore {
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| StoreError::Decode("connection lock poisoned".to_owned()))?;
+            let mut guard = conn.lock().map_err(|_| StoreError::Poisoned)?;
             f(&mut guard)
         })
         .await
@@ -85,7 +85,7 @@ impl SqliteStore {
             return self.call(f).await;
         }
         tokio::task::block_in_place(|| {
-            let mut guard = self.conn.lock().map_err(|_| StoreError::Decode("connection lock poisoned".to_owned()))?;
+            let mut guard = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
             f(&mut guard)
         })
     }

@@ -11,7 +11,7 @@ use crate::money::Micros;
 use crate::store::run_records::{RESULT_COLUMNS, RUN_COLUMNS};
 use crate::store::{
     CaseStatus, ResultQuery, ResultRecord, RunDraft, RunRecord, RunStatus, RunStore, RunTotals, Scope, StoreError,
-    UnitKey, id_bound,
+    UnitKey, from_i64, id_bound, to_i64,
 };
 
 fn decode_err(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -28,7 +28,8 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Result<RunRecord, StoreError>
     let status: String = row.get(12)?;
     let started: String = row.get(13)?;
     let finished: Option<String> = row.get(14)?;
-    let unsigned = |i: usize| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+    // Checked: a negative stored count is an error, never a silent 0.
+    let unsigned = |i: usize| row.get::<_, u64>(i);
     let totals = RunTotals {
         done: unsigned(15)?,
         passed: unsigned(16)?,
@@ -51,6 +52,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Result<RunRecord, StoreError>
         row.get::<_, String>(11)?,
     );
     let id = unsigned(0)?;
+    let owner: Option<String> = row.get(23)?;
     Ok((|| {
         let (suite, suite_path, description, plan_hash, threshold, total, git_commit, git_dirty, actor) = draft_parts;
         Ok(RunRecord {
@@ -72,13 +74,14 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Result<RunRecord, StoreError>
             started_at: parse_timestamp(&started)?,
             finished_at: finished.as_deref().map(parse_timestamp).transpose()?,
             totals,
+            owner,
         })
     })())
 }
 
 fn result_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ResultRecord, StoreError>> {
-    let index = |i: usize| row.get::<_, i64>(i).map(|v| u32::try_from(v).unwrap_or(0));
-    let unsigned = |i: usize| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+    let index = |i: usize| row.get::<_, u32>(i);
+    let unsigned = |i: usize| row.get::<_, u64>(i);
     let unit = UnitKey { target: index(0)?, provider: index(1)?, case: index(2)?, repeat: index(3)? };
     let (vars, tags, status, assertions): (String, String, String, String) =
         (row.get(7)?, row.get(8)?, row.get(9)?, row.get(13)?);
@@ -122,13 +125,15 @@ fn insert_result(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
          ON CONFLICT DO NOTHING"
     );
+    let numbers = [to_i64(run)?, to_i64(r.latency_ms)?, to_i64(r.input_tokens)?, to_i64(r.output_tokens)?];
+    let [run, latency_ms, input_tokens, output_tokens] = numbers;
     let changed = tx
         .prepare_cached(&sql)
         .and_then(|mut statement| {
             statement.execute(params![
                 scope.tenant(),
                 scope.project(),
-                run as i64,
+                run,
                 r.unit.target,
                 r.unit.provider,
                 r.unit.case,
@@ -143,9 +148,9 @@ fn insert_result(
                 r.output,
                 r.error,
                 json(&r.assertions).unwrap_or_default(),
-                r.latency_ms as i64,
-                r.input_tokens as i64,
-                r.output_tokens as i64,
+                latency_ms,
+                input_tokens,
+                output_tokens,
                 r.cost.0,
                 r.cached,
             ])
@@ -186,7 +191,7 @@ fn insert_run(
             json(&draft.targets)?,
             json(&draft.providers)?,
             draft.threshold,
-            draft.total as i64,
+            to_i64(draft.total)?,
             draft.git_commit,
             draft.git_dirty,
             draft.actor,
@@ -196,7 +201,7 @@ fn insert_run(
         ],
     )
     .map_err(backend)?;
-    Ok(next as u64)
+    from_i64(next)
 }
 
 /// Stores results of run `run` (checked to exist) inside `tx`, and adds the new ones to its totals.
@@ -221,15 +226,15 @@ fn add_results(
             params![
                 scope.tenant(),
                 scope.project(),
-                run as i64,
-                added.done as i64,
-                added.passed as i64,
-                added.failed as i64,
-                added.errors as i64,
-                added.input_tokens as i64,
-                added.output_tokens as i64,
+                to_i64(run)?,
+                to_i64(added.done)?,
+                to_i64(added.passed)?,
+                to_i64(added.failed)?,
+                to_i64(added.errors)?,
+                to_i64(added.input_tokens)?,
+                to_i64(added.output_tokens)?,
                 added.cost.0,
-                added.cached as i64,
+                to_i64(added.cached)?,
             ],
         )
         .map_err(backend)?;
@@ -243,7 +248,7 @@ impl SqliteStore {
         self.call(move |conn| {
             let sql =
                 format!("SELECT {RUN_COLUMNS} FROM eval_runs WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3");
-            conn.query_row(&sql, params![scope.tenant(), scope.project(), id as i64], run_from_row)
+            conn.query_row(&sql, params![scope.tenant(), scope.project(), to_i64(id)?], run_from_row)
                 .optional()
                 .map_err(backend)?
                 .transpose()
@@ -295,7 +300,7 @@ impl RunStore for SqliteStore {
             let exists = tx
                 .query_row(
                     "SELECT 1 FROM eval_runs WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3",
-                    params![scope.tenant(), scope.project(), run as i64],
+                    params![scope.tenant(), scope.project(), to_i64(run)?],
                     |_| Ok(()),
                 )
                 .optional()
@@ -316,7 +321,7 @@ impl RunStore for SqliteStore {
                 let finished = (status != RunStatus::Running).then(|| timestamp(Utc::now()));
                 conn.execute(
                     "UPDATE eval_runs SET status = ?4, finished_at = ?5 WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3",
-                    params![scope_for_task.tenant(), scope_for_task.project(), run as i64, status.as_str(), finished],
+                    params![scope_for_task.tenant(), scope_for_task.project(), to_i64(run)?, status.as_str(), finished],
                 )
                 .map_err(backend)
             })
@@ -325,6 +330,29 @@ impl RunStore for SqliteStore {
             return Err(StoreError::RunNotFound { id: run });
         }
         self.fetch_run(scope, run).await?.ok_or(StoreError::RunNotFound { id: run })
+    }
+
+    async fn claim_run(
+        &self,
+        scope: &Scope,
+        run: u64,
+        expected: Option<&str>,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let (scope, expected, owner) = (scope.clone(), expected.map(str::to_owned), owner.to_owned());
+        let id = to_i64(run)?;
+        let claimed = self
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE eval_runs SET owner = ?4, status = 'running', finished_at = NULL
+                     WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3 AND owner IS ?5
+                       AND status IN ('running', 'interrupted')",
+                    params![scope.tenant(), scope.project(), id, owner, expected],
+                )
+                .map_err(backend)
+            })
+            .await?;
+        Ok(claimed == 1)
     }
 
     async fn run(&self, scope: &Scope, id: u64) -> Result<Option<RunRecord>, StoreError> {
@@ -369,7 +397,7 @@ impl RunStore for SqliteStore {
             let limit = query.limit.map_or(-1, i64::from);
             let rows = statement
                 .query_map(
-                    params![scope.tenant(), scope.project(), run as i64, t, p, c, r, query.problems_only, limit],
+                    params![scope.tenant(), scope.project(), to_i64(run)?, t, p, c, r, query.problems_only, limit],
                     result_from_row,
                 )
                 .map_err(backend)?;
@@ -388,7 +416,7 @@ impl RunStore for SqliteStore {
                 )
                 .map_err(backend)?;
             let rows = statement
-                .query_map(params![scope.tenant(), scope.project(), run as i64], |row| {
+                .query_map(params![scope.tenant(), scope.project(), to_i64(run)?], |row| {
                     Ok(UnitKey { target: row.get(0)?, provider: row.get(1)?, case: row.get(2)?, repeat: row.get(3)? })
                 })
                 .map_err(backend)?;

@@ -6,15 +6,7 @@ use rusqlite::params;
 
 use super::{SqliteStore, backend, timestamp};
 use crate::money::Micros;
-use crate::store::{Scope, StoreError, UsageGroup, UsageRecord, UsageRow, UsageStore};
-
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn to_u64(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
+use crate::store::{Scope, StoreError, UsageGroup, UsageRecord, UsageRow, UsageStore, to_i64};
 
 #[async_trait]
 impl UsageStore for SqliteStore {
@@ -38,9 +30,9 @@ impl UsageStore for SqliteStore {
                         r.provider,
                         r.model,
                         r.prompt,
-                        to_i64(r.input_tokens),
-                        to_i64(r.output_tokens),
-                        to_i64(r.cached_input_tokens),
+                        to_i64(r.input_tokens)?,
+                        to_i64(r.output_tokens)?,
+                        to_i64(r.cached_input_tokens)?,
                         r.cost.0,
                         r.cache_hit
                     ])
@@ -93,11 +85,11 @@ impl UsageStore for SqliteStore {
                 .query_map(params![tenant, project, since], |row| {
                     Ok(UsageRow {
                         key: row.get(0)?,
-                        requests: to_u64(row.get(1)?),
-                        cache_hits: to_u64(row.get(2)?),
-                        input_tokens: to_u64(row.get(3)?),
-                        output_tokens: to_u64(row.get(4)?),
-                        cached_input_tokens: to_u64(row.get(5)?),
+                        requests: row.get::<_, u64>(1)?,
+                        cache_hits: row.get::<_, u64>(2)?,
+                        input_tokens: row.get::<_, u64>(3)?,
+                        output_tokens: row.get::<_, u64>(4)?,
+                        cached_input_tokens: row.get::<_, u64>(5)?,
                         cost: Micros(row.get(6)?),
                     })
                 })

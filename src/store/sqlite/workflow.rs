@@ -238,7 +238,7 @@ impl WorkflowStore for SqliteStore {
         self.call(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
             if insert_thread(&tx, &scope, &new).map_err(backend)? != 1 {
-                return Err(StoreError::Decode(format!("thread `{}` already exists", new.id)));
+                return Err(StoreError::Conflict { what: format!("thread `{}`", new.id) });
             }
             let args = params![scope.tenant(), scope.project(), from, step, new.id];
             tx.execute(

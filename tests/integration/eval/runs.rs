@@ -181,3 +181,17 @@ async fn repeats_and_the_provider_matrix_give_one_result_per_unit() {
     assert_eq!(repeats.into_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
     assert_eq!(fake.calls.load(Ordering::SeqCst), 12);
 }
+
+/// The report built from the runner's stream (results in any order, concurrency 8) is the one
+/// read back from the store: same groups, problems in plan order, the final status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_streamed_report_is_the_stored_report() {
+    let project = TempProject::new();
+    let (plan, store, runner) = triage(&project).await;
+    let streamed = runner.run_with_report(Arc::clone(&plan), &settings(8)).await.expect("runs");
+    let stored =
+        promptops::eval::report::build(&store, &scope("local", "default"), streamed.run.clone()).await.expect("report");
+    assert_eq!(streamed.run.status, RunStatus::Failed);
+    assert_eq!(streamed.problems.len(), 6, "1 failure and 5 errors");
+    assert_eq!(streamed, stored);
+}

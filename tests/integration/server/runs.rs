@@ -56,6 +56,7 @@ pub fn upload(all_pass: bool) -> Value {
         started_at: Utc::now(),
         finished_at: Some(Utc::now()),
         totals: RunTotals::default(),
+        owner: None,
     };
     let middle = if all_pass { CaseStatus::Pass } else { CaseStatus::Fail };
     let results = vec![result(0, CaseStatus::Pass), result(1, middle), result(2, CaseStatus::Pass)];

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use pretty_assertions::assert_eq;
 use promptops::access::{Principal, Role, Scope, SystemScope, TenantScope};
-use promptops::store::{KeyPairRecord, MemberChange, PrincipalKind, Slug, Store, TokenKey, TokenRecord};
+use promptops::store::{
+    AuditDraft, AuditQuery, KeyPairRecord, MemberChange, MoveReason, PrincipalKind, Slug, Store, StoreError, TokenKey,
+    TokenRecord, TokenScope,
+};
 
 use super::Backend;
 
@@ -171,4 +174,192 @@ pub async fn a_key_pair_grant_carries_its_creators_current_role(b: Backend) {
     store.set_member(&web, &slug("bob"), Some(Role::Admin), true).await.expect("back");
     assert_eq!(creator_role("pk-bob").await, (Some(Role::Admin), true), "still revoked");
     assert!(store.authenticate_key_pair("pk-nobody").await.expect("read").is_none());
+}
+
+/// A time the backends store exactly (PostgreSQL keeps microseconds, SQLite text).
+fn second(offset_s: i64) -> chrono::DateTime<Utc> {
+    chrono::DateTime::from_timestamp(Utc::now().timestamp() + offset_s, 0).expect("a time")
+}
+
+fn conflict(result: Result<impl std::fmt::Debug, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Conflict { .. }))
+}
+
+pub async fn tenants_projects_and_principals_are_created_once_and_listed(b: Backend) {
+    let store = b.store.as_ref();
+    let (acme, web) = tenant(store).await;
+    let tenants = store.tenants(&system()).await.expect("tenants");
+    let acme_row = tenants.iter().find(|t| t.id.as_str() == "acme").expect("acme is listed");
+    assert_eq!(acme_row.name, "Acme");
+    assert!(conflict(store.create_tenant(&system(), &slug("acme"), "Again").await), "a tenant id is taken once");
+    store.create_project(&acme, &slug("api"), "API", "bob").await.expect("project");
+    assert!(conflict(store.create_project(&acme, &slug("web"), "Again", "bob").await), "a project id is taken once");
+    let projects = store.projects(&acme).await.expect("projects");
+    let listed: Vec<_> = projects.iter().map(|p| (p.id.as_str(), p.name.as_str(), p.created_by.as_str())).collect();
+    assert_eq!(listed, [("api", "API", "bob"), ("web", "Web", "ada")], "by id");
+    assert_eq!(owners(store, &web).await, ["ada"], "a project's creator is its owner");
+    store.create_principal(&acme, &slug("ci"), PrincipalKind::Service, false, false).await.expect("service");
+    assert!(
+        conflict(store.create_principal(&acme, &slug("ci"), PrincipalKind::User, true, true).await),
+        "a principal's name is taken once"
+    );
+    let principals = store.principals(&acme).await.expect("principals");
+    let listed: Vec<_> = principals.iter().map(|p| (p.name.as_str(), p.kind, p.tenant_admin)).collect();
+    assert_eq!(
+        listed,
+        [
+            ("ada", PrincipalKind::User, false),
+            ("bob", PrincipalKind::User, false),
+            ("ci", PrincipalKind::Service, false),
+            ("cy", PrincipalKind::User, false)
+        ],
+        "by name, the refused duplicate changing nothing"
+    );
+    store.create_tenant(&system(), &slug("globex"), "Globex").await.expect("tenant");
+    let globex = system().tenant("globex");
+    assert!(store.projects(&globex).await.expect("projects").is_empty(), "another tenant sees no project");
+    assert!(store.principals(&globex).await.expect("principals").is_empty(), "nor any principal");
+    store.create_principal(&globex, &slug("ada"), PrincipalKind::User, false, false).await.expect("the same name");
+    store.create_project(&globex, &slug("web"), "Globex web", "ada").await.expect("the same id in another tenant");
+    assert_eq!(store.projects(&acme).await.expect("projects").len(), 2, "acme's projects are unchanged");
+}
+
+pub async fn tokens_keep_their_fields_and_grant_their_principals_roles(b: Backend) {
+    let store = b.store.as_ref();
+    let (acme, web) = tenant(store).await;
+    store.create_project(&acme, &slug("api"), "API", "bob").await.expect("project");
+    store.create_principal(&acme, &slug("boss"), PrincipalKind::User, true, false).await.expect("tenant admin");
+    store.set_member(&web, &slug("bob"), Some(Role::Viewer), true).await.expect("member");
+    let scoped = TokenRecord {
+        scopes: vec![TokenScope { project: "web".to_owned(), role: Role::Viewer }],
+        created_at: second(-10),
+        expires_at: Some(second(3600)),
+        ..token("scoped", "bob", None)
+    };
+    store.create_token(&acme, &scoped).await.expect("token");
+    store
+        .create_token(&acme, &TokenRecord { created_at: second(-5), ..token("admin", "boss", None) })
+        .await
+        .expect("token");
+    store
+        .create_token(&acme, &TokenRecord { created_at: second(0), ..token("newest", "bob", None) })
+        .await
+        .expect("token");
+    let ids = |tokens: Vec<TokenRecord>| tokens.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.tokens(&acme, None).await.expect("tokens")), ["newest", "admin", "scoped"], "newest first");
+    assert_eq!(ids(store.tokens(&acme, Some("bob")).await.expect("tokens")), ["newest", "scoped"], "one principal's");
+    let grant = store.authenticate_token(TokenKey::Hash("hash-of-scoped")).await.expect("read").expect("found");
+    assert_eq!(grant.tenant, "acme");
+    assert_eq!(TokenRecord { hash: scoped.hash.clone(), ..grant.token.clone() }, scoped, "every field read back");
+    assert_eq!(grant.principal.name.as_str(), "bob");
+    assert_eq!(grant.roles, BTreeMap::from([("api".to_owned(), Role::Owner), ("web".to_owned(), Role::Viewer)]));
+    let admin = store.authenticate_token(TokenKey::Id("admin")).await.expect("read").expect("found");
+    assert!(admin.principal.tenant_admin);
+    assert_eq!(
+        admin.roles,
+        BTreeMap::from([("api".to_owned(), Role::Owner), ("web".to_owned(), Role::Owner)]),
+        "a tenant admin owns every project"
+    );
+    assert!(store.authenticate_token(TokenKey::Hash("hash-of-nothing")).await.expect("read").is_none());
+    assert!(store.authenticate_token(TokenKey::Id("nothing")).await.expect("read").is_none());
+    assert!(conflict(store.create_token(&acme, &token("newest", "cy", None)).await), "a token id is taken once");
+}
+
+pub async fn key_pairs_are_listed_and_revoked_in_their_project_only(b: Backend) {
+    let store = b.store.as_ref();
+    let (acme, web) = tenant(store).await;
+    store.create_project(&acme, &slug("api"), "API", "ada").await.expect("project");
+    let api = acme.project("api");
+    let expiring = KeyPairRecord {
+        created_at: second(-1),
+        expires_at: Some(second(60)),
+        ..key_pair("pk-a", Role::Editor, "ada", None)
+    };
+    store.create_key_pair(&web, &expiring).await.expect("key");
+    store.create_key_pair(&web, &key_pair("pk-b", Role::Viewer, "ada", None)).await.expect("key");
+    assert!(conflict(store.create_key_pair(&web, &key_pair("pk-a", Role::Viewer, "ada", None)).await), "taken once");
+    let keys = store.key_pairs(&web).await.expect("keys");
+    assert_eq!(keys.iter().map(|k| k.public_key.as_str()).collect::<Vec<_>>(), ["pk-a", "pk-b"]);
+    assert_eq!(KeyPairRecord { secret_hash: expiring.secret_hash.clone(), ..keys[0].clone() }, expiring);
+    assert!(store.key_pairs(&api).await.expect("keys").is_empty(), "another project's keys are not listed");
+    assert!(!store.revoke_key_pair(&api, "pk-a").await.expect("revoke"), "nor revoked from there");
+    assert!(store.revoke_key_pair(&web, "pk-a").await.expect("revoke"));
+    assert!(!store.revoke_key_pair(&web, "pk-none").await.expect("revoke"));
+    let grant = store.authenticate_key_pair("pk-a").await.expect("read").expect("found");
+    assert_eq!((grant.tenant.as_str(), grant.key.project.as_str()), ("acme", "web"));
+    assert!(grant.key.revoked_at.is_some(), "revoked keys are found, marked");
+    assert!(store.authenticate_key_pair("pk-b").await.expect("read").expect("found").key.revoked_at.is_none());
+}
+
+fn entry(project: Option<&str>, actor: &str, action: &str, status: u16) -> AuditDraft {
+    AuditDraft {
+        project: project.map(str::to_owned),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: format!("/api/v1/{action}"),
+        status,
+        client_addr: "127.0.0.1".to_owned(),
+    }
+}
+
+pub async fn the_audit_log_is_read_newest_first_filtered_and_paged(b: Backend) {
+    let store = b.store.as_ref();
+    let (acme, _) = tenant(store).await;
+    let drafts = [
+        entry(Some("web"), "ada", "PUT labels", 200),
+        entry(None, "bob", "POST tokens", 201),
+        entry(Some("web"), "bob", "PUT labels", 403),
+        entry(Some("api"), "ada", "POST prompts", 201),
+    ];
+    for draft in &drafts {
+        store.audit(&acme, draft.clone()).await.expect("audit");
+    }
+    store.create_tenant(&system(), &slug("globex"), "Globex").await.expect("tenant");
+    store.audit(&system().tenant("globex"), entry(Some("web"), "ada", "PUT labels", 200)).await.expect("audit");
+    let read = async |query: AuditQuery| store.audit_log(&acme, &query).await.expect("audit log");
+    let all = read(AuditQuery { limit: 10, ..AuditQuery::default() }).await;
+    let shown: Vec<_> = all.iter().map(|r| (r.actor.as_str(), r.action.as_str(), r.status)).collect();
+    assert_eq!(
+        shown,
+        [
+            ("ada", "POST prompts", 201),
+            ("bob", "PUT labels", 403),
+            ("bob", "POST tokens", 201),
+            ("ada", "PUT labels", 200)
+        ],
+        "newest first, this tenant's only"
+    );
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "ids decrease");
+    assert_eq!((all[3].project.as_deref(), all[3].target.as_str()), (Some("web"), "/api/v1/PUT labels"));
+    let page = read(AuditQuery { limit: 2, before: Some(all[1].id), ..AuditQuery::default() }).await;
+    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [all[2].id, all[3].id], "below the cursor");
+    let web = read(AuditQuery { limit: 10, project: Some("web".to_owned()), ..AuditQuery::default() }).await;
+    assert_eq!(web.len(), 2);
+    let bob = read(AuditQuery { limit: 10, actor: Some("bob".to_owned()), ..AuditQuery::default() }).await;
+    assert_eq!(bob.len(), 2);
+    let labels = read(AuditQuery { limit: 10, action: Some("labels".to_owned()), ..AuditQuery::default() }).await;
+    assert_eq!(labels.iter().map(|r| r.actor.as_str()).collect::<Vec<_>>(), ["bob", "ada"], "actions containing it");
+    let one = read(AuditQuery { limit: 1, ..AuditQuery::default() }).await;
+    assert_eq!(one.len(), 1, "the limit holds");
+}
+
+pub async fn the_label_move_mark_grows_with_every_move(b: Backend) {
+    let store = b.store.as_ref();
+    let scope = super::scope("acme", "web");
+    let before = store.label_move_mark().await.expect("mark");
+    store.commit(&scope, vec![super::draft("support/triage", "v1")]).await.expect("commit");
+    let mark = async || store.label_move_mark().await.expect("mark");
+    let production = super::label("production");
+    let name = super::name("support/triage");
+    let mut last = before;
+    for (to, reason) in [(Some(1), MoveReason::Set), (None, MoveReason::Remove), (Some(1), MoveReason::Set)] {
+        store.move_label(&scope, &name, &production, to, reason, "ada").await.expect("move");
+        let now = mark().await;
+        assert!(now > last, "{now} after {last}");
+        last = now;
+    }
+    let other = super::scope("globex", "web");
+    store.commit(&other, vec![super::draft("support/triage", "v1")]).await.expect("commit");
+    store.move_label(&other, &name, &production, Some(1), MoveReason::Set, "ada").await.expect("move");
+    assert!(mark().await > last, "a move in any tenant moves the mark");
 }

@@ -37,11 +37,11 @@ pub fn scope(tenant: &str, project: &str) -> Scope {
     principal.authorize(Action::Write, project).expect("owner may write")
 }
 
-fn name(text: &str) -> PromptName {
+pub fn name(text: &str) -> PromptName {
     PromptName::new(text).expect("valid name")
 }
 
-fn label(text: &str) -> Label {
+pub fn label(text: &str) -> Label {
     Label::new(text).expect("valid label")
 }
 
@@ -135,6 +135,11 @@ conformance!(
     accounts::concurrent_demotions_leave_an_owner,
     accounts::revoking_a_token_revokes_exactly_what_was_made_with_it,
     accounts::a_key_pair_grant_carries_its_creators_current_role,
+    accounts::tenants_projects_and_principals_are_created_once_and_listed,
+    accounts::tokens_keep_their_fields_and_grant_their_principals_roles,
+    accounts::key_pairs_are_listed_and_revoked_in_their_project_only,
+    accounts::the_audit_log_is_read_newest_first_filtered_and_paged,
+    accounts::the_label_move_mark_grows_with_every_move,
     isolation::same_keys_in_two_tenants_stay_apart_in_every_sub_trait,
     workflow::workflow_threads_are_created_once_and_listed,
     workflow::workflow_tasks_survive_until_their_step_commits,
@@ -147,6 +152,7 @@ conformance!(
     runs::concurrent_appends_keep_totals_equal_to_the_rows,
     runs::concurrent_runs_get_distinct_gapless_numbers,
     runs::runs_list_newest_first_below_a_bound,
+    runs::a_run_is_claimed_by_one_owner_at_a_time,
     inference::cache_entries_are_read_back_until_they_expire,
     inference::cache_batches_replace_existing_entries,
     inference::usage_is_summed_by_period_and_grouped,

@@ -110,6 +110,7 @@ pub async fn an_imported_run_is_numbered_anew_and_stored_whole(b: Backend) {
         started_at: started,
         finished_at: Some(finished),
         totals: RunTotals { done: 999, ..RunTotals::default() },
+        owner: None,
     };
     let results = vec![result(0, CaseStatus::Pass), result(1, CaseStatus::Fail), result(0, CaseStatus::Pass)];
     let stored = b.store.import_run(&s, uploaded, results).await.expect("import");
@@ -203,4 +204,33 @@ pub async fn runs_list_newest_first_below_a_bound(b: Backend) {
         list.iter().map(|r| r.id).collect()
     })
     .await;
+}
+
+/// `claim_run` is a compare-and-set on the owner: of two processes that read the same owner,
+/// one takes the run over; a finished run is claimed by nobody; ids beyond `i64::MAX` are
+/// refused, not wrapped.
+pub async fn a_run_is_claimed_by_one_owner_at_a_time(b: Backend) {
+    let s = scope("t", "p");
+    let run = b.store.create_run(&s, run_draft("triage")).await.expect("create");
+    assert_eq!(run.owner, None);
+    assert!(b.store.claim_run(&s, 1, None, "first").await.expect("claim"));
+    assert_eq!(b.store.run(&s, 1).await.expect("read").expect("exists").owner.as_deref(), Some("first"));
+    b.store.set_run_status(&s, 1, RunStatus::Interrupted).await.expect("interrupt");
+    let (a, other) = (b.reopen().await, b.reopen().await);
+    let (won, lost) =
+        tokio::join!(a.claim_run(&s, 1, Some("first"), "second"), other.claim_run(&s, 1, Some("first"), "third"));
+    let (won, lost) = (won.expect("claim"), lost.expect("claim"));
+    assert!(won ^ lost, "exactly one of two claims from the same owner succeeds: {won} {lost}");
+    let claimed = b.store.run(&s, 1).await.expect("read").expect("exists");
+    assert_eq!(claimed.status, RunStatus::Running, "a claimed run runs again");
+    assert_eq!(claimed.finished_at, None);
+    assert!(!b.store.claim_run(&s, 1, Some("first"), "fourth").await.expect("claim"), "the owner moved on");
+    b.store.set_run_status(&s, 1, RunStatus::Passed).await.expect("finish");
+    let owner = claimed.owner.as_deref();
+    assert!(!b.store.claim_run(&s, 1, owner, "fifth").await.expect("claim"), "a finished run is not claimed");
+    assert!(!b.store.claim_run(&s, 9, None, "sixth").await.expect("claim"), "nor a missing one");
+    let too_large = b.store.claim_run(&s, u64::MAX, None, "x").await.expect_err("refused");
+    assert!(matches!(too_large, StoreError::TooLarge { .. }), "{too_large:?}");
+    let err = b.store.append_results(&s, u64::MAX, vec![result(0, CaseStatus::Pass)]).await.expect_err("refused");
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err:?}");
 }

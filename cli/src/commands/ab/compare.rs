@@ -13,6 +13,7 @@ use promptops::ab::{
     resolve_arms,
 };
 use promptops::config::Project;
+use promptops::eval::report::for_each_result;
 use promptops::eval::suite::LoadedSuite;
 use promptops::eval::{Cancel, Overrides, PlanInput, ProjectPrompts, Runner};
 use promptops::service::ExperimentService;
@@ -130,10 +131,11 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         ctx.printer.status(&format!("judging every pair of outputs with `{provider}`, in both orders"));
         analysis.judge = Some(judge::judge(&arms, provider, backend.as_ref(), settings.alpha).await.diag()?);
     }
-    backend.flush().await;
+    let flushed = backend.flush().await;
     warn_earlier_looks(ctx, experiments.as_ref(), &suite, &analysis).await?;
     let record = experiments.record(draft(&analysis, &suite, &local.actor)).await.diag()?;
     render::emit(ctx, format, &record, &analysis)?;
+    flushed.diag()?;
     Ok(verdict(ctx, &analysis, &gate))
 }
 
@@ -225,7 +227,7 @@ async fn run_arms(
     for (arm, plan) in planned {
         let concurrency = arm_concurrency(project, &arm, &plan, concurrency)?;
         ctx.printer.status(&format!("arm {}: {}", promptops::ab::analysis::letter(arms.len()), arm.text));
-        let record = run_one(ctx, project, local, runner, plan, None, concurrency, &cancel).await?;
+        let record = run_one(ctx, project, local, runner, plan, None, concurrency, &cancel).await?.run;
         if record.status == RunStatus::Interrupted {
             return Err(interrupted(&record, &arm));
         }
@@ -250,7 +252,9 @@ async fn upload_arms(
             let record = local.store.run(&local.scope, id).await.diag()?;
             let record = record
                 .ok_or_else(|| anyhow::anyhow!("run {id} of arm `{}` is gone from the local store", arm.label))?;
-            entry.insert(upload_run(ctx, project, local, remote, &record).await?.id);
+            let mut results = Vec::new();
+            for_each_result(&local.store, &local.scope, id, false, |r| results.push(r.clone())).await.diag()?;
+            entry.insert(upload_run(ctx, project, remote, &record, &results).await?.id);
         }
         arm.run = uploaded.get(&id).copied();
     }

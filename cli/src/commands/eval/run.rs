@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use promptops::config::{CONFIG_FILE, Project};
 use promptops::eval::compare::BaselineCheck;
-use promptops::eval::report::{build, for_each_result};
+use promptops::eval::report::{RunReport, build, for_each_result};
 use promptops::eval::suite::LoadedSuite;
-use promptops::eval::{Cancel, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner};
+use promptops::eval::{Cancel, EvalError, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner};
 use promptops::git::{Changes, staged_tree};
 use promptops::service::{LocalRuns, RunService};
 use promptops::store::{RunRecord, RunStatus};
@@ -166,16 +166,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .unwrap_or(DEFAULT_CONCURRENCY);
         runs.push(run_one(ctx, &project, &local, &runner, plan, resumed.clone(), concurrency, &cancel).await?);
     }
-    // With `--remote` the runs are uploaded before the report, so that a baseline is looked up
-    // and compared among the server's runs.
-    let mut stored = Vec::with_capacity(runs.len());
-    for run in &runs {
-        stored.push(match ctx.remote() {
-            Some(remote) => upload_run(ctx, &project, &local, remote, run).await?,
-            None => run.clone(),
-        });
-    }
-    let outcomes = outcomes(ctx, &project, &local, &settings, runs.into_iter().zip(stored)).await?;
+    let outcomes = outcomes(ctx, &project, &local, &settings, runs).await?;
     emit(ctx, &settings, &outcomes)?;
     Ok(verdict(ctx, &settings, &outcomes))
 }
@@ -244,7 +235,7 @@ pub(crate) async fn run_one(
     resumed: Option<RunRecord>,
     concurrency: usize,
     cancel: &Cancel,
-) -> anyhow::Result<RunRecord> {
+) -> anyhow::Result<RunReport> {
     let bar = EvalBar::new(&ctx.printer, &plan.suite, plan.total());
     let on_progress = {
         let bar = bar.clone();
@@ -259,33 +250,44 @@ pub(crate) async fn run_one(
     };
     ctx.printer.detail(&format!("{}: {} result(s), concurrency {concurrency}", plan.suite, plan.total()));
     let plan = Arc::new(plan);
+    // A new run's report is built as its results stream by; a resumed one's holds earlier
+    // results too, so it is read back from the store in one pass.
     let result = match resumed {
-        Some(run) => runner.resume(plan, run, &settings).await,
-        None => runner.run(plan, &settings).await,
+        Some(run) => match runner.resume(plan, run, &settings).await {
+            Ok(run) => build(&local.store, &local.scope, run).await.map_err(EvalError::from),
+            Err(err) => Err(err),
+        },
+        None => runner.run_with_report(plan, &settings).await,
     };
     bar.finish();
     result.diag()
 }
 
-/// The report of each run; `runs` pairs each local run with its copy where runs are read (the
-/// server's with `--remote`, else itself), which is where its baseline is found.
+/// The outcome of each run from its report: its results are read from the store once, and
+/// only when a report format or the upload needs them. With `--remote` the run is uploaded
+/// before its baseline is looked up, so that the baseline is found among the server's runs.
 async fn outcomes(
     ctx: &Context,
     project: &Project,
     local: &LocalStore,
     settings: &Settings,
-    runs: impl Iterator<Item = (RunRecord, RunRecord)>,
+    reports: Vec<RunReport>,
 ) -> anyhow::Result<Vec<SuiteOutcome>> {
-    let needs_results =
-        report::needs_results(settings.format) || settings.outputs.iter().any(|(_, f)| report::needs_results(*f));
-    let mut outcomes = Vec::new();
-    for (run, stored) in runs {
-        let id = run.id;
-        let report = build(&local.store, &local.scope, run).await.diag()?;
+    let needs_results = ctx.remote().is_some()
+        || report::needs_results(settings.format)
+        || settings.outputs.iter().any(|(_, f)| report::needs_results(*f));
+    let mut outcomes = Vec::with_capacity(reports.len());
+    for report in reports {
         let mut results = Vec::new();
         if needs_results {
-            for_each_result(&local.store, &local.scope, id, false, |r| results.push(r.clone())).await.diag()?;
+            for_each_result(&local.store, &local.scope, report.run.id, false, |r| results.push(r.clone()))
+                .await
+                .diag()?;
         }
+        let stored = match ctx.remote() {
+            Some(remote) => upload_run(ctx, project, remote, &report.run, &results).await?,
+            None => report.run.clone(),
+        };
         let baseline = match &settings.baseline {
             Some((reference, tolerance)) => {
                 Some(baseline_check(ctx, project, local, stored, reference, *tolerance).await?)

@@ -87,7 +87,15 @@ pub async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         ]);
     }
     ctx.printer.out(&grid.render(format));
+    resume_hints(ctx, runs.iter());
     Ok(ExitStatus::Success)
+}
+
+/// On stderr, how to finish each run that stopped part-way (Ctrl-C, or a process that died).
+fn resume_hints<'a>(ctx: &Context, runs: impl Iterator<Item = &'a RunRecord>) {
+    for run in runs.filter(|r| r.status == RunStatus::Interrupted) {
+        ctx.printer.error_line("hint", &format!("finish run {0} with `promptops eval --resume {0}`", run.id));
+    }
 }
 
 /// `eval show`.
@@ -110,6 +118,7 @@ pub async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         Format::Table => ctx.printer.out_raw(&report::terminal(&ctx.printer, std::slice::from_ref(&outcome))),
         other => ctx.printer.out_raw(&report::render(other, std::slice::from_ref(&outcome))?),
     }
+    resume_hints(ctx, std::iter::once(&outcome.report.run));
     Ok(ExitStatus::Success)
 }
 

@@ -120,7 +120,7 @@ async fn test(id: &str, ctx: &Context) -> anyhow::Result<ExitStatus> {
         ..ChatRequest::user("Reply with the single word: ok")
     };
     let result = provider.chat(&request, None).await;
-    let _ = providers.flush().await;
+    let flushed = providers.flush().await;
     let response = result.diag()?;
     let info = provider.info();
     let auth = match info.kind {
@@ -136,5 +136,7 @@ async fn test(id: &str, ctx: &Context) -> anyhow::Result<ExitStatus> {
         response.usage.total(),
         response.cost
     ));
+    // The call is paid for: its usage row must reach the ledger, or the command says so.
+    flushed.diag()?;
     Ok(ExitStatus::Success)
 }

@@ -23,8 +23,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let (_, compiled) = load_compiled(ctx, &project, &target).await?;
     let (runner, caller) = runner(ctx, &project, &exec).await?;
     let outcome = runner.run(&compiled, input, thread).await;
-    caller.flush().await;
-    render(ctx, format, exec.stream, &outcome.map_err(|err| report_invalid(ctx, err))?)
+    finish(ctx, format, exec.stream, outcome, &caller).await
 }
 
 /// `workflow resume`.
@@ -43,8 +42,22 @@ pub async fn resume(args: ResumeArgs, ctx: &Context) -> anyhow::Result<ExitStatu
     let (_, compiled) = load_compiled(ctx, &project, &record.workflow).await?;
     let (runner, caller) = runner(ctx, &project, &exec).await?;
     let outcome = runner.resume(&compiled, &thread, answer).await;
-    caller.flush().await;
-    render(ctx, format, exec.stream, &outcome.map_err(|err| report_invalid(ctx, err))?)
+    finish(ctx, format, exec.stream, outcome, &caller).await
+}
+
+/// Waits for the usage rows and cache entries of the run, renders its outcome, then fails if
+/// some of them were lost: the answer is shown, and the exit status says the ledger is short.
+async fn finish(
+    ctx: &Context,
+    format: Format,
+    stream: Option<StreamMode>,
+    outcome: Result<RunOutcome, promptops::workflow::WorkflowError>,
+    caller: &ProviderCaller,
+) -> anyhow::Result<ExitStatus> {
+    let flushed = caller.flush().await;
+    let status = render(ctx, format, stream, &outcome.map_err(|err| report_invalid(ctx, err))?)?;
+    flushed.diag()?;
+    Ok(status)
 }
 
 /// A runner checkpointing into the project store and calling models through its providers

@@ -276,6 +276,7 @@ pub(crate) mod fixtures {
                 cost: Micros(450),
                 cached: 0,
             },
+            owner: None,
         };
         let mut builder = ReportBuilder::new(run);
         for r in &results {
