@@ -180,3 +180,101 @@ fixtures! {
     malformed_yaml_points_at_its_line => "malformed",
     files_outside_the_config_directory_are_refused => "hostile",
 }
+
+#[test]
+fn promptfoo_json_and_exit_100_when_asked() {
+    let stub = stub();
+    let fixture = Fixture::new("basic-matrix", &stub);
+    let run = fixture.run(
+        &fixture.root,
+        &[
+            "eval",
+            "-c",
+            "promptfooconfig.yaml",
+            "--format",
+            "promptfoo-json",
+            "-o",
+            "results.json",
+            "--promptfoo-exit-codes",
+        ],
+    );
+    run.fails_with(100);
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.root.join("results.json")).expect("results.json"))
+            .expect("json");
+    let stats = &written["results"]["stats"];
+    assert_eq!((stats["successes"].as_u64(), stats["failures"].as_u64()), (Some(4), Some(4)), "{stats}");
+    let results = written["results"]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 8);
+    let formal =
+        results.iter().find(|r| r["prompt"]["label"] == "formal" && r["vars"]["topic"] == "cats").expect("formal cats");
+    assert_eq!(formal["success"], false);
+    assert_eq!(formal["response"]["output"], "Please write formally about cats");
+    assert_eq!(formal["gradingResult"]["componentResults"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        serde_json::from_str::<Value>(&run.stdout).expect("stdout is the same document")["results"]["stats"],
+        *stats
+    );
+}
+
+#[test]
+fn a_directory_with_a_promptfoo_config_and_no_promptops_yaml_is_evaluated_as_it_is() {
+    let stub = stub();
+    let fixture = Fixture::new("scenarios", &stub);
+    let run = fixture.run(&fixture.root, &["eval", "--format", "json"]);
+    assert_eq!(totals(&run.stdout), (3, 1, 0), "{}", run.snapshot());
+    assert!(fixture.root.join(".promptops/promptfoo/promptfooconfig/eval-suites/promptfooconfig.yaml").is_file());
+}
+
+#[test]
+fn a_literal_api_key_reaches_the_provider_and_is_written_nowhere() {
+    let stub = stub();
+    let fixture = Fixture::new("providers-mix", &stub);
+    fixture.run(&fixture.root, &["eval", "-c", "promptfooconfig.yaml"]).fails_with(1);
+    let anthropic = stub.requests_to("/v1/messages");
+    assert!(!anthropic.is_empty() && anthropic.iter().all(|r| r.header("x-api-key") == Some("sk-fixture-literal")));
+    fixture.run(&fixture.root, &["import", "promptfoo", "--into", "imported"]).ok();
+    for dir in [".promptops/promptfoo", "imported"] {
+        let mut stack = vec![fixture.root.join(dir)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).expect("dir").map(|e| e.expect("entry").path()));
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                assert!(!text.contains("sk-fixture-literal"), "the key is written in {}", path.display());
+            }
+        }
+    }
+    assert!(
+        std::fs::read_to_string(fixture.root.join("imported/promptops.yaml"))
+            .expect("config")
+            .contains("api_key_env: ANTHROPIC_API_KEY")
+    );
+}
+
+#[test]
+fn import_never_overwrites_and_writes_nothing_when_a_file_exists() {
+    let stub = stub();
+    let fixture = Fixture::new("basic-matrix", &stub);
+    std::fs::create_dir_all(fixture.root.join("out/eval-suites")).expect("mkdir");
+    std::fs::write(fixture.root.join("out/eval-suites/promptfooconfig.yaml"), "mine\n").expect("write");
+    let run = fixture.run(&fixture.root, &["import", "promptfoo", "--into", "out"]);
+    let stderr = run.fails_with(2);
+    assert!(stderr.contains("exist already") && stderr.contains("eval-suites/promptfooconfig.yaml"), "{stderr}");
+    assert!(!fixture.root.join("out/promptops.yaml").exists(), "nothing else was written");
+    assert!(!fixture.root.join("out/prompts").exists());
+    assert_eq!(
+        std::fs::read_to_string(fixture.root.join("out/eval-suites/promptfooconfig.yaml")).expect("kept"),
+        "mine\n"
+    );
+}
+
+#[test]
+fn an_unknown_top_level_key_is_named_with_a_suggestion() {
+    let stub = stub();
+    let fixture = Fixture::new("scenarios", &stub);
+    let text = std::fs::read_to_string(fixture.root.join("promptfooconfig.yaml")).expect("config");
+    std::fs::write(fixture.root.join("promptfooconfig.yaml"), text.replace("scenarios:", "scenarioz:")).expect("write");
+    let stderr = fixture.run(&fixture.root, &["eval", "-c", "promptfooconfig.yaml"]).fails_with(2).to_owned();
+    assert!(stderr.contains("promptfooconfig.yaml:3:1: unknown key `scenarioz`"), "{stderr}");
+    assert!(stderr.contains("did you mean `scenarios`?"), "{stderr}");
+}
