@@ -89,6 +89,28 @@ pub struct ProviderConfig {
     pub command: Vec<String>,
 }
 
+impl ProviderConfig {
+    /// A provider configuration with nothing but an id and kind.
+    pub fn new(id: &str, kind: ProviderKind) -> Self {
+        Self {
+            id: id.to_owned(),
+            kind,
+            model: None,
+            base_url: None,
+            api_key_env: None,
+            headers: BTreeMap::new(),
+            params: ModelParams::default(),
+            limits: Limits::default(),
+            api_version: None,
+            latency_ms: None,
+            rules: Vec::new(),
+            default: None,
+            seed: None,
+            command: Vec::new(),
+        }
+    }
+}
+
 /// The wire protocols promptops speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -348,6 +370,12 @@ impl Project {
     /// store and the git repository stay those of `self`.
     pub fn open_copy(&self, root: &Path) -> Result<Self, ConfigError> {
         Ok(Self { origin: Some(self.origin_root().to_path_buf()), ..Self::open(root)? })
+    }
+
+    /// Opens the project at `root` (one generated from a promptfoo config) with its store and
+    /// git repository those of `origin`, the directory the user works in.
+    pub fn open_with_origin(root: &Path, origin: &Path) -> Result<Self, ConfigError> {
+        Ok(Self { origin: Some(origin.to_path_buf()), ..Self::open(root)? })
     }
 
     /// The directory of the project's store and git repository: the root, or for a copy the

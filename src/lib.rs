@@ -19,6 +19,7 @@
 //! | [`stats`] | pure statistics for A/B comparisons: tests, intervals, power, bootstrap, ratings |
 //! | [`registry`] | prompt versions and labels over the store |
 //! | [`eval`] | eval suites, datasets, assertions, the runner, report data |
+//! | [`promptfoo`] | promptfoo configs read and translated into prompts, providers and a suite; promptfoo-shaped results |
 //! | [`ab`] | A/B comparisons: arms, paired and unpaired tests, verdicts, judging, planning, experiments |
 //! | [`workflow`] | workflow graphs: format, validation, superstep executor, checkpoints, drawing, export |
 //! | [`remote`] | the client of `promptops serve`: remotes in promptops.yaml, tokens, the HTTP service implementations |
@@ -27,7 +28,7 @@
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats
 //! json_schema git template` · L1 `config prompt store access api` · L2 `provider registry` · L3 `eval workflow` ·
-//! L4 `ab` · L5 `service schema` · L6 `server remote`.
+//! L4 `ab promptfoo` · L5 `service schema` · L6 `server remote`.
 
 pub mod ab;
 pub mod access;
@@ -42,6 +43,7 @@ pub mod git;
 pub mod json_schema;
 pub mod money;
 pub mod prompt;
+pub mod promptfoo;
 pub mod provider;
 pub mod registry;
 pub mod remote;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    ab, admin, auth, cost, eval, hook, init, label, prompt, provider, registry, remote, run, schema, serve, traces,
-    workflow,
+    ab, admin, auth, cost, eval, hook, import, init, label, prompt, provider, registry, remote, run, schema, serve,
+    traces, workflow,
 };
 use crate::exit::EXIT_CODES_HELP;
 
@@ -120,4 +120,7 @@ pub enum Command {
     /// Administer a server: tenants, projects, users, members, API tokens, Langfuse keys.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Turn another tool's project into a promptops project (`import promptfoo`).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }

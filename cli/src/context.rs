@@ -55,6 +55,11 @@ impl Context {
         Client::new(remote, token).diag()
     }
 
+    /// The directory `--project`/`PROMPTOPS_PROJECT` names, if any.
+    pub fn project_dir(&self) -> Option<&std::path::Path> {
+        self.project_dir.as_deref()
+    }
+
     /// The project: `--project`/`PROMPTOPS_PROJECT`, else found by walking up from the current directory.
     pub fn project(&self) -> anyhow::Result<Project> {
         match &self.project_dir {

@@ -15,6 +15,8 @@ pub enum ExitStatus {
     Usage,
     /// 3: provider, network or server error.
     Upstream,
+    /// 100: a test failed, with `--promptfoo-exit-codes` (promptfoo's convention).
+    PromptfooFailed,
     /// 141 (128 + SIGPIPE): stdout was closed by its reader, as a shell reports `git log | head`.
     BrokenPipe,
 }
@@ -37,6 +39,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Failed => 1,
             ExitStatus::Usage => 2,
             ExitStatus::Upstream => 3,
+            ExitStatus::PromptfooFailed => 100,
             ExitStatus::BrokenPipe => 141,
         })
     }
@@ -51,4 +54,5 @@ Exit codes:
      that could not be written (stdout, an -o file), or usage rows and cache entries the store
      could not record (the answer is shown; budgets would undercount it)
   3  provider, network or server error
+  100  `eval --promptfoo-exit-codes`: a test failed or errored (promptfoo's convention)
   141  stdout was closed by its reader (`promptops … | head`): nothing is printed";

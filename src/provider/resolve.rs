@@ -357,20 +357,5 @@ pub fn identity(config: &ProviderConfig) -> String {
 
 /// A provider configuration with nothing but an id and kind.
 fn blank(id: &str, kind: ProviderKind) -> ProviderConfig {
-    ProviderConfig {
-        id: id.to_owned(),
-        kind,
-        model: None,
-        base_url: None,
-        api_key_env: None,
-        headers: Default::default(),
-        params: Default::default(),
-        limits: Default::default(),
-        api_version: None,
-        latency_ms: None,
-        rules: Vec::new(),
-        default: None,
-        seed: None,
-        command: Vec::new(),
-    }
+    ProviderConfig::new(id, kind)
 }

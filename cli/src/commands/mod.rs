@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cost;
 pub mod eval;
 pub mod hook;
+pub mod import;
 pub mod init;
 pub mod label;
 pub mod prompt;
@@ -31,6 +32,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
     }
     match command {
         Command::Init(args) => init::run(args, ctx),
+        Command::Import(command) => import::run(command, ctx),
         Command::Commit(args) => registry::commit(args, ctx).await,
         Command::Status => registry::status(ctx).await,
         Command::Log(args) => registry::log(args, ctx).await,

@@ -21,6 +21,8 @@ pub enum Format {
     Junit,
     /// A self-contained HTML report.
     Html,
+    /// promptfoo's results JSON (`eval`), for tools that read promptfoo's output.
+    PromptfooJson,
     /// A Mermaid flowchart (graph drawings).
     Mermaid,
     /// A Graphviz DOT graph (graph drawings).
@@ -38,6 +40,7 @@ impl Format {
             Self::Csv => "csv",
             Self::Junit => "junit",
             Self::Html => "html",
+            Self::PromptfooJson => "promptfoo-json",
             Self::Mermaid => "mermaid",
             Self::Dot => "dot",
         }

@@ -14,6 +14,7 @@ mod init;
 mod labels;
 mod output;
 mod precommit;
+mod promptfoo;
 mod prompts;
 mod readme;
 mod registry;

@@ -92,7 +92,7 @@ pub async fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
     let Resolved { mut settings, gate, format } = resolve(&args, ctx)?;
     let project = ctx.project()?;
     let local = ctx.local_store(&project).await?;
-    let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost };
+    let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost, secrets: None };
     let (backend, providers, provider_options) = backend(&project, &local, &options)?;
     if let Some(judge) = &args.judge
         && let Err(problem) = backend.check_provider(judge)

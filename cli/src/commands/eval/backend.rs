@@ -21,6 +21,8 @@ pub struct BackendOptions {
     pub no_cache: bool,
     /// `--max-cost`, in dollars.
     pub max_cost: Option<f64>,
+    /// Where keys come from, when not the environment and keyring (a promptfoo config's `apiKey`).
+    pub secrets: Option<promptops::secret::Secrets>,
 }
 
 /// The backend for a project, and the providers behind it (workflow targets share them).
@@ -29,14 +31,14 @@ pub fn backend(
     store: &LocalStore,
     options: &BackendOptions,
 ) -> anyhow::Result<(Arc<dyn Backend>, Arc<Providers>, ProvidersOptions)> {
-    let BackendOptions { no_cache, max_cost } = options;
+    let BackendOptions { no_cache, max_cost, secrets } = options;
     let max_cost = match max_cost {
         Some(usd) => Some(Micros::from_usd(*usd).filter(|m| m.0 >= 0).ok_or_else(|| {
             usage(format!("`--max-cost {usd}` is not an amount of dollars"), &["e.g. `--max-cost 0.50`"])
         })?),
         None => None,
     };
-    let options = ProvidersOptions { no_cache: *no_cache, max_cost, secrets: None };
+    let options = ProvidersOptions { no_cache: *no_cache, max_cost, secrets: secrets.clone() };
     let providers = Arc::new(Providers::new(project, Arc::clone(&store.store), store.scope.clone(), options.clone()));
     let backend = Arc::new(ProvidersBackend::new(Arc::clone(&providers), project.root.clone()));
     Ok((backend, providers, options))

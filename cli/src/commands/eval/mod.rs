@@ -3,6 +3,7 @@
 //! `upload.rs`, reading runs in `runs.rs`, rendering in `output::report`.
 
 pub(crate) mod backend;
+pub(crate) mod promptfoo;
 pub(crate) mod run;
 mod runs;
 pub(crate) mod select;
@@ -78,6 +79,15 @@ pub struct RunArgs {
     /// Stop when this invocation has spent this many dollars.
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
+    /// Evaluate a promptfoo config as it is (default: promptfooconfig.yaml when the directory has no promptops.yaml).
+    #[arg(short = 'c', long = "config", value_name = "FILE", conflicts_with_all = ["suites", "resume", "changed", "staged", "since"])]
+    pub config: Option<PathBuf>,
+    /// With a promptfoo config: leave out what has no promptops equivalent, with a warning, instead of refusing it.
+    #[arg(long)]
+    pub skip_unsupported: bool,
+    /// Exit 100 when a test fails or errors, as promptfoo does (instead of 1 or 3).
+    #[arg(long)]
+    pub promptfoo_exit_codes: bool,
 }
 
 /// Subcommands over stored runs.

@@ -13,6 +13,7 @@ use promptops::eval::report::{RunReport, build, for_each_result};
 use promptops::eval::suite::LoadedSuite;
 use promptops::eval::{Cancel, EvalError, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner};
 use promptops::git::{Changes, staged_tree};
+use promptops::promptfoo::output::PromptLabels;
 use promptops::service::{LocalRuns, RunService};
 use promptops::store::{RunRecord, RunStatus};
 use promptops::yaml::YamlError;
@@ -33,20 +34,31 @@ use crate::output::report::{self, SuiteOutcome};
 const DEFAULT_CONCURRENCY: usize = 8;
 
 /// The formats `eval` prints to stdout.
-const FORMATS: &[Format] =
-    &[Format::Table, Format::Json, Format::Yaml, Format::Junit, Format::Markdown, Format::Csv, Format::Html];
+const FORMATS: &[Format] = &[
+    Format::Table,
+    Format::Json,
+    Format::Yaml,
+    Format::Junit,
+    Format::Markdown,
+    Format::Csv,
+    Format::Html,
+    Format::PromptfooJson,
+];
 
 /// Everything resolved from the flags, once.
-struct Settings {
+pub(crate) struct Settings {
     format: Format,
     outputs: Vec<(PathBuf, Format)>,
     overrides: Overrides,
     concurrency: Option<usize>,
     fail_under: Option<f64>,
     baseline: Option<(String, f64)>,
+    promptfoo_exit_codes: bool,
+    /// promptfoo's labels of the prompts, for `promptfoo-json` (a promptfoo config's run).
+    pub(crate) labels: PromptLabels,
 }
 
-fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
+pub(crate) fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
     let RunArgs {
         suites: _,
         providers,
@@ -64,10 +76,16 @@ fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
         resume: _,
         no_cache: _,
         max_cost: _,
+        config: _,
+        skip_unsupported: _,
+        promptfoo_exit_codes,
     } = args;
+    let format = ctx.format(FORMATS, "eval")?;
     let outputs = outputs
         .iter()
         .map(|path| match report::format_for_path(path) {
+            // `--format promptfoo-json` writes JSON files in promptfoo's shape too.
+            Some(Format::Json) if format == Format::PromptfooJson => Ok((path.clone(), Format::PromptfooJson)),
             Some(format) => Ok((path.clone(), format)),
             None => Err(usage(
                 format!("cannot tell the report format of `{}` from its extension", path.display()),
@@ -80,7 +98,7 @@ fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
     }
     let tolerance = tolerance.as_deref().map(|t| parse_rate(t, "--tolerance")).transpose()?.unwrap_or(0.0);
     Ok(Settings {
-        format: ctx.format(FORMATS, "eval")?,
+        format,
         outputs,
         overrides: Overrides {
             providers: providers.clone(),
@@ -91,11 +109,16 @@ fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
         concurrency: *concurrency,
         fail_under: fail_under.as_deref().map(|r| parse_rate(r, "--fail-under")).transpose()?,
         baseline: baseline.clone().map(|b| (b, tolerance)),
+        promptfoo_exit_codes: *promptfoo_exit_codes,
+        labels: PromptLabels::new(),
     })
 }
 
-/// Runs `eval`.
+/// Runs `eval`: a promptfoo config when one is named or found, else the project's suites.
 pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    if let Some(config) = super::promptfoo::config_to_read(&args, ctx)? {
+        return super::promptfoo::run(args, ctx, &config).await;
+    }
     let settings = settings(&args, ctx)?;
     let project = ctx.project()?;
     // `--staged` evaluates what the commit will hold: the index's files, when they differ from
@@ -115,14 +138,27 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         }
         None => project,
     };
+    let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost, secrets: None };
+    execute(ctx, &args, &settings, &project, None, &options).await
+}
+
+/// Plans, runs and reports the suites of `project`: those at `paths`, else those the arguments select.
+pub(crate) async fn execute(
+    ctx: &Context,
+    args: &RunArgs,
+    settings: &Settings,
+    project: &Project,
+    paths: Option<Vec<PathBuf>>,
+    options: &BackendOptions,
+) -> anyhow::Result<ExitStatus> {
+    let project = project.clone();
     let local = ctx.local_store(&project).await?;
     if let Some(remote) = ctx.remote() {
         // The runs are uploaded at the end: a wrong token or an unreachable server is found
         // before the first model call, not after the whole suite has run (and been paid for).
         ctx.remote_client(&project, remote)?.verify().await.diag()?;
     }
-    let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost };
-    let (backend, providers, provider_options) = backend(&project, &local, &options)?;
+    let (backend, providers, provider_options) = backend(&project, &local, options)?;
     let workflows = workflows(&project, &local, providers, provider_options);
     let prompts =
         ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(ctx.versions(&project, &local)?) };
@@ -134,9 +170,10 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         }
         None => None,
     };
-    let paths = match &resumed {
-        Some(run) => vec![project.root.join(&run.draft.suite_path)],
-        None => suites(ctx, &project, &args.suites, change_filter(&args).as_ref())?,
+    let paths = match (&resumed, paths) {
+        (Some(run), _) => vec![project.root.join(&run.draft.suite_path)],
+        (None, Some(paths)) => paths,
+        (None, None) => suites(ctx, &project, &args.suites, change_filter(args).as_ref())?,
     };
     if paths.is_empty() {
         ctx.printer.status("no eval suite is affected by the changes");
@@ -166,9 +203,9 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .unwrap_or(DEFAULT_CONCURRENCY);
         runs.push(run_one(ctx, &project, &local, &runner, plan, resumed.clone(), concurrency, &cancel).await?);
     }
-    let outcomes = outcomes(ctx, &project, &local, &settings, runs).await?;
-    emit(ctx, &settings, &outcomes)?;
-    Ok(verdict(ctx, &settings, &outcomes))
+    let outcomes = outcomes(ctx, &project, &local, settings, runs).await?;
+    emit(ctx, settings, &outcomes)?;
+    Ok(verdict(ctx, settings, &outcomes))
 }
 
 fn change_filter(args: &RunArgs) -> Option<ChangeFilter> {
@@ -319,10 +356,10 @@ async fn baseline_check(
 fn emit(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> anyhow::Result<()> {
     match settings.format {
         Format::Table => ctx.printer.out_raw(&report::terminal(&ctx.printer, outcomes)),
-        format => ctx.printer.out_raw(&report::render(format, outcomes)?),
+        format => ctx.printer.out_raw(&report::render_labelled(format, outcomes, &settings.labels)?),
     }
     for (path, format) in &settings.outputs {
-        promptops::fsutil::write_atomic(path, report::render(*format, outcomes)?.as_bytes())
+        promptops::fsutil::write_atomic(path, report::render_labelled(*format, outcomes, &settings.labels)?.as_bytes())
             .map_err(|err| usage(format!("cannot write the report `{}`: {err}", path.display()), &[]))?;
         ctx.printer.status(&format!("wrote {} report to {}", format.as_str(), path.display()));
     }
@@ -371,6 +408,12 @@ fn verdict(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> Exi
                 report::percent(rate)
             ),
         );
+    }
+    if settings.promptfoo_exit_codes {
+        let errors: u64 = outcomes.iter().map(|o| o.report.run.totals.errors).sum();
+        if failed + errors > 0 {
+            return ExitStatus::PromptfooFailed;
+        }
     }
     match (below, regressed) {
         (false, false) => ExitStatus::Success,

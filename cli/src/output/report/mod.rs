@@ -13,6 +13,7 @@ use std::path::Path;
 
 use promptops::eval::compare::BaselineCheck;
 use promptops::eval::report::RunReport;
+use promptops::promptfoo::output::PromptLabels;
 use promptops::store::{CaseStatus, ResultRecord};
 use serde::Serialize;
 
@@ -49,12 +50,21 @@ pub fn format_for_path(path: &Path) -> Option<Format> {
 
 /// Whether `format` lists every result (so results must be read from the store).
 pub fn needs_results(format: Format) -> bool {
-    matches!(format, Format::Json | Format::Junit | Format::Csv | Format::Html | Format::Yaml)
+    matches!(format, Format::Json | Format::Junit | Format::Csv | Format::Html | Format::Yaml | Format::PromptfooJson)
 }
 
 /// Renders `outcomes` as a file format (everything but the terminal table).
 pub fn render(format: Format, outcomes: &[SuiteOutcome]) -> anyhow::Result<String> {
+    render_labelled(format, outcomes, &PromptLabels::new())
+}
+
+/// [`render`], with promptfoo's labels of the prompts for `promptfoo-json`.
+pub fn render_labelled(format: Format, outcomes: &[SuiteOutcome], labels: &PromptLabels) -> anyhow::Result<String> {
     Ok(match format {
+        Format::PromptfooJson => {
+            let runs: Vec<_> = outcomes.iter().map(|o| (o.report.clone(), o.results.clone())).collect();
+            format!("{}\n", serde_json::to_string_pretty(&promptops::promptfoo::output::results_json(&runs, labels))?)
+        }
         Format::Json => format!("{}\n", serde_json::to_string_pretty(outcomes)?),
         Format::Yaml => serde_yaml::to_string(outcomes)?,
         Format::Junit => junit::junit(outcomes),
