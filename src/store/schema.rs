@@ -33,6 +33,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 6, name: "accounts", sql: include_str!("migrations/sqlite/0006_accounts.sql") },
     Migration { version: 7, name: "gateway", sql: include_str!("migrations/sqlite/0007_gateway.sql") },
     Migration { version: 8, name: "credentials", sql: include_str!("migrations/sqlite/0008_credentials.sql") },
+    Migration { version: 11, name: "result_duration", sql: include_str!("migrations/sqlite/0011_result_duration.sql") },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -45,6 +46,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 6, name: "accounts", sql: include_str!("migrations/postgres/0006_accounts.sql") },
     Migration { version: 7, name: "gateway", sql: include_str!("migrations/postgres/0007_gateway.sql") },
     Migration { version: 8, name: "credentials", sql: include_str!("migrations/postgres/0008_credentials.sql") },
+    Migration {
+        version: 11,
+        name: "result_duration",
+        sql: include_str!("migrations/postgres/0011_result_duration.sql"),
+    },
 ];
 
 /// Where a database's schema stands against what this build knows.

@@ -99,6 +99,7 @@ fn result_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ResultRecord, Store
         output_tokens: unsigned(16)?,
         cost: Micros(row.get(17)?),
         cached: row.get(18)?,
+        duration_ms: unsigned(19)?,
     };
     Ok((|| {
         Ok(ResultRecord {
@@ -119,7 +120,7 @@ fn insert_result(
 ) -> Result<bool, StoreError> {
     let sql = format!(
         "INSERT INTO eval_results (tenant_id, project_id, run_id, {RESULT_COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
          ON CONFLICT DO NOTHING"
     );
     let changed = tx
@@ -148,6 +149,7 @@ fn insert_result(
                 r.output_tokens as i64,
                 r.cost.0,
                 r.cached,
+                r.duration_ms as i64,
             ])
         })
         .map_err(backend)?;

@@ -11,7 +11,7 @@ use promptops::config::{CONFIG_FILE, Project};
 use promptops::eval::compare::BaselineCheck;
 use promptops::eval::report::{build, for_each_result};
 use promptops::eval::suite::LoadedSuite;
-use promptops::eval::{Cancel, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner};
+use promptops::eval::{Cancel, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner, Subset};
 use promptops::git::{Changes, staged_tree};
 use promptops::service::{LocalRuns, RunService};
 use promptops::store::{RunRecord, RunStatus};
@@ -37,7 +37,7 @@ const FORMATS: &[Format] =
     &[Format::Table, Format::Json, Format::Yaml, Format::Junit, Format::Markdown, Format::Csv, Format::Html];
 
 /// Everything resolved from the flags, once.
-struct Settings {
+pub(super) struct Settings {
     format: Format,
     outputs: Vec<(PathBuf, Format)>,
     overrides: Overrides,
@@ -54,6 +54,9 @@ fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
         repeat,
         tags,
         filter,
+        filter_first_n,
+        filter_sample,
+        seed,
         outputs,
         fail_under,
         baseline,
@@ -62,6 +65,7 @@ fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
         since: _,
         staged: _,
         resume: _,
+        watch: _,
         no_cache: _,
         max_cost: _,
     } = args;
@@ -87,6 +91,7 @@ fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
             repeat: *repeat,
             tags: tags.clone(),
             filter: filter.clone(),
+            subset: subset(ctx, *filter_first_n, *filter_sample, *seed)?,
         },
         concurrency: *concurrency,
         fail_under: fail_under.as_deref().map(|r| parse_rate(r, "--fail-under")).transpose()?,
@@ -94,9 +99,47 @@ fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings> {
     })
 }
 
+/// `--filter-first-n` or `--filter-sample` (with `--seed`, else a fresh seed that is printed).
+fn subset(
+    ctx: &Context,
+    first_n: Option<usize>,
+    sample: Option<usize>,
+    seed: Option<u64>,
+) -> anyhow::Result<Option<Subset>> {
+    if first_n == Some(0) || sample == Some(0) {
+        return Err(usage("a subset of 0 cases would run nothing", &["give at least 1"]));
+    }
+    Ok(match (first_n, sample) {
+        (Some(n), _) => Some(Subset::FirstN(n)),
+        (None, Some(n)) => {
+            let seed = seed.unwrap_or_else(Subset::fresh_seed);
+            ctx.printer.status(&format!("sampling {n} case(s) of each suite with --seed {seed}"));
+            Some(Subset::Sample { n, seed })
+        }
+        (None, None) => None,
+    })
+}
+
 /// Runs `eval`.
 pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let settings = settings(&args, ctx)?;
+    let cancel = Cancel::default();
+    watch_ctrl_c(ctx, cancel.clone());
+    if args.watch {
+        return super::watch::watch(&args, &settings, ctx, &cancel).await;
+    }
+    run_once(&args, &settings, ctx, None, &cancel).await
+}
+
+/// One evaluation: of `only` when given (the suites a change touched, for `--watch`), else of
+/// the suites the arguments select.
+pub(super) async fn run_once(
+    args: &RunArgs,
+    settings: &Settings,
+    ctx: &Context,
+    only: Option<Vec<PathBuf>>,
+    cancel: &Cancel,
+) -> anyhow::Result<ExitStatus> {
     let project = ctx.project()?;
     // `--staged` evaluates what the commit will hold: the index's files, when they differ from
     // the work tree's (the copy lives until the end of the run).
@@ -134,9 +177,10 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         }
         None => None,
     };
-    let paths = match &resumed {
-        Some(run) => vec![project.root.join(&run.draft.suite_path)],
-        None => suites(ctx, &project, &args.suites, change_filter(&args).as_ref())?,
+    let paths = match (&resumed, only) {
+        (Some(run), _) => vec![project.root.join(&run.draft.suite_path)],
+        (None, Some(only)) => only,
+        (None, None) => suites(ctx, &project, &args.suites, change_filter(args).as_ref())?,
     };
     if paths.is_empty() {
         ctx.printer.status("no eval suite is affected by the changes");
@@ -152,8 +196,6 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     };
     let plans = plan_all(ctx, &project, &paths, &input).await?;
     let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
-    let cancel = Cancel::default();
-    watch_ctrl_c(ctx, cancel.clone());
     let mut runs = Vec::with_capacity(plans.len());
     for plan in plans {
         if cancel.is_cancelled() {
@@ -164,7 +206,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .or(plan.concurrency.map(|c| c as usize))
             .or(project.config.defaults.concurrency.map(|c| c as usize))
             .unwrap_or(DEFAULT_CONCURRENCY);
-        runs.push(run_one(ctx, &project, &local, &runner, plan, resumed.clone(), concurrency, &cancel).await?);
+        runs.push(run_one(ctx, &project, &local, &runner, plan, resumed.clone(), concurrency, cancel).await?);
     }
     // With `--remote` the runs are uploaded before the report, so that a baseline is looked up
     // and compared among the server's runs.
@@ -175,9 +217,9 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
             None => run.clone(),
         });
     }
-    let outcomes = outcomes(ctx, &project, &local, &settings, runs.into_iter().zip(stored)).await?;
-    emit(ctx, &settings, &outcomes)?;
-    Ok(verdict(ctx, &settings, &outcomes))
+    let outcomes = outcomes(ctx, &project, &local, settings, runs.into_iter().zip(stored)).await?;
+    emit(ctx, settings, &outcomes)?;
+    Ok(verdict(ctx, settings, &outcomes))
 }
 
 fn change_filter(args: &RunArgs) -> Option<ChangeFilter> {
