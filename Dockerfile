@@ -19,6 +19,17 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p promptops-cli \
     && install -D -m 0755 target/release/promptops /out/promptops
 
+# --- ci -----------------------------------------------------------------------------------------
+# The same binary for CI jobs that run promptops as a step (GitLab's `image:`, a GitHub container
+# job): those run a shell script, which the distroless image below cannot, and `eval --changed`
+# or `--since` need git. buildpack-deps' scm variant is Debian 12 with git, a shell and CA
+# certificates, and needs no package installation here. Build it with `--target ci`:
+#
+#   docker build --target ci -t ghcr.io/promptops/promptops:0.1.0-ci .
+FROM buildpack-deps:bookworm-scm AS ci
+COPY --from=build /out/promptops /usr/local/bin/promptops
+CMD ["promptops", "--help"]
+
 # --- run ----------------------------------------------------------------------------------------
 # distroless/cc: glibc and libgcc only (same Debian 12 base as the build image), no shell, no
 # package manager. The :nonroot tag runs as uid/gid 65532.

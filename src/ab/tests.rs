@@ -161,6 +161,20 @@ fn three_arms_are_holm_adjusted_and_intervals_widened() {
 }
 
 #[test]
+fn intervals_beside_holm_verdicts_are_labelled_simultaneous_bonferroni() {
+    // Issue 15, defect 3: the verdict follows Holm's adjusted p, so the wider intervals printed
+    // beside it must say what they are.
+    let base = single(&spread(80, 50, 37));
+    let arms = [arm("a", &base, |_| 5.0), arm("b", &base, |_| 5.0), arm("c", &base, |_| 5.0)];
+    let three = analyse(&arms, &Settings::default()).unwrap();
+    let rule = super::verdict::rule(&three);
+    assert!(rule.contains("Holm-adjusted across the challengers"), "{rule}");
+    assert!(rule.contains("intervals are simultaneous (Bonferroni, 97.5% each)"), "{rule}");
+    let two = analyse(&arms[..2], &Settings::default()).unwrap();
+    assert!(!super::verdict::rule(&two).contains("simultaneous"), "two arms need no adjustment");
+}
+
+#[test]
 fn sequential_mode_decides_by_the_confidence_sequence() {
     let base = spread(200, 50, 37);
     let better: Vec<bool> = base.iter().enumerate().map(|(i, &p)| p || i % 2 == 0).collect();

@@ -61,6 +61,7 @@ pub fn check_run(upload: &RunUpload) -> Result<(), BodyProblem> {
         check_rate(&format!("results[{index}].score"), result.score)?;
         for (field, value) in [
             ("latency_ms", result.latency_ms),
+            ("duration_ms", result.duration_ms),
             ("input_tokens", result.input_tokens),
             ("output_tokens", result.output_tokens),
         ] {

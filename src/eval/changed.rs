@@ -1,6 +1,6 @@
 //! `eval --changed`: which suites a change touches. A suite is affected when its file or one of
 //! its datasets changed, when one of its target prompts changed, or when a partial that such a
-//! prompt includes changed; a change to `promptops.yaml` (providers, mock rules) affects every
+//! prompt includes changed, or a file that its variables name (`file://`); a change to `promptops.yaml` (providers, mock rules) affects every
 //! suite. Suites whose files do not parse are kept, so that planning reports their problems.
 
 use std::collections::BTreeSet;
@@ -45,6 +45,12 @@ pub fn affected_suites(project: &Project, suite_files: &[PathBuf], changed: &[Pa
             .find(|d| changed.contains(&normalise(&suite.dir.join(d))));
         if let Some(dataset) = dataset {
             out.push(Affected { path: path.clone(), because: format!("dataset `{dataset}` changed") });
+            continue;
+        }
+        if let Some(file) =
+            super::file_vars::named(&suite).into_iter().find(|f| changed.contains(&normalise(&suite.dir.join(f))))
+        {
+            out.push(Affected { path: path.clone(), because: format!("variable file `{file}` changed") });
             continue;
         }
         let target = suite
@@ -117,6 +123,8 @@ mod tests {
         write("eval-suites/a.yaml", "targets: [a]\ntests:\n  - dataset: data/a.csv\n");
         write("eval-suites/b.yaml", "targets: [b@production]\ntests: []\n");
         write("eval-suites/data/a.csv", "x\n1\n");
+        write("eval-suites/c.yaml", "targets: [c]\ntests:\n  - vars: { x: file://data/long.txt }\n");
+        write("eval-suites/data/long.txt", "text\n");
         let project = Project::open(root).expect("project");
         (dir, project)
     }
@@ -145,7 +153,11 @@ mod tests {
             names(&affected_suites(&project, &suites, &at("eval-suites/data/a.csv"))),
             vec!["a.yaml: dataset `data/a.csv` changed"]
         );
-        assert_eq!(affected_suites(&project, &suites, &at(CONFIG_FILE)).len(), 2);
+        assert_eq!(
+            names(&affected_suites(&project, &suites, &at("eval-suites/data/long.txt"))),
+            vec!["c.yaml: variable file `data/long.txt` changed"]
+        );
+        assert_eq!(affected_suites(&project, &suites, &at(CONFIG_FILE)).len(), 3);
         assert!(affected_suites(&project, &suites, &at("README.md")).is_empty());
     }
 }

@@ -11,15 +11,19 @@ pub mod changed;
 pub mod compare;
 pub mod dataset;
 mod error;
+mod file_vars;
 pub mod owner;
 pub mod plan;
 pub mod providers;
 pub mod report;
 pub mod runner;
 pub mod suite;
+pub mod watch;
 pub mod workflows;
 
 pub use error::{Changed, EvalError};
 pub use owner::Owner;
-pub use plan::{Case, Overrides, Plan, PlanInput, PlannedTarget, ProjectPrompts, PromptSource, TargetKind, plan};
+pub use plan::{
+    Case, Overrides, Plan, PlanInput, PlannedTarget, ProjectPrompts, PromptSource, Subset, TargetKind, plan,
+};
 pub use runner::{Cancel, OnProgress, Progress, RunSettings, Runner};

@@ -84,6 +84,53 @@ pub struct Overrides {
     pub tags: Vec<String>,
     /// Only cases whose name contains this (`--filter`).
     pub filter: Option<String>,
+    /// Of the cases left by the filters above, only a few (`--filter-first-n`, `--filter-sample`).
+    pub subset: Option<Subset>,
+}
+
+/// A smaller run over the cases the other filters leave, as promptfoo's `--filter-first-n` and
+/// `--filter-sample` give: for a quick look at a large dataset before paying for all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subset {
+    /// The first N cases, in suite order.
+    FirstN(usize),
+    /// N cases drawn without replacement by a seeded generator, kept in suite order: the same
+    /// seed draws the same cases from the same suite.
+    Sample {
+        /// How many.
+        n: usize,
+        /// The generator's seed.
+        seed: u64,
+    },
+}
+
+impl Subset {
+    /// A seed for a sample when none is given (printed, so the draw can be repeated).
+    pub fn fresh_seed() -> u64 {
+        rand::random()
+    }
+
+    /// The cases kept of `cases`, in their order.
+    pub fn apply<T>(self, cases: Vec<T>) -> Vec<T> {
+        match self {
+            Self::FirstN(n) => cases.into_iter().take(n).collect(),
+            Self::Sample { n, seed } => {
+                use rand::SeedableRng;
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                let mut chosen = rand::seq::index::sample(&mut rng, cases.len(), n.min(cases.len())).into_vec();
+                chosen.sort_unstable();
+                let mut chosen = chosen.into_iter().peekable();
+                let mut kept = Vec::with_capacity(n.min(cases.len()));
+                for (i, case) in cases.into_iter().enumerate() {
+                    if chosen.next_if_eq(&i).is_some() {
+                        kept.push(case);
+                    }
+                }
+                kept
+            }
+        }
+    }
 }
 
 /// What planning needs besides the suite.
@@ -198,9 +245,10 @@ pub async fn plan(suite: &LoadedSuite, input: &PlanInput<'_>) -> Result<Plan, Ve
     let mut problems = Vec::new();
     let targets = resolve_targets(suite, input, &mut problems).await;
     let (providers, pairs) = providers(suite, input, &targets, &mut problems);
-    let (raw, datasets, found) = expand(suite);
+    let (raw, mut datasets, found) = expand(suite);
     problems.extend(found);
-    let raw = select(raw, input.overrides);
+    let mut raw = select(raw, input.overrides);
+    super::file_vars::resolve(suite, input.root, &mut raw, &mut datasets, &mut problems);
     let cases = prepare_cases(suite, input, &targets, raw, &mut problems);
     let settings = settings(suite, input.overrides, &mut problems);
     if !problems.is_empty() {
@@ -338,10 +386,15 @@ fn providers(
 }
 
 fn select(raw: Vec<RawCase>, overrides: &Overrides) -> Vec<RawCase> {
-    raw.into_iter()
+    let filtered: Vec<RawCase> = raw
+        .into_iter()
         .filter(|c| overrides.tags.is_empty() || c.tags.iter().any(|t| overrides.tags.contains(t)))
         .filter(|c| overrides.filter.as_deref().is_none_or(|f| c.name.to_lowercase().contains(&f.to_lowercase())))
-        .collect()
+        .collect();
+    match overrides.subset {
+        Some(subset) => subset.apply(filtered),
+        None => filtered,
+    }
 }
 
 fn prepare_cases(
@@ -503,8 +556,38 @@ fn plan_hash(
         hasher.update(target.record.hash.as_bytes());
     }
     let tags: BTreeSet<&String> = overrides.tags.iter().collect();
-    let settings =
+    let mut settings =
         serde_json::json!({ "providers": providers, "repeat": repeat, "tags": tags, "filter": overrides.filter });
+    // Added only when set, so that the plans of runs stored before subsets existed still match.
+    if let Some(subset) = overrides.subset {
+        settings["subset"] = serde_json::json!(subset);
+    }
     hasher.update(settings.to_string().as_bytes());
     hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Subset;
+
+    #[test]
+    fn first_n_keeps_the_first_cases_in_order() {
+        assert_eq!(Subset::FirstN(3).apply((0..10).collect()), vec![0, 1, 2]);
+        assert_eq!(Subset::FirstN(30).apply((0..4).collect()), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_sample_is_repeatable_by_seed_and_kept_in_suite_order() {
+        let draw = |seed| Subset::Sample { n: 5, seed }.apply((0..100).collect::<Vec<u32>>());
+        let first = draw(7);
+        assert_eq!(first, draw(7), "the same seed draws the same cases");
+        assert_ne!(first, draw(8), "another seed draws others");
+        assert_eq!(first.len(), 5);
+        assert!(first.windows(2).all(|w| w[0] < w[1]), "suite order, no repeats: {first:?}");
+    }
+
+    #[test]
+    fn a_sample_larger_than_the_suite_keeps_every_case() {
+        assert_eq!(Subset::Sample { n: 9, seed: 1 }.apply(vec!['a', 'b']), vec!['a', 'b']);
+    }
 }

@@ -272,8 +272,16 @@ async fn write_results(
     Ok(())
 }
 
-/// Evaluates one unit: render, call, transform, assert.
+/// Evaluates one unit: render, call, transform, assert; timed as a whole, so that a case whose
+/// grading was slow (a script that ran into its timeout) reports the time it really took.
 pub async fn evaluate(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> ResultRecord {
+    let started = Instant::now();
+    let mut record = produce_and_grade(plan, unit, backend).await;
+    record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    record
+}
+
+async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> ResultRecord {
     let target = &plan.targets[unit.target as usize];
     let provider = &plan.providers[unit.provider as usize];
     let case = &plan.cases[unit.case as usize];
@@ -290,6 +298,7 @@ pub async fn evaluate(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> Resu
         error: None,
         assertions: Vec::new(),
         latency_ms: 0,
+        duration_ms: 0,
         input_tokens: 0,
         output_tokens: 0,
         cost: Micros::ZERO,

@@ -251,6 +251,10 @@ pub struct ResultRecord {
     pub assertions: Vec<AssertionResult>,
     /// Latency of the call, in milliseconds.
     pub latency_ms: u64,
+    /// How long the whole result took, in milliseconds: the call, the transform and every
+    /// assertion (a script that timed out included). 0 for results stored before it was kept.
+    #[serde(default)]
+    pub duration_ms: u64,
     /// Prompt tokens.
     pub input_tokens: u64,
     /// Generated tokens.
@@ -279,4 +283,4 @@ pub(crate) const RUN_COLUMNS: &str = "id, suite, suite_path, description, plan_h
 
 /// The columns of a [`ResultRecord`], in the order both backends decode and insert them.
 pub(crate) const RESULT_COLUMNS: &str = "target_index, provider_index, case_index, repeat_index, case_name, case_key, location, \
-     vars, tags, status, score, output, error, assertions, latency_ms, input_tokens, output_tokens, cost_micros, cached";
+     vars, tags, status, score, output, error, assertions, latency_ms, input_tokens, output_tokens, cost_micros, cached, duration_ms";

@@ -33,7 +33,8 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 6, name: "accounts", sql: include_str!("migrations/sqlite/0006_accounts.sql") },
     Migration { version: 7, name: "gateway", sql: include_str!("migrations/sqlite/0007_gateway.sql") },
     Migration { version: 8, name: "credentials", sql: include_str!("migrations/sqlite/0008_credentials.sql") },
-    Migration { version: 10, name: "run_owner", sql: include_str!("migrations/sqlite/0010_run_owner.sql") },
+    Migration { version: 9, name: "run_owner", sql: include_str!("migrations/sqlite/0009_run_owner.sql") },
+    Migration { version: 10, name: "result_duration", sql: include_str!("migrations/sqlite/0010_result_duration.sql") },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -46,7 +47,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 6, name: "accounts", sql: include_str!("migrations/postgres/0006_accounts.sql") },
     Migration { version: 7, name: "gateway", sql: include_str!("migrations/postgres/0007_gateway.sql") },
     Migration { version: 8, name: "credentials", sql: include_str!("migrations/postgres/0008_credentials.sql") },
-    Migration { version: 10, name: "run_owner", sql: include_str!("migrations/postgres/0010_run_owner.sql") },
+    Migration { version: 9, name: "run_owner", sql: include_str!("migrations/postgres/0009_run_owner.sql") },
+    Migration {
+        version: 10,
+        name: "result_duration",
+        sql: include_str!("migrations/postgres/0010_result_duration.sql"),
+    },
 ];
 
 /// Where a database's schema stands against what this build knows.

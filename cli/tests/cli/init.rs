@@ -125,6 +125,20 @@ fn completion_offers_the_names_of_the_project() {
 }
 
 #[test]
+fn completion_offers_workflow_and_suite_names() {
+    let project = crate::eval_run::examples();
+    for command in ["run", "export", "draw", "validate", "threads"] {
+        let workflows = candidates(&project, &["workflow", command, ""]);
+        assert!(workflows.contains(&"essay-refine".to_owned()), "workflow {command}: {workflows:?}");
+    }
+    let suites = candidates(&project, &["eval", "support-"]);
+    assert!(
+        suites.contains(&"support-triage".to_owned()) && suites.contains(&"support-reply".to_owned()),
+        "{suites:?}"
+    );
+}
+
+#[test]
 fn schema_prints_a_schema_and_suggests_names() {
     let project = Project::empty();
     let schema: serde_json::Value = serde_json::from_str(project.run(&["schema", "prompt"]).ok()).expect("json");

@@ -5,8 +5,10 @@ mod support;
 
 mod ab;
 mod admin;
+mod ci_files;
 mod diagnostics;
 mod eval;
+mod eval_extras;
 mod eval_run;
 mod eval_store;
 mod hook;

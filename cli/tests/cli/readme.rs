@@ -69,19 +69,35 @@ fn spaced(text: &str) -> String {
 /// in a fresh copy of this repository's example project: every line shown, in order; `…`
 /// stands for lines left out.
 fn check_example(doc: &str, command: &str) {
+    check_example_except(doc, command, |_| false);
+}
+
+/// [`check_example`], leaving out the lines for which `measured` is true: figures that depend on
+/// the machine's timing rather than on the project.
+fn check_example_except(doc: &str, command: &str, measured: impl Fn(&str) -> bool) {
+    let project = crate::eval_run::examples();
+    let output = run_example(&project, command);
+    check_lines(doc, command, &String::from_utf8_lossy(&output.stdout), measured);
+}
+
+fn run_example(project: &Project, command: &str) -> std::process::Output {
+    let args: Vec<&str> = command.split_whitespace().collect();
+    let output = crate::support::command(&project.root).env("PROMPTOPS_KEYRING", "none").args(&args).output();
+    output.expect("run")
+}
+
+/// Every line of the block after `$ promptops COMMAND` in `doc` (but the `measured` ones) is in
+/// `printed`, in order.
+fn check_lines(doc: &str, command: &str, printed: &str, measured: impl Fn(&str) -> bool) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(doc);
     let text = std::fs::read_to_string(&path).expect("doc");
     let marker = format!("$ promptops {command}\n");
     let start = text.find(&marker).unwrap_or_else(|| panic!("{doc} has no `{}`", marker.trim())) + marker.len();
     let end = start + text[start..].find("```").expect("the block ends");
-    let shown: Vec<&str> = text[start..end].lines().collect();
-    let project = crate::eval_run::examples();
-    let args: Vec<&str> = command.split_whitespace().collect();
-    let output = crate::support::command(&project.root).env("PROMPTOPS_KEYRING", "none").args(&args).output();
-    let output = output.expect("run");
-    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    // The block may go on with another command: its output ends there.
+    let shown: Vec<&str> = text[start..end].lines().take_while(|l| !l.starts_with("$ ")).collect();
     let mut lines = printed.lines();
-    for line in shown.iter().filter(|l| l.trim() != "…") {
+    for line in shown.iter().filter(|l| !matches!(l.trim(), "…" | "") && !measured(l)) {
         let want = pattern(line.trim_end());
         assert!(
             lines.any(|real| want.is_match(real.trim_end())),
@@ -91,13 +107,32 @@ fn check_example(doc: &str, command: &str) {
 }
 
 #[test]
-fn the_readme_eval_example_is_what_eval_prints() {
-    check_example("README.md", "eval");
+fn the_sequential_example_is_what_a_sequential_ab_prints() {
+    // docs/ab.md's setup: the end-to-end test's 200-case suite and its two mock arms. The looks
+    // are reported on stderr, before the report on stdout.
+    let command = "ab +weak +strong --suite words --sequential --stop-early";
+    let project = crate::ab::project(200);
+    let output = run_example(&project, command);
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
+    check_lines("docs/ab.md", command, &printed, |_| false);
+}
+
+/// Lines of an `ab` comparison that depend on measured latency: the latency row and verdict,
+/// and the secondary metrics, whose Benjamini-Hochberg adjustment includes latency's p-value.
+fn latency_dependent(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    line.contains("latency")
+        || line.contains("(secondary")
+        || trimmed.starts_with("score ")
+        || trimmed.starts_with("metric `")
 }
 
 #[test]
-fn the_ab_plan_example_is_what_ab_plan_prints() {
-    check_example("docs/ab.md", "ab plan --baseline 0.60 --target 0.70 --paired --discordance 0.3");
+fn the_ab_examples_are_what_ab_prints() {
+    let command = "ab support/triage+offline support/triage+offline-lite --suite support-triage";
+    check_example_except("README.md", command, latency_dependent);
+    check_example_except("docs/ab.md", command, latency_dependent);
+    check_example("docs/ab.md", &format!("{command} --judge judge"));
 }
 
 #[test]

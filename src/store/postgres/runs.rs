@@ -86,6 +86,7 @@ fn decode_result(row: &Row) -> Result<ResultRecord, StoreError> {
         output_tokens: count(16)?,
         cost: Micros(col(row, 17)?),
         cached: col(row, 18)?,
+        duration_ms: count(19)?,
     })
 }
 
@@ -94,7 +95,7 @@ struct EncodedResult {
     unit: [i32; 4],
     status: &'static str,
     json: [String; 3],
-    numbers: [i64; 3],
+    numbers: [i64; 4],
 }
 
 fn encode_result(r: &ResultRecord) -> Result<EncodedResult, StoreError> {
@@ -102,7 +103,7 @@ fn encode_result(r: &ResultRecord) -> Result<EncodedResult, StoreError> {
         unit: [to_db(r.unit.target)?, to_db(r.unit.provider)?, to_db(r.unit.case)?, to_db(r.unit.repeat)?],
         status: r.status.as_str(),
         json: [encode_json(&r.vars)?, encode_json(&r.tags)?, encode_json(&r.assertions)?],
-        numbers: [to_big(r.latency_ms)?, to_big(r.input_tokens)?, to_big(r.output_tokens)?],
+        numbers: [to_big(r.latency_ms)?, to_big(r.input_tokens)?, to_big(r.output_tokens)?, to_big(r.duration_ms)?],
     })
 }
 
@@ -115,7 +116,7 @@ async fn insert_results(
 ) -> Result<RunTotals, StoreError> {
     let sql = format!(
         "INSERT INTO eval_results (tenant_id, project_id, run_id, {RESULT_COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
          ON CONFLICT DO NOTHING"
     );
     let statement = tx.prepare_cached(&sql).await.map_err(backend)?;
@@ -125,8 +126,8 @@ async fn insert_results(
     let inserted = try_join_all(results.iter().zip(&encoded).map(|(r, e)| {
         let [target, provider, case, repeat] = &e.unit;
         let [vars, tags, assertions] = &e.json;
-        let [latency, input, output] = &e.numbers;
-        let params: [&(dyn ToSql + Sync); 22] = [
+        let [latency, input, output, duration] = &e.numbers;
+        let params: [&(dyn ToSql + Sync); 23] = [
             &tenant,
             &project,
             &run,
@@ -149,6 +150,7 @@ async fn insert_results(
             output,
             &r.cost.0,
             &r.cached,
+            duration,
         ];
         tx.execute_raw(&statement, params)
     }))

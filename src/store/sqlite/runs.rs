@@ -102,6 +102,7 @@ fn result_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ResultRecord, Store
         output_tokens: unsigned(16)?,
         cost: Micros(row.get(17)?),
         cached: row.get(18)?,
+        duration_ms: unsigned(19)?,
     };
     Ok((|| {
         Ok(ResultRecord {
@@ -122,7 +123,7 @@ fn insert_result(
 ) -> Result<bool, StoreError> {
     let sql = format!(
         "INSERT INTO eval_results (tenant_id, project_id, run_id, {RESULT_COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
          ON CONFLICT DO NOTHING"
     );
     let numbers = [to_i64(run)?, to_i64(r.latency_ms)?, to_i64(r.input_tokens)?, to_i64(r.output_tokens)?];
@@ -153,6 +154,7 @@ fn insert_result(
                 output_tokens,
                 r.cost.0,
                 r.cached,
+                r.duration_ms as i64,
             ])
         })
         .map_err(backend)?;

@@ -22,6 +22,7 @@ pub fn result(case: u32, status: CaseStatus) -> ResultRecord {
         error: None,
         assertions: Vec::new(),
         latency_ms: 12,
+        duration_ms: 15,
         input_tokens: 10,
         output_tokens: 5,
         cost: Micros(7),

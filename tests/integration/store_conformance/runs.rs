@@ -47,6 +47,7 @@ fn result(case: u32, status: CaseStatus) -> ResultRecord {
             reason: String::new(),
         }],
         latency_ms: 12,
+        duration_ms: 15 + u64::from(case),
         input_tokens: 10,
         output_tokens: 5,
         cost: Micros(7),

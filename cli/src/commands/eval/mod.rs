@@ -8,6 +8,7 @@ pub(crate) mod run;
 mod runs;
 pub(crate) mod select;
 pub(crate) mod upload;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,15 @@ pub struct RunArgs {
     /// Only cases whose name contains this text.
     #[arg(long, value_name = "TEXT")]
     pub filter: Option<String>,
+    /// Only the first N cases of each suite (after --tag and --filter).
+    #[arg(long, value_name = "N")]
+    pub filter_first_n: Option<usize>,
+    /// Only N cases of each suite drawn at random (after --tag and --filter); the seed is printed.
+    #[arg(long, value_name = "N", conflicts_with = "filter_first_n")]
+    pub filter_sample: Option<usize>,
+    /// The seed of --filter-sample, to draw the same cases again.
+    #[arg(long, value_name = "S", requires = "filter_sample")]
+    pub seed: Option<u64>,
     /// Also write the report to FILE; the format comes from the extension (.json, .xml, .md, .csv, .html). Repeatable.
     #[arg(short, long = "output", value_name = "FILE")]
     pub outputs: Vec<PathBuf>,
@@ -73,6 +83,9 @@ pub struct RunArgs {
     /// Finish an interrupted run.
     #[arg(long, value_name = "RUN", add = clap_complete::ArgValueCandidates::new(crate::complete::runs), conflicts_with_all = ["suites", "changed", "staged", "since"])]
     pub resume: Option<String>,
+    /// Run, then re-run the suites each change to the project touches, until Ctrl-C.
+    #[arg(long, conflicts_with_all = ["resume", "changed", "staged", "since"])]
+    pub watch: bool,
     /// Neither read nor write the response cache.
     #[arg(long)]
     pub no_cache: bool,

@@ -14,11 +14,12 @@ use promptops::secret::Secrets;
 
 use super::RunArgs;
 use super::backend::BackendOptions;
-use super::run::{execute, settings};
+use super::run::{execute, settings, watch_ctrl_c};
 use crate::commands::workspace::report_all;
 use crate::context::Context;
 use crate::diagnose::{DiagnoseExt, Diagnosed, usage};
 use crate::exit::ExitStatus;
+use promptops::eval::Cancel;
 
 /// The promptfoo config `eval` should read: `-c FILE`, else `promptfooconfig.yaml` in the
 /// project directory (or the current one) when that directory has no promptops.yaml.
@@ -60,7 +61,9 @@ pub async fn run(args: RunArgs, ctx: &Context, config: &Path) -> anyhow::Result<
     let suite = generated.suites_dir().join(format!("{}.yaml", translation.suite_name));
     let backend =
         BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost, secrets: Some(secrets(&translation)) };
-    execute(ctx, &args, &settings, &generated, Some(vec![suite]), &backend).await
+    let cancel = Cancel::default();
+    watch_ctrl_c(ctx, cancel.clone());
+    execute(ctx, &args, &settings, &generated, Some(vec![suite]), &backend, &cancel).await
 }
 
 /// The translation of `config`, or every problem printed and a configuration error.

@@ -11,7 +11,7 @@ use promptops::config::{CONFIG_FILE, Project};
 use promptops::eval::compare::BaselineCheck;
 use promptops::eval::report::{RunReport, build, for_each_result};
 use promptops::eval::suite::LoadedSuite;
-use promptops::eval::{Cancel, EvalError, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner};
+use promptops::eval::{Cancel, EvalError, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner, Subset};
 use promptops::git::{Changes, staged_tree};
 use promptops::promptfoo::output::PromptLabels;
 use promptops::service::{LocalRuns, RunService};
@@ -66,6 +66,9 @@ pub(crate) fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings
         repeat,
         tags,
         filter,
+        filter_first_n,
+        filter_sample,
+        seed,
         outputs,
         fail_under,
         baseline,
@@ -74,6 +77,7 @@ pub(crate) fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings
         since: _,
         staged: _,
         resume: _,
+        watch: _,
         no_cache: _,
         max_cost: _,
         config: _,
@@ -105,6 +109,7 @@ pub(crate) fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings
             repeat: *repeat,
             tags: tags.clone(),
             filter: filter.clone(),
+            subset: subset(ctx, *filter_first_n, *filter_sample, *seed)?,
         },
         concurrency: *concurrency,
         fail_under: fail_under.as_deref().map(|r| parse_rate(r, "--fail-under")).transpose()?,
@@ -114,12 +119,50 @@ pub(crate) fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings
     })
 }
 
+/// `--filter-first-n` or `--filter-sample` (with `--seed`, else a fresh seed that is printed).
+fn subset(
+    ctx: &Context,
+    first_n: Option<usize>,
+    sample: Option<usize>,
+    seed: Option<u64>,
+) -> anyhow::Result<Option<Subset>> {
+    if first_n == Some(0) || sample == Some(0) {
+        return Err(usage("a subset of 0 cases would run nothing", &["give at least 1"]));
+    }
+    Ok(match (first_n, sample) {
+        (Some(n), _) => Some(Subset::FirstN(n)),
+        (None, Some(n)) => {
+            let seed = seed.unwrap_or_else(Subset::fresh_seed);
+            ctx.printer.status(&format!("sampling {n} case(s) of each suite with --seed {seed}"));
+            Some(Subset::Sample { n, seed })
+        }
+        (None, None) => None,
+    })
+}
+
 /// Runs `eval`: a promptfoo config when one is named or found, else the project's suites.
 pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     if let Some(config) = super::promptfoo::config_to_read(&args, ctx)? {
         return super::promptfoo::run(args, ctx, &config).await;
     }
     let settings = settings(&args, ctx)?;
+    let cancel = Cancel::default();
+    watch_ctrl_c(ctx, cancel.clone());
+    if args.watch {
+        return super::watch::watch(&args, &settings, ctx, &cancel).await;
+    }
+    run_once(&args, &settings, ctx, None, &cancel).await
+}
+
+/// One evaluation: of `only` when given (the suites a change touched, for `--watch`), else of
+/// the suites the arguments select.
+pub(super) async fn run_once(
+    args: &RunArgs,
+    settings: &Settings,
+    ctx: &Context,
+    only: Option<Vec<PathBuf>>,
+    cancel: &Cancel,
+) -> anyhow::Result<ExitStatus> {
     let project = ctx.project()?;
     // `--staged` evaluates what the commit will hold: the index's files, when they differ from
     // the work tree's (the copy lives until the end of the run).
@@ -139,7 +182,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         None => project,
     };
     let options = BackendOptions { no_cache: args.no_cache, max_cost: args.max_cost, secrets: None };
-    execute(ctx, &args, &settings, &project, None, &options).await
+    execute(ctx, args, settings, &project, only, &options, cancel).await
 }
 
 /// Plans, runs and reports the suites of `project`: those at `paths`, else those the arguments select.
@@ -150,6 +193,7 @@ pub(crate) async fn execute(
     project: &Project,
     paths: Option<Vec<PathBuf>>,
     options: &BackendOptions,
+    cancel: &Cancel,
 ) -> anyhow::Result<ExitStatus> {
     let project = project.clone();
     let local = ctx.local_store(&project).await?;
@@ -189,8 +233,6 @@ pub(crate) async fn execute(
     };
     let plans = plan_all(ctx, &project, &paths, &input).await?;
     let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
-    let cancel = Cancel::default();
-    watch_ctrl_c(ctx, cancel.clone());
     let mut runs = Vec::with_capacity(plans.len());
     for plan in plans {
         if cancel.is_cancelled() {
@@ -201,7 +243,7 @@ pub(crate) async fn execute(
             .or(plan.concurrency.map(|c| c as usize))
             .or(project.config.defaults.concurrency.map(|c| c as usize))
             .unwrap_or(DEFAULT_CONCURRENCY);
-        runs.push(run_one(ctx, &project, &local, &runner, plan, resumed.clone(), concurrency, &cancel).await?);
+        runs.push(run_one(ctx, &project, &local, &runner, plan, resumed.clone(), concurrency, cancel).await?);
     }
     let outcomes = outcomes(ctx, &project, &local, settings, runs).await?;
     emit(ctx, settings, &outcomes)?;

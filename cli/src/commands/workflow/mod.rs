@@ -46,6 +46,7 @@ pub enum WorkflowCommand {
     /// List threads, newest first.
     Threads {
         /// Only the threads of this workflow.
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::workflows))]
         workflow: Option<String>,
     },
     /// Start a new thread from a committed step of another (then `resume` it).
@@ -89,6 +90,7 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The workflow's name (under workflows/) or file.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::workflows))]
     pub target: String,
     /// The input, a JSON object of the workflow's `input` keys.
     #[arg(long, value_name = "JSON")]
@@ -134,6 +136,7 @@ pub struct ForkArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The workflow's name or file.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::workflows))]
     pub target: String,
     /// The target framework.
     #[arg(long, value_enum)]

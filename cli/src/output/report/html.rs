@@ -54,6 +54,9 @@ fn suite(outcome: &SuiteOutcome, out: &mut String) {
         run.id,
         percent(run.draft.threshold)
     );
+    if let Some(how_far) = super::how_far(outcome) {
+        let _ = writeln!(out, "<p class=\"fail\">{}</p>", escape(&how_far));
+    }
     if let Some(description) = &run.draft.description {
         let _ = writeln!(out, "<p>{}</p>", escape(description));
     }
@@ -127,8 +130,15 @@ fn case(outcome: &SuiteOutcome, r: &ResultRecord, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::outcome;
+    use super::super::fixtures::{interrupted, outcome};
     use super::*;
+
+    #[test]
+    fn an_interrupted_run_says_how_far_it_got() {
+        let page = html(&[interrupted()]);
+        assert!(page.contains("<p class=\"fail\">interrupted: 3 of 10 results made</p>"), "{page}");
+        assert!(!html(&[outcome()]).contains("interrupted"));
+    }
 
     #[test]
     fn html_is_self_contained_and_escaped() {

@@ -23,7 +23,7 @@ pub fn junit(outcomes: &[SuiteOutcome]) -> String {
             let name = format!("{} · {target} · {provider}", outcome.report.run.draft.suite);
             let failed = results.iter().filter(|r| r.status == CaseStatus::Fail).count();
             let errored = results.iter().filter(|r| r.status == CaseStatus::Error).count();
-            let seconds: f64 = results.iter().map(|r| r.latency_ms as f64 / 1000.0).sum();
+            let seconds: f64 = results.iter().copied().map(seconds).sum();
             (tests, failures, errors, time) =
                 (tests + results.len() as u64, failures + failed as u64, errors + errored as u64, time + seconds);
             let _ = writeln!(
@@ -44,6 +44,12 @@ pub fn junit(outcomes: &[SuiteOutcome]) -> String {
     )
 }
 
+/// A case's time: all of it (a slow or timed-out script included), or the call's latency for a
+/// result stored before the whole was kept.
+fn seconds(r: &ResultRecord) -> f64 {
+    r.duration_ms.max(r.latency_ms) as f64 / 1000.0
+}
+
 fn testcase(out: &mut String, classname: &str, r: &ResultRecord) {
     let name =
         if r.unit.repeat > 0 { format!("{} (repeat {})", r.case_name, r.unit.repeat + 1) } else { r.case_name.clone() };
@@ -58,7 +64,7 @@ fn testcase(out: &mut String, classname: &str, r: &ResultRecord) {
         "    <testcase classname=\"{}\" name=\"{}\"{place} time=\"{:.3}\"",
         escape(classname),
         escape(&name),
-        r.latency_ms as f64 / 1000.0
+        seconds(r)
     );
     let why = reasons(r).join("\n");
     let first = why.lines().next().unwrap_or_default().to_owned();
@@ -93,16 +99,16 @@ mod tests {
     fn junit_has_a_testcase_per_case() {
         insta::assert_snapshot!(junit(&[outcome()]), @r#"
         <?xml version="1.0" encoding="UTF-8"?>
-        <testsuites name="promptops eval" tests="3" failures="1" errors="1" time="0.018">
-          <testsuite name="triage · support/triage · offline" tests="3" failures="1" errors="1" skipped="0" time="0.018">
-            <testcase classname="triage.support/triage.offline" name="double charge" file="eval-suites/triage.yaml" line="5" time="0.005">
+        <testsuites name="promptops eval" tests="3" failures="1" errors="1" time="0.021">
+          <testsuite name="triage · support/triage · offline" tests="3" failures="1" errors="1" skipped="0" time="0.021">
+            <testcase classname="triage.support/triage.offline" name="double charge" file="eval-suites/triage.yaml" line="5" time="0.006">
               <system-out>{&quot;category&quot;: &quot;billing&quot;}</system-out>
             </testcase>
-            <testcase classname="triage.support/triage.offline" name="password &lt;reset&gt;" file="eval-suites/triage.yaml" line="9" time="0.006">
+            <testcase classname="triage.support/triage.offline" name="password &lt;reset&gt;" file="eval-suites/triage.yaml" line="9" time="0.007">
               <failure message="json-path: $.category: expected `billing`, got &quot;account&quot;" type="assertion">json-path: $.category: expected `billing`, got &quot;account&quot;</failure>
               <system-out>{&quot;category&quot;: &quot;account&quot;}</system-out>
             </testcase>
-            <testcase classname="triage.support/triage.offline" name="outage" file="eval-suites/triage.yaml" line="13" time="0.007">
+            <testcase classname="triage.support/triage.offline" name="outage" file="eval-suites/triage.yaml" line="13" time="0.008">
               <error message="provider `offline` answered HTTP 500: boom" type="error">provider `offline` answered HTTP 500: boom</error>
             </testcase>
           </testsuite>

@@ -39,9 +39,10 @@ fn suite(outcome: &SuiteOutcome, out: &mut String) {
     } else {
         "⏸️"
     };
+    let how_far = super::how_far(outcome).map(|text| format!("{text} · ")).unwrap_or_default();
     let _ = writeln!(
         out,
-        "### {mark} `{}` — {}/{} passed ({}, threshold {})\n",
+        "### {mark} `{}` — {how_far}{}/{} passed ({}, threshold {})\n",
         run.draft.suite,
         t.passed,
         t.done,
@@ -105,8 +106,17 @@ fn suite(outcome: &SuiteOutcome, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::outcome;
+    use super::super::fixtures::{interrupted, outcome};
     use super::*;
+
+    #[test]
+    fn an_interrupted_run_says_how_far_it_got() {
+        let text = markdown(&[interrupted()]);
+        assert!(
+            text.contains("### ⏸️ `triage` — interrupted: 3 of 10 results made · 1/3 passed (33.3%, threshold 90.0%)"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn markdown_for_a_pull_request() {

@@ -169,6 +169,13 @@ pub fn duration(outcome: &SuiteOutcome) -> Option<std::time::Duration> {
     run.finished_at.and_then(|end| (end - run.started_at).to_std().ok())
 }
 
+/// How far an interrupted run got (`interrupted: 12 of 40 results made`), counted as the terminal
+/// summary and `eval list` count it; `None` for a finished run.
+pub fn how_far(outcome: &SuiteOutcome) -> Option<String> {
+    let run = &outcome.report.run;
+    (!run.status.is_finished()).then(|| format!("interrupted: {} of {} results made", run.totals.done, run.draft.total))
+}
+
 /// Whether the suite passed its threshold and its baseline.
 pub fn passed(outcome: &SuiteOutcome) -> bool {
     outcome.report.passed() && outcome.baseline.as_ref().is_none_or(BaselineCheck::passed)
@@ -239,6 +246,7 @@ pub(crate) mod fixtures {
                 },
             ],
             latency_ms: 5 + u64::from(case),
+            duration_ms: 6 + u64::from(case),
             input_tokens: 100,
             output_tokens: 12,
             cost: Micros(150),
@@ -293,6 +301,14 @@ pub(crate) mod fixtures {
             builder.add(r);
         }
         SuiteOutcome { report: builder.finish(), results, baseline: None }
+    }
+
+    /// The same three results of a run of ten, stopped by Ctrl-C.
+    pub fn interrupted() -> SuiteOutcome {
+        let mut outcome = outcome();
+        outcome.report.run.status = RunStatus::Interrupted;
+        outcome.report.run.draft.total = 10;
+        outcome
     }
 }
 
