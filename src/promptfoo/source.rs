@@ -291,3 +291,38 @@ pub fn glob(base: &Path, pattern: &str) -> Result<Vec<String>, String> {
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_references_stay_inside_the_config_directory() {
+        let outer = tempfile::tempdir().expect("tempdir");
+        let base = outer.path().join("project");
+        std::fs::create_dir_all(base.join("data")).expect("mkdir");
+        std::fs::write(outer.path().join("secret.txt"), "outside").expect("write");
+        std::fs::write(base.join("data/ok.txt"), "inside").expect("write");
+        assert!(resolve(&base, "data/ok.txt").is_ok());
+        assert!(resolve(&base, "/etc/passwd").expect_err("absolute").contains("absolute path"));
+        assert!(resolve(&base, "../secret.txt").expect_err("dot-dot").contains("outside the config's directory"));
+        assert!(resolve(&base, "data").expect_err("a directory").contains("not a regular file"));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outer.path().join("secret.txt"), base.join("data/link.txt")).expect("symlink");
+            assert!(resolve(&base, "data/link.txt").expect_err("symlink out").contains("outside"));
+        }
+    }
+
+    #[test]
+    fn globs_match_file_names_in_one_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("p")).expect("mkdir");
+        for name in ["b.txt", "a.txt", "c.md"] {
+            std::fs::write(dir.path().join("p").join(name), "x").expect("write");
+        }
+        assert_eq!(glob(dir.path(), "p/*.txt").expect("matches"), vec!["p/a.txt".to_owned(), "p/b.txt".to_owned()]);
+        assert!(glob(dir.path(), "p/*.json").expect_err("none").contains("matches no file"));
+        assert!(glob(dir.path(), "*/a.txt").expect_err("dir glob").contains("only the file name"));
+    }
+}
