@@ -41,12 +41,16 @@ pub async fn watch(args: &RunArgs, settings: &Settings, ctx: &Context, cancel: &
                 break changed;
             }
         };
-        // The configuration may have changed too: the project is opened anew for every round.
-        let project = ctx.project()?;
-        let chosen = match suites(ctx, &project, &args.suites, None) {
-            Ok(chosen) => chosen,
+        // The configuration may have changed too: the project is opened anew for every round,
+        // and a promptops.yaml or suite that no longer reads is reported like a failed round.
+        let opened = ctx.project().and_then(|project| {
+            let chosen = suites(ctx, &project, &args.suites, None)?;
+            Ok((project, chosen))
+        });
+        let (project, chosen) = match opened {
+            Ok(opened) => opened,
             Err(err) => {
-                crate::diagnose::report(&ctx.printer, &err);
+                status = crate::diagnose::report(&ctx.printer, &err);
                 continue;
             }
         };
