@@ -55,6 +55,8 @@ pub const MASTER_KEY_FILE: &str = "PROMPTOPS_MASTER_KEY_FILE";
 pub const NEW_MASTER_KEY: &str = "PROMPTOPS_NEW_MASTER_KEY";
 /// `promptops serve`: internal hosts provider connections may use anyway (comma-separated `host` or `host:port`).
 pub const ALLOW_PROVIDER_HOSTS: &str = "PROMPTOPS_ALLOW_PROVIDER_HOSTS";
+/// `promptops serve`: `true` lets gateway requests name models as `kind:model`.
+pub const ALLOW_KIND_MODELS: &str = "PROMPTOPS_ALLOW_KIND_MODELS";
 /// Set to `1` (CI does) to make a missing Python virtual environment a failure instead of a skip.
 pub const TEST_PYTHON: &str = "PROMPTOPS_TEST_PYTHON";
 /// Which keyring holds API keys: `os` (the default) or `none` (CI, containers, tests).
@@ -96,6 +98,7 @@ pub const ALL: &[&str] = &[
     MASTER_KEY_FILE,
     NEW_MASTER_KEY,
     ALLOW_PROVIDER_HOSTS,
+    ALLOW_KIND_MODELS,
     TEST_PYTHON,
     ALLOW_EXEC,
     TEST_LANGGRAPH,

@@ -5,19 +5,23 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc};
 
 use crate::ab::{AbError, Analysis};
 use crate::access::Scope;
 use crate::api::RunUpload;
 use crate::api::upload::{self, BodyProblem};
+use crate::config::BudgetConfig;
+use crate::error::ServiceError;
+use crate::eval::{EvalError, owner};
 use crate::eval::compare::{self, Comparison};
 use crate::eval::report::{self, RunReport};
-use crate::eval::{EvalError, owner};
+use crate::money::Micros;
 use crate::prompt::{Label, LoadedPrompt, PromptName, Selector};
 use crate::registry::{PromptLog, Registry, RegistryError};
 use crate::store::{
     CommitOutcome, ExperimentDraft, ExperimentRecord, LabelMove, LabelRecord, PromptSummary, ResultRecord, RunRecord,
-    RunStatus, RunTotals, Store, StoreError, VersionRecord,
+    RunStatus, RunTotals, Store, StoreError, TraceRecord, UsageGroup, UsageRow, VersionRecord,
 };
 use crate::workflow::VersionLookup;
 
@@ -225,7 +229,7 @@ impl RunService for LocalRuns {
         results.iter().for_each(|result| totals.add(result));
         run.status = RunStatus::verdict(&totals, run.draft.total, run.draft.threshold);
         if run.status == RunStatus::Interrupted {
-            run.finished_at = run.finished_at.or(Some(chrono::Utc::now()));
+            run.finished_at = run.finished_at.or(Some(Utc::now()));
         }
         Ok(self.store.import_run(&self.scope, run, results).await?)
     }
@@ -311,5 +315,85 @@ impl std::fmt::Debug for RegistryVersions {
 impl VersionLookup for RegistryVersions {
     async fn resolve_version(&self, name: &PromptName, selector: &Selector) -> Result<VersionRecord, RegistryError> {
         self.0.resolve(name, selector).await
+    }
+}
+
+/// A project's model-call records: the gateway's traces, and the spend of every model call
+/// (runs and gateway) with the budget lines that apply.
+#[async_trait]
+pub trait UsageService: Send + Sync {
+    /// The newest traces first, at most `limit`.
+    async fn traces(&self, limit: u32) -> Result<Vec<TraceRecord>, ServiceError>;
+    /// Spend since `since` (all of it without), grouped by day, provider or model.
+    async fn usage(&self, since: Option<DateTime<Utc>>, by: UsageGroup) -> Result<Vec<UsageRow>, ServiceError>;
+    /// Today's and this month's spend against the budgets this service answers for (the
+    /// project's `budgets:` locally; none remotely, where the gateway's budgets are settings).
+    async fn budget_lines(&self, now: DateTime<Utc>) -> Result<Vec<BudgetLine>, ServiceError>;
+}
+
+/// Spend of one budget period against its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetLine {
+    /// `today` or `this month`.
+    pub period: &'static str,
+    /// Spent in the period so far.
+    pub spent: Micros,
+    /// The limit.
+    pub limit: Micros,
+}
+
+/// [`UsageService`] over the local store, with the project's budgets.
+#[derive(Clone)]
+pub struct LocalUsage {
+    store: Arc<dyn Store>,
+    scope: Scope,
+    budgets: Option<BudgetConfig>,
+}
+
+impl std::fmt::Debug for LocalUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalUsage").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl LocalUsage {
+    /// Records of `scope` in `store`, budget lines from `budgets`.
+    pub fn new(store: Arc<dyn Store>, scope: Scope, budgets: Option<BudgetConfig>) -> Self {
+        Self { store, scope, budgets }
+    }
+}
+
+fn local(err: StoreError) -> ServiceError {
+    ServiceError(Box::new(err))
+}
+
+/// Midnight (UTC) of `now`'s day and of the first of its month.
+fn period_starts(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let day = now.date_naive();
+    let first = day.with_day(1).unwrap_or(day);
+    (Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN)), Utc.from_utc_datetime(&first.and_time(NaiveTime::MIN)))
+}
+
+#[async_trait]
+impl UsageService for LocalUsage {
+    async fn traces(&self, limit: u32) -> Result<Vec<TraceRecord>, ServiceError> {
+        self.store.traces(&self.scope, None, limit).await.map_err(local)
+    }
+
+    async fn usage(&self, since: Option<DateTime<Utc>>, by: UsageGroup) -> Result<Vec<UsageRow>, ServiceError> {
+        self.store.usage_report(&self.scope, since, by).await.map_err(local)
+    }
+
+    async fn budget_lines(&self, now: DateTime<Utc>) -> Result<Vec<BudgetLine>, ServiceError> {
+        let Some(budgets) = &self.budgets else { return Ok(Vec::new()) };
+        let (day, month) = period_starts(now);
+        let tomorrow = day + chrono::Duration::days(1);
+        let mut lines = Vec::new();
+        for (period, limit, from) in [("today", budgets.daily_usd, day), ("this month", budgets.monthly_usd, month)] {
+            let Some(limit) = limit.and_then(Micros::from_usd) else { continue };
+            let spent = self.store.spend_between(&self.scope, from, tomorrow).await.map_err(local)?;
+            lines.push(BudgetLine { period, spent, limit });
+        }
+        Ok(lines)
     }
 }

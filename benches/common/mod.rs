@@ -30,6 +30,7 @@ fn config() -> ServerConfig {
         metrics_token: None,
         master_key: Some(Arc::new(promptops::vault::MasterKey::generate())),
         allowed_provider_hosts: vec!["127.0.0.1".to_owned()],
+        kind_models: false,
     }
 }
 

@@ -8,10 +8,11 @@ use promptops::access::{Action, LOCAL_PROJECT, Principal};
 use promptops::config::{Project, resolve_author};
 use promptops::provider::{Providers, ProvidersOptions};
 use promptops::registry::Registry;
-use promptops::remote::{Client, RemoteExperiments, RemoteRegistry, RemoteRuns, credentials, settings};
+use promptops::remote::{Client, RemoteExperiments, RemoteGateway, RemoteRegistry, RemoteRuns, credentials, settings};
 use promptops::secret::Secrets;
 use promptops::service::{
-    ExperimentService, LocalExperiments, LocalRuns, RegistryService, RegistryVersions, RunService,
+    ExperimentService, LocalExperiments, LocalRuns, LocalUsage, RegistryService, RegistryVersions, RunService,
+    UsageService,
 };
 use promptops::store::{Scope, SqliteStore, Store};
 use promptops::workflow::VersionLookup;
@@ -104,6 +105,16 @@ impl Context {
         }
         let local = self.local_store(project).await?;
         Ok(Arc::new(LocalExperiments::new(local.store, local.scope)))
+    }
+
+    /// The project's traces and spend: the local store with `promptops.yaml`'s budgets, or the
+    /// server of `--remote`.
+    pub async fn usage(&self, project: &Project) -> anyhow::Result<Arc<dyn UsageService>> {
+        if let Some(name) = self.remote() {
+            return Ok(Arc::new(RemoteGateway::new(self.remote_client(project, name)?)));
+        }
+        let (store, scope) = self.store(project).await?;
+        Ok(Arc::new(LocalUsage::new(store, scope, project.config.budgets.clone())))
     }
 
     /// Stored prompt versions for the `name@label` refs of suites and arms: the local store's

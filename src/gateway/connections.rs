@@ -1,4 +1,5 @@
-//! [`Connections`]: the provider connections of a project as a use case: add, replace, list,
+//! [`Connections`]: the provider connections of a project, or of a whole tenant ([`tenant_wide`]),
+//! as a use case: add, replace, list,
 //! remove, set or clear a key, open keys for the inference pool, and re-seal every key under a
 //! new master key. Keys are sealed before they reach the store and opened only in memory; the
 //! base URL passes the SSRF guard first. The HTTP handlers, the CLI's `--remote` and (later) the
@@ -11,12 +12,21 @@ use chrono::Utc;
 use super::GatewayError;
 use super::connection::{ConnectionSpec, ConnectionView};
 use super::ssrf::HostPolicy;
-use crate::access::{Scope, SystemScope};
+use crate::access::{Scope, SystemScope, TenantScope};
 use crate::config::ProviderKind;
 use crate::secret::SecretString;
 use crate::store::gateway::key_binding;
 use crate::store::{ConnectionRecord, Store};
 use crate::vault::{MasterKey, VaultError, hint_of, sealed_by};
+
+/// The project id a tenant's own connections are stored under: no project is named by it.
+pub const TENANT_WIDE: &str = "";
+
+/// The scope of a tenant's own connections, which every project of the tenant may use (a
+/// project's connection of the same id wins).
+pub fn tenant_wide(tenant: &TenantScope) -> Scope {
+    tenant.project(TENANT_WIDE)
+}
 
 /// The connection service of a server.
 #[derive(Clone)]

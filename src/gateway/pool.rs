@@ -1,27 +1,28 @@
 //! The inference pool of one server replica: each project's connections built once into the same
 //! layered providers the CLI uses (retries with `Retry-After`, adaptive concurrency, limits,
 //! timeouts, cost, and the response cache in the store), shared by every request of the replica,
-//! and rebuilt when a connection changes (here at once, on another replica within a poll). This
-//! is the "call a model with a resolved connection" path: the gateway, server-side runs and the
-//! console playground all call [`Pool::chat`].
+//! and rebuilt when a connection changes ([`Pool::invalidate`], which the server calls on its own
+//! changes and on other replicas' announced or polled ones). This is the "call a model with a
+//! resolved connection" path: the gateway, server-side runs and the console playground all call
+//! [`Pool::chat`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use super::GatewayError;
 use super::connection::ConnectionSpec;
-use super::connections::Connections;
+use super::connections::{Connections, tenant_wide};
 use super::ssrf::GuardedResolver;
-use crate::access::Scope;
+use crate::access::{Scope, TenantScope};
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::provider::layer::{CacheMode, ResponseCache, StoreWriter};
 use crate::provider::pricing::{Price, PriceTable};
-use crate::provider::{
-    ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, LayerContext, OnDelta, Provider, ProviderError,
-};
+use crate::provider::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, LayerContext, Provider, ProviderError};
 use crate::store::Store;
+
+/// Receives each streamed piece and the id of the connection that streams it.
+pub type OnPiece<'a> = &'a mut (dyn FnMut(&str, &str) + Send);
 
 /// One connection, built.
 #[derive(Debug)]
@@ -47,20 +48,64 @@ pub struct Answer {
     pub fallback: bool,
 }
 
-/// A project's connections, built.
+/// Most `kind:model` variants a project keeps built (each holds its own limits).
+const MAX_VARIANTS: usize = 64;
+
+/// A project's connections, built; and, when the operator allows `kind:model` names, what
+/// variants of them are built from (their definitions and keys) and the variants built so far.
 #[derive(Debug)]
 pub struct ProjectPool {
     built: HashMap<String, Result<Arc<Built>, GatewayError>>,
+    sources: Vec<(ConnectionSpec, Option<crate::secret::SecretString>)>,
+    variants: RwLock<HashMap<String, Arc<Built>>>,
+    writer: Arc<StoreWriter>,
 }
 
 impl ProjectPool {
-    /// The built connection `id`, or why it cannot be used.
+    /// The built connection `id` (or a variant built for it), or why it cannot be used.
     pub fn get(&self, id: &str) -> Result<Arc<Built>, GatewayError> {
         match self.built.get(id) {
             Some(Ok(built)) => Ok(Arc::clone(built)),
             Some(Err(err)) => Err(err.clone()),
-            None => Err(GatewayError::UnknownModel { model: id.to_owned() }),
+            None => self
+                .variants
+                .read()
+                .ok()
+                .and_then(|v| v.get(id).cloned())
+                .ok_or_else(|| GatewayError::UnknownModel { model: id.to_owned() }),
         }
+    }
+
+    /// The connection `kind:model` borrows its endpoint and key from: the one whose id is the
+    /// kind, else the only one of that kind.
+    fn source_for(
+        &self,
+        reference: &str,
+    ) -> Result<(ConnectionSpec, Option<crate::secret::SecretString>), GatewayError> {
+        let unknown = || GatewayError::UnknownModel { model: reference.to_owned() };
+        let (kind_name, model) = reference.split_once(':').filter(|(_, m)| !m.is_empty()).ok_or_else(unknown)?;
+        let kind: ProviderKind = serde_json::from_value(serde_json::json!(kind_name)).map_err(|_| unknown())?;
+        if !matches!(kind, ProviderKind::Openai | ProviderKind::Anthropic) {
+            return Err(unknown());
+        }
+        let of_kind: Vec<_> = self.sources.iter().filter(|(spec, _)| spec.kind == kind).collect();
+        // Sources list the tenant's connections first: the project's own of the same id wins.
+        let named = of_kind.iter().rev().find(|(spec, _)| spec.id == kind_name);
+        let (spec, key) = match (named, of_kind.as_slice()) {
+            (Some(found), _) | (None, [found]) => (*found).clone(),
+            (None, []) => return Err(unknown()),
+            (None, _) => {
+                let message =
+                    format!("several connections are `{kind_name}`; name one `{kind_name}` to serve `{reference}`");
+                return Err(GatewayError::bad_field("model", message));
+            }
+        };
+        let mut variant = spec;
+        if variant.model.as_deref() != Some(model) {
+            variant.pricing = None;
+        }
+        (variant.id, variant.model, variant.fallbacks) = (reference.to_owned(), Some(model.to_owned()), Vec::new());
+        Ok((variant, key))
     }
 
     /// The ids of the connections, sorted.
@@ -71,13 +116,14 @@ impl ProjectPool {
     }
 
     /// One chat call to `id`, then to its fallbacks (in order) while a failure happened before
-    /// the first byte and a retry cannot help anymore.
+    /// the first byte and a retry cannot help anymore. A stream's pieces reach `on_piece` with
+    /// the id of the connection giving them (a fallback's, when one answers).
     pub async fn chat(
         &self,
         id: &str,
         request: &ChatRequest,
         cache: bool,
-        mut on_delta: Option<OnDelta<'_>>,
+        mut on_piece: Option<OnPiece<'_>>,
     ) -> Result<Answer, GatewayError> {
         let first = self.get(id)?;
         let order: Vec<String> = std::iter::once(id.to_owned()).chain(first.spec.fallbacks.iter().cloned()).collect();
@@ -93,11 +139,11 @@ impl ProjectPool {
             };
             let provider = if cache { &built.cached } else { &built.direct };
             let streamed = AtomicBool::new(false);
-            let result = match on_delta.as_deref_mut() {
+            let result = match on_piece.as_deref_mut() {
                 Some(sink) => {
                     let mut tracking = |delta: &str| {
                         streamed.store(true, Ordering::Relaxed);
-                        sink(delta);
+                        sink(delta, connection);
                     };
                     provider.chat(request, Some(&mut tracking)).await
                 }
@@ -159,30 +205,25 @@ impl Pool {
         }
     }
 
-    /// Polls the store's gateway mark every `every` and forgets what was built when another
-    /// process changed a connection; runs until the pool is dropped.
-    pub fn watch(self: &Arc<Self>, every: Duration) {
-        let (weak, store) = (Arc::downgrade(self), Arc::clone(&self.store));
-        tokio::spawn(async move {
-            let mut seen = store.gateway_mark().await.ok();
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(pool) = weak.upgrade() else { return };
-                match store.gateway_mark().await {
-                    Ok(mark) if Some(mark) != seen => {
-                        pool.invalidate();
-                        seen = Some(mark);
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "gateway mark poll failed"),
-                }
-            }
-        });
+    /// The `kind:model` variant of a connection of the project (`openai:gpt-4o` on the key and
+    /// endpoint of the project's `openai` connection), built on first use and kept with the
+    /// project's connections. Only servers that allow such names call this.
+    pub fn variant(&self, project: &ProjectPool, reference: &str) -> Result<Arc<Built>, GatewayError> {
+        if let Ok(found) = project.get(reference) {
+            return Ok(found);
+        }
+        let (spec, key) = project.source_for(reference)?;
+        let built = Arc::new(self.build_one(spec, key, &project.writer)?);
+        let mut variants = project.variants.write().map_err(|_| GatewayError::Internal("poisoned variants".into()))?;
+        if variants.len() >= MAX_VARIANTS && !variants.contains_key(reference) {
+            let message =
+                format!("this project already serves {MAX_VARIANTS} `kind:model` names; add a connection instead");
+            return Err(GatewayError::bad_field("model", message));
+        }
+        Ok(Arc::clone(variants.entry(reference.to_owned()).or_insert(built)))
     }
 
-    /// The built connections of a project.
+    /// The built connections a project may use: its own and its tenant's.
     pub async fn project(&self, scope: &Scope) -> Result<Arc<ProjectPool>, GatewayError> {
         let key = (scope.tenant().to_owned(), scope.project().to_owned());
         if let Some(found) = self.projects.read().ok().and_then(|p| p.get(&key).cloned()) {
@@ -202,15 +243,23 @@ impl Pool {
     async fn build(&self, scope: &Scope) -> Result<ProjectPool, GatewayError> {
         let writer = Arc::new(StoreWriter::new(Arc::clone(&self.store), scope.clone()));
         let mut built = HashMap::new();
-        for opened in self.connections.open(scope).await? {
+        // The tenant's own connections first, so that a project's connection of the same id wins.
+        let shared = tenant_wide(&TenantScope::new(scope.tenant()));
+        let mut opened = self.connections.open(&shared).await?;
+        opened.extend(self.connections.open(scope).await?);
+        let mut sources = Vec::new();
+        for opened in opened {
             let id = opened.spec.id.clone();
             let result = match opened.key {
-                Ok(key) => self.build_one(opened.spec, key, &writer).map(Arc::new),
+                Ok(key) => {
+                    sources.push((opened.spec.clone(), key.clone()));
+                    self.build_one(opened.spec, key, &writer).map(Arc::new)
+                }
                 Err(err) => Err(GatewayError::Vault(err)),
             };
             built.insert(id, result);
         }
-        Ok(ProjectPool { built })
+        Ok(ProjectPool { built, sources, variants: RwLock::default(), writer })
     }
 
     fn build_one(

@@ -16,7 +16,7 @@ use crate::access::{Scope, TenantScope};
 use crate::money::Micros;
 use crate::provider::Usage;
 use crate::provider::pricing::Price;
-use crate::store::{MeterSettle, Store, TraceRecord};
+use crate::store::{Admission, MeterRequest, MeterSettle, Store, StoreError, TraceRecord};
 
 /// Most entries per batch.
 const BATCH: usize = 512;
@@ -176,10 +176,44 @@ impl Ticket {
         }
     }
 
-    /// Records the admission to settle when the ticket ends.
-    pub fn admitted(&mut self, reservation: Reservation, input_estimate: u64) {
-        self.reservation = Some(reservation);
-        self.input_estimate = input_estimate;
+    /// Admits the request on the meters of `tenant` and, when admitted, holds the reservation
+    /// until the ticket ends. The store's admission runs in a task of its own, so a request
+    /// dropped while the store admits it (the client hung up) leaves no slot or reservation
+    /// behind: the task learns the outcome anyway and, finding no one to hand it to, settles it.
+    pub async fn admit(
+        &mut self,
+        store: &Arc<dyn Store>,
+        tenant: TenantScope,
+        request: MeterRequest,
+        price: Option<Price>,
+        input_estimate: u64,
+    ) -> Result<Admission, StoreError> {
+        let settle = MeterSettle {
+            scopes: request.scopes.clone(),
+            tokens_estimate: request.tokens,
+            tokens: 0,
+            estimate: request.estimate,
+            cost: Micros::ZERO,
+            admitted_at: request.now,
+            now: request.now,
+        };
+        let (answer, outcome) = oneshot::channel();
+        let (store, writer, orphan) = (Arc::clone(store), self.writer.clone(), (tenant.clone(), settle.clone()));
+        tokio::spawn(async move {
+            let admitted = store.gateway_admit(&orphan.0, &request).await;
+            if let Err(Ok(Admission::Admitted)) = answer.send(admitted) {
+                let (tenant, mut settle) = orphan;
+                settle.now = Utc::now();
+                writer.queue(Entry::Settle(Box::new((tenant, settle))));
+            }
+        });
+        // Nothing may await between receiving the outcome and taking the reservation.
+        let admitted = outcome.await.map_err(|err| StoreError::Backend(Box::new(err)))?;
+        if let Ok(Admission::Admitted) = &admitted {
+            self.reservation = Some(Reservation { tenant, settle, price });
+            self.input_estimate = input_estimate;
+        }
+        admitted
     }
 
     /// Notes a piece of streamed text: the first one marks the time to first token, and all of
@@ -256,4 +290,92 @@ impl Drop for Ticket {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    //! A slot of `max_parallel` is given back however a request ends: the ticket's owner panics,
+    //! or the request is dropped while the store is still admitting it.
+
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::Context;
+
+    use super::*;
+    use crate::access::SystemScope;
+    use crate::store::{MeterScope, SqliteStore};
+
+    async fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(dir.path().join("gateway.db")).await.expect("open store");
+        (dir, Arc::new(store))
+    }
+
+    fn one_slot() -> MeterRequest {
+        let scope = MeterScope {
+            key: "key:tok_1".into(),
+            rpm: None,
+            tpm: None,
+            max_parallel: Some(1),
+            daily: None,
+            monthly: None,
+        };
+        MeterRequest { scopes: vec![scope], tokens: 10, estimate: Micros::ZERO, now: Utc::now() }
+    }
+
+    fn tenant() -> TenantScope {
+        SystemScope::new().tenant("acme")
+    }
+
+    fn ticket(writer: &TraceWriter) -> Ticket {
+        Ticket::open(writer, tenant().project("web"), "tok_1", "chat", "fast")
+    }
+
+    /// Admits a fresh request until it passes (the slot came back) or a few seconds went by.
+    async fn slot_comes_back(store: &Arc<dyn Store>, writer: &TraceWriter) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            writer.flush().await;
+            let mut probe = ticket(writer);
+            if probe.admit(store, tenant(), one_slot(), None, 0).await.expect("admit") == Admission::Admitted {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_that_panics_gives_its_slot_back() {
+        let (_dir, store) = store().await;
+        let writer = TraceWriter::start(Arc::clone(&store), None);
+        let mut held = ticket(&writer);
+        assert_eq!(held.admit(&store, tenant(), one_slot(), None, 0).await.expect("admit"), Admission::Admitted);
+        let mut second = ticket(&writer);
+        let refused = second.admit(&store, tenant(), one_slot(), None, 0).await.expect("admit");
+        assert!(matches!(refused, Admission::Refused { limit: crate::store::MeterLimit::Parallel, .. }));
+        let panicked = tokio::spawn(async move {
+            let _held = held;
+            panic!("a handler bug");
+        });
+        assert!(panicked.await.is_err(), "the task was meant to panic");
+        assert!(slot_comes_back(&store, &writer).await, "the panicked request kept its slot");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_while_admitting_gives_its_slot_back() {
+        let (_dir, store) = store().await;
+        let writer = TraceWriter::start(Arc::clone(&store), None);
+        let mut dropped = ticket(&writer);
+        {
+            // Start the admission and abandon it at its first wait, as a hung-up request would.
+            let mut admitting = pin!(dropped.admit(&store, tenant(), one_slot(), None, 0));
+            let waker = futures::task::noop_waker();
+            let _ = admitting.as_mut().poll(&mut Context::from_waker(&waker));
+        }
+        drop(dropped);
+        // Let the admission the request left behind finish before anyone else asks for the slot.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(slot_comes_back(&store, &writer).await, "the abandoned admission kept its slot");
+    }
 }

@@ -1,14 +1,18 @@
-//! [`RemoteGateway`]: a project's provider connections, traces and usage on `promptops serve`,
-//! for `provider add|list|rm|set-key --remote`, `traces --remote` and `cost --remote`. Keys go to
+//! [`RemoteGateway`]: a project's provider connections on `promptops serve`, for
+//! `provider add|list|rm|set-key --remote`, and its traces and usage as a [`UsageService`], for
+//! `traces` and `cost` with `--remote`. Keys go to
 //! the server once, over the request, and never come back: listings show their last characters.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::json;
 
 use super::{Client, RemoteError};
+use crate::error::ServiceError;
 use crate::gateway::{ConnectionSpec, ConnectionView};
 use crate::secret::SecretString;
+use crate::service::{BudgetLine, UsageService};
 use crate::store::{TraceRecord, UsageGroup, UsageRow};
 
 /// The gateway routes of one remote's project.
@@ -56,17 +60,28 @@ impl RemoteGateway {
             self.client.send(Method::PUT, self.client.project_url(&["providers", id, "key"]), Some(&body)).await?;
         Ok(answer["key"].as_str().map(ToOwned::to_owned))
     }
+}
 
-    /// The newest traces, at most `limit`.
-    pub async fn traces(&self, limit: usize) -> Result<Vec<TraceRecord>, RemoteError> {
-        self.client.get_up_to(self.client.project_url(&["traces"]), &[], limit).await
+fn service(err: RemoteError) -> ServiceError {
+    ServiceError(Box::new(err))
+}
+
+#[async_trait]
+impl UsageService for RemoteGateway {
+    async fn traces(&self, limit: u32) -> Result<Vec<TraceRecord>, ServiceError> {
+        self.client.get_up_to(self.client.project_url(&["traces"]), &[], limit as usize).await.map_err(service)
     }
 
-    /// Spend of the project's calls (the gateway's included), grouped.
-    pub async fn usage(&self, since: Option<DateTime<Utc>>, by: UsageGroup) -> Result<Vec<UsageRow>, RemoteError> {
+    async fn usage(&self, since: Option<DateTime<Utc>>, by: UsageGroup) -> Result<Vec<UsageRow>, ServiceError> {
         let by = serde_json::to_value(by).ok().and_then(|v| v.as_str().map(ToOwned::to_owned)).unwrap_or_default();
         let mut query = vec![("by", by)];
         query.extend(since.map(|s| ("since", s.to_rfc3339())));
-        self.client.get(self.client.project_url(&["usage"]), &query).await
+        self.client.get(self.client.project_url(&["usage"]), &query).await.map_err(service)
+    }
+
+    /// None: a server's budgets are its gateway settings, enforced there; `promptops.yaml`'s
+    /// budgets are the local runs'.
+    async fn budget_lines(&self, _now: DateTime<Utc>) -> Result<Vec<BudgetLine>, ServiceError> {
+        Ok(Vec::new())
     }
 }

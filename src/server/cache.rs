@@ -1,6 +1,7 @@
 //! Prompt fetches by label, served from memory. Every label move made through this process
-//! clears the cache at once; moves made by other processes on the same database are noticed by
-//! polling the store's label-move mark (the id of the newest move) every `poll` interval. A
+//! clears the cache at once; moves made by other processes on the same database too where the
+//! store announces them (PostgreSQL `NOTIFY`), and otherwise by polling the store's label-move
+//! mark (the id of the newest move) every `poll` interval, which stays on as the fallback. A
 //! generation counter keeps a fetch that raced with a move from caching what it read before it.
 
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::access::Scope;
+use crate::store::changes::{Change, follow, mark_reader};
 use crate::store::{Store, VersionRecord};
 
 type Key = (String, String, String, String);
@@ -56,29 +58,15 @@ impl PromptCache {
         }
     }
 
-    /// Polls the store's label-move mark every `every` and invalidates when it changes; runs until
-    /// the cache is dropped.
+    /// Forgets everything when another process moves a label: at once where the store announces
+    /// moves (PostgreSQL), and in any case when the label-move mark changes, polled every `every`.
+    /// Runs until the cache is dropped.
     pub fn watch(self: &Arc<Self>, store: Arc<dyn Store>, every: Duration) {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut seen = store.label_move_mark().await.ok();
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(cache) = weak.upgrade() else { return };
-                match store.label_move_mark().await {
-                    Ok(mark) if Some(mark) != seen => {
-                        cache.invalidate();
-                        seen = Some(mark);
-                    }
-                    Ok(_) => {}
-                    Err(err) => {
-                        tracing::warn!(error = %err, "label-move poll failed; dropping the prompt cache");
-                        cache.invalidate();
-                    }
-                }
-            }
+        let feed = store.changes();
+        let mark = mark_reader(move || {
+            let store = Arc::clone(&store);
+            async move { store.label_move_mark().await }
         });
+        follow(self, feed, Change::Labels, every, mark, Self::invalidate);
     }
 }

@@ -19,6 +19,7 @@ use crate::prompt::Label;
 use crate::registry::Registry;
 use crate::secret::SecretString;
 use crate::store::Store;
+use crate::store::changes::{Change, follow, mark_reader};
 use crate::vault::MasterKey;
 
 /// Labels only admins and owners may move, unless configured otherwise.
@@ -54,6 +55,9 @@ pub struct ServerConfig {
     pub master_key: Option<Arc<MasterKey>>,
     /// Internal hosts provider connections may nevertheless use (`--allow-provider-host`).
     pub allowed_provider_hosts: Vec<String>,
+    /// Whether a gateway request may name a model as `kind:model` (`openai:gpt-4o`), served on
+    /// the key and endpoint of the project's connection of that kind (`--allow-kind-models`).
+    pub kind_models: bool,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -85,12 +89,18 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `store`; starts the label-move poller.
+    /// State over `store`; starts following other processes' label moves and gateway changes.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let prompts = Arc::new(PromptCache::default());
         prompts.watch(Arc::clone(&store), config.cache_poll);
         let metrics = Arc::new(Metrics::default());
         let gateway = Arc::new(gateway_state(&store, &config, &metrics));
+        let mark_store = Arc::clone(&store);
+        let mark = mark_reader(move || {
+            let store = Arc::clone(&mark_store);
+            async move { store.gateway_mark().await }
+        });
+        follow(&gateway, store.changes(), Change::Gateway, config.cache_poll, mark, GatewayState::forget);
         Self {
             limiter: config.rate_limit.map(|limit| Arc::new(RateLimiter::new(limit))),
             auth_failures: config.auth_failures.map(|limit| Arc::new(FailureThrottle::new(limit))),
@@ -137,7 +147,6 @@ fn gateway_state(store: &Arc<dyn Store>, config: &ServerConfig, metrics: &Arc<Me
     let policy = Arc::new(HostPolicy::allowing(config.allowed_provider_hosts.iter().cloned()));
     let connections = Connections::new(Arc::clone(store), config.master_key.clone(), policy);
     let pool = Arc::new(Pool::new(Arc::clone(store), connections));
-    pool.watch(config.cache_poll);
     let observed = Arc::clone(metrics);
     let traces = TraceWriter::start(Arc::clone(store), Some(Arc::new(move |trace| observed.gateway_request(trace))));
     GatewayState { pool, traces, keys: Default::default(), settings: Default::default(), parsed: Default::default() }

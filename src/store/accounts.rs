@@ -365,6 +365,12 @@ pub trait AccountStore {
     /// The id of the newest label move in the database: grows on every move made by any process,
     /// so a server polls it to invalidate its prompt cache. Carries no tenant data.
     async fn label_move_mark(&self) -> Result<i64, StoreError>;
+
+    /// Announcements of label moves and gateway changes made by any process, as they commit;
+    /// `None` when the backend has no such channel (SQLite), and the marks are polled alone.
+    fn changes(&self) -> Option<super::changes::ChangeFeed> {
+        None
+    }
 }
 
 /// Why a member change is refused before anything is read but the principal's role: an owner

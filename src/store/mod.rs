@@ -6,6 +6,7 @@
 //! not depend on SQL (what a commit creates, how totals add up) lives here once, for both.
 
 mod accounts;
+pub mod changes;
 mod commit;
 mod experiment;
 pub mod gateway;

@@ -1,10 +1,10 @@
-//! `promptops cost`: spend from the usage ledger, grouped by day, provider or model, with the
-//! project's budgets shown beside today's and this month's spend.
+//! `promptops cost`: spend from the usage service (the local ledger, or the server's with
+//! `--remote`, gateway spend included), grouped by day, provider or model, with the budget lines
+//! the service answers for beside it.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 use promptops::money::Micros;
-use promptops::remote::RemoteGateway;
 use promptops::store::{UsageGroup, UsageRow};
 
 use crate::context::Context;
@@ -59,26 +59,11 @@ pub async fn run(args: CostArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         By::Provider => UsageGroup::Provider,
         By::Model => UsageGroup::Model,
     };
-    if let Some(remote) = ctx.remote() {
-        // The server's ledger: uploaded runs' calls and the gateway's, budgets are the server's.
-        let rows = RemoteGateway::new(ctx.remote_client(&project, remote)?).usage(since, group).await.diag()?;
-        print(ctx, format, &rows, by)?;
-        return Ok(ExitStatus::Success);
-    }
-    let (store, scope) = ctx.store(&project).await?;
-    let rows = store.usage_report(&scope, since, group).await.diag()?;
+    let usage = ctx.usage(&project).await?;
+    let rows = usage.usage(since, group).await.diag()?;
     print(ctx, format, &rows, by)?;
-    if let Some(budgets) = &project.config.budgets {
-        let now = Utc::now();
-        let day = Utc.from_utc_datetime(&now.date_naive().and_hms_opt(0, 0, 0).expect("invariant: midnight exists"));
-        let first = NaiveDate::from_ymd_opt(now.year(), now.month(), 1).expect("invariant: the 1st exists");
-        let month = Utc.from_utc_datetime(&first.and_hms_opt(0, 0, 0).expect("invariant: midnight exists"));
-        let tomorrow = day + chrono::Duration::days(1);
-        for (name, limit, from) in [("today", budgets.daily_usd, day), ("this month", budgets.monthly_usd, month)] {
-            let Some(limit) = limit.and_then(Micros::from_usd) else { continue };
-            let spent = store.spend_between(&scope, from, tomorrow).await.diag()?;
-            ctx.printer.status(&format!("{name}: {spent} of {limit} budget"));
-        }
+    for line in usage.budget_lines(Utc::now()).await.diag()? {
+        ctx.printer.status(&format!("{}: {} of {} budget", line.period, line.spent, line.limit));
     }
     Ok(ExitStatus::Success)
 }

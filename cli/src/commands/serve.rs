@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// An internal host (`host` or `host:port`) provider connections may use anyway (repeatable).
     #[arg(long = "allow-provider-host", env = env::ALLOW_PROVIDER_HOSTS, value_delimiter = ',')]
     pub allow_provider_hosts: Vec<String>,
+    /// Let gateway requests name a model as `kind:model` (`openai:gpt-4o`), on the key and
+    /// endpoint of the project's connection of that kind.
+    #[arg(long = "allow-kind-models", env = env::ALLOW_KIND_MODELS)]
+    pub allow_kind_models: bool,
 }
 
 /// Flags of `promptops rotate-master-key`.
@@ -149,6 +153,7 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         metrics_token,
         master_key_file,
         allow_provider_hosts,
+        allow_kind_models,
     } = args;
     init_logs(&log, &log_format)?;
     let secret = jwt_secret_from(jwt_secret, jwt_secret_file)?;
@@ -200,6 +205,7 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         metrics_token: metrics_token.filter(|t| !t.trim().is_empty()).map(SecretString::new),
         master_key: master_key.map(Arc::new),
         allowed_provider_hosts: allow_provider_hosts.into_iter().filter(|h| !h.trim().is_empty()).collect(),
+        kind_models: allow_kind_models,
     };
     let state = AppState::new(Arc::clone(&store), config);
     server::serve(listeners, state, shutdown_signal(), Duration::from_secs(request_timeout)).await?;

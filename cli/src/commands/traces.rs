@@ -1,9 +1,9 @@
 //! `promptops traces [--remote R] [--limit N]`: the gateway's requests, newest first: who
-//! (the key), which prompt and model, tokens, cost, latency, cache and outcome. Locally they are
-//! the traces of a `promptops serve` that ran on this project's store.
+//! (the key), which prompt and model, tokens, cost, latency, cache and outcome, from the usage
+//! service the context picks (locally, the traces of a `promptops serve` that ran on this
+//! project's store).
 
 use clap::Args;
-use promptops::remote::RemoteGateway;
 use promptops::store::TraceRecord;
 
 use crate::context::Context;
@@ -24,13 +24,7 @@ pub async fn run(args: TracesArgs, ctx: &Context) -> anyhow::Result<ExitStatus> 
     let TracesArgs { limit } = args;
     let format = ctx.format(Format::LISTING, "traces")?;
     let project = ctx.project()?;
-    let traces = match ctx.remote() {
-        Some(remote) => RemoteGateway::new(ctx.remote_client(&project, remote)?).traces(limit as usize).await.diag()?,
-        None => {
-            let (store, scope) = ctx.store(&project).await?;
-            store.traces(&scope, None, limit).await.diag()?
-        }
-    };
+    let traces = ctx.usage(&project).await?.traces(limit).await.diag()?;
     match format {
         Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&traces)?),
         Format::Yaml => ctx.printer.out(&serde_yaml::to_string(&traces)?),

@@ -20,15 +20,14 @@ use super::KeyCaller;
 use super::prompts::{self, Managed};
 use super::wire::{self, OpenAiError};
 use crate::access::TenantScope;
-use crate::gateway::pool::ProjectPool;
-use crate::gateway::trace::Reservation;
+use crate::gateway::pool::{Built, ProjectPool};
 use crate::gateway::{GatewayError, Ticket, limits};
 use crate::money::Micros;
 use crate::provider::layer::rate_limit::DEFAULT_OUTPUT_ESTIMATE;
 use crate::provider::pricing::Price;
 use crate::provider::{ChatRequest, ChatResponse, EmbedRequest};
 use crate::server::state::AppState;
-use crate::store::{Admission, MeterRequest, MeterScope, MeterSettle};
+use crate::store::{Admission, MeterRequest, MeterScope};
 
 /// The request header that turns the response cache on or off for one request.
 pub const CACHE_HEADER: &str = "x-promptops-cache";
@@ -86,25 +85,24 @@ async fn admit(
     }
     let estimate =
         price.map_or(Micros::ZERO, |p| Micros::for_tokens(input, p.input) + Micros::for_tokens(output, p.output));
-    let now = Utc::now();
-    let request = MeterRequest { scopes: scopes.clone(), tokens: input + output, estimate, now };
-    match state.store.gateway_admit(&tenant, &request).await.map_err(|e| OpenAiError::from(GatewayError::from(e)))? {
-        Admission::Admitted => {
-            let settle = MeterSettle {
-                scopes,
-                tokens_estimate: input + output,
-                tokens: 0,
-                estimate,
-                cost: Micros::ZERO,
-                admitted_at: now,
-                now,
-            };
-            ticket.admitted(Reservation { tenant, settle, price }, input);
-            Ok(())
-        }
+    let request = MeterRequest { scopes, tokens: input + output, estimate, now: Utc::now() };
+    let admitted = ticket.admit(&state.store, tenant, request, price, input).await;
+    match admitted.map_err(|e| OpenAiError::from(GatewayError::from(e)))? {
+        Admission::Admitted => Ok(()),
         Admission::Refused { scope, limit, retry_after } => {
             Err(GatewayError::Limited { scope, limit, retry_after }.into())
         }
+    }
+}
+
+/// The connection a request's `model` names: one of the project's (or its tenant's), or, where
+/// the operator allows `kind:model` names, that model on the connection of that kind.
+fn connection_named(state: &AppState, project: &ProjectPool, model: &str) -> Result<Arc<Built>, GatewayError> {
+    match project.get(model) {
+        Err(GatewayError::UnknownModel { .. }) if state.config.kind_models && model.contains(':') => {
+            state.gateway.pool.variant(project, model)
+        }
+        other => other,
     }
 }
 
@@ -162,7 +160,7 @@ async fn prepare(
             .or_else(|| managed.as_ref().and_then(|m| m.rendered.response_schema.clone())),
     };
     let project = state.gateway.pool.project(&key.scope).await?;
-    let built = project.get(&connection)?;
+    let built = connection_named(state, &project, &connection)?;
     let cache = cache_choice(headers, built.spec.cache)?;
     let input = request.estimated_input_tokens();
     let output = request.params.or(&built.spec.params).max_tokens.map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
@@ -259,10 +257,12 @@ fn fail(ticket: Ticket, err: OpenAiError) -> Response {
     response
 }
 
-/// What the streaming task reports.
+/// What the streaming task reports: which connection streams (before its first piece), the
+/// pieces, and the end.
 enum Event {
+    Answering(String),
     Delta(String),
-    Done(Box<Result<ChatResponse, OpenAiError>>),
+    Done(Box<Result<(ChatResponse, String), OpenAiError>>),
 }
 
 /// Aborts the streaming task when the response body is dropped (the client hung up).
@@ -279,10 +279,16 @@ async fn stream(mut ticket: Ticket, prepared: Prepared, include_usage: bool) -> 
     let mut headers = HeaderMap::new();
     prompt_headers(&mut headers, &ticket);
     let (id, created) = (format!("chatcmpl-{}", ticket.trace.trace_id), ticket.trace.at.timestamp());
+    let requested = prepared.connection.clone();
     let task = tokio::spawn(async move {
         let result = {
             let deltas = sender.clone();
-            let mut sink = |delta: &str| {
+            let mut answering = None;
+            let mut sink = |delta: &str, connection: &str| {
+                if answering.as_deref() != Some(connection) {
+                    answering = Some(connection.to_owned());
+                    let _ = deltas.send(Event::Answering(connection.to_owned()));
+                }
                 ticket.saw(delta);
                 let _ = deltas.send(Event::Delta(delta.to_owned()));
             };
@@ -293,7 +299,7 @@ async fn stream(mut ticket: Ticket, prepared: Prepared, include_usage: bool) -> 
                 record_answer(&mut ticket, &prepared, &answer.response, &answer.connection, answer.fallback);
                 let response = answer.response;
                 ticket.succeed(response.usage, response.cost, 200);
-                Ok(response)
+                Ok((response, answer.connection))
             }
             Err(err) => {
                 let err = OpenAiError::from(err);
@@ -315,6 +321,9 @@ async fn stream(mut ticket: Ticket, prepared: Prepared, include_usage: bool) -> 
         None => return OpenAiError::from(GatewayError::Internal("the stream ended".into())).into_response(),
     };
     let model = prepared_model(&first);
+    if let Some(answering) = answering(&first).filter(|c| *c != requested) {
+        set(&mut headers, "x-promptops-fallback", answering);
+    }
     let opening = wire::chunk(&id, created, &model, json!({"role": "assistant", "content": ""}), None);
     let state = (Some(first), receiver, guard, false);
     let events = futures::stream::unfold(state, move |(pending, mut receiver, guard, finished)| {
@@ -328,9 +337,10 @@ async fn stream(mut ticket: Ticket, prepared: Prepared, include_usage: bool) -> 
                 None => receiver.recv().await?,
             };
             let (text, finished) = match event {
+                Event::Answering(_) => (String::new(), false),
                 Event::Delta(delta) => (wire::chunk(&id, created, &model, json!({"content": delta}), None), false),
                 Event::Done(done) => match *done {
-                    Ok(response) => {
+                    Ok((response, _)) => {
                         let reason = response.finish_reason.as_deref().unwrap_or("stop");
                         let mut text = wire::chunk(&id, created, &response.model, json!({}), Some(reason));
                         if include_usage {
@@ -357,8 +367,17 @@ async fn stream(mut ticket: Ticket, prepared: Prepared, include_usage: bool) -> 
 /// The model named in the first chunks: the answer's when the call already ended.
 fn prepared_model(first: &Event) -> String {
     match first {
-        Event::Done(done) => done.as_ref().as_ref().map(|r| r.model.clone()).unwrap_or_default(),
-        Event::Delta(_) => String::new(),
+        Event::Done(done) => done.as_ref().as_ref().map(|(r, _)| r.model.clone()).unwrap_or_default(),
+        Event::Answering(_) | Event::Delta(_) => String::new(),
+    }
+}
+
+/// The connection that streams, as the first event says.
+fn answering(first: &Event) -> Option<&str> {
+    match first {
+        Event::Answering(connection) => Some(connection),
+        Event::Done(done) => done.as_ref().as_ref().ok().map(|(_, connection)| connection.as_str()),
+        Event::Delta(_) => None,
     }
 }
 
@@ -380,7 +399,7 @@ pub async fn embeddings(
         }
         let inputs = wire::embedding_inputs(&body)?;
         let project = state.gateway.pool.project(&key.scope).await?;
-        let built = project.get(&model)?;
+        let built = connection_named(&state, &project, &model)?;
         let tokens: u64 = inputs.iter().map(|t| (t.len() as u64).div_ceil(4)).sum();
         admit(&state, &key, &mut ticket, built.price, (tokens, 0)).await?;
         let request = EmbedRequest { inputs, model: None };

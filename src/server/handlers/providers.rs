@@ -1,5 +1,5 @@
-//! The gateway's management routes under `/api/v1`: a project's provider connections and their
-//! keys (admin; a key is sealed before it is stored and never answered, only its last four
+//! The gateway's management routes under `/api/v1`: the provider connections of a project (admin)
+//! or of a whole tenant (tenant admin) and their keys (a key is sealed before it is stored and never answered, only its last four
 //! characters), gateway keys (admin; `pog_…` tokens with the `gateway:invoke` scope of one
 //! project), gateway settings of a project (admin) or a tenant (tenant admin), and the traces and
 //! usage a project's gateway calls left (viewer). Every write is audited by the middleware.
@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::newest_first;
-use crate::access::{Action, Role, TenantScope};
+use crate::access::{Action, Role, Scope, TenantScope};
 use crate::api::{Page, RunListQuery};
+use crate::gateway::connections::tenant_wide;
 use crate::gateway::{ConnectionSpec, ConnectionView, GatewayError, GatewaySettings, KeyLimits};
 use crate::secret::SecretString;
 use crate::server::auth::{self, Caller};
@@ -149,14 +150,76 @@ fn api_key(text: Option<String>) -> Result<Option<SecretString>, ApiError> {
     }
 }
 
-/// `GET /projects/{project}/providers` (admin).
+/// The connections of `project` (admin), or with `None` the tenant's own (tenant admin).
+fn connection_owner(caller: &Caller, project: Option<&str>) -> Result<Scope, ApiError> {
+    match project {
+        Some(project) => Ok(caller.principal.authorize(Action::Admin, project)?),
+        None => Ok(tenant_wide(&caller.principal.authorize_tenant()?)),
+    }
+}
+
+async fn list_in(state: &AppState, scope: &Scope) -> ApiResult<Vec<ConnectionView>> {
+    Ok(Json(state.connections().list(scope).await?))
+}
+
+async fn create_in(
+    state: &AppState,
+    scope: &Scope,
+    caller: &Caller,
+    body: ConnectionBody,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    let key = api_key(body.api_key)?;
+    let view = state.connections().put(scope, body.connection, key, &caller.principal.subject, false).await?;
+    state.gateway.forget();
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn replace_in(
+    state: &AppState,
+    scope: &Scope,
+    caller: &Caller,
+    id: &str,
+    body: ConnectionBody,
+) -> ApiResult<ConnectionView> {
+    if body.connection.id != id {
+        return Err(ApiError::bad_request(
+            "invalid_connection",
+            "the body's `id` differs from the path's",
+            Some("connection.id"),
+        ));
+    }
+    let key = api_key(body.api_key)?;
+    let view = state.connections().put(scope, body.connection, key, &caller.principal.subject, true).await?;
+    state.gateway.forget();
+    Ok(Json(view))
+}
+
+async fn remove_in(state: &AppState, scope: &Scope, id: &str) -> Result<StatusCode, ApiError> {
+    state.connections().remove(scope, id).await?;
+    state.gateway.forget();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_key_in(
+    state: &AppState,
+    scope: &Scope,
+    caller: &Caller,
+    id: &str,
+    key: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let key = api_key(key)?;
+    let hint = state.connections().set_key(scope, id, key, &caller.principal.subject).await?;
+    state.gateway.forget();
+    Ok(hint)
+}
+
+/// `GET /projects/{project}/providers` (admin): the project's own connections.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(project): ApiPath<String>,
 ) -> ApiResult<Vec<ConnectionView>> {
-    let scope = caller.principal.authorize(Action::Admin, &project)?;
-    Ok(Json(state.connections().list(&scope).await?))
+    list_in(&state, &connection_owner(&caller, Some(&project))?).await
 }
 
 /// `POST /projects/{project}/providers` (admin).
@@ -166,11 +229,7 @@ pub async fn create(
     ApiPath(project): ApiPath<String>,
     ApiJson(body): ApiJson<ConnectionBody>,
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
-    let scope = caller.principal.authorize(Action::Admin, &project)?;
-    let key = api_key(body.api_key)?;
-    let view = state.connections().put(&scope, body.connection, key, &caller.principal.subject, false).await?;
-    state.gateway.forget();
-    Ok((StatusCode::CREATED, Json(view)))
+    create_in(&state, &connection_owner(&caller, Some(&project))?, &caller, body).await
 }
 
 /// `PUT /projects/{project}/providers/{id}` (admin): replaces the definition, keeping the key
@@ -181,18 +240,7 @@ pub async fn replace(
     ApiPath((project, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<ConnectionBody>,
 ) -> ApiResult<ConnectionView> {
-    let scope = caller.principal.authorize(Action::Admin, &project)?;
-    if body.connection.id != id {
-        return Err(ApiError::bad_request(
-            "invalid_connection",
-            "the body's `id` differs from the path's",
-            Some("connection.id"),
-        ));
-    }
-    let key = api_key(body.api_key)?;
-    let view = state.connections().put(&scope, body.connection, key, &caller.principal.subject, true).await?;
-    state.gateway.forget();
-    Ok(Json(view))
+    replace_in(&state, &connection_owner(&caller, Some(&project))?, &caller, &id, body).await
 }
 
 /// `DELETE /projects/{project}/providers/{id}` (admin).
@@ -201,10 +249,7 @@ pub async fn remove(
     caller: Caller,
     ApiPath((project, id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = caller.principal.authorize(Action::Admin, &project)?;
-    state.connections().remove(&scope, &id).await?;
-    state.gateway.forget();
-    Ok(StatusCode::NO_CONTENT)
+    remove_in(&state, &connection_owner(&caller, Some(&project))?, &id).await
 }
 
 /// `PUT /projects/{project}/providers/{id}/key` (admin).
@@ -214,11 +259,8 @@ pub async fn set_key(
     ApiPath((project, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<KeyBody>,
 ) -> ApiResult<KeyHint> {
-    let scope = caller.principal.authorize(Action::Admin, &project)?;
-    let key = api_key(Some(body.api_key))?;
-    let hint = state.connections().set_key(&scope, &id, key, &caller.principal.subject).await?;
-    state.gateway.forget();
-    Ok(Json(KeyHint { key: hint }))
+    let scope = connection_owner(&caller, Some(&project))?;
+    Ok(Json(KeyHint { key: set_key_in(&state, &scope, &caller, &id, Some(body.api_key)).await? }))
 }
 
 /// `DELETE /projects/{project}/providers/{id}/key` (admin).
@@ -227,10 +269,52 @@ pub async fn remove_key(
     caller: Caller,
     ApiPath((project, id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = caller.principal.authorize(Action::Admin, &project)?;
-    state.connections().set_key(&scope, &id, None, &caller.principal.subject).await?;
-    state.gateway.forget();
+    set_key_in(&state, &connection_owner(&caller, Some(&project))?, &caller, &id, None).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /providers` (tenant admin): the tenant's own connections, which every project may use.
+pub async fn tenant_list(State(state): State<AppState>, caller: Caller) -> ApiResult<Vec<ConnectionView>> {
+    list_in(&state, &connection_owner(&caller, None)?).await
+}
+
+/// `POST /providers` (tenant admin).
+pub async fn tenant_create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ConnectionBody>,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    create_in(&state, &connection_owner(&caller, None)?, &caller, body).await
+}
+
+/// `PUT /providers/{connection}` (tenant admin).
+pub async fn tenant_replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ConnectionBody>,
+) -> ApiResult<ConnectionView> {
+    replace_in(&state, &connection_owner(&caller, None)?, &caller, &id, body).await
+}
+
+/// `DELETE /providers/{connection}` (tenant admin).
+pub async fn tenant_remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    remove_in(&state, &connection_owner(&caller, None)?, &id).await
+}
+
+/// `PUT /providers/{connection}/key` (tenant admin).
+pub async fn tenant_set_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<KeyBody>,
+) -> ApiResult<KeyHint> {
+    let scope = connection_owner(&caller, None)?;
+    Ok(Json(KeyHint { key: set_key_in(&state, &scope, &caller, &id, Some(body.api_key)).await? }))
 }
 
 fn key_view(record: GatewayKeyRecord) -> GatewayKeyView {

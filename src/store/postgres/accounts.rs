@@ -472,4 +472,8 @@ impl AccountStore for PostgresStore {
             .map_err(backend)?;
         col(&row, 0)
     }
+
+    fn changes(&self) -> Option<crate::store::changes::ChangeFeed> {
+        self.listener.feed()
+    }
 }

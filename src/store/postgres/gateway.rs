@@ -27,7 +27,9 @@ fn json(text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|err| decode("gateway JSON", err))
 }
 
-const BUMP: &str = "UPDATE gateway_revision SET n = n + 1 WHERE id = 1";
+/// Grows the revision other servers poll, and announces the change to their listeners.
+const BUMP: &str = "WITH bumped AS (UPDATE gateway_revision SET n = n + 1 WHERE id = 1 RETURNING n)
+    SELECT pg_notify('promptops_changes', COALESCE(current_schema(), '') || ':gateway') FROM bumped";
 
 fn owner_key(owner: SettingsOwner<'_>) -> (String, String) {
     match owner {

@@ -11,6 +11,7 @@ mod accounts;
 mod cache;
 mod experiments;
 mod gateway;
+mod listen;
 mod migrate;
 mod prompts;
 mod runs;
@@ -19,6 +20,7 @@ mod usage;
 mod workflow;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -39,6 +41,7 @@ pub struct PostgresStore {
     pool: Pool,
     target: String,
     tls: bool,
+    listener: Arc<listen::Listener>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -60,10 +63,11 @@ impl PostgresStore {
         let (config, tls) = parse_config(url)?;
         let target = describe(&config);
         let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let manager = if tls.required {
-            Manager::from_config(config, tls::connector(&tls, url)?, manager_config)
-        } else {
-            Manager::from_config(config, NoTls, manager_config)
+        let connector = if tls.required { Some(tls::connector(&tls, url)?) } else { None };
+        let listener = Arc::new(listen::Listener::new(config.clone(), connector.clone()));
+        let manager = match connector {
+            Some(connector) => Manager::from_config(config, connector, manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -72,7 +76,7 @@ impl PostgresStore {
             .wait_timeout(Some(CONNECT_TIMEOUT * 3))
             .build()
             .map_err(|err| StoreError::Backend(Box::new(err)))?;
-        let store = Self { pool, target, tls: tls.required };
+        let store = Self { pool, target, tls: tls.required, listener };
         if options.migrate {
             store.apply_migrations().await?;
         } else {

@@ -266,6 +266,7 @@ impl PromptStore for PostgresStore {
         )
         .await
         .map_err(backend)?;
+        tx.execute(super::listen::NOTIFY_LABELS, &[]).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(LabelMove { name: name.clone(), label: label.clone(), from, to, reason, actor: actor.to_owned(), at })
     }

@@ -1,6 +1,8 @@
 //! The inference gateway over real HTTP, against the LLM stub on loopback: provider keys sealed at
 //! rest and never answered, master-key rotation, the SSRF guard, who may manage connections,
-//! budgets that hold under concurrency, and a client hanging up mid-stream.
+//! budgets that hold under concurrency, a client hanging up (the upstream call cancelled, the
+//! slot given back), fallbacks that say so on plain and streamed answers, and a cache that keeps
+//! only successful answers.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use promptops::gateway::rotate_master_key;
 use promptops::vault::MasterKey;
-use promptops_test_support::stub::{Stub, StubConfig};
+use promptops_test_support::stub::{Fault, Stub, StubConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -232,4 +234,178 @@ pub async fn a_client_that_hangs_up_cancels_the_upstream_call(b: Backend) {
     let trace = &traces["items"][0];
     assert_eq!(trace["status"], "cancelled", "{trace}");
     assert!(trace["output_tokens"].as_u64().unwrap_or(0) > 0, "the tokens seen are charged: {trace}");
+}
+
+/// A streamed call's body as text, with its status and headers.
+async fn stream_text(server: &TestServer, key: &str, model: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let body = json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "hello"}]});
+    let response =
+        server.client.post(format!("{}/v1/chat/completions", server.base)).bearer_auth(key).json(&body).send().await;
+    let response = response.expect("stream");
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.text().await.expect("text"))
+}
+
+pub async fn a_fallback_answers_plain_and_streamed_calls_and_says_so(b: Backend) {
+    let failing = Stub::start(StubConfig::new().faults([Fault::Unavailable, Fault::Unavailable])).await;
+    let backup = Stub::start(StubConfig::new().reply("from the backup")).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let admin = acme.token("admin");
+    add_connection(&server, admin, &backup, "backup").await;
+    let mut fast = connection(&failing, "fast");
+    fast["fallbacks"] = json!(["backup"]);
+    let (status, body) = server.post(PROVIDERS, admin, json!({"connection": fast, "api_key": KEY})).await;
+    assert_eq!(status, 201, "{body}");
+    let key = gateway_key(&server, admin, json!({})).await;
+    let response = server
+        .client
+        .post(format!("{}/v1/chat/completions", server.base))
+        .bearer_auth(&key)
+        .json(&hello("fast"))
+        .send()
+        .await
+        .expect("plain");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers().get("x-promptops-fallback").map(|v| v.as_bytes()), Some(&b"backup"[..]));
+    let (status, headers, text) = stream_text(&server, &key, "fast").await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(headers.get("x-promptops-fallback").map(|v| v.as_bytes()), Some(&b"backup"[..]), "{headers:?}");
+    assert!(text.contains("backup") && text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!(failing.pending_faults(), 0, "both calls tried the failing connection first");
+    let (_, headers, _) = stream_text(&server, &key, "fast").await;
+    assert!(headers.get("x-promptops-fallback").is_none(), "the first connection answered: no fallback header");
+}
+
+pub async fn only_successful_answers_are_cached(b: Backend) {
+    let stub = Stub::start(StubConfig::new().faults([Fault::ServerError, Fault::MalformedJson])).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let admin = acme.token("admin");
+    let mut cached = connection(&stub, "fast");
+    cached["cache"] = json!(true);
+    let (status, body) = server.post(PROVIDERS, admin, json!({"connection": cached, "api_key": KEY})).await;
+    assert_eq!(status, 201, "{body}");
+    let key = gateway_key(&server, admin, json!({})).await;
+    let mut seen = Vec::new();
+    for call in 0..4 {
+        if call == 3 {
+            // The answer is stored by the pool's background writer (batches gathered for 5 ms).
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let response = server
+            .client
+            .post(format!("{}/v1/chat/completions", server.base))
+            .bearer_auth(&key)
+            .json(&hello("fast"))
+            .send()
+            .await
+            .expect("call");
+        let cache = response.headers().get("x-promptops-cache").and_then(|v| v.to_str().ok()).map(ToOwned::to_owned);
+        seen.push((response.status().as_u16() == 200, cache));
+    }
+    let expected = [(false, None), (false, None), (true, Some("miss".to_owned())), (true, Some("hit".to_owned()))];
+    assert_eq!(seen, expected, "a failed answer was served from the cache, or a good one was not");
+    assert_eq!(stub.request_count(), 3, "the two failures and the first success reached the model, the hit did not");
+}
+
+pub async fn a_hung_up_call_gives_back_its_parallel_slot(b: Backend) {
+    let stub = Stub::start(StubConfig::new().reply("word ".repeat(200)).latency(Duration::from_secs(5))).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "fast").await;
+    let key = gateway_key(&server, acme.token("admin"), json!({"max_parallel": 1})).await;
+    for stream in [false, true] {
+        let mut body = hello("fast");
+        body["stream"] = json!(stream);
+        let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().expect("client");
+        let sent = impatient.post(format!("{}/v1/chat/completions", server.base)).bearer_auth(&key).json(&body);
+        assert!(sent.send().await.is_err(), "the call was meant to time out on the client's side");
+        let started = Instant::now();
+        while stub.in_flight() > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "the upstream call outlived the client (stream {stream})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server.state.gateway.traces.flush().await;
+        let (_, traces) = server.get("/api/v1/projects/web/traces", acme.token("viewer")).await;
+        assert_eq!(traces["items"][0]["status"], "cancelled", "stream {stream}: {}", traces["items"][0]);
+    }
+    stub.reconfigure(|config| config.latency(Duration::ZERO));
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("fast")).await;
+    assert_eq!(status, 200, "a hung-up call kept its slot of max_parallel 1: {answer}");
+}
+
+const TENANT_PROVIDERS: &str = "/api/v1/providers";
+
+pub async fn tenant_wide_connections_need_a_tenant_admin(b: Backend) {
+    let stub = Stub::start(StubConfig::new()).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    for role in ["viewer", "runner", "editor", "admin", "owner"] {
+        assert_eq!(server.get(TENANT_PROVIDERS, acme.token(role)).await.0, 403, "project {role} listed them");
+        let body = json!({"connection": connection(&stub, "shared"), "api_key": KEY});
+        assert_eq!(server.post(TENANT_PROVIDERS, acme.token(role), body).await.0, 403, "project {role} added one");
+    }
+    let body = json!({"connection": connection(&stub, "shared"), "api_key": KEY});
+    let (status, created) = server.post(TENANT_PROVIDERS, &acme.admin, body).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, list) = server.get(TENANT_PROVIDERS, &acme.admin).await;
+    assert_eq!((status, list[0]["id"].as_str(), list[0]["key"].as_str()), (200, Some("shared"), Some("…wxyz")));
+    assert!(!list.to_string().contains(KEY), "a listing returned the key: {list}");
+    let (status, project_list) = server.get(PROVIDERS, acme.token("admin")).await;
+    assert_eq!((status, project_list), (200, json!([])), "the project lists only its own connections");
+}
+
+pub async fn a_tenant_wide_connection_serves_its_tenants_projects_only(b: Backend) {
+    let shared = Stub::start(StubConfig::new().reply("from the tenant")).await;
+    let own = Stub::start(StubConfig::new().reply("from the project")).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let globex = server.tenant("globex", "web").await;
+    for id in ["shared", "common"] {
+        let body = json!({"connection": connection(&shared, id), "api_key": KEY});
+        assert_eq!(server.post(TENANT_PROVIDERS, &acme.admin, body).await.0, 201);
+    }
+    add_connection(&server, acme.token("admin"), &own, "common").await;
+    let key = gateway_key(&server, acme.token("admin"), json!({})).await;
+    let text = |answer: &Value| answer["choices"][0]["message"]["content"].as_str().unwrap_or("").to_owned();
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("shared")).await;
+    assert_eq!((status, text(&answer)), (200, "from the tenant".to_owned()), "{answer}");
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("common")).await;
+    assert_eq!((status, text(&answer)), (200, "from the project".to_owned()), "the project's own must win: {answer}");
+    let globex_key = gateway_key(&server, globex.token("admin"), json!({})).await;
+    let (status, _, answer) = v1(&server, &globex_key, "/v1/chat/completions", hello("shared")).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("model_not_found")), "{answer}");
+    let (status, list) = server.get(TENANT_PROVIDERS, &globex.admin).await;
+    assert_eq!((status, list), (200, json!([])), "another tenant sees none of acme's");
+}
+
+pub async fn kind_model_names_work_only_where_the_operator_allows_them(b: Backend) {
+    let stub = Stub::start(StubConfig::new().record_requests(true).require_api_key(KEY)).await;
+    let mut settings = config();
+    settings.kind_models = true;
+    let server = TestServer::on_with(b, settings).await;
+    let acme = server.tenant("acme", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "openai").await;
+    let key = gateway_key(&server, acme.token("admin"), json!({})).await;
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("openai:gpt-4o-mini")).await;
+    assert_eq!(status, 200, "{answer}");
+    let sent = stub.requests_to("/v1/chat/completions");
+    let model = sent.last().and_then(|r| r.body.as_ref()).map(|b| b["model"].clone());
+    assert_eq!(model, Some(json!("gpt-4o-mini")), "the variant asks for its own model on the connection's key");
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("anthropic:claude-x")).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("model_not_found")), "no anthropic connection");
+    let (replica, _stop) = server.replica().await;
+    let closed = server
+        .client
+        .post(format!("{replica}/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&hello("openai:gpt-4o-mini"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(closed.status().as_u16(), 404, "a server that does not allow kind:model names must not serve them");
 }

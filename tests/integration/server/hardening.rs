@@ -2,6 +2,7 @@
 //! rate limits answer 429 with `Retry-After`, CORS stays closed unless configured, bodies are
 //! bounded (413), and no JSON body makes a handler fail with a 500.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use promptops::server::limits::RateLimit;
@@ -40,6 +41,70 @@ pub async fn label_moves_reach_another_server_on_the_same_database(b: Backend) {
         assert!(started.elapsed() < Duration::from_secs(3), "the replica kept serving the old version");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A replica of `server` (its master key too) whose poll would take an hour: only PostgreSQL's
+/// announcement can tell it.
+fn never_polling(server: &TestServer) -> promptops::server::ServerConfig {
+    let mut settings = config();
+    settings.cache_poll = Duration::from_secs(3600);
+    settings.master_key = server.state.config.master_key.clone();
+    settings
+}
+
+/// Waits (a few seconds at most) until `check` holds; `what` says what did not happen.
+async fn soon<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(3), "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn a_label_move_reaches_a_replica_that_never_polls(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let editor = acme.token("editor");
+    for text in ["one", "two"] {
+        server.post(PROMPT, editor, json!({"source": prompt_source(text)})).await;
+    }
+    server.put(&format!("{PROMPT}/labels/staging"), editor, json!({"version": 1})).await;
+    let (replica, _stop) = server.replica_with(never_polling(&server)).await;
+    let fetch = || {
+        let request = server.client.get(format!("{replica}{PROMPT}?label=staging")).bearer_auth(editor);
+        async move { request.send().await.expect("get").json::<Value>().await.expect("json")["number"].as_u64() }
+    };
+    assert_eq!(fetch().await, Some(1));
+    // The replica's listener announces its own start as a resync; let that pass before caching.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fetch().await, Some(1), "now served from the replica's cache");
+    server.put(&format!("{PROMPT}/labels/staging"), editor, json!({"version": 2})).await;
+    soon("the replica kept serving the old version: no announcement arrived", || async { fetch().await == Some(2) })
+        .await;
+}
+
+pub async fn a_new_connection_reaches_a_replica_that_never_polls(b: Backend) {
+    let stub = promptops_test_support::stub::Stub::start(promptops_test_support::stub::StubConfig::new()).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let admin = acme.token("admin");
+    let (status, body) = server.post("/api/v1/projects/web/gateway/keys", admin, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let key = body["key"].as_str().expect("key").to_owned();
+    let (replica, _stop) = server.replica_with(never_polling(&server)).await;
+    let call = || {
+        let body = json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}]});
+        let request = server.client.post(format!("{replica}/v1/chat/completions")).bearer_auth(&key).json(&body);
+        async move { request.send().await.expect("post").status().as_u16() }
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(call().await, 404, "no connection yet; the replica has built the project's (empty) pool");
+    let connection = json!({"id": "fast", "kind": "openai", "model": "gpt-test", "base_url": stub.openai_base()});
+    let (status, body) = server
+        .post("/api/v1/projects/web/providers", admin, json!({"connection": connection, "api_key": "sk-1"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    soon("the replica kept its old pool: no announcement arrived", || async { call().await == 200 }).await;
 }
 
 pub async fn a_spent_token_bucket_answers_429_with_retry_after(b: Backend) {

@@ -107,6 +107,31 @@ server_cases! {
     gateway::connections_need_an_admin_and_keys_stay_in_their_tenant,
     gateway::fifty_concurrent_calls_never_overspend_a_budget_of_three,
     gateway::a_client_that_hangs_up_cancels_the_upstream_call,
+    gateway::a_hung_up_call_gives_back_its_parallel_slot,
+    gateway::a_fallback_answers_plain_and_streamed_calls_and_says_so,
+    gateway::only_successful_answers_are_cached,
+    gateway::tenant_wide_connections_need_a_tenant_admin,
+    gateway::a_tenant_wide_connection_serves_its_tenants_projects_only,
+    gateway::kind_model_names_work_only_where_the_operator_allows_them,
+}
+
+/// What only PostgreSQL does: announce changes to other servers (`NOTIFY`). SQLite has no such
+/// channel; its replicas poll, as `label_moves_reach_another_server_on_the_same_database` shows.
+mod postgres_only {
+    macro_rules! postgres_cases {
+        ($($module:ident :: $case:ident),* $(,)?) => {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                if let Some(backend) = crate::store_conformance::postgres(concat!(module_path!(), "::", stringify!($case))).await {
+                    super::$module::$case(backend).await;
+                }
+            })*
+        };
+    }
+    postgres_cases! {
+        hardening::a_label_move_reaches_a_replica_that_never_polls,
+        hardening::a_new_connection_reaches_a_replica_that_never_polls,
+    }
 }
 
 use std::sync::Arc;
@@ -155,6 +180,7 @@ pub fn config() -> ServerConfig {
         master_key: Some(Arc::new(promptops::vault::MasterKey::generate())),
         // The stub LLM listens on loopback; the SSRF tests build a config without this.
         allowed_provider_hosts: vec!["127.0.0.1".to_owned()],
+        kind_models: false,
     }
 }
 
@@ -175,7 +201,12 @@ impl TestServer {
 
     /// Another server process on the same database: its base URL (it stops when the handle drops).
     pub async fn replica(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
-        let (base, _, stop) = spawn(self.backend.reopen().await, config()).await;
+        self.replica_with(config()).await
+    }
+
+    /// [`Self::replica`] with its own settings.
+    pub async fn replica_with(&self, config: ServerConfig) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let (base, _, stop) = spawn(self.backend.reopen().await, config).await;
         (base, stop)
     }
 

@@ -208,6 +208,9 @@ impl BetaObjects {
         let (status, b_experiment) =
             server.post("/api/v1/projects/beta-app/experiments", beta.token("runner"), b_experiment_body).await;
         assert_eq!(status, 201, "{b_experiment}");
+        let shared = json!({"connection": {"id": "beta-shared-conn", "kind": "echo"}});
+        let (status, b_shared) = server.post("/api/v1/providers", &beta.admin, shared).await;
+        assert_eq!(status, 201, "{b_shared}");
         let token_id = b_token["id"].as_str().expect("token id").to_owned();
         let public_key = b_key["public_key"].as_str().expect("key").to_owned();
         let markers = vec![
@@ -218,6 +221,7 @@ impl BetaObjects {
             public_key.clone(),
             b_prompt["version"]["hash"].as_str().expect("hash").to_owned(),
             "beta-secret-suite".to_owned(),
+            "beta-shared-conn".to_owned(),
         ];
         Self { token_id, public_key, run: b_run["id"].to_string(), experiment: b_experiment["id"].to_string(), markers }
     }
