@@ -10,6 +10,7 @@ pub mod experiments;
 mod exposure;
 mod forged_jwt;
 mod gateway;
+mod gateway_keys;
 mod hardening;
 mod inputs;
 pub mod langfuse;
@@ -94,6 +95,7 @@ server_cases! {
     exposure::failed_authentication_is_throttled_per_client,
     exposure::a_forwarded_address_is_believed_only_from_trusted_proxies,
     exposure::a_throttled_write_is_audited,
+    exposure::gateway_series_name_no_tenant_and_stay_bounded,
     inputs::pushed_versions_are_checked_like_commits,
     inputs::the_pusher_is_recorded_as_the_author,
     inputs::a_push_with_a_dangling_label_writes_nothing,
@@ -107,6 +109,9 @@ server_cases! {
     gateway::connections_need_an_admin_and_keys_stay_in_their_tenant,
     gateway::fifty_concurrent_calls_never_overspend_a_budget_of_three,
     gateway::a_client_that_hangs_up_cancels_the_upstream_call,
+    gateway_keys::a_gateway_key_dies_with_the_token_that_made_it,
+    gateway_keys::a_gateway_key_loses_its_project_with_its_creator,
+    gateway_keys::guessing_gateway_keys_is_throttled_per_client,
 }
 
 use std::sync::Arc;
