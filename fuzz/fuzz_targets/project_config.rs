@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use promptops::config::ProjectConfig;
+use promptops::config::Project;
 
 fuzz_target!(|text: &str| {
-    let _ = ProjectConfig::parse(Path::new("promptops.yaml"), text);
+    let _ = Project::parse(Path::new("promptops.yaml"), text);
 });

@@ -9,7 +9,8 @@ use promptops::workflow::validate::{References, validate};
 use promptops::workflow::{ExecPolicy, Workflow};
 
 fuzz_target!(|text: &str| {
-    let Ok(workflow) = Workflow::parse(PathBuf::from("workflows/fuzz.yaml"), PathBuf::from("workflows"), text.to_owned())
+    let Ok(workflow) =
+        Workflow::parse(PathBuf::from("workflows/fuzz.yaml"), PathBuf::from("workflows"), text.to_owned())
     else {
         return;
     };

@@ -47,27 +47,15 @@ pub struct Metrics {
     gateway: Mutex<GatewayTotals>,
 }
 
-/// Most distinct models and prompts named in the gateway series; others are counted as `other`,
-/// so tenants cannot grow the exposition without bound.
-pub const GATEWAY_LABEL_BOUND: usize = 50;
+/// The gateway series' `prompt` label of a call through a managed prompt (empty otherwise).
+pub const MANAGED_PROMPT: &str = "managed";
 
 #[derive(Debug, Default)]
 struct GatewayTotals {
-    models: std::collections::BTreeSet<String>,
-    prompts: std::collections::BTreeSet<String>,
     requests: BTreeMap<(String, String, String), u64>,
     latency: BTreeMap<String, Histogram>,
     ttft: BTreeMap<String, Histogram>,
     cost: BTreeMap<String, i64>,
-}
-
-/// `value` when it is already known or there is room for it, else `other`.
-fn capped(known: &mut std::collections::BTreeSet<String>, value: &str) -> String {
-    if known.contains(value) || (known.len() < GATEWAY_LABEL_BOUND && known.insert(value.to_owned())) {
-        value.to_owned()
-    } else {
-        "other".to_owned()
-    }
 }
 
 impl Histogram {
@@ -144,12 +132,11 @@ impl Metrics {
 
     /// Counts one gateway request from its trace.
     pub fn gateway_request(&self, trace: &crate::store::TraceRecord) {
+        // The model a client asks for and a managed prompt's name are a tenant's words: count
+        // them like the provider series, by built-in model family, and only whether a prompt was used.
+        let (_, model) = bounded("", &trace.model);
+        let prompt = if trace.prompt.is_some() { MANAGED_PROMPT } else { "" }.to_owned();
         let Ok(mut totals) = self.gateway.lock() else { return };
-        let model = capped(&mut totals.models, &trace.model);
-        let prompt = match &trace.prompt {
-            Some(prompt) => capped(&mut totals.prompts, prompt),
-            None => String::new(),
-        };
         *totals.requests.entry((trace.status.clone(), model.clone(), prompt)).or_default() += 1;
         totals.latency.entry(model.clone()).or_default().observe(trace.latency_ms as f64 / 1000.0);
         if let Some(ttft) = trace.ttft_ms {

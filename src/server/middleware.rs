@@ -4,7 +4,8 @@
 //! and the HTTP metrics. [`authenticate`] (API routes): the per-address throttle of failed
 //! authentication, credentials → [`Caller`], the per-credential rate limit, and an audit entry
 //! for every write, whatever its outcome (refusals included), under the decoded names the
-//! handler acted on. [`metrics_gate`]: the metrics token.
+//! handler acted on. [`gateway_guard`] (`/v1`): the same throttle for gateway keys, and an audit
+//! entry for every refused call. [`metrics_gate`]: the metrics token.
 
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use tracing::Instrument;
 use super::auth::{self, Caller, TOKEN_PREFIX};
 use super::client::ClientAddr;
 use super::error::ApiError;
+use super::gateway::wire::OpenAiError;
 use super::state::AppState;
 use crate::access::TenantScope;
 use crate::store::AuditDraft;
@@ -230,6 +232,29 @@ async fn record(state: &AppState, caller: Option<&Caller>, mut entry: AuditDraft
     if let Err(err) = state.store.audit(&TenantScope::new(tenant), entry).await {
         tracing::error!(error = %err, "failed to write the audit log");
     }
+}
+
+/// Guards `/v1`, whose handlers check the gateway key themselves (to answer in OpenAI's
+/// envelope): a client throttled for failed authentication gets 429 before its key is looked at,
+/// a refused key counts against its address like a refused token, and a refused call (401, 429)
+/// is audited like a refused write. Accepted calls are recorded as traces, not audit entries.
+pub async fn gateway_guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let client = client_of(&state, &request);
+    let write = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let audit = if write { Some(audit_draft(&mut request, &client).await) } else { None };
+    let response = match throttled(&state, &client) {
+        Ok(()) => next.run(request).await,
+        Err(ApiError::RateLimited { retry_after }) => OpenAiError::throttled(retry_after).into_response(),
+        Err(other) => other.into_response(),
+    };
+    let status = response.status();
+    if status == axum::http::StatusCode::UNAUTHORIZED {
+        failed(&state, &client);
+    }
+    if let Some(entry) = audit.filter(|_| matches!(status.as_u16(), 401 | 429)) {
+        record(&state, None, entry, status.as_u16()).await;
+    }
+    response
 }
 
 /// Which listener a request came in on.

@@ -48,9 +48,11 @@ pub fn router(state: AppState) -> Router {
     let mut bearer = Router::new();
     let mut basic = Router::new();
     let mut metrics = Router::new();
+    let mut gateway = Router::new();
     for route in routes::table() {
         let group = match route.access {
-            Access::Public | Access::Gateway => &mut public,
+            Access::Public => &mut public,
+            Access::Gateway => &mut gateway,
             Access::Bearer => &mut bearer,
             Access::Basic => &mut basic,
             Access::Metrics => &mut metrics,
@@ -58,7 +60,11 @@ pub fn router(state: AppState) -> Router {
         *group = std::mem::take(group).route(route.path, (route.handler)());
     }
     let config = &state.config;
-    let mut app = Router::new().merge(public).merge(metrics_gated(metrics, &state, Listener::Api));
+    let guard = axum::middleware::from_fn_with_state(state.clone(), middleware::gateway_guard);
+    let mut app = Router::new()
+        .merge(public)
+        .merge(metrics_gated(metrics, &state, Listener::Api))
+        .merge(gateway.route_layer(guard));
     for (group, scheme) in [(bearer, Scheme::Bearer), (basic, Scheme::Basic)] {
         if group.has_routes() {
             let auth = axum::middleware::from_fn_with_state((state.clone(), scheme), middleware::authenticate);

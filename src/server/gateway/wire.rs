@@ -73,6 +73,15 @@ impl OpenAiError {
         Self::new(StatusCode::UNAUTHORIZED, "authentication_error", "invalid_api_key", message)
     }
 
+    /// 429 for a client that failed to authenticate too often: retry after `seconds`.
+    pub fn throttled(seconds: u64) -> Self {
+        let message = "too many failed authentications from this address";
+        Self {
+            retry_after: Some(Duration::from_secs(seconds)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "rate_limit_exceeded", message)
+        }
+    }
+
     /// The JSON body.
     pub fn body(&self) -> Value {
         json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}})

@@ -1,8 +1,8 @@
 //! Escalation as a table: every kind of credential (API token, JWT), narrowed in every way (none,
 //! scoped to one project, scoped to every project, expiring), held by a tenant admin, a project
-//! admin, an owner or a viewer, tries every write that makes rights or credentials. The table says
-//! which it may do. Then every token it minted tries again everything it was refused: a credential
-//! never makes one that can do more, or lives longer, than itself.
+//! admin, an owner or a viewer, tries every write that makes rights or credentials (gateway keys
+//! included). The table says which it may do. Then every token it minted tries again everything
+//! it was refused: a credential never makes one that can do more, or lives longer, than itself.
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -12,7 +12,7 @@ use super::credentials::{exchange, minted};
 use super::{Backend, Tenant, TestServer, prompt_source};
 
 /// What a credential tries, in the order of the table's columns.
-const ACTIONS: [&str; 12] = [
+const ACTIONS: [&str; 13] = [
     "mint itself a token without scopes",
     "mint itself a web:viewer token",
     "mint a token for acme-runner",
@@ -25,6 +25,7 @@ const ACTIONS: [&str; 12] = [
     "exchange itself for a JWT",
     "move the production label",
     "upload a run",
+    "create a gateway key",
 ];
 
 /// One request of an action, numbered `n` so that names never collide.
@@ -42,7 +43,8 @@ fn request(action: usize, n: usize) -> (Method, String, Option<Value>) {
         8 => (Method::POST, "/api/v1/tenants".into(), Some(json!({"id": format!("t{n}"), "admin": "root"}))),
         9 => (Method::POST, "/api/v1/auth/token".into(), Some(json!({}))),
         10 => (Method::PUT, "/api/v1/projects/web/prompts/p/labels/production".into(), Some(json!({"version": 1}))),
-        _ => (Method::POST, "/api/v1/projects/web/runs".into(), Some(super::runs::upload_body())),
+        11 => (Method::POST, "/api/v1/projects/web/runs".into(), Some(super::runs::upload_body())),
+        _ => (Method::POST, "/api/v1/projects/web/gateway/keys".into(), Some(json!({"name": format!("g{n}")}))),
     }
 }
 
@@ -55,16 +57,16 @@ struct Row {
 }
 
 const TABLE: [Row; 10] = [
-    Row { name: "tenant admin", role: "owner", allowed: "yyyyyyyyny yy" },
-    Row { name: "tenant admin, *:viewer", role: "viewer", allowed: "nynnnnnnny nn" },
-    Row { name: "tenant admin, web:admin", role: "admin", allowed: "nynnnnyyny yy" },
-    Row { name: "tenant admin, expiring", role: "owner", allowed: "yyyyyyyyny yy" },
-    Row { name: "tenant admin JWT", role: "owner", allowed: "nnnyyyynnn yy" },
-    Row { name: "project admin", role: "admin", allowed: "yynnnnyyny yy" },
-    Row { name: "project admin, web:editor", role: "editor", allowed: "nynnnnnnny ny" },
-    Row { name: "project admin JWT", role: "admin", allowed: "nnnnnnynnn yy" },
-    Row { name: "project owner", role: "owner", allowed: "yynnnyyyny yy" },
-    Row { name: "project viewer", role: "viewer", allowed: "yynnnnnnny nn" },
+    Row { name: "tenant admin", role: "owner", allowed: "yyyyyyyyny yy y" },
+    Row { name: "tenant admin, *:viewer", role: "viewer", allowed: "nynnnnnnny nn n" },
+    Row { name: "tenant admin, web:admin", role: "admin", allowed: "nynnnnyyny yy y" },
+    Row { name: "tenant admin, expiring", role: "owner", allowed: "yyyyyyyyny yy y" },
+    Row { name: "tenant admin JWT", role: "owner", allowed: "nnnyyyynnn yy n" },
+    Row { name: "project admin", role: "admin", allowed: "yynnnnyyny yy y" },
+    Row { name: "project admin, web:editor", role: "editor", allowed: "nynnnnnnny ny n" },
+    Row { name: "project admin JWT", role: "admin", allowed: "nnnnnnynnn yy n" },
+    Row { name: "project owner", role: "owner", allowed: "yynnnyyyny yy y" },
+    Row { name: "project viewer", role: "viewer", allowed: "yynnnnnnny nn n" },
 ];
 
 /// The credential a row names, made with the tenant's admin where it needs making, and its expiry.
@@ -147,7 +149,9 @@ pub async fn no_credential_makes_a_stronger_or_longer_lived_one(b: Backend) {
                 continue;
             }
             assert!((200..300).contains(&status), "{case}: refused ({status}) {answer}");
-            if let Some(token) = answer["token"].as_str().filter(|_| action <= 2) {
+            let made =
+                answer["token"].as_str().filter(|_| action <= 2).or(answer["key"].as_str().filter(|_| action == 12));
+            if let Some(token) = made {
                 if let Some(limit) = own_expiry {
                     let expiry = expires_at(&answer).unwrap_or_else(|| panic!("{case}: never expires"));
                     assert!(expiry <= limit, "{case}: it outlives its maker");

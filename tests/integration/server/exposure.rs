@@ -320,3 +320,61 @@ pub async fn a_throttled_write_is_audited(b: Backend) {
     let statuses: Vec<(u16, &str)> = log.iter().map(|e| (e.status, e.actor.as_str())).collect();
     assert!(statuses.starts_with(&[(429, "anonymous"), (401, "anonymous")]), "{statuses:?}");
 }
+
+/// The sum of every `promptops_gateway_requests_total` sample of a metrics page.
+fn gateway_requests(page: &str) -> u64 {
+    page.lines()
+        .filter(|l| l.starts_with("promptops_gateway_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The metrics page once the gateway has counted `calls` requests (traces are written behind
+/// the answer).
+async fn metrics_after(server: &TestServer, calls: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = server.metrics().await;
+        if gateway_requests(&page) >= calls || Instant::now() > deadline {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn gateway_series_name_no_tenant_and_stay_bounded(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let admin = acme.token("admin");
+    let connection = json!({"connection": {"id": "acme-secret-conn", "kind": "echo", "model": "acme-finetune-v9"}});
+    assert_eq!(server.post("/api/v1/projects/web/providers", admin, connection).await.0, 201);
+    let source = json!({"source": prompt_source("plan")});
+    assert_eq!(server.post("/api/v1/projects/web/prompts/acme-secret-prompt", admin, source).await.0, 201);
+    let label = "/api/v1/projects/web/prompts/acme-secret-prompt/labels/staging";
+    assert_eq!(server.put(label, admin, json!({"version": 1})).await.0, 200);
+    let (_, key) = server.post("/api/v1/projects/web/gateway/keys", admin, json!({})).await;
+    let key = key["key"].as_str().expect("pog_ key").to_owned();
+    let call = |model: String, prompt: Option<&'static str>| {
+        let mut request = server.client.post(format!("{}/v1/chat/completions", server.base)).bearer_auth(&key);
+        if let Some(prompt) = prompt {
+            request = request.header("x-promptops-prompt", prompt);
+        }
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}], "prompt_variables": {"topic": "t"}});
+        async move { request.json(&body).send().await.expect("send").status().as_u16() }
+    };
+    assert_eq!(call("acme-secret-conn".into(), None).await, 200);
+    assert_eq!(call("acme-secret-conn".into(), Some("acme-secret-prompt@staging")).await, 200);
+    assert_eq!(call("acme-made-up-0".into(), None).await, 404);
+    // Read once more, so that the page's own series (its route's histogram) exist before it is measured.
+    metrics_after(&server, 3).await;
+    let before = server.metrics().await.len();
+    for i in 1..60 {
+        assert_eq!(call(format!("acme-made-up-{i}"), None).await, 404);
+    }
+    let page = metrics_after(&server, 62).await;
+    assert_eq!(gateway_requests(&page), 62, "every call is counted:\n{page}");
+    for secret in ["acme-secret-conn", "acme-finetune", "acme-secret-prompt", "acme-made-up", "web"] {
+        assert!(!page.contains(secret), "/metrics names `{secret}`:\n{page}");
+    }
+    assert!(page.len() < before + 200, "59 made-up models grew the page from {before} to {} bytes", page.len());
+}

@@ -10,6 +10,7 @@ pub mod experiments;
 mod exposure;
 mod forged_jwt;
 mod gateway;
+mod gateway_keys;
 mod hardening;
 mod inputs;
 pub mod langfuse;
@@ -94,6 +95,7 @@ server_cases! {
     exposure::failed_authentication_is_throttled_per_client,
     exposure::a_forwarded_address_is_believed_only_from_trusted_proxies,
     exposure::a_throttled_write_is_audited,
+    exposure::gateway_series_name_no_tenant_and_stay_bounded,
     inputs::pushed_versions_are_checked_like_commits,
     inputs::the_pusher_is_recorded_as_the_author,
     inputs::a_push_with_a_dangling_label_writes_nothing,
@@ -113,6 +115,9 @@ server_cases! {
     gateway::tenant_wide_connections_need_a_tenant_admin,
     gateway::a_tenant_wide_connection_serves_its_tenants_projects_only,
     gateway::kind_model_names_work_only_where_the_operator_allows_them,
+    gateway_keys::a_gateway_key_dies_with_the_token_that_made_it,
+    gateway_keys::a_gateway_key_loses_its_project_with_its_creator,
+    gateway_keys::guessing_gateway_keys_is_throttled_per_client,
 }
 
 /// What only PostgreSQL does: announce changes to other servers (`NOTIFY`). SQLite has no such

@@ -65,6 +65,19 @@ fn write_cases() -> Vec<WriteCase> {
             body: |n| Some(json!({"connection": {"id": format!("c{n}"), "kind": "echo"}})),
             needs: "admin",
         },
+        WriteCase {
+            method: Method::PUT,
+            path: "/providers/shared",
+            body: |_| Some(json!({"connection": {"id": "shared", "kind": "echo"}})),
+            needs: "admin",
+        },
+        WriteCase {
+            method: Method::PUT,
+            path: "/providers/shared/key",
+            body: |_| Some(json!({"api_key": "sk-shared-1234"})),
+            needs: "admin",
+        },
+        WriteCase { method: Method::DELETE, path: "/providers/shared/key", body: |_| None, needs: "admin" },
         WriteCase { method: Method::POST, path: "/gateway/keys", body: |_| Some(json!({})), needs: "admin" },
         WriteCase {
             method: Method::PUT,
@@ -96,6 +109,8 @@ pub async fn every_role_against_every_write_endpoint(b: Backend) {
             .post("/api/v1/projects/web/prompts/p", owner, json!({"source": prompt_source(&format!("base{n}"))}))
             .await;
     }
+    let shared = json!({"connection": {"id": "shared", "kind": "echo"}});
+    assert_eq!(server.post("/api/v1/projects/web/providers", owner, shared).await.0, 201);
     let mut n = 0;
     for case in write_cases() {
         for role in ROLES {
@@ -161,6 +176,9 @@ pub async fn no_caller_of_another_tenant_sees_tenant_b(b: Backend) {
         a_key["secret_key"].as_str().expect("sk")
     ));
     let tenant_admin_jwt = super::credentials::exchange(&server, &acme.admin).await;
+    let (status, a_gateway) = server.post("/api/v1/projects/web/gateway/keys", acme.token("admin"), json!({})).await;
+    assert_eq!(status, 201, "{a_gateway}");
+    gateway_walk(&server, &beta, a_gateway["key"].as_str().expect("pog_ key")).await;
     let callers = [
         ("tenant admin", acme.admin.clone()),
         ("project owner", acme.token("owner").to_owned()),
@@ -177,6 +195,8 @@ pub async fn no_caller_of_another_tenant_sees_tenant_b(b: Backend) {
 /// Tenant B's objects, and the texts that would show them leaking.
 struct BetaObjects {
     token_id: String,
+    connection: String,
+    gateway_key: String,
     public_key: String,
     run: String,
     experiment: String,
@@ -211,6 +231,7 @@ impl BetaObjects {
         let shared = json!({"connection": {"id": "beta-shared-conn", "kind": "echo"}});
         let (status, b_shared) = server.post("/api/v1/providers", &beta.admin, shared).await;
         assert_eq!(status, 201, "{b_shared}");
+        let (connection, gateway_key) = Self::gateway(server, beta).await;
         let token_id = b_token["id"].as_str().expect("token id").to_owned();
         let public_key = b_key["public_key"].as_str().expect("key").to_owned();
         let markers = vec![
@@ -222,8 +243,76 @@ impl BetaObjects {
             b_prompt["version"]["hash"].as_str().expect("hash").to_owned(),
             "beta-secret-suite".to_owned(),
             "beta-shared-conn".to_owned(),
+            connection.clone(),
+            gateway_key.clone(),
+            "beta-gateway-secret".to_owned(),
         ];
-        Self { token_id, public_key, run: b_run["id"].to_string(), experiment: b_experiment["id"].to_string(), markers }
+        Self {
+            token_id,
+            connection,
+            gateway_key,
+            public_key,
+            run: b_run["id"].to_string(),
+            experiment: b_experiment["id"].to_string(),
+            markers,
+        }
+    }
+
+    /// B's provider connection, a gateway key, and a model call through it (so B has a trace):
+    /// the connection's and the key's ids.
+    async fn gateway(server: &TestServer, beta: &super::Tenant) -> (String, String) {
+        let connection = json!({"connection": {"id": "beta-secret-conn", "kind": "echo"}});
+        let (status, body) = server.post("/api/v1/projects/beta-app/providers", beta.token("admin"), connection).await;
+        assert_eq!(status, 201, "{body}");
+        let name = json!({"name": "beta-gateway-secret"});
+        let (status, key) = server.post("/api/v1/projects/beta-app/gateway/keys", beta.token("admin"), name).await;
+        assert_eq!(status, 201, "{key}");
+        let call = server
+            .client
+            .post(format!("{}/v1/chat/completions", server.base))
+            .bearer_auth(key["key"].as_str().expect("pog_ key"))
+            .json(&chat("beta-secret-conn"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(call.status(), 200, "{}", call.text().await.unwrap_or_default());
+        ("beta-secret-conn".to_owned(), key["id"].as_str().expect("key id").to_owned())
+    }
+}
+
+fn chat(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hello"}]})
+}
+
+/// The `/v1` routes with a gateway key of tenant A: B's connection is no model A may call, and no
+/// answer shows anything of B's.
+async fn gateway_walk(server: &TestServer, beta: &BetaObjects, a_key: &str) {
+    for route in table().iter().filter(|r| r.access == Access::Gateway) {
+        let mut request = server
+            .client
+            .request(
+                Method::from_bytes(route.method.as_bytes()).expect("method"),
+                format!("{}{}", server.base, route.path),
+            )
+            .bearer_auth(a_key);
+        if route.method == "POST" {
+            let body = if route.path.ends_with("embeddings") {
+                json!({"model": beta.connection, "input": "hello"})
+            } else {
+                chat(&beta.connection)
+            };
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        if route.method == "POST" {
+            assert!(matches!(status, 403 | 404), "A's gateway key called B's model: {} {status}: {text}", route.path);
+        }
+        // A's own request named B's connection; an error may echo that, nothing else of B's.
+        for marker in beta.markers.iter().filter(|m| route.method == "GET" || **m != beta.connection) {
+            assert!(!text.contains(marker.as_str()), "{} leaked `{marker}`: {text}", route.path);
+        }
     }
 }
 
@@ -235,6 +324,8 @@ async fn walk(server: &TestServer, beta: &BetaObjects, who: &str, bearer: &str, 
             .replace("{name}", "secret%2Fplan")
             .replace("{label}", "staging")
             .replace("{principal}", "beta-editor")
+            .replace("/providers/{id}", &format!("/providers/{}", beta.connection))
+            .replace("/gateway/keys/{id}", &format!("/gateway/keys/{}", beta.gateway_key))
             .replace("{id}", &beta.token_id)
             .replace("{public_key}", &beta.public_key)
             .replace("{run}", &beta.run)
