@@ -2,7 +2,8 @@
 //! moment its key is known: whatever way the request ends (an answer, an error, a refusal, or the
 //! client hanging up, which drops the ticket), exactly one trace is written and, if the request
 //! was admitted, exactly one settlement replaces its budget reservation by the cost of the tokens
-//! seen. Both go through a bounded channel to one background task that writes them in batches,
+//! seen (a call cut short also gets its usage row, which the provider layers never wrote). All
+//! go through a bounded channel to one background task that writes them in batches,
 //! one transaction per batch ([`TraceWriter`]).
 
 use std::fmt;
@@ -16,7 +17,7 @@ use crate::access::{Scope, TenantScope};
 use crate::money::Micros;
 use crate::provider::Usage;
 use crate::provider::pricing::Price;
-use crate::store::{Admission, MeterRequest, MeterSettle, Store, StoreError, TraceRecord};
+use crate::store::{Admission, MeterRequest, MeterSettle, Store, StoreError, TraceRecord, UsageRecord};
 
 /// Most entries per batch.
 const BATCH: usize = 512;
@@ -28,6 +29,8 @@ const GATHER: Duration = Duration::from_millis(5);
 enum Entry {
     Trace(Box<(Scope, TraceRecord)>),
     Settle(Box<(TenantScope, MeterSettle)>),
+    /// The usage of a call cut short, which the provider layers never got to record.
+    Usage(Box<(Scope, UsageRecord)>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -87,11 +90,12 @@ async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Entry>) {
                 _ => break,
             }
         }
-        let (mut traces, mut settles, mut flushes) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut traces, mut settles, mut usages, mut flushes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for entry in batch.drain(..) {
             match entry {
                 Entry::Trace(trace) => traces.push(*trace),
                 Entry::Settle(settle) => settles.push(*settle),
+                Entry::Usage(usage) => usages.push(*usage),
                 Entry::Flush(done) => flushes.push(done),
             }
         }
@@ -99,6 +103,12 @@ async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Entry>) {
             && let Err(err) = store.gateway_flush(&traces, &settles).await
         {
             tracing::error!(error = %err, traces = traces.len(), "failed to write gateway traces and settlements");
+        }
+        // Only cancelled calls land here: few, so one write each.
+        for (scope, usage) in usages {
+            if let Err(err) = store.record_usage(&scope, std::slice::from_ref(&usage)).await {
+                tracing::error!(error = %err, "failed to record the usage of a cancelled call");
+            }
         }
         for done in flushes {
             let _ = done.send(());
@@ -115,6 +125,8 @@ pub struct Reservation {
     pub settle: MeterSettle,
     /// The price of the connection, to cost the tokens of a call that ends early.
     pub price: Option<Price>,
+    /// The model asked of the provider, to record such a call's usage under.
+    pub model: Option<String>,
 }
 
 /// One request's trace in the making. Ending it ([`Ticket::finish`]) or dropping it writes the
@@ -177,7 +189,8 @@ impl Ticket {
     }
 
     /// Admits the request on the meters of `tenant` and, when admitted, holds the reservation
-    /// until the ticket ends. The store's admission runs in a task of its own, so a request
+    /// until the ticket ends (`upstream` is the call's price and model, to charge and record a
+    /// call cut short). The store's admission runs in a task of its own, so a request
     /// dropped while the store admits it (the client hung up) leaves no slot or reservation
     /// behind: the task learns the outcome anyway and, finding no one to hand it to, settles it.
     pub async fn admit(
@@ -185,7 +198,7 @@ impl Ticket {
         store: &Arc<dyn Store>,
         tenant: TenantScope,
         request: MeterRequest,
-        price: Option<Price>,
+        (price, model): (Option<Price>, Option<String>),
         input_estimate: u64,
     ) -> Result<Admission, StoreError> {
         let settle = MeterSettle {
@@ -210,7 +223,7 @@ impl Ticket {
         // Nothing may await between receiving the outcome and taking the reservation.
         let admitted = outcome.await.map_err(|err| StoreError::Backend(Box::new(err)))?;
         if let Ok(Admission::Admitted) = &admitted {
-            self.reservation = Some(Reservation { tenant, settle, price });
+            self.reservation = Some(Reservation { tenant, settle, price, model });
             self.input_estimate = input_estimate;
         }
         admitted
@@ -284,6 +297,21 @@ impl Drop for Ticket {
         self.trace.status = "cancelled".to_owned();
         self.trace.http_status = 499;
         self.trace.error = Some("the client closed the connection".to_owned());
+        // An admitted call was started: its spend belongs in the ledger `promptops cost` reads.
+        if let Some(reservation) = &self.reservation {
+            let record = UsageRecord {
+                at: Utc::now(),
+                provider: self.trace.model.clone(),
+                model: reservation.model.clone().unwrap_or_else(|| self.trace.model.clone()),
+                prompt: self.trace.prompt.clone(),
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                cached_input_tokens: 0,
+                cost: self.trace.cost,
+                cache_hit: false,
+            };
+            self.writer.queue(Entry::Usage(Box::new((self.scope.clone(), record))));
+        }
         self.end();
     }
 }
@@ -337,7 +365,7 @@ mod tests {
         while started.elapsed() < Duration::from_secs(3) {
             writer.flush().await;
             let mut probe = ticket(writer);
-            if probe.admit(store, tenant(), one_slot(), None, 0).await.expect("admit") == Admission::Admitted {
+            if probe.admit(store, tenant(), one_slot(), (None, None), 0).await.expect("admit") == Admission::Admitted {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -350,9 +378,12 @@ mod tests {
         let (_dir, store) = store().await;
         let writer = TraceWriter::start(Arc::clone(&store), None);
         let mut held = ticket(&writer);
-        assert_eq!(held.admit(&store, tenant(), one_slot(), None, 0).await.expect("admit"), Admission::Admitted);
+        assert_eq!(
+            held.admit(&store, tenant(), one_slot(), (None, None), 0).await.expect("admit"),
+            Admission::Admitted
+        );
         let mut second = ticket(&writer);
-        let refused = second.admit(&store, tenant(), one_slot(), None, 0).await.expect("admit");
+        let refused = second.admit(&store, tenant(), one_slot(), (None, None), 0).await.expect("admit");
         assert!(matches!(refused, Admission::Refused { limit: crate::store::MeterLimit::Parallel, .. }));
         let panicked = tokio::spawn(async move {
             let _held = held;
@@ -369,7 +400,7 @@ mod tests {
         let mut dropped = ticket(&writer);
         {
             // Start the admission and abandon it at its first wait, as a hung-up request would.
-            let mut admitting = pin!(dropped.admit(&store, tenant(), one_slot(), None, 0));
+            let mut admitting = pin!(dropped.admit(&store, tenant(), one_slot(), (None, None), 0));
             let waker = futures::task::noop_waker();
             let _ = admitting.as_mut().poll(&mut Context::from_waker(&waker));
         }

@@ -24,7 +24,6 @@ use crate::gateway::pool::{Built, ProjectPool};
 use crate::gateway::{GatewayError, Ticket, limits};
 use crate::money::Micros;
 use crate::provider::layer::rate_limit::DEFAULT_OUTPUT_ESTIMATE;
-use crate::provider::pricing::Price;
 use crate::provider::{ChatRequest, ChatResponse, EmbedRequest};
 use crate::server::state::AppState;
 use crate::store::{Admission, MeterRequest, MeterScope};
@@ -70,9 +69,10 @@ async fn admit(
     state: &AppState,
     key: &KeyCaller,
     ticket: &mut Ticket,
-    price: Option<Price>,
+    built: &Built,
     (input, output): (u64, u64),
 ) -> Result<(), OpenAiError> {
+    let price = built.price;
     let tenant = TenantScope::new(key.scope.tenant());
     let project_settings =
         state.gateway.settings(state.store.as_ref(), key.scope.tenant(), key.scope.project()).await?;
@@ -86,7 +86,7 @@ async fn admit(
     let estimate =
         price.map_or(Micros::ZERO, |p| Micros::for_tokens(input, p.input) + Micros::for_tokens(output, p.output));
     let request = MeterRequest { scopes, tokens: input + output, estimate, now: Utc::now() };
-    let admitted = ticket.admit(&state.store, tenant, request, price, input).await;
+    let admitted = ticket.admit(&state.store, tenant, request, (price, built.spec.model.clone()), input).await;
     match admitted.map_err(|e| OpenAiError::from(GatewayError::from(e)))? {
         Admission::Admitted => Ok(()),
         Admission::Refused { scope, limit, retry_after } => {
@@ -164,7 +164,7 @@ async fn prepare(
     let cache = cache_choice(headers, built.spec.cache)?;
     let input = request.estimated_input_tokens();
     let output = request.params.or(&built.spec.params).max_tokens.map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
-    admit(state, key, ticket, built.price, (input, output)).await?;
+    admit(state, key, ticket, &built, (input, output)).await?;
     let settings = state.gateway.settings(state.store.as_ref(), key.scope.tenant(), key.scope.project()).await?;
     Ok(Prepared { connection, request, project, cache, managed, keep_content: settings.keep_content })
 }
@@ -401,7 +401,7 @@ pub async fn embeddings(
         let project = state.gateway.pool.project(&key.scope).await?;
         let built = connection_named(&state, &project, &model)?;
         let tokens: u64 = inputs.iter().map(|t| (t.len() as u64).div_ceil(4)).sum();
-        admit(&state, &key, &mut ticket, built.price, (tokens, 0)).await?;
+        admit(&state, &key, &mut ticket, &built, (tokens, 0)).await?;
         let request = EmbedRequest { inputs, model: None };
         Ok(project.embed(&model, &request, built.spec.cache).await?)
     }

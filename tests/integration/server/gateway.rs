@@ -39,10 +39,14 @@ async fn gateway_key(server: &TestServer, admin: &str, limits: Value) -> String 
     body["key"].as_str().expect("key").to_owned()
 }
 
+/// `POST /v1/…` with a gateway key: the response as it came.
+async fn v1_response(server: &TestServer, key: &str, path: &str, body: &Value) -> reqwest::Response {
+    server.client.post(format!("{}{path}", server.base)).bearer_auth(key).json(body).send().await.expect("send")
+}
+
 /// `POST /v1/…` with a gateway key: status, `Retry-After`, JSON.
 async fn v1(server: &TestServer, key: &str, path: &str, body: Value) -> (u16, Option<String>, Value) {
-    let response =
-        server.client.post(format!("{}{path}", server.base)).bearer_auth(key).json(&body).send().await.expect("send");
+    let response = v1_response(server, key, path, &body).await;
     let status = response.status().as_u16();
     let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(ToOwned::to_owned);
     (status, retry, response.json().await.unwrap_or(Value::Null))
@@ -234,6 +238,10 @@ pub async fn a_client_that_hangs_up_cancels_the_upstream_call(b: Backend) {
     let trace = &traces["items"][0];
     assert_eq!(trace["status"], "cancelled", "{trace}");
     assert!(trace["output_tokens"].as_u64().unwrap_or(0) > 0, "the tokens seen are charged: {trace}");
+    let (_, usage) = server.get("/api/v1/projects/web/usage?by=model", acme.token("viewer")).await;
+    let row = &usage[0];
+    assert_eq!((row["key"].as_str(), row["requests"].as_u64()), (Some("gpt-test"), Some(1)), "{usage}");
+    assert_eq!(row["cost"], trace["cost"], "the ledger `cost` reads holds what the cut call was charged: {usage}");
 }
 
 /// A streamed call's body as text, with its status and headers.
@@ -258,14 +266,7 @@ pub async fn a_fallback_answers_plain_and_streamed_calls_and_says_so(b: Backend)
     let (status, body) = server.post(PROVIDERS, admin, json!({"connection": fast, "api_key": KEY})).await;
     assert_eq!(status, 201, "{body}");
     let key = gateway_key(&server, admin, json!({})).await;
-    let response = server
-        .client
-        .post(format!("{}/v1/chat/completions", server.base))
-        .bearer_auth(&key)
-        .json(&hello("fast"))
-        .send()
-        .await
-        .expect("plain");
+    let response = v1_response(&server, &key, "/v1/chat/completions", &hello("fast")).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers().get("x-promptops-fallback").map(|v| v.as_bytes()), Some(&b"backup"[..]));
     let (status, headers, text) = stream_text(&server, &key, "fast").await;
@@ -293,14 +294,7 @@ pub async fn only_successful_answers_are_cached(b: Backend) {
             // The answer is stored by the pool's background writer (batches gathered for 5 ms).
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        let response = server
-            .client
-            .post(format!("{}/v1/chat/completions", server.base))
-            .bearer_auth(&key)
-            .json(&hello("fast"))
-            .send()
-            .await
-            .expect("call");
+        let response = v1_response(&server, &key, "/v1/chat/completions", &hello("fast")).await;
         let cache = response.headers().get("x-promptops-cache").and_then(|v| v.to_str().ok()).map(ToOwned::to_owned);
         seen.push((response.status().as_u16() == 200, cache));
     }
@@ -399,13 +393,7 @@ pub async fn kind_model_names_work_only_where_the_operator_allows_them(b: Backen
     let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("anthropic:claude-x")).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("model_not_found")), "no anthropic connection");
     let (replica, _stop) = server.replica().await;
-    let closed = server
-        .client
-        .post(format!("{replica}/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&hello("openai:gpt-4o-mini"))
-        .send()
-        .await
-        .expect("send");
+    let request = server.client.post(format!("{replica}/v1/chat/completions")).bearer_auth(&key);
+    let closed = request.json(&hello("openai:gpt-4o-mini")).send().await.expect("send");
     assert_eq!(closed.status().as_u16(), 404, "a server that does not allow kind:model names must not serve them");
 }

@@ -15,14 +15,21 @@ use super::{Backend, TestServer, config, prompt_source};
 
 const PROMPT: &str = "/api/v1/projects/web/prompts/p";
 
-pub async fn label_moves_reach_another_server_on_the_same_database(b: Backend) {
-    let server = TestServer::on(b).await;
+/// A tenant whose prompt `p` has two versions, `staging` on the first.
+async fn staged(server: &TestServer) -> super::Tenant {
     let acme = server.tenant("acme", "web").await;
     let editor = acme.token("editor");
     for text in ["one", "two"] {
         server.post(PROMPT, editor, json!({"source": prompt_source(text)})).await;
     }
     server.put(&format!("{PROMPT}/labels/staging"), editor, json!({"version": 1})).await;
+    acme
+}
+
+pub async fn label_moves_reach_another_server_on_the_same_database(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = staged(&server).await;
+    let editor = acme.token("editor");
     let (replica, _stop) = server.replica().await;
     let fetch = |base: String| {
         let client = server.client.clone();
@@ -63,12 +70,8 @@ async fn soon<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F
 
 pub async fn a_label_move_reaches_a_replica_that_never_polls(b: Backend) {
     let server = TestServer::on(b).await;
-    let acme = server.tenant("acme", "web").await;
+    let acme = staged(&server).await;
     let editor = acme.token("editor");
-    for text in ["one", "two"] {
-        server.post(PROMPT, editor, json!({"source": prompt_source(text)})).await;
-    }
-    server.put(&format!("{PROMPT}/labels/staging"), editor, json!({"version": 1})).await;
     let (replica, _stop) = server.replica_with(never_polling(&server)).await;
     let fetch = || {
         let request = server.client.get(format!("{replica}{PROMPT}?label=staging")).bearer_auth(editor);
