@@ -49,7 +49,8 @@ impl From<ExitStatus> for ExitCode {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
-  1  evaluation below its threshold, regression against a baseline, or differences with --exit-code
+  1  evaluation below its threshold, regression against a baseline, an interrupted run, or
+     differences with --exit-code
   2  usage or configuration error (bad flag, invalid file, unknown prompt or label), output
      that could not be written (stdout, an -o file), or usage rows and cache entries the store
      could not record (the answer is shown; budgets would undercount it)

@@ -62,6 +62,28 @@ pub struct KeyLimits {
 }
 
 impl KeyLimits {
+    /// The most connections or prompts a key may name: each call scans them.
+    pub const MAX_NAMES: usize = 64;
+    /// The longest name in those lists, in characters.
+    pub const MAX_NAME_CHARS: usize = 200;
+
+    /// Checks what a request may set: budgets, and the allowed names (bounded, since every
+    /// `/v1` call scans them). The error names the JSON path.
+    pub fn check(&self) -> Result<(), (String, &'static str)> {
+        if let Some(budget) = &self.budget {
+            budget.check().map_err(|message| (message, "limits.budget"))?;
+        }
+        for (names, path) in [(&self.models, "limits.models"), (&self.prompts, "limits.prompts")] {
+            if names.len() > Self::MAX_NAMES {
+                return Err((format!("at most {} names", Self::MAX_NAMES), path));
+            }
+            if names.iter().any(|n| n.is_empty() || n.chars().count() > Self::MAX_NAME_CHARS) {
+                return Err((format!("names are 1 to {} characters", Self::MAX_NAME_CHARS), path));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the key may call connection `model`.
     pub fn allows_model(&self, model: &str) -> bool {
         self.models.is_empty() || self.models.iter().any(|m| m == model)

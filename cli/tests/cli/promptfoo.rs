@@ -227,6 +227,18 @@ fn a_directory_with_a_promptfoo_config_and_no_promptops_yaml_is_evaluated_as_it_
 }
 
 #[test]
+fn watch_refuses_a_promptfoo_config_instead_of_running_once() {
+    let stub = stub();
+    let fixture = Fixture::new("scenarios", &stub);
+    let found = fixture.run(&fixture.root, &["eval", "--watch"]);
+    assert_eq!(found.code, 2, "{}", found.snapshot());
+    assert!(found.stderr.contains("--watch does not follow a promptfoo config"), "{}", found.snapshot());
+    assert!(found.stderr.contains("import promptfoo"), "the hint names the way: {}", found.snapshot());
+    let named = fixture.run(&fixture.root, &["eval", "-c", "promptfooconfig.yaml", "--watch"]);
+    assert_eq!(named.code, 2, "{}", named.snapshot());
+}
+
+#[test]
 fn a_literal_api_key_reaches_the_provider_and_is_written_nowhere() {
     let stub = stub();
     let fixture = Fixture::new("providers-mix", &stub);

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::newest_first;
 use crate::access::{Action, Role, Scope, TenantScope};
-use crate::api::{Page, RunListQuery};
+use crate::api::{Days, Note, Page, RunListQuery};
 use crate::gateway::connections::tenant_wide;
 use crate::gateway::{ConnectionSpec, ConnectionView, GatewayError, GatewaySettings, KeyLimits};
 use crate::secret::SecretString;
@@ -55,12 +55,12 @@ pub struct KeyHint {
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGatewayKey {
-    /// A note saying what it is for.
+    /// A note saying what it is for (at most 200 characters).
     #[serde(default)]
-    pub name: Option<String>,
-    /// Lifetime in days, at most 3650 (default: no expiry).
+    pub name: Option<Note>,
+    /// Lifetime in days, 1 to 3,650 (default: no expiry). Never later than the caller's token.
     #[serde(default)]
-    pub expires_in_days: Option<u32>,
+    pub expires_in_days: Option<Days>,
     /// Rates, calls in flight, budget, allowed models and prompts.
     #[serde(default)]
     pub limits: KeyLimits,
@@ -351,27 +351,17 @@ pub async fn create_key(
     bounds::only_api_tokens(&caller, "create gateway keys")?;
     let key_scope = TokenScope { project: project.clone(), role: Role::Runner };
     bounds::check_scopes_within(&caller, std::slice::from_ref(&key_scope))?;
-    if let Some(budget) = &body.limits.budget {
-        budget.check().map_err(|m| ApiError::bad_request("invalid_limits", m, Some("limits.budget")))?;
-    }
-    let days = body.expires_in_days.filter(|d| *d <= 3650);
-    if body.expires_in_days.is_some() && days.is_none() {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            "`expires_in_days` is at most 3650",
-            Some("expires_in_days"),
-        ));
-    }
+    body.limits.check().map_err(|(message, path)| ApiError::bad_request("invalid_limits", message, Some(path)))?;
     let principal = Slug::new(&caller.principal.subject)?;
     let secret = auth::random_secret(KEY_PREFIX);
     let now = Utc::now();
     let token = TokenRecord {
         id: auth::random_id("tok_"),
         principal,
-        name: body.name.unwrap_or_else(|| "gateway key".to_owned()),
+        name: body.name.map_or_else(|| "gateway key".to_owned(), Note::into_inner),
         scopes: vec![key_scope],
         created_at: now,
-        expires_at: bounds::earliest(days.map(|d| now + chrono::Duration::days(i64::from(d))), caller.expires_at),
+        expires_at: bounds::earliest(body.expires_in_days.map(|d| now + d.duration()), caller.expires_at),
         revoked_at: None,
         hash: auth::hash_secret(secret.expose()),
         created_with: Some(caller.credential.clone()),

@@ -245,6 +245,7 @@ pub async fn free_text_and_scopes_of_account_routes_are_bounded(b: Backend) {
     let acme = server.tenant("acme", "web").await;
     let long = "n".repeat(10_000);
     let too_many: Vec<Value> = (0..1000).map(|n| json!({"project": format!("p{n}"), "role": "viewer"})).collect();
+    let too_many_names: Vec<String> = (0..65).map(|n| format!("model-{n}")).collect();
     let cases = [
         ("/api/v1/tokens", json!({"name": long}), "name"),
         ("/api/v1/tokens", json!({"name": "ctl\u{0}"}), "name"),
@@ -253,6 +254,11 @@ pub async fn free_text_and_scopes_of_account_routes_are_bounded(b: Backend) {
         ("/api/v1/tokens", json!({"scopes": too_many}), "scopes"),
         ("/api/v1/projects", json!({"id": "ok", "name": long}), "name"),
         ("/api/v1/tenants", json!({"id": "ok", "admin": "root", "name": long}), "name"),
+        ("/api/v1/projects/web/gateway/keys", json!({"name": long}), "name"),
+        ("/api/v1/projects/web/gateway/keys", json!({"name": "ctl\u{7}"}), "name"),
+        ("/api/v1/projects/web/gateway/keys", json!({"expires_in_days": 0}), "expires_in_days"),
+        ("/api/v1/projects/web/gateway/keys", json!({"limits": {"models": too_many_names}}), "limits.models"),
+        ("/api/v1/projects/web/gateway/keys", json!({"limits": {"prompts": [long.clone()]}}), "limits.prompts"),
     ];
     for (path, body, at) in cases {
         let caller = if path.ends_with("tenants") { server.admin.clone() } else { acme.admin.clone() };

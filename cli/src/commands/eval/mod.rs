@@ -93,7 +93,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
     /// Evaluate a promptfoo config as it is (default: promptfooconfig.yaml when the directory has no promptops.yaml).
-    #[arg(short = 'c', long = "config", value_name = "FILE", conflicts_with_all = ["suites", "resume", "changed", "staged", "since"])]
+    #[arg(short = 'c', long = "config", value_name = "FILE", conflicts_with_all = ["suites", "resume", "changed", "staged", "since", "watch"])]
     pub config: Option<PathBuf>,
     /// With a promptfoo config: leave out what has no promptops equivalent, with a warning, instead of refusing it.
     #[arg(long)]

@@ -48,6 +48,13 @@ pub fn config_to_read(args: &RunArgs, ctx: &Context) -> anyhow::Result<Option<Pa
 
 /// Translates, reports what was approximated or left out, and evaluates.
 pub async fn run(args: RunArgs, ctx: &Context, config: &Path) -> anyhow::Result<ExitStatus> {
+    // A found config is translated once; watching it would need a re-translation per change.
+    if args.watch {
+        return Err(usage(
+            format!("--watch does not follow a promptfoo config (`{}`)", config.display()),
+            &["run `promptops import promptfoo` once, then `promptops eval --watch` on the imported project"],
+        ));
+    }
     let mut settings = settings(&args, ctx)?;
     let options = Options { skip_unsupported: args.skip_unsupported, datasets: Datasets::InPlace };
     let translation = translate(ctx, config, options)?;
