@@ -114,4 +114,28 @@ mod tests {
         let err = check_sent(name(), undeclared.to_owned(), PartialSet::new()).unwrap_err();
         assert!(err.to_string().contains("undeclared variable `who`"), "{err}");
     }
+
+    #[test]
+    fn config_keeps_arbitrary_settings_hashed_with_the_version() {
+        let plain = "messages:\n  - role: user\n    content: hi\n";
+        let with = format!("{plain}config:\n  json_schema: {{type: object}}\n  supported_languages: [en, de]\n");
+        let other = format!("{plain}config:\n  json_schema: {{type: array}}\n  supported_languages: [en, de]\n");
+        let hashes: Vec<String> = [plain.to_owned(), with.clone(), other]
+            .into_iter()
+            .map(|source| check_sent(name(), source, PartialSet::new()).expect("valid").hash())
+            .collect();
+        assert!(hashes[0] != hashes[1] && hashes[1] != hashes[2], "config is part of the content hash");
+        let kept = check_sent(name(), with, PartialSet::new()).expect("valid");
+        assert_eq!(kept.file.config["supported_languages"], serde_json::json!(["en", "de"]));
+    }
+
+    #[test]
+    fn config_may_not_repeat_what_promptops_reads() {
+        for (key, home) in [("temperature", "params.temperature"), ("model", "top-level `model:`")] {
+            let source = format!("messages:\n  - role: user\n    content: hi\nconfig:\n  {key}: 1\n");
+            let err = check_sent(name(), source, PartialSet::new()).unwrap_err();
+            assert!(err.to_string().contains(&format!("`config.{key}` is read by promptops")), "{err}");
+            assert!(err.to_string().contains(home), "{err}");
+        }
+    }
 }

@@ -34,6 +34,57 @@ pub struct PromptFile {
     /// Free-form tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// How the Langfuse-compatible API serves the prompt: `text` (its one user message's
+    /// template) or `chat` (the messages). Unset: `text` when the only message is one user text.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<PromptKind>,
+    /// Application settings kept with the version and served as part of Langfuse's `config`
+    /// (promptops itself reads only `model` and `params`, which may not be repeated here).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+impl PromptFile {
+    /// How the prompt is served through the Langfuse-compatible API (`type`, else inferred).
+    pub fn kind(&self) -> PromptKind {
+        self.kind.unwrap_or(if self.text().is_some() { PromptKind::Text } else { PromptKind::Chat })
+    }
+
+    /// The variable a placeholder message names, if `message` is one.
+    pub fn placeholder(message: &Message) -> Option<&str> {
+        match (&message.role, &message.content) {
+            (Role::Placeholder, Content::Text(name)) => Some(name.trim()),
+            _ => None,
+        }
+    }
+
+    /// The template of a prompt whose only message is one user text.
+    pub fn text(&self) -> Option<&str> {
+        match self.messages.as_slice() {
+            [Message { role: Role::User, content: Content::Text(text) }] => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// A Langfuse prompt type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptKind {
+    /// One template, sent as the user message.
+    Text,
+    /// A list of messages.
+    Chat,
+}
+
+impl PromptKind {
+    /// The name Langfuse uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Chat => "chat",
+        }
+    }
 }
 
 /// A declared template variable.
@@ -134,6 +185,10 @@ pub enum Role {
     User,
     /// A previous model answer (few-shot examples).
     Assistant,
+    /// Not a message: `content` names a variable whose messages (a list of `{role, content}`,
+    /// such as a conversation history) are inserted here at render time (Langfuse's chat
+    /// placeholders).
+    Placeholder,
 }
 
 impl Role {
@@ -143,6 +198,7 @@ impl Role {
             Self::System => "system",
             Self::User => "user",
             Self::Assistant => "assistant",
+            Self::Placeholder => "placeholder",
         }
     }
 }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::file::{Content, Part, PromptFile};
 use super::name::PromptName;
+use super::params::ModelParams;
 use crate::error::{Diagnostic, ErrorClass, did_you_mean, list_names};
 use crate::yaml::{self, Location, YamlError};
 
@@ -412,6 +413,50 @@ pub fn validate(prompt: &LoadedPrompt) -> (Vec<PromptError>, Vec<Warning>) {
             ));
         }
     }
+    for (i, message) in prompt.file.messages.iter().enumerate() {
+        if message.role != super::file::Role::Placeholder {
+            continue;
+        }
+        let location = prompt.source.locate(&["messages", &i.to_string(), "content"]);
+        let named = PromptFile::placeholder(message).filter(|name| is_identifier(name));
+        let Some(name) = named else {
+            errors.push(invalid(
+                location,
+                "a `placeholder` message's content is the name of a variable".to_owned(),
+                vec![
+                    "write `- role: placeholder` with `content: history`, and declare `history: { type: array }`"
+                        .to_owned(),
+                ],
+            ));
+            continue;
+        };
+        if let Some(spec) = prompt.file.variables.get(name)
+            && !matches!(spec.kind, super::file::VarType::Array | super::file::VarType::Any)
+        {
+            errors.push(invalid(
+                location,
+                format!("placeholder `{name}` holds messages, but `{name}` is declared as {}", spec.kind.as_str()),
+                vec![format!("declare it as `{name}: {{ type: array }}`")],
+            ));
+        }
+    }
+    if prompt.file.kind == Some(super::file::PromptKind::Text) && prompt.file.text().is_none() {
+        errors.push(invalid(
+            prompt.source.locate(&["type"]),
+            "a `type: text` prompt has exactly one message, a `user` text".to_owned(),
+            vec!["remove `type: text` to serve the prompt as `chat`, or keep one user message".to_owned()],
+        ));
+    }
+    for key in prompt.file.config.keys() {
+        if key == "model" || ModelParams::KEYS.contains(&key.as_str()) {
+            let home = if key == "model" { "the top-level `model:`".to_owned() } else { format!("`params.{key}`") };
+            errors.push(invalid(
+                prompt.source.locate(&["config", key]),
+                format!("`config.{key}` is read by promptops and belongs in {home}"),
+                vec![format!("move it to {home}; `config:` keeps only settings promptops does not read")],
+            ));
+        }
+    }
     if let Some(schema) = &prompt.file.response_schema
         && let Err(message) = crate::json_schema::check_json_schema(schema)
     {
@@ -422,4 +467,11 @@ pub fn validate(prompt: &LoadedPrompt) -> (Vec<PromptError>, Vec<Warning>) {
         ));
     }
     (errors, warnings)
+}
+
+/// Whether `name` can be a variable's name (a placeholder's content must be one).
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -10,7 +10,7 @@ mod params;
 mod render;
 
 pub use check::{MAX_PARTIAL_NAME, check_sent, partial_name_problem};
-pub use file::{Content, Message, Part, PromptFile, Role, VarType, VariableSpec};
+pub use file::{Content, Message, Part, PromptFile, PromptKind, Role, VarType, VariableSpec};
 pub use load::{
     LoadedPrompt, PARTIALS_DIR, PartialSet, PromptError, Warning, canonical_json, load_all, load_partials, load_prompt,
     partials_used, prompt_names_on_disk, validate,

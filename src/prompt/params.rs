@@ -50,6 +50,10 @@ impl Stop {
 }
 
 impl ModelParams {
+    /// The keys of `params:` as users type them (also the sampling keys of a Langfuse `config`).
+    pub const KEYS: [&'static str; 7] =
+        ["temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty", "frequency_penalty"];
+
     /// Whether no parameter is set.
     pub fn is_empty(&self) -> bool {
         self == &Self::default()
@@ -68,5 +72,26 @@ impl ModelParams {
             presence_penalty: presence_penalty.or(fallback.presence_penalty),
             frequency_penalty: frequency_penalty.or(fallback.frequency_penalty),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_every_field_of_params() {
+        let full = ModelParams {
+            temperature: Some(0.1),
+            top_p: Some(0.9),
+            max_tokens: Some(1),
+            stop: Some(Stop::One("x".to_owned())),
+            seed: Some(1),
+            presence_penalty: Some(0.0),
+            frequency_penalty: Some(0.0),
+        };
+        let value = serde_json::to_value(full).expect("serialize");
+        let keys: Vec<&str> = value.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(keys, ModelParams::KEYS);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use minijinja::Environment;
 use serde::Serialize;
 
-use super::file::{Content, Message, Part, Role, VarType, VariableSpec};
+use super::file::{Content, Message, Part, PromptFile, Role, VarType, VariableSpec};
 use super::load::{LoadedPrompt, PromptError, partial_path};
 use super::name::PromptName;
 use super::params::ModelParams;
@@ -75,6 +75,16 @@ pub enum RenderError {
         /// The allowed values.
         allowed: Vec<String>,
     },
+    /// A placeholder's variable does not hold a list of `{role, content}` messages.
+    #[error("placeholder `{name}` of prompt `{prompt}` needs a list of {{role, content}} messages: {problem}")]
+    Placeholder {
+        /// The prompt.
+        prompt: PromptName,
+        /// The placeholder's variable.
+        name: String,
+        /// What is wrong with the value.
+        problem: String,
+    },
     /// The template failed while rendering.
     #[error(transparent)]
     Template(#[from] PromptError),
@@ -98,6 +108,9 @@ impl Diagnostic for RenderError {
                 vec!["`--var` values are converted to the declared type; arrays and objects are JSON".to_owned()]
             }
             Self::NotAllowed { allowed, .. } => vec![format!("allowed values: {}", allowed.join(", "))],
+            Self::Placeholder { name, .. } => vec![format!(
+                "pass `{name}` as JSON such as [{{\"role\": \"user\", \"content\": \"Hi\"}}]; roles are system, user and assistant"
+            )],
             Self::Template(err) => err.hints(),
         }
     }
@@ -139,6 +152,10 @@ pub fn render(prompt: &LoadedPrompt, vars: &Vars) -> Result<RenderedPrompt, Rend
     let env = environment(prompt);
     let mut messages = Vec::with_capacity(prompt.file.messages.len());
     for (i, message) in prompt.file.messages.iter().enumerate() {
+        if let Some(name) = PromptFile::placeholder(message) {
+            messages.extend(placeholder_messages(prompt, name, context.get(name))?);
+            continue;
+        }
         let render_one = |j: Option<usize>, text: &str| -> Result<String, RenderError> {
             crate::template::render_str(&env, text, &context).map_err(|err| template_error(prompt, i, j, &err).into())
         };
@@ -165,6 +182,39 @@ pub fn render(prompt: &LoadedPrompt, vars: &Vars) -> Result<RenderedPrompt, Rend
         model: prompt.file.model.clone(),
         response_schema: prompt.file.response_schema.clone(),
     })
+}
+
+/// The messages a placeholder's value holds (none for an absent or `null` value).
+fn placeholder_messages(
+    prompt: &LoadedPrompt,
+    name: &str,
+    value: Option<&serde_json::Value>,
+) -> Result<Vec<Message>, RenderError> {
+    let problem =
+        |problem: String| RenderError::Placeholder { prompt: prompt.name.clone(), name: name.to_owned(), problem };
+    let items = match value {
+        None | Some(serde_json::Value::Null) => return Ok(Vec::new()),
+        Some(serde_json::Value::Array(items)) => items,
+        Some(other) => return Err(problem(format!("got {other}"))),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let role = item.get("role").and_then(serde_json::Value::as_str);
+            let role = match role {
+                Some("system") => Role::System,
+                Some("user") => Role::User,
+                Some("assistant") => Role::Assistant,
+                _ => return Err(problem(format!("item {i} has no role system, user or assistant: {item}"))),
+            };
+            let content = match item.get("content") {
+                Some(serde_json::Value::String(text)) => text.clone(),
+                _ => return Err(problem(format!("item {i} has no text `content`: {item}"))),
+            };
+            Ok(Message { role, content: Content::Text(content) })
+        })
+        .collect()
 }
 
 /// Checks `vars` against the prompt's declared variables (present when required, of the
@@ -227,6 +277,10 @@ pub(crate) fn used_variables(prompt: &LoadedPrompt) -> Result<BTreeSet<String>, 
     let globals: BTreeSet<String> = env.globals().map(|(name, _)| name.to_owned()).collect();
     let mut used = BTreeSet::new();
     for (i, message) in prompt.file.messages.iter().enumerate() {
+        if let Some(name) = PromptFile::placeholder(message) {
+            used.insert(name.to_owned());
+            continue;
+        }
         let templates: Vec<(Option<usize>, &str)> = match &message.content {
             Content::Text(t) => vec![(None, t.as_str())],
             Content::Parts(parts) => parts
@@ -401,5 +455,36 @@ mod tests {
         assert_eq!(a.hash(), b.hash());
         let c = prompt("messages:\n  - role: user\n    content: hi!\n", &[]);
         assert_ne!(a.hash(), c.hash());
+    }
+
+    const CONVERSATION: &str = "variables:\n  history: { type: array, required: false }\n  q: { type: string }\nmessages:\n  - role: system\n    content: Be brief.\n  - role: placeholder\n    content: history\n  - role: user\n    content: '{{ q }}'\n";
+
+    #[test]
+    fn a_placeholder_inserts_the_messages_of_its_variable() {
+        let p = prompt(CONVERSATION, &[]);
+        assert!(validate(&p).0.is_empty(), "{:?}", validate(&p).0);
+        let history = serde_json::json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]);
+        let vars = Vars::from([("q".to_owned(), serde_json::json!("Refund?")), ("history".to_owned(), history)]);
+        let out = render(&p, &vars).expect("renders");
+        let roles: Vec<Role> = out.messages.iter().map(|m| m.role).collect();
+        assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::User]);
+        assert_eq!(out.messages[2].content, Content::Text("Hello".to_owned()));
+        let without = render(&p, &Vars::from([("q".to_owned(), serde_json::json!("x"))])).expect("renders");
+        assert_eq!(without.messages.len(), 2, "an absent optional placeholder inserts nothing");
+    }
+
+    #[test]
+    fn a_placeholder_with_a_wrong_value_or_declaration_is_refused() {
+        let p = prompt(CONVERSATION, &[]);
+        let bad = serde_json::json!([{"role": "wizard", "content": "x"}]);
+        let vars = Vars::from([("q".to_owned(), serde_json::json!("x")), ("history".to_owned(), bad)]);
+        let err = render(&p, &vars).unwrap_err();
+        assert!(err.to_string().contains("placeholder `history`"), "{err}");
+        let declared_string = CONVERSATION.replace("{ type: array, required: false }", "{ type: string }");
+        let errors = validate(&prompt(&declared_string, &[])).0;
+        assert!(errors.iter().any(|e| e.to_string().contains("declared as string")), "{errors:?}");
+        let not_a_name = CONVERSATION.replace("content: history", "content: 'two words'");
+        let errors = validate(&prompt(&not_a_name, &[])).0;
+        assert!(errors.iter().any(|e| e.to_string().contains("name of a variable")), "{errors:?}");
     }
 }

@@ -52,6 +52,8 @@ impl PromptSpec {
             messages,
             response_schema: None,
             tags: vec!["promptfoo".to_owned()],
+            kind: None,
+            config: serde_json::Map::new(),
         }
     }
 }

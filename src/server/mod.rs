@@ -68,7 +68,14 @@ pub fn router(state: AppState) -> Router {
     for (group, scheme) in [(bearer, Scheme::Bearer), (basic, Scheme::Basic)] {
         if group.has_routes() {
             let auth = axum::middleware::from_fn_with_state((state.clone(), scheme), middleware::authenticate);
-            app = app.merge(group.route_layer(auth));
+            let group = group.route_layer(auth);
+            // The Langfuse-compatible routes answer errors in Langfuse's shape, refused
+            // credentials included, so the wrapper goes outside authentication.
+            let group = match scheme {
+                Scheme::Basic => group.route_layer(axum::middleware::map_response(handlers::langfuse::langfuse_errors)),
+                Scheme::Bearer => group,
+            };
+            app = app.merge(group);
         }
     }
     app.fallback(not_found)

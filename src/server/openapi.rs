@@ -72,6 +72,10 @@ fn operation(route: &Route, generator: &mut SchemaGenerator) -> Value {
             "description": "an error in OpenAI's envelope",
             "content": {"application/json": {"schema": generator.subschema_for::<super::gateway::wire::OpenAiErrorBody>()}},
         }),
+        Access::Basic => json!({
+            "description": "an error in Langfuse's shape",
+            "content": {"application/json": {"schema": generator.subschema_for::<super::handlers::langfuse::LangfuseErrorBody>()}},
+        }),
         _ => json!({
             "description": "an error, in one shape",
             "content": {"application/json": {"schema": error_schema(generator)}},

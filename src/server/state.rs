@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use super::auth::{Caller, GrantCache, JwtSettings};
 use super::cache::PromptCache;
 use super::gateway::GatewayState;
+use super::handlers::langfuse::ServedCache;
 use super::limits::{FailureThrottle, RateLimit, RateLimiter};
 use super::listen::ConnectionLimits;
 use super::metrics::Metrics;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub prompts: Arc<PromptCache>,
     /// Recently checked API tokens.
     pub grants: Arc<GrantCache>,
+    /// Langfuse Prompt objects served by label.
+    pub langfuse: Arc<ServedCache>,
     /// Rate limits.
     pub limiter: Option<Arc<RateLimiter>>,
     /// Failed authentications by client address.
@@ -110,6 +113,7 @@ impl AppState {
             gateway,
             prompts,
             grants: Arc::new(GrantCache::default()),
+            langfuse: Arc::new(ServedCache::default()),
             ready: Arc::new(AtomicBool::new(true)),
         }
     }

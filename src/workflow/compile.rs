@@ -311,6 +311,8 @@ fn inline_prompt(workflow: &Workflow, node: &str, spec: &Node) -> Result<LoadedP
         messages: spec.messages.clone().unwrap_or_default(),
         response_schema: None,
         tags: Vec::new(),
+        kind: None,
+        config: serde_json::Map::new(),
     };
     let raw = format!("workflow/{}/{node}", workflow.name()).to_ascii_lowercase().replace(' ', "-");
     let name = PromptName::new(&raw)

@@ -160,7 +160,9 @@ fn render_error(err: RenderError) -> OpenAiError {
         RenderError::Missing { name, .. } => {
             OpenAiError::invalid(&format!("prompt_variables.{name}"), "missing_prompt_variables", message)
         }
-        RenderError::WrongType { name, .. } | RenderError::NotAllowed { name, .. } => {
+        RenderError::WrongType { name, .. }
+        | RenderError::NotAllowed { name, .. }
+        | RenderError::Placeholder { name, .. } => {
             OpenAiError::invalid(&format!("prompt_variables.{name}"), "invalid_prompt_variables", message)
         }
         RenderError::Template(_) => OpenAiError::invalid("prompt_variables", "invalid_prompt_variables", message),

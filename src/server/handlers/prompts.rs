@@ -131,7 +131,10 @@ pub async fn create_version(
 ) -> Result<(StatusCode, Json<CommitOutcome>), ApiError> {
     let scope = caller.principal.authorize(Action::Write, &project)?;
     let prompt = checked(prompt_name(&name)?, body.source, body.partials)?;
-    let outcome = state.registry(scope, &caller).commit(&[prompt], &body.message).await?;
+    let outcome = state.registry(scope, &caller).commit(&[prompt], &body.message).await;
+    // A new version moves `latest`, which the Langfuse route serves from memory.
+    state.prompts.invalidate();
+    let outcome = outcome?;
     let outcome = outcome.into_iter().next().ok_or_else(|| ApiError::Internal("commit returned nothing".into()))?;
     let status = if matches!(outcome, CommitOutcome::Created(_)) { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(outcome)))
@@ -158,7 +161,9 @@ pub async fn commit(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(state.registry(scope, &caller).commit(&prompts, &body.message).await?))
+    let outcomes = state.registry(scope, &caller).commit(&prompts, &body.message).await;
+    state.prompts.invalidate();
+    Ok(Json(outcomes?))
 }
 
 /// `GET /projects/{project}/prompts/{name}/log`: versions, labels and moves, newest first.

@@ -132,7 +132,8 @@ pub async fn the_langfuse_list_survives_an_unreadable_version(b: Backend) {
     let names: Vec<&str> = list["data"].as_array().expect("data").iter().filter_map(|p| p["name"].as_str()).collect();
     assert_eq!(names, vec!["good"]);
     let (status, fetched) = send(sdk(&server, &editor_keys, Method::GET, "/v2/prompts/broken?label=latest")).await;
-    assert_eq!((status, fetched["error"]["code"].as_str()), (409, Some("unreadable_version")), "{fetched}");
+    assert_eq!((status, fetched["code"].as_str()), (409, Some("unreadable_version")), "{fetched}");
+    assert_eq!(fetched["error"], "ConflictError", "errors in Langfuse's shape: {fetched}");
 }
 
 pub async fn langfuse_writes_check_every_label_before_writing(b: Backend) {

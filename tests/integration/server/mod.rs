@@ -14,9 +14,10 @@ mod gateway_keys;
 mod hardening;
 mod inputs;
 pub mod langfuse;
+mod langfuse_sdk;
 mod members;
 mod openapi_check;
-mod python_sdk;
+pub mod python_sdk;
 mod rbac;
 pub mod runs;
 
@@ -52,6 +53,9 @@ server_cases! {
     contract::the_openapi_document_is_served,
     langfuse::the_sdk_flow_creates_labels_and_fetches_prompts,
     langfuse::key_pairs_are_checked_and_keep_their_role,
+    langfuse::config_is_kept_whole_and_type_and_tags_belong_to_the_name,
+    langfuse::hostile_langfuse_bodies_get_clear_langfuse_errors_and_write_nothing,
+    langfuse::native_prompts_are_served_as_the_sdk_can_use_them,
     rbac::every_role_against_every_write_endpoint,
     rbac::no_caller_of_another_tenant_sees_tenant_b,
     runs::runs_are_uploaded_listed_shown_paged_and_compared,

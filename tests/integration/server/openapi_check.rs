@@ -63,11 +63,17 @@ fn check(pointer: &str, body: &Value, what: &str) {
 /// the declared request schema too.
 pub fn check_exchange(method: &Method, path: &str, request: Option<&Value>, status: u16, body: &Value) {
     let what = format!("{method} {path} → {status}");
+    let operation = template(method, path)
+        .map(|template| format!("/paths/{}/{}", pointer_segment(&template), method.as_str().to_lowercase()));
     if !(200..300).contains(&status) {
-        return check("/components/schemas/ErrorBody", body, &what);
+        // An error has the shape its route declares (Langfuse's on `/api/public`), else the one shape.
+        let declared = operation.as_ref().map(|op| format!("{op}/responses/default/content/application~1json/schema"));
+        let pointer = declared
+            .filter(|pointer| DOCUMENT.pointer(pointer).is_some())
+            .unwrap_or_else(|| "/components/schemas/ErrorBody".to_owned());
+        return check(&pointer, body, &what);
     }
-    let template = template(method, path).unwrap_or_else(|| panic!("{what}: success from a path the document lacks"));
-    let operation = format!("/paths/{}/{}", pointer_segment(&template), method.as_str().to_lowercase());
+    let operation = operation.unwrap_or_else(|| panic!("{what}: success from a path the document lacks"));
     if let Some(request) = request.filter(|_| DOCUMENT.pointer(&format!("{operation}/requestBody")).is_some()) {
         check(
             &format!("{operation}/requestBody/content/application~1json/schema"),

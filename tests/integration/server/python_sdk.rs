@@ -12,19 +12,20 @@ use serde_json::json;
 
 use super::{TestServer, config};
 
-fn repository() -> PathBuf {
+pub fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
-/// The venv's python (`PROMPTOPS_PY_VENV`, else the default place), created when CI asks for it;
-/// `None` (said aloud) otherwise.
-fn python() -> Option<PathBuf> {
+/// The venv's python (`PROMPTOPS_PY_VENV`, else the default place) if it can import `module`,
+/// the venv created when CI asks for it; `None` (said aloud, naming `what` is skipped) otherwise.
+pub fn python_with(module: &str, what: &str) -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     let venv = std::env::var_os("PROMPTOPS_PY_VENV")
         .map_or_else(|| home.join(".cache/promptops-tools/py-venv"), PathBuf::from);
+    let import = format!("import {module}");
     let ready = |venv: &Path| {
         let python = venv.join("bin/python");
-        Command::new(&python).args(["-c", "import openai"]).output().is_ok_and(|o| o.status.success()).then_some(python)
+        Command::new(&python).args(["-c", &import]).output().is_ok_and(|o| o.status.success()).then_some(python)
     };
     let required = std::env::var_os("CI").is_some() || std::env::var(promptops::env::TEST_PYTHON).as_deref() == Ok("1");
     if let Some(python) = ready(&venv) {
@@ -32,7 +33,7 @@ fn python() -> Option<PathBuf> {
     }
     if !required {
         let notice = format!(
-            "skipped: the OpenAI SDK test (no venv with openai at {}; run tests/python/venv.sh or set {}=1)\n",
+            "skipped: {what} (no venv with {module} at {}; run tests/python/venv.sh or set {}=1)\n",
             venv.display(),
             promptops::env::TEST_PYTHON
         );
@@ -42,7 +43,7 @@ fn python() -> Option<PathBuf> {
     let output = Command::new("bash").arg(repository().join("tests/python/venv.sh")).output().expect("run venv.sh");
     assert!(output.status.success(), "venv.sh failed: {}", String::from_utf8_lossy(&output.stderr));
     let made = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    Some(ready(&made).unwrap_or_else(|| panic!("the venv at {} has no openai", made.display())))
+    Some(ready(&made).unwrap_or_else(|| panic!("the venv at {} has no {module}", made.display())))
 }
 
 fn greeting(text: &str) -> String {
@@ -53,7 +54,7 @@ fn greeting(text: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_sdk_works_unchanged() {
-    let Some(python) = python() else { return };
+    let Some(python) = python_with("openai", "the OpenAI SDK test") else { return };
     let stub = Stub::start(StubConfig::new().echo()).await;
     let server = TestServer::on_with(crate::store_conformance::sqlite().await, config()).await;
     let acme = server.tenant("acme", "web").await;
@@ -81,18 +82,21 @@ async fn the_official_openai_sdk_works_unchanged() {
     }
     let script = repository().join("tests/python/gateway_sdk.py");
     let (base, admin) = (server.base.clone(), admin.to_owned());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .env("GATEWAY_BASE", format!("{base}/v1"))
-            .env("SERVER_BASE", &base)
-            .env("GATEWAY_KEY", &keys[0])
-            .env("BUDGET_KEY", &keys[1])
-            .env("RPM_KEY", &keys[2])
-            .env("ADMIN_TOKEN", &admin)
-            .output()
-            .expect("run the SDK script")
-    });
+    let mut command = Command::new(python);
+    command
+        .arg(script)
+        .env("GATEWAY_BASE", format!("{base}/v1"))
+        .env("SERVER_BASE", &base)
+        .env("GATEWAY_KEY", &keys[0])
+        .env("BUDGET_KEY", &keys[1])
+        .env("RPM_KEY", &keys[2])
+        .env("ADMIN_TOKEN", &admin);
+    passes(command).await;
+}
+
+/// Runs an SDK script off the test's runtime and asserts it exits 0 with `all checks passed`.
+pub async fn passes(mut command: Command) {
+    let output = tokio::task::spawn_blocking(move || command.output().expect("run the SDK script"));
     let output = output.await.expect("script task");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));

@@ -1,23 +1,31 @@
 //! The Langfuse-compatible prompt API (`/api/public`), so that an application using the Langfuse
-//! SDK's `get_prompt` switches to promptops by changing its host and keys. Auth is HTTP Basic
-//! with a project key pair. A promptops prompt whose only message is one `user` text is a
-//! Langfuse `text` prompt; any other is a `chat` prompt. Langfuse `{{var}}` placeholders are
-//! declared as string variables when a version is created. `docs/langfuse.md` lists what is
-//! supported and what is not.
+//! SDK switches to promptops by changing its host and keys. Auth is HTTP Basic with a project
+//! key pair; errors come in Langfuse's shape ([`errors`]). A prompt's type (`text` or `chat`) and
+//! tags belong to its name, as in Langfuse: a version of the other type is refused, and every
+//! version is served with the latest version's tags. `docs/langfuse.md` lists what is supported
+//! and what is not.
+
+mod convert;
+mod errors;
+mod served;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use regex::Regex;
-use serde::{Deserialize, Serialize};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use self::convert::{config_of, file_of, served_prompt, stored_file};
+pub use self::errors::{LangfuseErrorBody, langfuse_errors};
+pub use self::served::ServedCache;
 use super::prompts::{by_label, checked};
 use crate::access::{Action, Scope, TenantScope};
-use crate::prompt::{Content, Label, Message, PromptFile, PromptName, Role, Selector, VariableSpec};
+use crate::prompt::{Label, PartialSet, PromptFile, PromptName, Selector};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::server::state::AppState;
@@ -35,12 +43,17 @@ pub struct FetchQuery {
 
 /// Filters of the list.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     name: Option<String>,
     label: Option<String>,
     tag: Option<String>,
     page: Option<u32>,
     limit: Option<u32>,
+    /// Only versions created at or after this time (RFC 3339).
+    from_updated_at: Option<DateTime<Utc>>,
+    /// Only versions created before this time (RFC 3339).
+    to_updated_at: Option<DateTime<Utc>>,
 }
 
 /// A version as Langfuse's create call sends it. The SDK sends `null` for omitted fields.
@@ -68,13 +81,6 @@ pub struct NewLabels {
     new_labels: Vec<String>,
 }
 
-/// A Langfuse chat message (placeholders are not supported).
-#[derive(Debug, Serialize, Deserialize)]
-struct ChatMessage {
-    role: Role,
-    content: String,
-}
-
 /// The one project a key pair opens.
 fn project_of(caller: &Caller) -> Result<String, ApiError> {
     caller
@@ -90,30 +96,91 @@ fn name_of(text: &str) -> Result<PromptName, ApiError> {
     PromptName::new(text).map_err(|err| ApiError::bad_request("invalid_name", err.to_string(), Some("name")))
 }
 
-/// `GET /api/public/v2/prompts/{name}?version=|label=` (default label `production`).
+/// A stored version's file, or 409 when it cannot be read.
+fn readable(record: &VersionRecord) -> Result<PromptFile, ApiError> {
+    stored_file(record).map_err(|message| ApiError::Conflict {
+        code: "unreadable_version",
+        message,
+        hint: Some("commit a new version of the prompt and move its labels there".to_owned()),
+    })
+}
+
+/// The newest version of `name`, if the prompt exists.
+async fn latest_of(
+    state: &AppState,
+    caller: &Caller,
+    scope: &Scope,
+    name: &PromptName,
+) -> Result<Option<VersionRecord>, ApiError> {
+    match state.registry(scope.clone(), caller).resolve(name, &Selector::Latest).await {
+        Ok(record) => Ok(Some(record)),
+        Err(err) => match ApiError::from(err) {
+            ApiError::NotFound { .. } => Ok(None),
+            other => Err(other),
+        },
+    }
+}
+
+/// The model of the provider connection `id` names in the project (or its tenant): a prompt's
+/// `model:` may be a promptops provider id, but the application calls the provider itself and
+/// needs the provider's model name. `None` when no connection has that id (it is served as is).
+async fn provider_model(state: &AppState, scope: &Scope, id: &str) -> Option<String> {
+    let tenant_wide = crate::gateway::connections::tenant_wide(&TenantScope::new(scope.tenant()));
+    for scope in [scope, &tenant_wide] {
+        match state.connections().list(scope).await {
+            Ok(views) => {
+                if let Some(view) = views.into_iter().find(|v| v.spec.id == id) {
+                    return view.spec.model;
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "provider connections unreadable for a Langfuse config"),
+        }
+    }
+    None
+}
+
+/// `GET /api/public/v2/prompts/{name}?version=|label=` (default label `production`), served
+/// from memory after the first fetch ([`served`]).
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<FetchQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let project = project_of(&caller)?;
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let name = name_of(&name)?;
-    let record = match (query.version, query.label) {
-        (Some(n), _) => state.registry(scope.clone(), &caller).resolve(&name, &Selector::Version(n)).await?,
-        (None, Some(label)) if label == Label::LATEST => {
-            state.registry(scope.clone(), &caller).resolve(&name, &Selector::Latest).await?
-        }
-        (None, label) => {
-            let label = label.unwrap_or_else(|| DEFAULT_LABEL.to_owned());
-            by_label(&state, &caller, scope.clone(), &name, &label).await?.as_ref().clone()
-        }
+    let selector = match (query.version, query.label) {
+        (Some(n), _) => Selector::Version(n),
+        (None, Some(label)) if label == Label::LATEST => Selector::Latest,
+        (None, label) => Selector::Named(label.unwrap_or_else(|| DEFAULT_LABEL.to_owned())),
     };
-    Ok(Json(prompt_json(&state, &caller, &scope, &record).await?))
+    let key = match &selector {
+        Selector::Version(n) => format!("#{n}"),
+        Selector::Latest | Selector::WorkingCopy => Label::LATEST.to_owned(),
+        Selector::Named(label) => label.clone(),
+    };
+    let generation = state.prompts.generation();
+    if let Some(body) = state.langfuse.get(&scope, name.as_str(), &key, generation) {
+        return Ok(json_response(body));
+    }
+    let record = match &selector {
+        Selector::Named(label) => by_label(&state, &caller, scope.clone(), &name, label).await?.as_ref().clone(),
+        other => state.registry(scope.clone(), &caller).resolve(&name, other).await?,
+    };
+    let object = prompt_json(&state, &caller, &scope, &record).await?;
+    let body = Bytes::from(serde_json::to_vec(&object).map_err(|err| ApiError::Internal(Box::new(err)))?);
+    state.langfuse.put(&scope, name.as_str(), &key, generation, body.clone());
+    Ok(json_response(body))
 }
 
-/// The Langfuse `Prompt` object of a stored version.
+/// A 200 with a serialized JSON body.
+fn json_response(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// The Langfuse `Prompt` object of a stored version: its labels (with `latest` on the newest
+/// version) and the prompt's tags, which are the latest version's.
 async fn prompt_json(
     state: &AppState,
     caller: &Caller,
@@ -129,32 +196,30 @@ async fn prompt_json(
     if latest.meta.number == record.meta.number {
         names.push(Label::LATEST.to_owned());
     }
-    let file = stored_file(record).map_err(|message| ApiError::Conflict {
-        code: "unreadable_version",
-        message,
-        hint: Some("commit a new version of the prompt and move its labels there".to_owned()),
-    })?;
-    let (kind, prompt) = match text_of(&file) {
-        Some(text) => ("text", Value::String(text)),
-        None => (
-            "chat",
-            json!(
-                file.messages
-                    .iter()
-                    .map(|m| json!({"role": m.role.as_str(), "content": m.content.text()}))
-                    .collect::<Vec<_>>()
-            ),
+    let file = readable(record)?;
+    let tags = if latest.meta.number == record.meta.number { file.tags.clone() } else { readable(&latest)?.tags };
+    let (kind, prompt) = served_prompt(&file, &record.partials).map_err(|why| ApiError::Conflict {
+        code: "not_langfuse_compatible",
+        message: format!("version {} of `{name}` cannot be served to the Langfuse SDK: {why}", record.meta.number),
+        hint: Some(
+            "Langfuse's compile() only substitutes {{var}}: render the construct in the prompt file, or fetch it from /api/v1".to_owned(),
         ),
-    };
+    })?;
+    let mut config = config_of(&file);
+    if let (Some(model), Value::Object(map)) = (&file.model, &mut config)
+        && let Some(named) = provider_model(state, scope, model).await
+    {
+        map.insert("model".to_owned(), Value::String(named));
+    }
     Ok(json!({
         "id": format!("{}:{}:{name}:{}", scope.tenant(), scope.project(), record.meta.number),
-        "type": kind,
+        "type": kind.as_str(),
         "name": name,
         "version": record.meta.number,
         "prompt": prompt,
-        "config": config_of(&file),
+        "config": config,
         "labels": names,
-        "tags": file.tags,
+        "tags": tags,
         "commitMessage": (!record.meta.message.is_empty()).then_some(&record.meta.message),
         "resolutionGraph": Value::Null,
         "createdAt": record.meta.created_at,
@@ -162,74 +227,6 @@ async fn prompt_json(
         "createdBy": record.meta.author,
         "projectId": scope.project(),
     }))
-}
-
-/// The prompt file of a stored version, or why it cannot be read.
-fn stored_file(record: &VersionRecord) -> Result<PromptFile, String> {
-    crate::yaml::from_str(std::path::Path::new(record.meta.name.as_str()), &record.source).map_err(|err| {
-        format!("version {} of `{}` cannot be read as a prompt file: {err}", record.meta.number, record.meta.name)
-    })
-}
-
-/// The text of a one-user-message prompt (a Langfuse text prompt).
-fn text_of(file: &PromptFile) -> Option<String> {
-    match file.messages.as_slice() {
-        [Message { role: Role::User, content: Content::Text(text) }] => Some(text.clone()),
-        _ => None,
-    }
-}
-
-fn config_of(file: &PromptFile) -> Value {
-    let mut config = serde_json::to_value(&file.params).unwrap_or_else(|_| json!({}));
-    if let (Some(model), Value::Object(map)) = (&file.model, &mut config) {
-        map.insert("model".to_owned(), Value::String(model.clone()));
-    }
-    config
-}
-
-static PLACEHOLDER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}").expect("invariant: valid regex"));
-
-/// A promptops prompt file from a Langfuse create body.
-fn file_of(body: &CreatePrompt) -> Result<PromptFile, ApiError> {
-    let messages = match (&body.prompt, body.kind.as_deref()) {
-        (Value::String(text), None | Some("text")) => {
-            vec![Message { role: Role::User, content: Content::Text(text.clone()) }]
-        }
-        (Value::Array(_), None | Some("chat")) => serde_json::from_value::<Vec<ChatMessage>>(body.prompt.clone())
-            .map_err(|err| {
-                ApiError::bad_request("invalid_prompt", format!("invalid chat messages: {err}"), Some("prompt"))
-            })?
-            .into_iter()
-            .map(|m| Message { role: m.role, content: Content::Text(m.content) })
-            .collect(),
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_prompt",
-                "`prompt` must be a string (type text) or a list of {role, content} messages (type chat)",
-                Some("prompt"),
-            ));
-        }
-    };
-    let mut variables = BTreeMap::new();
-    for message in &messages {
-        for found in PLACEHOLDER.captures_iter(&message.content.text()) {
-            variables.insert(found[1].to_owned(), VariableSpec::default());
-        }
-    }
-    let mut config = body.config.clone().filter(|c| c.is_object()).unwrap_or_else(|| json!({}));
-    let model = config.as_object_mut().and_then(|c| c.remove("model")).and_then(|m| m.as_str().map(str::to_owned));
-    let params = serde_json::from_value(config)
-        .map_err(|err| ApiError::bad_request("invalid_config", format!("unsupported config: {err}"), Some("config")))?;
-    Ok(PromptFile {
-        description: None,
-        model,
-        params,
-        variables,
-        messages,
-        response_schema: None,
-        tags: body.tags.clone().unwrap_or_default(),
-    })
 }
 
 /// The labels of a request, checked before anything is written: each a valid label other than
@@ -280,7 +277,8 @@ async fn move_labels(
 }
 
 /// `POST /api/public/v2/prompts`: creates a version (201) with its labels. Every check (the
-/// prompt, the labels, the role each label needs) comes first, so a refusal writes nothing.
+/// prompt, its type against the prompt's, the labels, the role each label needs) comes first,
+/// so a refusal writes nothing. A body without `tags` keeps the prompt's tags.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -289,13 +287,41 @@ pub async fn create(
     let project = project_of(&caller)?;
     let scope = caller.principal.authorize(Action::Write, &project)?;
     let name = name_of(&body.name)?;
-    let file = file_of(&body)?;
+    let previous = match latest_of(&state, &caller, &scope, &name).await? {
+        Some(record) => Some(readable(&record)?),
+        None => None,
+    };
+    let file = file_of(&body, previous.as_ref())?;
+    served_prompt(&file, &PartialSet::new()).map_err(|why| ApiError::BadRequest {
+        code: "not_langfuse_compatible",
+        message: format!("{why}, so the SDK could not use what it is served"),
+        hint: Some("write variables as {{name}}; conditions, loops and filters have no Langfuse equivalent".to_owned()),
+        path: Some("prompt".to_owned()),
+    })?;
+    if let Some(previous) = &previous
+        && previous.kind() != file.kind()
+    {
+        return Err(ApiError::BadRequest {
+            code: "type_mismatch",
+            message: format!(
+                "Previous versions have different prompt type. `{name}` is a {} prompt; this version is {}",
+                previous.kind().as_str(),
+                file.kind().as_str()
+            ),
+            hint: Some("create a new prompt with a different name".to_owned()),
+            path: Some("type".to_owned()),
+        });
+    }
     let source = serde_json::to_string_pretty(&file).map_err(|err| ApiError::Internal(Box::new(err)))?;
     let prompt = checked(name.clone(), source, BTreeMap::new())?;
     let (label_scope, labels) =
         movable_labels(&state, &caller, &project, body.labels.as_deref().unwrap_or_default(), "labels")?;
     let message = body.commit_message.clone().unwrap_or_default();
-    let outcomes = state.registry(scope.clone(), &caller).commit(&[prompt], &message).await?;
+    let outcomes = state.registry(scope.clone(), &caller).commit(&[prompt], &message).await;
+    // A new version moves `latest` and may change the prompt's tags: what is served from memory
+    // is stale (the label moves below invalidate too, but a create may move none).
+    state.prompts.invalidate();
+    let outcomes = outcomes?;
     let (CommitOutcome::Created(meta) | CommitOutcome::Unchanged(meta)) =
         outcomes.into_iter().next().ok_or_else(|| ApiError::Internal("commit returned nothing".into()))?;
     move_labels(&state, &caller, label_scope, &name, &labels, meta.number).await?;
@@ -320,7 +346,9 @@ pub async fn update_labels(
     Ok(Json(prompt_json(&state, &caller, &scope, &record).await?))
 }
 
-/// `GET /api/public/v2/prompts`: prompt metadata, paged by `page` (from 1) and `limit`.
+/// `GET /api/public/v2/prompts`: prompt metadata, paged by `page` (from 1) and `limit`. With
+/// `fromUpdatedAt`/`toUpdatedAt`, only the versions created in that window count, and a prompt
+/// with none is left out.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -330,9 +358,16 @@ pub async fn list(
     let scope = caller.principal.authorize(Action::Read, &project)?;
     let registry = state.registry(scope, &caller);
     let labels = registry.labels(None).await?;
+    let windowed = query.from_updated_at.is_some() || query.to_updated_at.is_some();
+    let in_window = |at: &DateTime<Utc>| {
+        query.from_updated_at.is_none_or(|from| *at >= from) && query.to_updated_at.is_none_or(|to| *at < to)
+    };
     let mut items = Vec::new();
     for summary in crate::service::RegistryService::prompts(&registry).await? {
         let name = &summary.latest.name;
+        if query.name.as_ref().is_some_and(|n| n != name.as_str()) {
+            continue;
+        }
         let latest = registry.resolve(name, &Selector::Latest).await?;
         // A version stored before sources were checked on every path may not parse: it is left
         // out of the list (and named in the log) rather than failing the whole project's list.
@@ -344,22 +379,34 @@ pub async fn list(
             }
         };
         let own: Vec<&LabelRecord> = labels.iter().filter(|l| &l.name == name).collect();
-        let keep = query.name.as_ref().is_none_or(|n| n == name.as_str())
-            && query.label.as_ref().is_none_or(|q| q == Label::LATEST || own.iter().any(|l| l.label.as_str() == q))
+        let keep = query.label.as_ref().is_none_or(|q| q == Label::LATEST || own.iter().any(|l| l.label.as_str() == q))
             && query.tag.as_ref().is_none_or(|t| file.tags.contains(t));
-        if keep {
-            let mut label_names: BTreeSet<String> = own.iter().map(|l| l.label.to_string()).collect();
-            label_names.insert(Label::LATEST.to_owned());
-            items.push(json!({
-                "name": name,
-                "type": if text_of(&file).is_some() { "text" } else { "chat" },
-                "versions": (1..=summary.version_count).collect::<Vec<_>>(),
-                "labels": label_names,
-                "tags": file.tags,
-                "lastUpdatedAt": summary.latest.created_at,
-                "lastConfig": config_of(&file),
-            }));
+        if !keep {
+            continue;
         }
+        let (versions, last_updated) = if windowed {
+            let log = crate::service::RegistryService::log(&registry, name).await?;
+            let mut shown: Vec<&crate::store::VersionMeta> =
+                log.versions.iter().filter(|v| in_window(&v.created_at)).collect();
+            shown.sort_by_key(|v| v.number);
+            match shown.last() {
+                Some(last) => (shown.iter().map(|v| v.number).collect::<Vec<_>>(), last.created_at),
+                None => continue,
+            }
+        } else {
+            ((1..=summary.version_count).collect(), summary.latest.created_at)
+        };
+        let mut label_names: BTreeSet<String> = own.iter().map(|l| l.label.to_string()).collect();
+        label_names.insert(Label::LATEST.to_owned());
+        items.push(json!({
+            "name": name,
+            "type": file.kind().as_str(),
+            "versions": versions,
+            "labels": label_names,
+            "tags": file.tags,
+            "lastUpdatedAt": last_updated,
+            "lastConfig": config_of(&file),
+        }));
     }
     let (page, limit) = (query.page.unwrap_or(1).max(1), query.limit.unwrap_or(10).clamp(1, 100));
     let total = items.len();
