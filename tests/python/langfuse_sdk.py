@@ -9,6 +9,7 @@ editor key pair)."""
 import logging
 import os
 import sys
+import urllib.parse
 
 from langfuse import Langfuse
 from langfuse.api import Error as BadRequest
@@ -221,6 +222,48 @@ err = refused(
     BadRequest,
 )
 check("prompt[0]" in str(err.body), f"a bad placeholder is named: {err.body}")
+
+# 5. Composition: references resolved when served, raw with resolve=False, refused when broken.
+admin.create_prompt(name="shared/voice", prompt="Be kind to {{customer}}.", labels=["production"])
+admin.create_prompt(name="shared/voice", prompt="Be terse with {{customer}}.")
+admin.create_prompt(
+    name="support/composed",
+    prompt="@@@langfusePrompt:name=shared/voice|label=production@@@ Answer {{question}}. "
+    "@@@langfusePrompt:name=shared/voice|version=2@@@",
+    labels=["production"],
+)
+composed = admin.get_prompt("support/composed", cache_ttl_seconds=0)
+check(
+    composed.prompt == "Be kind to {{customer}}. Answer {{question}}. Be terse with {{customer}}.",
+    f"composition resolved: {composed.prompt}",
+)
+check(
+    composed.compile(customer="Ada", question="why")
+    == "Be kind to Ada. Answer why. Be terse with Ada.",
+    "compile of a composed prompt",
+)
+raw = admin.api.prompts.get(urllib.parse.quote("support/composed", safe=""), resolve=False)
+check(raw.prompt.startswith("@@@langfusePrompt:name=shared/voice|label=production@@@"), f"resolve=False: {raw.prompt}")
+resolved = admin.api.prompts.get(urllib.parse.quote("support/composed", safe=""))
+graph = resolved.resolution_graph
+check(graph is not None and graph["root"]["name"] == "support/composed", f"resolutionGraph root: {graph}")
+children = sorted((d["name"], d["version"]) for deps in graph["dependencies"].values() for d in deps)
+check(children == [("shared/voice", 1), ("shared/voice", 2)], f"resolutionGraph dependencies: {graph}")
+err = refused(
+    lambda: admin.create_prompt(name="support/broken", prompt="@@@langfusePrompt:name=no/such|label=production@@@"),
+    BadRequest,
+)
+check("does not resolve" in str(err.body), f"a missing reference is refused: {err.body}")
+err = refused(
+    lambda: admin.create_prompt(name="shared/voice", prompt="@@@langfusePrompt:name=support/composed|label=production@@@"),
+    BadRequest,
+)
+check("cycle" in str(err.body), f"a cycle is refused: {err.body}")
+err = refused(
+    lambda: admin.create_prompt(name="support/onchat", prompt="@@@langfusePrompt:name=support/reply|label=production@@@"),
+    BadRequest,
+)
+check("only text prompts" in str(err.body), f"a chat reference is refused: {err.body}")
 
 #@@EXTEND@@
 

@@ -243,3 +243,39 @@ pub async fn native_prompts_are_served_as_the_sdk_can_use_them(b: Backend) {
     assert_eq!((status, refused["code"].as_str()), (409, Some("not_langfuse_compatible")), "{refused}");
     assert!(refused["message"].as_str().is_some_and(|m| m.contains("{% if vip %}")), "names the construct: {refused}");
 }
+
+pub async fn composition_is_resolved_when_served_and_broken_references_are_named(b: Backend) {
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let admin = keys(&server, acme.token("admin"), "admin").await;
+    let (status, _) =
+        create(&server, &admin, &json!({"name": "part", "prompt": "Be {{tone}}.", "labels": ["staging"]})).await;
+    assert_eq!(status, 201);
+    let whole = json!({"name": "whole", "type": "chat", "prompt": [{"role": "system", "content": "@@@langfusePrompt:name=part|label=staging@@@ Go."}]});
+    let (status, created) = create(&server, &admin, &whole).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["prompt"][0]["content"], "Be {{tone}}. Go.", "chat messages are composed too: {created}");
+    assert_eq!(created["resolutionGraph"]["dependencies"]["acme:web:whole:1"][0]["name"], "part", "{created}");
+    let (status, removed) = server
+        .call(Method::DELETE, "/api/v1/projects/web/prompts/part/labels/staging", Some(acme.token("admin")), None)
+        .await;
+    assert_eq!(status, 200, "{removed}");
+    let (status, broken) = send(sdk(&server, &admin, Method::GET, "/v2/prompts/whole?label=latest")).await;
+    assert_eq!((status, broken["code"].as_str()), (409, Some("unresolvable_reference")), "{broken}");
+    assert!(broken["message"].as_str().is_some_and(|m| m.contains("name=part|label=staging")), "{broken}");
+    let (status, raw) = send(sdk(&server, &admin, Method::GET, "/v2/prompts/whole?label=latest&resolve=false")).await;
+    assert_eq!((status, raw["resolutionGraph"].clone()), (200, Value::Null), "{raw}");
+    for bad in [
+        "@@@langfusePrompt:part@@@",
+        "@@@langfusePrompt:name=part@@@",
+        "@@@langfusePrompt:name=part|label=a|version=1@@@",
+        "@@@langfusePrompt:name=part|version=x@@@",
+        "@@@langfusePrompt:name=x|label=staging@@@",
+    ] {
+        let (status, refused) = create(&server, &admin, &json!({"name": "bad", "prompt": bad})).await;
+        assert_eq!((status, refused["code"].as_str()), (400, Some("unresolvable_reference")), "{bad}: {refused}");
+    }
+    let (status, refused) =
+        create(&server, &admin, &json!({"name": "self", "prompt": "@@@langfusePrompt:name=self|version=1@@@"})).await;
+    assert!(status == 400 && refused["message"].as_str().is_some_and(|m| m.contains("cycle")), "{refused}");
+}

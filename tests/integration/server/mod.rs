@@ -56,6 +56,7 @@ server_cases! {
     langfuse::config_is_kept_whole_and_type_and_tags_belong_to_the_name,
     langfuse::hostile_langfuse_bodies_get_clear_langfuse_errors_and_write_nothing,
     langfuse::native_prompts_are_served_as_the_sdk_can_use_them,
+    langfuse::composition_is_resolved_when_served_and_broken_references_are_named,
     rbac::every_role_against_every_write_endpoint,
     rbac::no_caller_of_another_tenant_sees_tenant_b,
     runs::runs_are_uploaded_listed_shown_paged_and_compared,

@@ -5,6 +5,7 @@
 //! version is served with the latest version's tags. `docs/langfuse.md` lists what is supported
 //! and what is not.
 
+mod compose;
 mod convert;
 mod errors;
 mod served;
@@ -20,6 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use self::compose::Resolver;
 use self::convert::{config_of, file_of, served_prompt, stored_file};
 pub use self::errors::{LangfuseErrorBody, langfuse_errors};
 pub use self::served::ServedCache;
@@ -39,6 +41,8 @@ pub const DEFAULT_LABEL: &str = "production";
 pub struct FetchQuery {
     version: Option<u32>,
     label: Option<String>,
+    /// `false`: composition references left as written (default `true`).
+    resolve: Option<bool>,
 }
 
 /// Filters of the list.
@@ -155,11 +159,13 @@ pub async fn get(
         (None, Some(label)) if label == Label::LATEST => Selector::Latest,
         (None, label) => Selector::Named(label.unwrap_or_else(|| DEFAULT_LABEL.to_owned())),
     };
+    let resolve = query.resolve.unwrap_or(true);
     let key = match &selector {
         Selector::Version(n) => format!("#{n}"),
         Selector::Latest | Selector::WorkingCopy => Label::LATEST.to_owned(),
         Selector::Named(label) => label.clone(),
     };
+    let key = if resolve { key } else { format!("{key} raw") };
     let generation = state.prompts.generation();
     if let Some(body) = state.langfuse.get(&scope, name.as_str(), &key, generation) {
         return Ok(json_response(body));
@@ -168,7 +174,7 @@ pub async fn get(
         Selector::Named(label) => by_label(&state, &caller, scope.clone(), &name, label).await?.as_ref().clone(),
         other => state.registry(scope.clone(), &caller).resolve(&name, other).await?,
     };
-    let object = prompt_json(&state, &caller, &scope, &record).await?;
+    let object = prompt_json(&state, &caller, &scope, &record, resolve).await?;
     let body = Bytes::from(serde_json::to_vec(&object).map_err(|err| ApiError::Internal(Box::new(err)))?);
     state.langfuse.put(&scope, name.as_str(), &key, generation, body.clone());
     Ok(json_response(body))
@@ -186,6 +192,7 @@ async fn prompt_json(
     caller: &Caller,
     scope: &Scope,
     record: &VersionRecord,
+    resolve: bool,
 ) -> Result<Value, ApiError> {
     let registry = state.registry(scope.clone(), caller);
     let name = &record.meta.name;
@@ -205,6 +212,17 @@ async fn prompt_json(
             "Langfuse's compile() only substitutes {{var}}: render the construct in the prompt file, or fetch it from /api/v1".to_owned(),
         ),
     })?;
+    let id = format!("{}:{}:{name}:{}", scope.tenant(), scope.project(), record.meta.number);
+    let (prompt, graph) = if resolve {
+        let root = (id.clone(), name.clone(), Some(record.meta.number));
+        Resolver::new(state, caller, scope).resolve(prompt, root).await.map_err(|why| ApiError::Conflict {
+            code: "unresolvable_reference",
+            message: format!("version {} of `{name}` cannot be composed: {why}", record.meta.number),
+            hint: Some("fetch it with resolve=false to see the references as written".to_owned()),
+        })?
+    } else {
+        (prompt, Value::Null)
+    };
     let mut config = config_of(&file);
     if let (Some(model), Value::Object(map)) = (&file.model, &mut config)
         && let Some(named) = provider_model(state, scope, model).await
@@ -212,7 +230,7 @@ async fn prompt_json(
         map.insert("model".to_owned(), Value::String(named));
     }
     Ok(json!({
-        "id": format!("{}:{}:{name}:{}", scope.tenant(), scope.project(), record.meta.number),
+        "id": id,
         "type": kind.as_str(),
         "name": name,
         "version": record.meta.number,
@@ -221,7 +239,7 @@ async fn prompt_json(
         "labels": names,
         "tags": tags,
         "commitMessage": (!record.meta.message.is_empty()).then_some(&record.meta.message),
-        "resolutionGraph": Value::Null,
+        "resolutionGraph": graph,
         "createdAt": record.meta.created_at,
         "updatedAt": record.meta.created_at,
         "createdBy": record.meta.author,
@@ -292,10 +310,19 @@ pub async fn create(
         None => None,
     };
     let file = file_of(&body, previous.as_ref())?;
-    served_prompt(&file, &PartialSet::new()).map_err(|why| ApiError::BadRequest {
+    let (_, served) = served_prompt(&file, &PartialSet::new()).map_err(|why| ApiError::BadRequest {
         code: "not_langfuse_compatible",
         message: format!("{why}, so the SDK could not use what it is served"),
         hint: Some("write variables as {{name}}; conditions, loops and filters have no Langfuse equivalent".to_owned()),
+        path: Some("prompt".to_owned()),
+    })?;
+    let root = (format!("{}:{}:{name}:new", scope.tenant(), scope.project()), name.clone(), None);
+    Resolver::new(&state, &caller, &scope).resolve(served, root).await.map_err(|why| ApiError::BadRequest {
+        code: "unresolvable_reference",
+        message: format!("the prompt cannot be composed: {why}"),
+        hint: Some(
+            "create the referenced text prompts first, with the label or version the reference names".to_owned(),
+        ),
         path: Some("prompt".to_owned()),
     })?;
     if let Some(previous) = &previous
@@ -326,7 +353,7 @@ pub async fn create(
         outcomes.into_iter().next().ok_or_else(|| ApiError::Internal("commit returned nothing".into()))?;
     move_labels(&state, &caller, label_scope, &name, &labels, meta.number).await?;
     let record = state.registry(scope.clone(), &caller).resolve(&name, &Selector::Version(meta.number)).await?;
-    Ok((StatusCode::CREATED, Json(prompt_json(&state, &caller, &scope, &record).await?)))
+    Ok((StatusCode::CREATED, Json(prompt_json(&state, &caller, &scope, &record, true).await?)))
 }
 
 /// `PATCH /api/public/v2/prompts/{name}/versions/{version}`: adds labels (never removes any);
@@ -343,7 +370,7 @@ pub async fn update_labels(
     let (label_scope, labels) = movable_labels(&state, &caller, &project, &body.new_labels, "newLabels")?;
     let record = state.registry(scope.clone(), &caller).resolve(&name, &Selector::Version(version)).await?;
     move_labels(&state, &caller, label_scope, &name, &labels, version).await?;
-    Ok(Json(prompt_json(&state, &caller, &scope, &record).await?))
+    Ok(Json(prompt_json(&state, &caller, &scope, &record, true).await?))
 }
 
 /// `GET /api/public/v2/prompts`: prompt metadata, paged by `page` (from 1) and `limit`. With
