@@ -235,6 +235,12 @@ pub async fn native_prompts_are_served_as_the_sdk_can_use_them(b: Backend) {
     assert_eq!(served["config"]["model"], "stub-model-1", "the provider's model, not its id: {served}");
     assert_eq!(served["prompt"][0]["content"], "You are Acme support. Be {{ tone }}.", "partials expanded: {served}");
     assert_eq!(served["config"]["variable_defaults"], json!({"tone": "friendly"}), "{served}");
+    let newer = source.replace("Be {{ tone }}.", "Stay {{ tone }}.");
+    let body = json!({"source": newer, "partials": {"voice.j2": "You are {% include \"name.j2\" %}.", "name.j2": "Acme support"}});
+    let (status, _) = server.post("/api/v1/projects/web/prompts/support%2Ftriage", token, body).await;
+    assert_eq!(status, 201);
+    let (_, again) = send(sdk(&server, &admin, Method::GET, "/v2/prompts/support%2Ftriage?label=latest")).await;
+    assert_eq!(again["version"], 2, "a commit through this server is served at once, not from memory: {again}");
 
     let jinja = "variables:\n  vip: { type: boolean }\nmessages:\n  - role: user\n    content: '{% if vip %}Dear customer{% endif %}'\n";
     let (status, _) = server.post("/api/v1/projects/web/prompts/jinja", token, json!({"source": jinja})).await;
