@@ -262,3 +262,24 @@ fn with_no_user_variable_and_no_git_identity_the_author_is_the_os_account() {
     let log: serde_json::Value = serde_json::from_str(&log).expect("json");
     assert_eq!(log["versions"][0]["author"].as_str(), Some(account.as_str()), "not `unknown`");
 }
+
+#[test]
+fn config_is_part_of_the_version_shown_and_diffed() {
+    let project = Project::new();
+    let with = "messages: [{ role: user, content: hi }]\nconfig:\n  supported_languages: [en, de]\n";
+    project.write("prompts/app.yaml", with);
+    project.run(&["commit", "-m", "first"]).ok();
+    assert!(project.run(&["show", "app@1"]).ok().contains("supported_languages: [en, de]"));
+    project.write("prompts/app.yaml", &with.replace("[en, de]", "[en, fr]"));
+    let diff = project.run(&["diff"]);
+    assert!(
+        diff.ok().contains("-  supported_languages: [en, de]\n+  supported_languages: [en, fr]"),
+        "{}",
+        diff.snapshot()
+    );
+    let second = project.run(&["commit", "-m", "second"]);
+    assert!(second.snapshot().contains("app@2"), "a config change is a new version: {}", second.snapshot());
+    project.write("prompts/app.yaml", &format!("{with}  temperature: 0.2\n"));
+    let refused = project.run(&["commit", "-m", "third"]);
+    assert!(refused.snapshot().contains("`config.temperature` is read by promptops"), "{}", refused.snapshot());
+}

@@ -304,3 +304,18 @@ fn auth_without_a_keyring_is_a_soft_error_with_a_hint() {
     let list = run(&project, &["auth", "list"], &[("ANTHROPIC_API_KEY", KEY)]);
     assert!(list.ok().contains("environment (ANTHROPIC_API_KEY)"), "{}", list.snapshot());
 }
+
+#[test]
+fn a_placeholder_is_filled_with_the_messages_of_its_variable() {
+    let project = project("http://127.0.0.1:9");
+    let conversation = "variables:\n  history: { type: array, required: false }\n  q: { type: string }\nmessages:\n  - role: system\n    content: Be brief.\n  - role: placeholder\n    content: history\n  - role: user\n    content: '{{ q }}'\n";
+    project.write("prompts/chat.yaml", conversation);
+    let history = r#"history=[{"role":"user","content":"Hi there"},{"role":"assistant","content":"Hello!"}]"#;
+    let out = run(&project, &["run", "chat", "--provider", "echo", "--var", "q=Refund?", "--var", history], &[]);
+    let answer = out.ok();
+    let order: Vec<usize> =
+        ["Be brief.", "Hi there", "Hello!", "Refund?"].iter().map(|t| answer.find(t).unwrap_or(usize::MAX)).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1] && w[1] != usize::MAX), "{}", out.snapshot());
+    let bad = run(&project, &["run", "chat", "--provider", "echo", "--var", "q=x", "--var", "history=[1]"], &[]);
+    assert!(bad.fails_with(2).contains("placeholder `history`"), "{}", bad.snapshot());
+}
