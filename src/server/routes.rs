@@ -173,9 +173,9 @@ pub fn table() -> Vec<Route> {
         route!(post "POST" "/v1/embeddings", Gateway, chat::embeddings, "OpenAI embeddings", in serde_json::Value, 200 json serde_json::Value),
         route!(get "GET" "/v1/models", Gateway, chat::models, "the connections and `prompt:` ids this key may use", 200 json serde_json::Value),
         route!(get "GET" "/api/public/projects", Basic, langfuse::projects, "Langfuse: the key pair's project (auth_check)", 200 json serde_json::Value),
-        route!(get "GET" "/api/public/v2/prompts", Basic, langfuse::list, "Langfuse: list prompts (page, limit, name, label, tag)", query langfuse::ListQuery, 200 json serde_json::Value),
-        route!(post "POST" "/api/public/v2/prompts", Basic, langfuse::create, "Langfuse: create a version (text or chat), with labels", in langfuse::CreatePrompt, 201 json serde_json::Value),
-        route!(get "GET" "/api/public/v2/prompts/{name}", Basic, langfuse::get, "Langfuse: get by ?label= or ?version= (default production)", query langfuse::FetchQuery, 200 json serde_json::Value),
+        route!(get "GET" "/api/public/v2/prompts", Basic, langfuse::list, "Langfuse: list prompts (page, limit, name, label, tag, fromUpdatedAt, toUpdatedAt)", query langfuse::ListQuery, 200 json serde_json::Value),
+        route!(post "POST" "/api/public/v2/prompts", Basic, langfuse::create, "Langfuse: create a version (text or chat, any JSON config, placeholders, composition references), with labels and tags", in langfuse::CreatePrompt, 201 json serde_json::Value),
+        route!(get "GET" "/api/public/v2/prompts/{name}", Basic, langfuse::get, "Langfuse: get by ?label= or ?version= (default production); references resolved unless ?resolve=false", query langfuse::FetchQuery, 200 json serde_json::Value),
         route!(patch "PATCH" "/api/public/v2/prompts/{name}/versions/{version}", Basic, langfuse::update_labels, "Langfuse: add labels to a version", in langfuse::NewLabels, 200 json serde_json::Value),
     ]
 }
