@@ -81,7 +81,7 @@ fn validate_reports_unknown_keys_with_a_suggestion() {
     exit: 2
     --- stdout
     --- stderr
-    error: prompts/a.yaml:2:1: unknown field `mesages`, expected one of `description`, `model`, `params`, `variables`, `messages`, `response_schema`, `tags`
+    error: prompts/a.yaml:2:1: unknown field `mesages`, expected one of `description`, `model`, `params`, `variables`, `messages`, `response_schema`, `tags`, `type`, `config`
     hint: did you mean `messages`?
     error: 1 problem(s) found in prompt files; nothing was changed
     ");
