@@ -42,12 +42,15 @@ enum Entry {
 /// Called with every finished trace (the server counts them in its metrics).
 pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
 
-/// The background writer of one server.
+/// The background writer of one server. It also keeps the replica's slot leases alive: the
+/// slots its requests hold are leased to its holder id, renewed every
+/// [`RENEW_EVERY`](crate::store::gateway::meter::RENEW_EVERY) while the writer lives.
 #[derive(Clone)]
 pub struct TraceWriter {
     sender: mpsc::Sender<Entry>,
     observer: Option<Observer>,
     losses: Arc<Losses>,
+    holder: Arc<str>,
 }
 
 /// What the writer could not write since it started, counted per kind, with the last error.
@@ -140,8 +143,15 @@ impl TraceWriter {
     pub fn start(store: Arc<dyn Store>, observer: Option<Observer>) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let losses = Arc::new(Losses::default());
+        let holder: Arc<str> = format!("replica_{}", uuid::Uuid::new_v4().simple()).into();
+        tokio::spawn(renew(Arc::clone(&store), Arc::clone(&holder), sender.downgrade()));
         tokio::spawn(run(store, receiver, Arc::clone(&losses)));
-        Self { sender, observer, losses }
+        Self { sender, observer, losses, holder }
+    }
+
+    /// The id this replica's slots are leased to.
+    pub fn holder(&self) -> &str {
+        &self.holder
     }
 
     /// Waits until everything queued so far is written (or given up on); fails if any write
@@ -169,6 +179,23 @@ impl TraceWriter {
                     let _ = sender.send(entry).await;
                 });
             }
+        }
+    }
+}
+
+/// Renews the replica's leases until the writer is gone. A renewal that fails is tried again at
+/// the next turn; the lease outlasts two of them.
+async fn renew(store: Arc<dyn Store>, holder: Arc<str>, alive: mpsc::WeakSender<Entry>) {
+    let mut every = tokio::time::interval(crate::store::gateway::meter::RENEW_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(err) = store.gateway_renew(&holder, Utc::now()).await {
+            tracing::warn!(error = %err, "could not renew the gateway's slot leases");
         }
     }
 }
@@ -328,6 +355,7 @@ impl Ticket {
             cost: Micros::ZERO,
             admitted_at: request.now,
             now: request.now,
+            holder: request.holder.clone(),
         };
         let (answer, outcome) = oneshot::channel();
         let (store, writer, orphan) = (Arc::clone(store), self.writer.clone(), (tenant.clone(), settle.clone()));
@@ -467,7 +495,13 @@ mod tests {
             daily: None,
             monthly: None,
         };
-        MeterRequest { scopes: vec![scope], tokens: 10, estimate: Micros::ZERO, now: Utc::now() }
+        MeterRequest {
+            scopes: vec![scope],
+            tokens: 10,
+            estimate: Micros::ZERO,
+            now: Utc::now(),
+            holder: "replica_1".into(),
+        }
     }
 
     fn tenant() -> TenantScope {

@@ -1,6 +1,7 @@
 //! [`GatewayStore`] on SQLite. Admission reads the scopes' meters, applies
 //! [`meter::admit`](crate::store::gateway::meter::admit) and writes them back inside one
-//! immediate transaction, which SQLite's single writer serialises.
+//! immediate transaction, which SQLite's single writer serialises; slots are rows of
+//! `gateway_slots` leased to their holder, as on PostgreSQL.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,8 +12,8 @@ use crate::access::{Scope, SystemScope, TenantScope};
 use crate::money::Micros;
 use crate::store::gateway::meter::{self, MeterState};
 use crate::store::{
-    Admission, ConnectionRecord, GatewayKeyRecord, GatewayStore, MeterRequest, MeterSettle, SealedRow, SettingsOwner,
-    StoreError, TraceRecord,
+    Admission, ConnectionRecord, GatewayKeyRecord, GatewayStore, MeterRequest, MeterScope, MeterSettle, SealedRow,
+    SettingsOwner, StoreError, TraceRecord,
 };
 
 fn decode(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -69,43 +70,74 @@ fn decode_key(raw: RawKey) -> Result<GatewayKeyRecord, StoreError> {
 
 const KEY_COLUMNS: &str = "token_id, tenant_id, project_id, spec, created_by, created_at";
 
-const METER_COLUMNS: &str =
-    "rpm_tat, tpm_tat, in_flight, day, day_spent, day_reserved, month, month_spent, month_reserved";
+const METER_COLUMNS: &str = "rpm_tat, tpm_tat, day, day_spent, day_reserved, month, month_spent, month_reserved";
 
-fn read_meter(tx: &Transaction<'_>, tenant: &str, key: &str) -> Result<MeterState, StoreError> {
+/// A scope's meter, with the calls in flight on every holder's unexpired leases when the scope
+/// limits them.
+fn read_meter(tx: &Transaction<'_>, tenant: &str, scope: &MeterScope, now: i64) -> Result<MeterState, StoreError> {
     let sql = format!("SELECT {METER_COLUMNS} FROM gateway_meters WHERE tenant_id = ?1 AND key = ?2");
     let found = tx
-        .query_row(&sql, params![tenant, key], |row| {
+        .prepare_cached(&sql)
+        .map_err(backend)?
+        .query_row(params![tenant, scope.key], |row| {
             Ok(MeterState {
                 rpm_tat: row.get(0)?,
                 tpm_tat: row.get(1)?,
-                in_flight: row.get(2)?,
-                day: row.get(3)?,
-                day_spent: row.get(4)?,
-                day_reserved: row.get(5)?,
-                month: row.get(6)?,
-                month_spent: row.get(7)?,
-                month_reserved: row.get(8)?,
+                in_flight: 0,
+                day: row.get(2)?,
+                day_spent: row.get(3)?,
+                day_reserved: row.get(4)?,
+                month: row.get(5)?,
+                month_spent: row.get(6)?,
+                month_reserved: row.get(7)?,
             })
         })
         .optional()
         .map_err(backend)?;
-    Ok(found.unwrap_or_default())
+    let mut state = found.unwrap_or_default();
+    if scope.max_parallel.is_some() {
+        state.in_flight = tx
+            .prepare_cached(
+                "SELECT COALESCE(SUM(in_flight), 0) FROM gateway_slots
+                 WHERE tenant_id = ?1 AND key = ?2 AND expires_at > ?3",
+            )
+            .map_err(backend)?
+            .query_row(params![tenant, scope.key, now], |row| row.get(0))
+            .map_err(backend)?;
+    }
+    Ok(state)
 }
+
+/// Gives `holder` one more slot of `key`, leased until `now` plus the lease; a lease of its that
+/// ran out counted nothing any more and starts again from zero.
+fn take_slot(tx: &Transaction<'_>, tenant: &str, key: &str, holder: &str, now: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO gateway_slots (tenant_id, key, holder, in_flight, expires_at) VALUES (?1, ?2, ?3, 1, ?4 + ?5)
+         ON CONFLICT (tenant_id, key, holder) DO UPDATE SET
+         in_flight = CASE WHEN expires_at > ?4 THEN in_flight ELSE 0 END + 1, expires_at = MAX(expires_at, ?4 + ?5)",
+    )
+    .map_err(backend)?
+    .execute(params![tenant, key, holder, now, meter::lease_us()])
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Gives a slot of `key` back to the leases of `holder`.
+const RELEASE_SLOT: &str = "UPDATE gateway_slots SET in_flight = MAX(in_flight - 1, 0)
+    WHERE tenant_id = ?1 AND key = ?2 AND holder = ?3";
 
 fn write_meter(tx: &Transaction<'_>, tenant: &str, key: &str, m: &MeterState) -> Result<(), StoreError> {
     tx.execute(
         &format!(
-            "INSERT INTO gateway_meters (tenant_id, key, {METER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (tenant_id, key) DO UPDATE SET rpm_tat = ?3, tpm_tat = ?4, in_flight = ?5, day = ?6,
-             day_spent = ?7, day_reserved = ?8, month = ?9, month_spent = ?10, month_reserved = ?11"
+            "INSERT INTO gateway_meters (tenant_id, key, {METER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (tenant_id, key) DO UPDATE SET rpm_tat = ?3, tpm_tat = ?4, day = ?5,
+             day_spent = ?6, day_reserved = ?7, month = ?8, month_spent = ?9, month_reserved = ?10"
         ),
         params![
             tenant,
             key,
             m.rpm_tat,
             m.tpm_tat,
-            m.in_flight,
             m.day,
             m.day_spent,
             m.day_reserved,
@@ -121,7 +153,6 @@ fn write_meter(tx: &Transaction<'_>, tenant: &str, key: &str, m: &MeterState) ->
 /// The settlement of one request on one scope: the same statement as PostgreSQL's, with SQLite's
 /// `MAX` for `GREATEST`.
 const SETTLE: &str = "UPDATE gateway_meters SET
-    in_flight = MAX(in_flight - 1, 0),
     tpm_tat = tpm_tat + ?3,
     day_reserved = CASE WHEN day = ?4 THEN MAX(day_reserved - CASE WHEN day = ?5 THEN ?6 ELSE 0 END, 0) ELSE 0 END,
     day_spent = CASE WHEN day = ?4 THEN day_spent ELSE 0 END + ?7,
@@ -133,7 +164,11 @@ const SETTLE: &str = "UPDATE gateway_meters SET
 
 fn settle_one(tx: &Transaction<'_>, tenant: &str, settle: &MeterSettle) -> Result<(), StoreError> {
     let mut statement = tx.prepare_cached(SETTLE).map_err(backend)?;
+    let mut release = tx.prepare_cached(RELEASE_SLOT).map_err(backend)?;
     for scope in &settle.scopes {
+        if scope.max_parallel.is_some() {
+            release.execute(params![tenant, scope.key, settle.holder]).map_err(backend)?;
+        }
         statement
             .execute(params![
                 tenant,
@@ -462,16 +497,35 @@ impl GatewayStore for SqliteStore {
         let (tenant, request) = (scope.tenant().to_owned(), request.clone());
         self.call_short(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let now = meter::micros(request.now);
             let mut states =
-                request.scopes.iter().map(|s| read_meter(&tx, &tenant, &s.key)).collect::<Result<Vec<_>, _>>()?;
+                request.scopes.iter().map(|s| read_meter(&tx, &tenant, s, now)).collect::<Result<Vec<_>, _>>()?;
             let outcome = meter::admit(&mut states, &request);
             if outcome == Admission::Admitted {
                 for (state, scope) in states.iter().zip(&request.scopes) {
                     write_meter(&tx, &tenant, &scope.key, state)?;
+                    if scope.max_parallel.is_some() {
+                        take_slot(&tx, &tenant, &scope.key, &request.holder, now)?;
+                    }
                 }
                 tx.commit().map_err(backend)?;
             }
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn gateway_renew(&self, holder: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let (holder, now) = (holder.to_owned(), meter::micros(now));
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            tx.execute("DELETE FROM gateway_slots WHERE expires_at <= ?1", params![now]).map_err(backend)?;
+            tx.execute(
+                "UPDATE gateway_slots SET expires_at = ?2 + ?3 WHERE holder = ?1",
+                params![holder, now, meter::lease_us()],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
         })
         .await
     }
