@@ -237,6 +237,8 @@ async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Entry>, losses:
                 Entry::Flush(done) => flushes.push(done),
             }
         }
+        // Settled once, before any attempt: a retried flush must not give a slot back twice.
+        let settles = store.gateway_settle_in_memory(settles);
         if !traces.is_empty() || !settles.is_empty() {
             match attempt(|| store.gateway_flush(&traces, &settles)).await {
                 Ok(()) => losses.failing.store(false, Ordering::Relaxed),

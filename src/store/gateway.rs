@@ -174,8 +174,16 @@ pub trait GatewayStore {
     /// Renews the leases of `holder`'s slots until [`meter::LEASE`] after `now`, and forgets
     /// the leases that ended (a replica that stopped renewing: its slots are free again).
     async fn gateway_renew(&self, holder: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Applies at once the settlements of meters this store keeps in memory (SQLite's), and
+    /// answers those left for [`Self::gateway_flush`] to write (by default, all of them). The
+    /// background writer calls it once per batch, so that retrying a flush never settles twice.
+    fn gateway_settle_in_memory(&self, settles: Vec<(TenantScope, MeterSettle)>) -> Vec<(TenantScope, MeterSettle)> {
+        settles
+    }
     /// Records traces and settles admissions (reservation replaced by the real cost, slot given
-    /// back) in one transaction: the gateway's background writer calls it with a batch.
+    /// back) in one transaction: the gateway's background writer calls it with a batch. A store
+    /// with meters in memory applies `settles` there on every call, and writes the meters
+    /// settled since its last successful flush.
     async fn gateway_flush(
         &self,
         traces: &[(Scope, TraceRecord)],

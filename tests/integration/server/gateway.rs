@@ -442,7 +442,9 @@ pub async fn traces_the_store_refuses_are_counted_and_shown(b: Backend) {
     let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("fast")).await;
     assert_eq!(status, 200, "the call itself is answered: {answer}");
     let lost = server.state.gateway.traces.flush().await.expect_err("the refused trace is reported");
-    assert_eq!((lost.report.traces, lost.report.settlements, lost.report.failing), (1, 1, true), "{lost}");
+    // SQLite settles in memory, and writes the meter again with the next batch: only the trace is lost.
+    let settlements = u64::from(!server.backend.url.starts_with("sqlite"));
+    assert_eq!((lost.report.traces, lost.report.settlements, lost.report.failing), (1, settlements, true), "{lost}");
     assert!(lost.to_string().contains("no room for traces"), "the store's reason is kept: {lost}");
     assert_eq!(readiness(&server).await, (503, "gateway_writes_failing".to_owned()));
     let metrics = server.metrics().await;

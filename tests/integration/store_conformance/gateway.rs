@@ -28,7 +28,7 @@ fn request(holder: &str, now: DateTime<Utc>) -> MeterRequest {
     MeterRequest { scopes: one_slot(), tokens: 10, estimate: Micros::ZERO, now, holder: holder.to_owned() }
 }
 
-fn acme() -> TenantScope {
+pub fn acme() -> TenantScope {
     let admin = Principal {
         subject: "root".into(),
         tenant: "acme".into(),

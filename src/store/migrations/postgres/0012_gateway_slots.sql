@@ -37,6 +37,12 @@ DECLARE
     base BIGINT;
     live BIGINT;
 BEGIN
+    -- The admission's commit does not wait for the disk: with every request admitted on one row,
+    -- waiting there for each commit's WAL flush serialised them behind the disk (measured: 186
+    -- requests/s at 32 connections, admission p50 5 ms on a loaded disk). A database crash may
+    -- forget the last admissions (under a second of rate use and reservations of calls then in
+    -- flight); settlements, which record spend, still wait for the disk. Local: this transaction only.
+    PERFORM set_config('synchronous_commit', 'off', true);
     INSERT INTO gateway_meters (tenant_id, key, day, month)
     SELECT p_tenant, k, p_day, p_month FROM unnest(p_keys) AS k
     ON CONFLICT DO NOTHING;
