@@ -333,6 +333,7 @@ pub struct CompareQuery {
 /// `/readyz`'s answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Readiness {
-    /// `ready`, or why not: `shutting_down`, `database_unreachable`, `migrations_pending`.
+    /// `ready`, or why not: `shutting_down`, `database_unreachable`, `migrations_pending`,
+    /// `gateway_writes_failing` (the store refused the gateway's last batch of traces).
     pub status: String,
 }

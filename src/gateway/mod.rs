@@ -26,7 +26,7 @@ pub use connections::{Connections, rotate_master_key};
 pub use limits::{BudgetSpec, GatewaySettings, KeyLimits};
 pub use pool::{Answer, Pool, ProjectPool};
 pub use ssrf::HostPolicy;
-pub use trace::{Ticket, TraceWriter};
+pub use trace::{LossReport, Ticket, TraceWriter, WritesLost};
 
 /// Why a gateway operation failed. Cheap to clone: a connection that cannot be built keeps its
 /// error and answers it to every request that names it.

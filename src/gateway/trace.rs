@@ -4,10 +4,13 @@
 //! was admitted, exactly one settlement replaces its budget reservation by the cost of the tokens
 //! seen (a call cut short also gets its usage row, which the provider layers never wrote). All
 //! go through a bounded channel to one background task that writes them in batches,
-//! one transaction per batch ([`TraceWriter`]).
+//! one transaction per batch ([`TraceWriter`]). A batch the store refuses is tried again a few
+//! times, then counted as lost ([`Losses`]): the server shows the count in its metrics and its
+//! readiness, and [`TraceWriter::flush`] reports it, since nobody may be reading the logs.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -25,6 +28,8 @@ const BATCH: usize = 512;
 const QUEUE: usize = 8 * BATCH;
 /// How long the writer gathers before writing a batch.
 const GATHER: Duration = Duration::from_millis(5);
+/// The waits before each new attempt at a batch the store refused (then it is lost).
+const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(250)];
 
 enum Entry {
     Trace(Box<(Scope, TraceRecord)>),
@@ -37,11 +42,94 @@ enum Entry {
 /// Called with every finished trace (the server counts them in its metrics).
 pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
 
-/// The background writer of one server.
+/// The background writer of one server. It also keeps the replica's slot leases alive: the
+/// slots its requests hold are leased to its holder id, renewed every
+/// [`RENEW_EVERY`](crate::store::gateway::meter::RENEW_EVERY) while the writer lives.
 #[derive(Clone)]
 pub struct TraceWriter {
     sender: mpsc::Sender<Entry>,
     observer: Option<Observer>,
+    losses: Arc<Losses>,
+    holder: Arc<str>,
+}
+
+/// What the writer could not write since it started, counted per kind, with the last error.
+#[derive(Debug, Default)]
+pub struct Losses {
+    batches: AtomicU64,
+    traces: AtomicU64,
+    settlements: AtomicU64,
+    usage_rows: AtomicU64,
+    /// Whether the last write failed (cleared by the next one that succeeds).
+    failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+/// A copy of [`Losses`] at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LossReport {
+    /// Batches the store refused after every attempt.
+    pub batches: u64,
+    /// Traces lost.
+    pub traces: u64,
+    /// Settlements lost: their reservations (and slots) stay taken until the period ends.
+    pub settlements: u64,
+    /// Usage rows of cancelled calls lost: `promptops cost` does not see that spend.
+    pub usage_rows: u64,
+    /// Whether the last write failed.
+    pub failing: bool,
+    /// The last error, as text.
+    pub last_error: Option<String>,
+}
+
+impl LossReport {
+    /// Whether anything was lost.
+    pub fn any(&self) -> bool {
+        self.traces + self.settlements + self.usage_rows > 0
+    }
+}
+
+impl Losses {
+    fn lost(&self, err: &StoreError, traces: usize, settlements: usize, usage_rows: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.traces.fetch_add(traces as u64, Ordering::Relaxed);
+        self.settlements.fetch_add(settlements as u64, Ordering::Relaxed);
+        self.usage_rows.fetch_add(usage_rows as u64, Ordering::Relaxed);
+        self.failing.store(true, Ordering::Relaxed);
+        // The store's own words (a full disk, a refused row) are in the error's sources.
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            text = format!("{text}: {cause}");
+            source = cause.source();
+        }
+        *self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text);
+    }
+
+    fn report(&self) -> LossReport {
+        LossReport {
+            batches: self.batches.load(Ordering::Relaxed),
+            traces: self.traces.load(Ordering::Relaxed),
+            settlements: self.settlements.load(Ordering::Relaxed),
+            usage_rows: self.usage_rows.load(Ordering::Relaxed),
+            failing: self.failing.load(Ordering::Relaxed),
+            last_error: self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
+        }
+    }
+}
+
+/// Why [`TraceWriter::flush`] failed: writes were lost since the writer started.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the gateway's background writer lost {} trace(s), {} settlement(s) and {} usage row(s): {}",
+    report.traces,
+    report.settlements,
+    report.usage_rows,
+    report.last_error.as_deref().unwrap_or("unknown error")
+)]
+pub struct WritesLost {
+    /// What was lost.
+    pub report: LossReport,
 }
 
 impl fmt::Debug for TraceWriter {
@@ -54,16 +142,32 @@ impl TraceWriter {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Arc<dyn Store>, observer: Option<Observer>) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, receiver));
-        Self { sender, observer }
+        let losses = Arc::new(Losses::default());
+        let holder: Arc<str> = format!("replica_{}", uuid::Uuid::new_v4().simple()).into();
+        tokio::spawn(renew(Arc::clone(&store), Arc::clone(&holder), sender.downgrade()));
+        tokio::spawn(run(store, receiver, Arc::clone(&losses)));
+        Self { sender, observer, losses, holder }
     }
 
-    /// Waits until everything queued so far is written.
-    pub async fn flush(&self) {
+    /// The id this replica's slots are leased to.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Waits until everything queued so far is written (or given up on); fails if any write
+    /// was lost since the writer started.
+    pub async fn flush(&self) -> Result<(), WritesLost> {
         let (done, wait) = oneshot::channel();
         if self.sender.send(Entry::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
+        let report = self.losses();
+        if report.any() { Err(WritesLost { report }) } else { Ok(()) }
+    }
+
+    /// What was lost since the writer started.
+    pub fn losses(&self) -> LossReport {
+        self.losses.report()
     }
 
     /// Queues without waiting (from `Drop`): when the queue is full, a task waits instead.
@@ -79,7 +183,41 @@ impl TraceWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Entry>) {
+/// Renews the replica's leases until the writer is gone. A renewal that fails is tried again at
+/// the next turn; the lease outlasts two of them.
+async fn renew(store: Arc<dyn Store>, holder: Arc<str>, alive: mpsc::WeakSender<Entry>) {
+    let mut every = tokio::time::interval(crate::store::gateway::meter::RENEW_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(err) = store.gateway_renew(&holder, Utc::now()).await {
+            tracing::warn!(error = %err, "could not renew the gateway's slot leases");
+        }
+    }
+}
+
+/// Runs `write` until it succeeds or every retry failed; the last error if none succeeded.
+async fn attempt<F, Fut>(mut write: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
+    let mut outcome = write().await;
+    for wait in RETRIES {
+        if outcome.is_ok() {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        outcome = write().await;
+    }
+    outcome
+}
+
+async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Entry>, losses: Arc<Losses>) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
         let deadline = tokio::time::Instant::now() + GATHER;
@@ -99,15 +237,25 @@ async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Entry>) {
                 Entry::Flush(done) => flushes.push(done),
             }
         }
-        if (!traces.is_empty() || !settles.is_empty())
-            && let Err(err) = store.gateway_flush(&traces, &settles).await
-        {
-            tracing::error!(error = %err, traces = traces.len(), "failed to write gateway traces and settlements");
+        // Settled once, before any attempt: a retried flush must not give a slot back twice.
+        let settles = store.gateway_settle_in_memory(settles);
+        if !traces.is_empty() || !settles.is_empty() {
+            match attempt(|| store.gateway_flush(&traces, &settles)).await {
+                Ok(()) => losses.failing.store(false, Ordering::Relaxed),
+                Err(err) => {
+                    tracing::error!(
+                        error = %err, traces = traces.len(), settlements = settles.len(),
+                        "gateway traces and settlements lost: the store refused them"
+                    );
+                    losses.lost(&err, traces.len(), settles.len(), 0);
+                }
+            }
         }
         // Only cancelled calls land here: few, so one write each.
         for (scope, usage) in usages {
-            if let Err(err) = store.record_usage(&scope, std::slice::from_ref(&usage)).await {
-                tracing::error!(error = %err, "failed to record the usage of a cancelled call");
+            if let Err(err) = attempt(|| store.record_usage(&scope, std::slice::from_ref(&usage))).await {
+                tracing::error!(error = %err, "the usage of a cancelled call was lost: the store refused it");
+                losses.lost(&err, 0, 0, 1);
             }
         }
         for done in flushes {
@@ -209,6 +357,7 @@ impl Ticket {
             cost: Micros::ZERO,
             admitted_at: request.now,
             now: request.now,
+            holder: request.holder.clone(),
         };
         let (answer, outcome) = oneshot::channel();
         let (store, writer, orphan) = (Arc::clone(store), self.writer.clone(), (tenant.clone(), settle.clone()));
@@ -348,7 +497,13 @@ mod tests {
             daily: None,
             monthly: None,
         };
-        MeterRequest { scopes: vec![scope], tokens: 10, estimate: Micros::ZERO, now: Utc::now() }
+        MeterRequest {
+            scopes: vec![scope],
+            tokens: 10,
+            estimate: Micros::ZERO,
+            now: Utc::now(),
+            holder: "replica_1".into(),
+        }
     }
 
     fn tenant() -> TenantScope {
@@ -363,7 +518,7 @@ mod tests {
     async fn slot_comes_back(store: &Arc<dyn Store>, writer: &TraceWriter) -> bool {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(3) {
-            writer.flush().await;
+            writer.flush().await.expect("nothing lost");
             let mut probe = ticket(writer);
             if probe.admit(store, tenant(), one_slot(), (None, None), 0).await.expect("admit") == Admission::Admitted {
                 return true;

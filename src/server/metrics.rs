@@ -282,6 +282,19 @@ pub fn bounded(provider: &str, model: &str) -> (String, String) {
     (provider.to_owned(), model.to_owned())
 }
 
+/// The gateway writer's losses: traces, settlements and usage rows the store refused (after
+/// retries), and whether its last write failed.
+pub fn render_writer_losses(out: &mut String, report: &crate::gateway::trace::LossReport) {
+    let name = "promptops_gateway_lost_writes_total";
+    header(out, name, "counter", "Gateway writes the store refused after retries, by kind.");
+    for (kind, count) in [("trace", report.traces), ("settlement", report.settlements), ("usage", report.usage_rows)] {
+        sample(out, name, &vec![("kind", kind.to_owned())], count);
+    }
+    let name = "promptops_gateway_writer_failing";
+    header(out, name, "gauge", "1 while the store refuses the gateway's writes.");
+    sample(out, name, &Vec::new(), u64::from(report.failing));
+}
+
 fn render_histogram(out: &mut String, name: &str, base: &Labels, histogram: &Histogram) {
     for (count, bound) in histogram.counts.iter().zip(BUCKETS) {
         let mut labels = base.clone();

@@ -1,7 +1,8 @@
 //! Rows of the inference gateway: provider connections (their definition as JSON and their API
 //! key sealed by the server's master key, never in clear), gateway keys (the limits of an API
 //! token that may call `/v1`), settings (budgets, whether traces keep content), meters (rate and
-//! budget state per key, project and tenant) and traces. The [`GatewayStore`] sub-trait holds
+//! budget state per key, project and tenant), slots (calls in flight, leased to the replica
+//! holding them) and traces. The [`GatewayStore`] sub-trait holds
 //! the queries; [`meter`] holds the admission arithmetic that both backends apply.
 
 pub mod meter;
@@ -166,10 +167,23 @@ pub trait GatewayStore {
     async fn put_gateway_settings(&self, owner: SettingsOwner<'_>, spec: &serde_json::Value) -> Result<(), StoreError>;
 
     /// Takes rate-limit tokens, a parallel slot and a budget reservation on every scope of the
-    /// request, all or none, in one statement (PostgreSQL) or one transaction (SQLite).
+    /// request, all or none, in one statement (PostgreSQL) or one transaction (SQLite). Slots
+    /// are leased to the request's holder until [`meter::LEASE`] after its `now`; only unexpired
+    /// leases count against `max_parallel`.
     async fn gateway_admit(&self, scope: &TenantScope, request: &MeterRequest) -> Result<Admission, StoreError>;
+    /// Renews the leases of `holder`'s slots until [`meter::LEASE`] after `now`, and forgets
+    /// the leases that ended (a replica that stopped renewing: its slots are free again).
+    async fn gateway_renew(&self, holder: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Applies at once the settlements of meters this store keeps in memory (SQLite's), and
+    /// answers those left for [`Self::gateway_flush`] to write (by default, all of them). The
+    /// background writer calls it once per batch, so that retrying a flush never settles twice.
+    fn gateway_settle_in_memory(&self, settles: Vec<(TenantScope, MeterSettle)>) -> Vec<(TenantScope, MeterSettle)> {
+        settles
+    }
     /// Records traces and settles admissions (reservation replaced by the real cost, slot given
-    /// back) in one transaction: the gateway's background writer calls it with a batch.
+    /// back) in one transaction: the gateway's background writer calls it with a batch. A store
+    /// with meters in memory applies `settles` there on every call, and writes the meters
+    /// settled since its last successful flush.
     async fn gateway_flush(
         &self,
         traces: &[(Scope, TraceRecord)],

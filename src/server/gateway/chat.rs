@@ -85,7 +85,8 @@ async fn admit(
     }
     let estimate =
         price.map_or(Micros::ZERO, |p| Micros::for_tokens(input, p.input) + Micros::for_tokens(output, p.output));
-    let request = MeterRequest { scopes, tokens: input + output, estimate, now: Utc::now() };
+    let holder = state.gateway.traces.holder().to_owned();
+    let request = MeterRequest { scopes, tokens: input + output, estimate, now: Utc::now(), holder };
     let admitted = ticket.admit(&state.store, tenant, request, (price, built.spec.model.clone()), input).await;
     match admitted.map_err(|e| OpenAiError::from(GatewayError::from(e)))? {
         Admission::Admitted => Ok(()),

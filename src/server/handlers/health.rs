@@ -1,5 +1,6 @@
 //! Probes and metrics, unauthenticated: `/healthz` (alive), `/readyz` (database reachable,
-//! migrations current, not shutting down), `/metrics` (Prometheus text).
+//! migrations current, the gateway's writes landing, not shutting down), `/metrics` (Prometheus
+//! text).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,13 +15,15 @@ pub async fn healthz() -> Json<Readiness> {
     Json(Readiness { status: "alive".to_owned() })
 }
 
-/// `GET /readyz`: 200 when the database answers with the current schema; 503 otherwise and
-/// once shutdown has begun.
+/// `GET /readyz`: 200 when the database answers with the current schema and takes the gateway's
+/// writes; 503 otherwise and once shutdown has begun. A replica whose traces and settlements
+/// are refused would admit calls it cannot account for, so it leaves the load balancer.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let status = if !state.accepting() {
         "shutting_down"
     } else {
         match state.store.schema_status().await {
+            Ok(status) if status.is_current() && state.gateway.traces.losses().failing => "gateway_writes_failing",
             Ok(status) if status.is_current() => "ready",
             Ok(_) => "migrations_pending",
             Err(err) => {
@@ -40,5 +43,7 @@ pub async fn openapi() -> Json<serde_json::Value> {
 
 /// `GET /metrics`: Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+    let mut text = state.metrics.render();
+    crate::server::metrics::render_writer_losses(&mut text, &state.gateway.traces.losses());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

@@ -1,7 +1,9 @@
 //! Admission arithmetic of the gateway's meters, one row per scope (a key, a project, the
 //! tenant): requests and tokens per minute as GCRA (a theoretical arrival time that each request
-//! pushes forward; a minute's worth may arrive at once), calls in flight, and daily and monthly
-//! budgets that reserve an estimate before the call and settle the real cost after it. A request
+//! pushes forward; a minute's worth may arrive at once), calls in flight (slots leased to the
+//! replica holding them, which renews its leases while it lives: a replica that dies keeps its
+//! slots only until its lease ends), and daily and monthly budgets that reserve an estimate
+//! before the call and settle the real cost after it. A request
 //! is admitted only if every scope admits it, and then every scope takes its share: all or
 //! nothing, so concurrent requests can never overspend. SQLite applies [`admit`] inside a
 //! transaction; PostgreSQL runs the same rules in the `gateway_admit` function of migration 0007.
@@ -14,6 +16,17 @@ use crate::money::Micros;
 
 /// The window of per-minute limits, in microseconds.
 pub const WINDOW_US: i64 = 60_000_000;
+
+/// How long a slot of `max_parallel` stays taken unless its holder renews its leases.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// How often a live holder renews its leases: a third of [`LEASE`], so two renewals may fail.
+pub const RENEW_EVERY: Duration = Duration::from_secs(10);
+
+/// [`LEASE`] in microseconds.
+pub fn lease_us() -> i64 {
+    i64::try_from(LEASE.as_micros()).unwrap_or(i64::MAX)
+}
 
 /// The limits of one scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +56,8 @@ pub struct MeterRequest {
     pub estimate: Micros,
     /// Now.
     pub now: DateTime<Utc>,
+    /// Who takes the slots (the replica): its leases end unless it renews them.
+    pub holder: String,
 }
 
 /// Which limit refused a request.
@@ -116,6 +131,8 @@ pub struct MeterSettle {
     pub admitted_at: DateTime<Utc>,
     /// Now.
     pub now: DateTime<Utc>,
+    /// Who holds its slots.
+    pub holder: String,
 }
 
 /// The state of one scope's meter.
@@ -125,7 +142,7 @@ pub struct MeterState {
     pub rpm_tat: i64,
     /// Theoretical arrival time of tokens, µs since the epoch.
     pub tpm_tat: i64,
-    /// Calls admitted and not yet settled.
+    /// Calls admitted and not yet settled, on unexpired leases of every holder.
     pub in_flight: i64,
     /// The UTC day the day figures are of (days since the epoch).
     pub day: i64,
@@ -253,7 +270,7 @@ mod tests {
     }
 
     fn request(scopes: Vec<MeterScope>, estimate: i64, now: DateTime<Utc>) -> MeterRequest {
-        MeterRequest { scopes, tokens: 100, estimate: Micros(estimate), now }
+        MeterRequest { scopes, tokens: 100, estimate: Micros(estimate), now, holder: "replica-1".into() }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! [`GatewayStore`] on PostgreSQL. Admission is one statement, `SELECT * FROM gateway_admit(…)`
-//! (the function of migration 0007), so limits and budgets hold across every replica at the cost
+//! (the function of migration 0012, which also leases slots to the replica), so limits and budgets hold across every replica at the cost
 //! of one round trip per request.
 
 use std::time::Duration;
@@ -63,7 +63,6 @@ fn decode_key(row: &Row) -> Result<GatewayKeyRecord, StoreError> {
 }
 
 const SETTLE: &str = "UPDATE gateway_meters SET
-    in_flight = GREATEST(in_flight - 1, 0),
     tpm_tat = tpm_tat + $3::BIGINT,
     day_reserved = CASE WHEN day = $4::BIGINT
         THEN GREATEST(day_reserved - CASE WHEN day = $5::BIGINT THEN $6::BIGINT ELSE 0 END, 0) ELSE 0 END,
@@ -74,6 +73,10 @@ const SETTLE: &str = "UPDATE gateway_meters SET
     month_spent = CASE WHEN month = $8::BIGINT THEN month_spent ELSE 0 END + $7::BIGINT,
     month = $8::BIGINT
     WHERE tenant_id = $1 AND key = $2";
+
+/// Gives a slot back to the leases of its holder.
+const RELEASE_SLOT: &str = "UPDATE gateway_slots SET in_flight = GREATEST(in_flight - 1, 0)
+    WHERE tenant_id = $1 AND key = $2 AND holder = $3";
 
 const INSERT_TRACE: &str = "INSERT INTO gateway_traces (tenant_id, project_id, trace_id, at, key_id, prompt,
     prompt_label, prompt_version, model, fallback, endpoint, input_tokens, output_tokens, cost_micros, latency_ms,
@@ -347,7 +350,7 @@ impl GatewayStore for PostgresStore {
         let (day, month) = (meter::day_of(request.now), meter::month_of(request.now));
         let client = self.client().await?;
         let statement = client
-            .prepare_cached("SELECT * FROM gateway_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+            .prepare_cached("SELECT * FROM gateway_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
             .await
             .map_err(backend)?;
         let row = client
@@ -366,6 +369,8 @@ impl GatewayStore for PostgresStore {
                     &now,
                     &day,
                     &month,
+                    &request.holder,
+                    &meter::lease_us(),
                 ],
             )
             .await
@@ -381,6 +386,20 @@ impl GatewayStore for PostgresStore {
         })
     }
 
+    async fn gateway_renew(&self, holder: &str, now: chrono::DateTime<Utc>) -> Result<(), StoreError> {
+        let now = meter::micros(now);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("DELETE FROM gateway_slots WHERE expires_at <= $1", &[&now]).await.map_err(backend)?;
+        tx.execute(
+            "UPDATE gateway_slots SET expires_at = $2::BIGINT + $3::BIGINT WHERE holder = $1",
+            &[&holder, &now, &meter::lease_us()],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
     async fn gateway_flush(
         &self,
         traces: &[(Scope, TraceRecord)],
@@ -389,12 +408,16 @@ impl GatewayStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         let settle = tx.prepare_cached(SETTLE).await.map_err(backend)?;
+        let release = tx.prepare_cached(RELEASE_SLOT).await.map_err(backend)?;
         let insert = tx.prepare_cached(INSERT_TRACE).await.map_err(backend)?;
         // Settlements run in order (two may touch one row); traces are pipelined in one round trip.
         for (scope, s) in settles {
             let (now_day, admit_day) = (meter::day_of(s.now), meter::day_of(s.admitted_at));
             let (now_month, admit_month) = (meter::month_of(s.now), meter::month_of(s.admitted_at));
             for meter_scope in &s.scopes {
+                if meter_scope.max_parallel.is_some() {
+                    tx.execute(&release, &[&scope.tenant(), &meter_scope.key, &s.holder]).await.map_err(backend)?;
+                }
                 let correction = meter::tpm_correction(s, meter_scope.tpm);
                 tx.execute(
                     &settle,

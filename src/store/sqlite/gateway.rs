@@ -1,6 +1,7 @@
-//! [`GatewayStore`] on SQLite. Admission reads the scopes' meters, applies
-//! [`meter::admit`](crate::store::gateway::meter::admit) and writes them back inside one
-//! immediate transaction, which SQLite's single writer serialises.
+//! [`GatewayStore`] on SQLite. SQLite serves one replica, so the meters live in memory
+//! ([`super::meters`]): admission applies [`meter::admit`](crate::store::gateway::meter::admit)
+//! there, reading a scope's row only the first time, and the background writer's flush writes
+//! the settled meters in the transaction of its traces.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -69,23 +70,26 @@ fn decode_key(raw: RawKey) -> Result<GatewayKeyRecord, StoreError> {
 
 const KEY_COLUMNS: &str = "token_id, tenant_id, project_id, spec, created_by, created_at";
 
-const METER_COLUMNS: &str =
-    "rpm_tat, tpm_tat, in_flight, day, day_spent, day_reserved, month, month_spent, month_reserved";
+const METER_COLUMNS: &str = "rpm_tat, tpm_tat, day, day_spent, day_reserved, month, month_spent, month_reserved";
 
+/// A scope's meter as stored, without its reservations: they belonged to the calls of the
+/// process that made them.
 fn read_meter(tx: &Transaction<'_>, tenant: &str, key: &str) -> Result<MeterState, StoreError> {
     let sql = format!("SELECT {METER_COLUMNS} FROM gateway_meters WHERE tenant_id = ?1 AND key = ?2");
     let found = tx
-        .query_row(&sql, params![tenant, key], |row| {
+        .prepare_cached(&sql)
+        .map_err(backend)?
+        .query_row(params![tenant, key], |row| {
             Ok(MeterState {
                 rpm_tat: row.get(0)?,
                 tpm_tat: row.get(1)?,
-                in_flight: row.get(2)?,
-                day: row.get(3)?,
-                day_spent: row.get(4)?,
-                day_reserved: row.get(5)?,
-                month: row.get(6)?,
-                month_spent: row.get(7)?,
-                month_reserved: row.get(8)?,
+                in_flight: 0,
+                day: row.get(2)?,
+                day_spent: row.get(3)?,
+                day_reserved: 0,
+                month: row.get(5)?,
+                month_spent: row.get(6)?,
+                month_reserved: 0,
             })
         })
         .optional()
@@ -94,60 +98,25 @@ fn read_meter(tx: &Transaction<'_>, tenant: &str, key: &str) -> Result<MeterStat
 }
 
 fn write_meter(tx: &Transaction<'_>, tenant: &str, key: &str, m: &MeterState) -> Result<(), StoreError> {
-    tx.execute(
-        &format!(
-            "INSERT INTO gateway_meters (tenant_id, key, {METER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (tenant_id, key) DO UPDATE SET rpm_tat = ?3, tpm_tat = ?4, in_flight = ?5, day = ?6,
-             day_spent = ?7, day_reserved = ?8, month = ?9, month_spent = ?10, month_reserved = ?11"
-        ),
-        params![
-            tenant,
-            key,
-            m.rpm_tat,
-            m.tpm_tat,
-            m.in_flight,
-            m.day,
-            m.day_spent,
-            m.day_reserved,
-            m.month,
-            m.month_spent,
-            m.month_reserved
-        ],
-    )
+    tx.prepare_cached(&format!(
+        "INSERT INTO gateway_meters (tenant_id, key, {METER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (tenant_id, key) DO UPDATE SET rpm_tat = ?3, tpm_tat = ?4, day = ?5,
+         day_spent = ?6, day_reserved = ?7, month = ?8, month_spent = ?9, month_reserved = ?10"
+    ))
+    .map_err(backend)?
+    .execute(params![
+        tenant,
+        key,
+        m.rpm_tat,
+        m.tpm_tat,
+        m.day,
+        m.day_spent,
+        m.day_reserved,
+        m.month,
+        m.month_spent,
+        m.month_reserved
+    ])
     .map_err(backend)?;
-    Ok(())
-}
-
-/// The settlement of one request on one scope: the same statement as PostgreSQL's, with SQLite's
-/// `MAX` for `GREATEST`.
-const SETTLE: &str = "UPDATE gateway_meters SET
-    in_flight = MAX(in_flight - 1, 0),
-    tpm_tat = tpm_tat + ?3,
-    day_reserved = CASE WHEN day = ?4 THEN MAX(day_reserved - CASE WHEN day = ?5 THEN ?6 ELSE 0 END, 0) ELSE 0 END,
-    day_spent = CASE WHEN day = ?4 THEN day_spent ELSE 0 END + ?7,
-    day = ?4,
-    month_reserved = CASE WHEN month = ?8 THEN MAX(month_reserved - CASE WHEN month = ?9 THEN ?6 ELSE 0 END, 0) ELSE 0 END,
-    month_spent = CASE WHEN month = ?8 THEN month_spent ELSE 0 END + ?7,
-    month = ?8
-    WHERE tenant_id = ?1 AND key = ?2";
-
-fn settle_one(tx: &Transaction<'_>, tenant: &str, settle: &MeterSettle) -> Result<(), StoreError> {
-    let mut statement = tx.prepare_cached(SETTLE).map_err(backend)?;
-    for scope in &settle.scopes {
-        statement
-            .execute(params![
-                tenant,
-                scope.key,
-                meter::tpm_correction(settle, scope.tpm),
-                meter::day_of(settle.now),
-                meter::day_of(settle.admitted_at),
-                settle.estimate.0,
-                settle.cost.0,
-                meter::month_of(settle.now),
-                meter::month_of(settle.admitted_at)
-            ])
-            .map_err(backend)?;
-    }
     Ok(())
 }
 
@@ -459,21 +428,34 @@ impl GatewayStore for SqliteStore {
     }
 
     async fn gateway_admit(&self, scope: &TenantScope, request: &MeterRequest) -> Result<Admission, StoreError> {
-        let (tenant, request) = (scope.tenant().to_owned(), request.clone());
-        self.call_short(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
-            let mut states =
-                request.scopes.iter().map(|s| read_meter(&tx, &tenant, &s.key)).collect::<Result<Vec<_>, _>>()?;
-            let outcome = meter::admit(&mut states, &request);
-            if outcome == Admission::Admitted {
-                for (state, scope) in states.iter().zip(&request.scopes) {
-                    write_meter(&tx, &tenant, &scope.key, state)?;
-                }
-                tx.commit().map_err(backend)?;
-            }
-            Ok(outcome)
-        })
-        .await
+        let tenant = scope.tenant();
+        let unknown = self.meters.unknown(tenant, request);
+        if !unknown.is_empty() {
+            let owned = tenant.to_owned();
+            let rows = self
+                .call(move |conn| {
+                    let tx = conn.transaction().map_err(backend)?;
+                    let rows = unknown
+                        .into_iter()
+                        .map(|key| read_meter(&tx, &owned, &key).map(|state| (key, state)))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    tx.commit().map_err(backend)?;
+                    Ok(rows)
+                })
+                .await?;
+            self.meters.learn(tenant, rows);
+        }
+        Ok(self.meters.admit(tenant, request))
+    }
+
+    async fn gateway_renew(&self, holder: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.meters.renew(holder, meter::micros(now));
+        Ok(())
+    }
+
+    fn gateway_settle_in_memory(&self, settles: Vec<(TenantScope, MeterSettle)>) -> Vec<(TenantScope, MeterSettle)> {
+        self.meters.settle(settles.iter().map(|(scope, settle)| (scope.tenant(), settle)));
+        Vec::new()
     }
 
     async fn gateway_flush(
@@ -481,18 +463,25 @@ impl GatewayStore for SqliteStore {
         traces: &[(Scope, TraceRecord)],
         settles: &[(TenantScope, MeterSettle)],
     ) -> Result<(), StoreError> {
-        let (traces, settles) = (traces.to_vec(), settles.to_vec());
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
-            for (scope, settle) in &settles {
-                settle_one(&tx, scope.tenant(), settle)?;
-            }
-            for (scope, trace) in &traces {
-                insert_trace(&tx, scope, trace)?;
-            }
-            tx.commit().map_err(backend)
-        })
-        .await
+        self.meters.settle(settles.iter().map(|(scope, settle)| (scope.tenant(), settle)));
+        let meters = self.meters.to_write();
+        let (traces, written) = (traces.to_vec(), meters.clone());
+        let outcome = self
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+                for ((tenant, key), state) in &written {
+                    write_meter(&tx, tenant, key, state)?;
+                }
+                for (scope, trace) in &traces {
+                    insert_trace(&tx, scope, trace)?;
+                }
+                tx.commit().map_err(backend)
+            })
+            .await;
+        if outcome.is_err() {
+            self.meters.unwritten(meters.into_iter().map(|(key, _)| key));
+        }
+        outcome
     }
 
     async fn traces(&self, scope: &Scope, before: Option<u64>, limit: u32) -> Result<Vec<TraceRecord>, StoreError> {

@@ -6,6 +6,7 @@ mod accounts;
 mod cache;
 mod experiments;
 mod gateway;
+mod meters;
 mod prompts;
 mod runs;
 mod usage;
@@ -26,6 +27,8 @@ use super::{OpenOptions, StoreError};
 pub struct SqliteStore {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
+    /// The gateway's meters (SQLite serves one replica: they live in memory).
+    meters: Arc<meters::Meters>,
 }
 
 impl SqliteStore {
@@ -47,7 +50,7 @@ impl SqliteStore {
         })
         .await
         .map_err(|err| StoreError::Backend(Box::new(err)))??;
-        Ok(Self { path, conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self { path, conn: Arc::new(Mutex::new(conn)), meters: Arc::default() })
     }
 
     /// The database file.

@@ -1,8 +1,8 @@
 //! The inference gateway over real HTTP, against the LLM stub on loopback: provider keys sealed at
 //! rest and never answered, master-key rotation, the SSRF guard, who may manage connections,
 //! budgets that hold under concurrency, a client hanging up (the upstream call cancelled, the
-//! slot given back), fallbacks that say so on plain and streamed answers, and a cache that keeps
-//! only successful answers.
+//! slot given back), fallbacks that say so on plain and streamed answers, a cache that keeps
+//! only successful answers, and traces the store refuses counted and shown, never dropped quietly.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -196,7 +196,7 @@ pub async fn fifty_concurrent_calls_never_overspend_a_budget_of_three(b: Backend
     let ok = outcomes.iter().filter(|(s, ..)| *s == 200).count();
     let refused = outcomes.iter().filter(|(s, _, a)| *s == 429 && a["error"]["code"] == "budget_exceeded").count();
     assert_eq!((ok, refused), (3, 47), "{:?}", outcomes.iter().map(|o| o.0).collect::<Vec<_>>());
-    server.state.gateway.traces.flush().await;
+    server.state.gateway.traces.flush().await.expect("nothing lost");
     let (_, traces) = server.get("/api/v1/projects/web/traces?limit=100", acme.token("viewer")).await;
     let spent: i64 = traces["items"].as_array().expect("items").iter().map(|t| t["cost"].as_i64().unwrap_or(0)).sum();
     assert_eq!(spent, 66, "settled spend must equal three calls, never more");
@@ -233,7 +233,7 @@ pub async fn a_client_that_hangs_up_cancels_the_upstream_call(b: Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    server.state.gateway.traces.flush().await;
+    server.state.gateway.traces.flush().await.expect("nothing lost");
     let (_, traces) = server.get("/api/v1/projects/web/traces", acme.token("viewer")).await;
     let trace = &traces["items"][0];
     assert_eq!(trace["status"], "cancelled", "{trace}");
@@ -323,7 +323,7 @@ pub async fn a_hung_up_call_gives_back_its_parallel_slot(b: Backend) {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        server.state.gateway.traces.flush().await;
+        server.state.gateway.traces.flush().await.expect("nothing lost");
         let (_, traces) = server.get("/api/v1/projects/web/traces", acme.token("viewer")).await;
         assert_eq!(traces["items"][0]["status"], "cancelled", "stream {stream}: {}", traces["items"][0]);
     }
@@ -396,4 +396,68 @@ pub async fn kind_model_names_work_only_where_the_operator_allows_them(b: Backen
     let request = server.client.post(format!("{replica}/v1/chat/completions")).bearer_auth(&key);
     let closed = request.json(&hello("openai:gpt-4o-mini")).send().await.expect("send");
     assert_eq!(closed.status().as_u16(), 404, "a server that does not allow kind:model names must not serve them");
+}
+
+/// Makes the database refuse (or accept again) new traces, as a full disk would.
+async fn refuse_traces(backend: &Backend, refuse: bool) {
+    if let Some(path) = backend.url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).expect("open the database");
+        conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+        let sql = if refuse {
+            "CREATE TRIGGER refuse_traces BEFORE INSERT ON gateway_traces BEGIN SELECT RAISE(ABORT, 'no room for traces'); END;"
+        } else {
+            "DROP TRIGGER refuse_traces;"
+        };
+        conn.execute_batch(sql).expect("trigger");
+        return;
+    }
+    let (client, connection) =
+        tokio_postgres::connect(&backend.url, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    let sql = if refuse {
+        "CREATE FUNCTION refuse_traces() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'no room for traces'; END $$;
+         CREATE TRIGGER refuse_traces BEFORE INSERT ON gateway_traces FOR EACH ROW EXECUTE FUNCTION refuse_traces();"
+    } else {
+        "DROP TRIGGER refuse_traces ON gateway_traces; DROP FUNCTION refuse_traces();"
+    };
+    client.batch_execute(sql).await.expect("trigger");
+}
+
+/// `/readyz`'s status code and status.
+async fn readiness(server: &TestServer) -> (u16, String) {
+    let response = server.client.get(format!("{}/readyz", server.base)).send().await.expect("get");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("json");
+    (status, body["status"].as_str().unwrap_or_default().to_owned())
+}
+
+pub async fn traces_the_store_refuses_are_counted_and_shown(b: Backend) {
+    let stub = Stub::start(StubConfig::new().reply("fine")).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "fast").await;
+    let key = gateway_key(&server, acme.token("admin"), json!({"max_parallel": 4})).await;
+    refuse_traces(&server.backend, true).await;
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("fast")).await;
+    assert_eq!(status, 200, "the call itself is answered: {answer}");
+    let lost = server.state.gateway.traces.flush().await.expect_err("the refused trace is reported");
+    // SQLite settles in memory, and writes the meter again with the next batch: only the trace is lost.
+    let settlements = u64::from(!server.backend.url.starts_with("sqlite"));
+    assert_eq!((lost.report.traces, lost.report.settlements, lost.report.failing), (1, settlements, true), "{lost}");
+    assert!(lost.to_string().contains("no room for traces"), "the store's reason is kept: {lost}");
+    assert_eq!(readiness(&server).await, (503, "gateway_writes_failing".to_owned()));
+    let metrics = server.metrics().await;
+    assert!(metrics.contains("promptops_gateway_lost_writes_total{kind=\"trace\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("promptops_gateway_writer_failing 1\n"), "{metrics}");
+
+    refuse_traces(&server.backend, false).await;
+    let (status, _, _) = v1(&server, &key, "/v1/chat/completions", hello("fast")).await;
+    assert_eq!(status, 200);
+    let lost = server.state.gateway.traces.flush().await.expect_err("what was lost stays counted");
+    assert_eq!((lost.report.traces, lost.report.failing), (1, false), "written again once the store takes writes");
+    assert_eq!(readiness(&server).await, (200, "ready".to_owned()));
+    assert!(server.metrics().await.contains("promptops_gateway_writer_failing 0\n"));
+    let (_, traces) = server.get("/api/v1/projects/web/traces", acme.token("viewer")).await;
+    assert_eq!(traces["items"].as_array().map(Vec::len), Some(1), "only the second call's trace was written");
 }

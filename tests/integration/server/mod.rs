@@ -120,6 +120,7 @@ server_cases! {
     gateway::tenant_wide_connections_need_a_tenant_admin,
     gateway::a_tenant_wide_connection_serves_its_tenants_projects_only,
     gateway::kind_model_names_work_only_where_the_operator_allows_them,
+    gateway::traces_the_store_refuses_are_counted_and_shown,
     gateway_keys::a_gateway_key_dies_with_the_token_that_made_it,
     gateway_keys::a_gateway_key_loses_its_project_with_its_creator,
     gateway_keys::guessing_gateway_keys_is_throttled_per_client,

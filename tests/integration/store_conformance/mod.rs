@@ -10,6 +10,7 @@
 mod accounts;
 mod backends;
 mod experiments;
+mod gateway;
 mod inference;
 mod isolation;
 mod registry;
@@ -164,4 +165,6 @@ conformance!(
     experiments::experiments_are_isolated_by_tenant_and_project,
     experiments::concurrent_experiments_get_distinct_gapless_numbers,
     experiments::experiments_list_newest_first_below_a_bound,
+    gateway::a_dead_replicas_slot_comes_back_when_its_lease_ends,
+    gateway::a_live_replica_keeps_its_slot_while_it_renews_and_gives_it_back_when_settled,
 );
