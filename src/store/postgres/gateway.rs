@@ -1,5 +1,5 @@
 //! [`GatewayStore`] on PostgreSQL. Admission is one statement, `SELECT * FROM gateway_admit(…)`
-//! (the function of migration 0012, which also leases slots to the replica), so limits and budgets hold across every replica at the cost
+//! (the function of migration 0011, which also leases slots to the replica), so limits and budgets hold across every replica at the cost
 //! of one round trip per request.
 
 use std::time::Duration;
