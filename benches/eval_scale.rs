@@ -6,8 +6,8 @@
 //! Each size runs in a fresh child process (this binary again), so that its peak RSS is its own:
 //! a cold run fills the response cache, then warm runs are measured. The child does what
 //! `promptops eval` does in the library: read the suite, plan it, run it (results streamed into
-//! SQLite) and build its report. Printed per size: wall time, CPU time and peak RSS, each also
-//! per case; flat per-case figures mean linear cost.
+//! SQLite) with its report built from the same stream. Printed per size: wall time, CPU time
+//! and peak RSS, each also per case; flat per-case figures mean linear cost.
 //!
 //! Each child also prints on stderr its peak RSS after reading the suite, after planning and
 //! after running, to show which phase sets the peak.
@@ -23,7 +23,6 @@ use promptops::access::{Action, Principal};
 use promptops::config::Project;
 use promptops::eval::backend::Backend;
 use promptops::eval::providers::ProvidersBackend;
-use promptops::eval::report;
 use promptops::eval::suite::LoadedSuite;
 use promptops::eval::{Cancel, Overrides, PlanInput, ProjectPrompts, RunSettings, Runner, plan};
 use promptops::provider::{Providers, ProvidersOptions};
@@ -118,9 +117,9 @@ async fn child(root: PathBuf) {
         on_progress: None,
         cancel: Cancel::default(),
     };
-    let run = runner.run(plan, &settings).await.expect("runs");
+    // As `promptops eval` does: the report is built from the runner's stream of results.
+    let report = runner.run_with_report(plan, &settings).await.expect("runs");
     eprintln!("peak after reading {read_mb:.1} MB, planning {planned_mb:.1} MB, running {:.1} MB", peak_rss_mb());
-    let report = report::build(&store, &scope, run).await.expect("report");
     let totals = &report.run.totals;
     assert_eq!(totals.passed, totals.done, "every case passes: {:?}", report.problems.first());
     println!("{} {} {} {}", started.elapsed().as_secs_f64(), cpu_seconds(), peak_rss_mb(), totals.cached);
