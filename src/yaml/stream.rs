@@ -451,7 +451,7 @@ fn negative(v: &str) -> Option<i64> {
     if digits_but_not_number(v) {
         return None;
     }
-    i64::from_str_radix(v, 10).ok()
+    v.parse::<i64>().ok()
 }
 
 fn unsigned_wide(v: &str) -> bool {
