@@ -6,11 +6,14 @@
 //! Each size runs in a fresh child process (this binary again), so that its peak RSS is its own:
 //! a cold run fills the response cache, then warm runs are measured. The child does what
 //! `promptops eval` does in the library: read the suite, plan it, run it (results streamed into
-//! SQLite) and build its report. Printed per size: wall time, CPU time and peak RSS, each also
-//! per case; flat per-case figures mean linear cost.
+//! SQLite) with its report built from the same stream. Printed per size: wall time, CPU time
+//! and peak RSS, each also per case; flat per-case figures mean linear cost.
 //!
 //! Each child also prints on stderr its peak RSS after reading the suite, after planning and
 //! after running, to show which phase sets the peak.
+//!
+//! Last, the same workload at 1,000 cases with no cache, concurrency 32, the stub answering in
+//! 50 ms: its wall time against the floor N·L/C (1.56 s).
 //!
 //! Run: `cargo bench --bench eval_scale` (`PROMPTOPS_BENCH_SIZES=1000,10000` to pick sizes).
 
@@ -23,7 +26,6 @@ use promptops::access::{Action, Principal};
 use promptops::config::Project;
 use promptops::eval::backend::Backend;
 use promptops::eval::providers::ProvidersBackend;
-use promptops::eval::report;
 use promptops::eval::suite::LoadedSuite;
 use promptops::eval::{Cancel, Overrides, PlanInput, ProjectPrompts, RunSettings, Runner, plan};
 use promptops::provider::{Providers, ProvidersOptions};
@@ -36,6 +38,10 @@ const CHILD: &str = "PROMPTOPS_BENCH_CHILD";
 const ANSWER: &str = "Your refund for the double charge of order 7 is on its way.";
 const PROMPT: &str = "variables:\n  ticket: { type: string }\nmessages:\n  - role: system\n    content: Answer the customer in one sentence.\n  - role: user\n    content: \"Ticket: {{ ticket }}\"\n";
 const CONCURRENCY: usize = 64;
+/// Set in a child that calls the stub for every case (no cache) at this concurrency.
+const NO_CACHE: &str = "PROMPTOPS_BENCH_NO_CACHE";
+/// The no-cache run: cases, concurrency and the stub's latency, whose floor is N·L/C.
+const SLOW: (usize, usize, u64) = (1000, 32, 50);
 
 /// The generated suite: `cases` inline cases, five string assertions each.
 fn suite(cases: usize) -> String {
@@ -56,12 +62,12 @@ fn write(root: &Path, relative: &str, text: &str) {
 }
 
 /// A project of one prompt and the generated suite, on the stub at `base_url`.
-fn project(root: &Path, cases: usize, base_url: &str) {
+fn project(root: &Path, cases: usize, base_url: &str, concurrency: usize) {
     write(
         root,
         "promptops.yaml",
         &format!(
-            "providers:\n  - id: stub\n    kind: openai\n    model: gpt-4o-mini\n    base_url: {base_url}\n    api_key_env: BENCH_KEY\n    limits: {{ concurrency: {CONCURRENCY} }}\n"
+            "providers:\n  - id: stub\n    kind: openai\n    model: gpt-4o-mini\n    base_url: {base_url}\n    api_key_env: BENCH_KEY\n    limits: {{ concurrency: {concurrency} }}\n"
         ),
     );
     write(root, "prompts/reply.yaml", PROMPT);
@@ -92,7 +98,8 @@ async fn child(root: PathBuf) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(project.database_path()).await.expect("store"));
     let scope = Principal::local("bench").authorize(Action::Run, "default").expect("scope");
     let secrets = Secrets::new(Arc::new(|_: &str| Some("sk-bench".to_owned())), Arc::new(MemoryKeyring::default()));
-    let options = ProvidersOptions { no_cache: false, max_cost: None, secrets: Some(secrets) };
+    let no_cache: Option<usize> = std::env::var(NO_CACHE).ok().and_then(|c| c.parse().ok());
+    let options = ProvidersOptions { no_cache: no_cache.is_some(), max_cost: None, secrets: Some(secrets) };
     let providers = Providers::new(&project, Arc::clone(&store), scope.clone(), options);
     let backend: Arc<dyn Backend> = Arc::new(ProvidersBackend::new(Arc::new(providers), project.root.clone()));
     let suite = LoadedSuite::read(&root, &root.join("eval-suites/scale.yaml")).expect("suite");
@@ -112,15 +119,15 @@ async fn child(root: PathBuf) {
     drop(suite);
     let runner = Runner::new(Arc::clone(&store), scope.clone(), backend);
     let settings = RunSettings {
-        concurrency: CONCURRENCY,
+        concurrency: no_cache.unwrap_or(CONCURRENCY),
         actor: "bench".into(),
         git: None,
         on_progress: None,
         cancel: Cancel::default(),
     };
-    let run = runner.run(plan, &settings).await.expect("runs");
+    // As `promptops eval` does: the report is built from the runner's stream of results.
+    let report = runner.run_with_report(plan, &settings).await.expect("runs");
     eprintln!("peak after reading {read_mb:.1} MB, planning {planned_mb:.1} MB, running {:.1} MB", peak_rss_mb());
-    let report = report::build(&store, &scope, run).await.expect("report");
     let totals = &report.run.totals;
     assert_eq!(totals.passed, totals.done, "every case passes: {:?}", report.problems.first());
     println!("{} {} {} {}", started.elapsed().as_secs_f64(), cpu_seconds(), peak_rss_mb(), totals.cached);
@@ -128,8 +135,17 @@ async fn child(root: PathBuf) {
 
 /// One run of a child on `root`: (wall s, CPU s, peak RSS MB, cached answers).
 fn run_child(root: &Path) -> (f64, f64, f64, u64) {
-    let output =
-        Command::new(std::env::current_exe().expect("this bench")).env(CHILD, root).output().expect("spawn the child");
+    run_child_with(root, None)
+}
+
+/// One run of a child on `root`, calling the stub for every case at `no_cache` concurrency.
+fn run_child_with(root: &Path, no_cache: Option<usize>) -> (f64, f64, f64, u64) {
+    let mut command = Command::new(std::env::current_exe().expect("this bench"));
+    command.env(CHILD, root);
+    if let Some(concurrency) = no_cache {
+        command.env(NO_CACHE, concurrency.to_string());
+    }
+    let output = command.output().expect("spawn the child");
     assert!(output.status.success(), "child failed: {}", String::from_utf8_lossy(&output.stderr));
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8(output.stdout).expect("utf-8");
@@ -162,7 +178,7 @@ fn main() {
     );
     for cases in sizes {
         let dir = tempfile::tempdir().expect("tempdir");
-        project(dir.path(), cases, &stub.openai_base());
+        project(dir.path(), cases, &stub.openai_base(), CONCURRENCY);
         run_child(dir.path()); // cold: fills the cache
         let runs = if cases >= 100_000 { 1 } else { 3 };
         let samples: Vec<_> = (0..runs).map(|_| run_child(dir.path())).collect();
@@ -180,4 +196,24 @@ fn main() {
             rss * 1024.0 / n
         );
     }
+    no_cache_floor(&runtime);
+}
+
+/// The no-cache run against the stub answering in L ms: every case is a call, so the floor
+/// is N·L/C; what is above it is the engine (reading, planning, rendering, HTTP, storing).
+fn no_cache_floor(runtime: &tokio::runtime::Runtime) {
+    let (cases, concurrency, latency_ms) = SLOW;
+    let stub = runtime.block_on(Stub::start(
+        StubConfig::new().reply(ANSWER).latency(std::time::Duration::from_millis(latency_ms)).record_requests(false),
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(dir.path(), cases, &stub.openai_base(), concurrency);
+    let samples: Vec<_> = (0..3).map(|_| run_child_with(dir.path(), Some(concurrency))).collect();
+    assert!(samples.iter().all(|s| s.3 == 0), "no answer comes from the cache");
+    let wall = median(samples.iter().map(|s| s.0).collect());
+    let floor = cases as f64 * latency_ms as f64 / 1000.0 / concurrency as f64;
+    println!(
+        "no cache: {cases} cases, concurrency {concurrency}, stub at {latency_ms} ms: {wall:.3}s, floor N·L/C {floor:.3}s, {:+.1}% (median of 3, process start to report)",
+        (wall / floor - 1.0) * 100.0
+    );
 }

@@ -9,6 +9,7 @@
 //! `source.locate(&["tests", "3", "assert"])`.
 
 mod positions;
+mod stream;
 
 use std::fmt;
 use std::ops::Deref;
@@ -84,6 +85,46 @@ pub fn from_str<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, YamlE
         );
     }
     serde_yaml::from_str(text).map_err(|err| convert(path, &err))
+}
+
+/// Like [`from_str`], for files that may be large (suites): read by a streaming reader that
+/// holds no tree of the document, with limits on nesting, scalar size and alias expansion.
+/// Returns also where each item of the list under `items_of` (a key of the root mapping) is
+/// written, when the streaming reader read the file; empty when serde_yaml did (the reader
+/// leaves it what it does not handle itself, and every mistake, so that diagnostics stay
+/// serde_yaml's).
+pub fn from_str_streaming<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    items_of: &str,
+) -> Result<(T, Vec<Location>), YamlError> {
+    match streamed(path, text, items_of) {
+        Streamed::Read(value, items) => Ok((value, items)),
+        Streamed::Refused(err) => Err(err),
+        Streamed::Left => from_str(path, text).map(|value| (value, Vec::new())),
+    }
+}
+
+/// What the streaming reader made of a text.
+enum Streamed<T> {
+    Read(T, Vec<Location>),
+    /// Hostile input, not to be parsed again.
+    Refused(YamlError),
+    /// Left to serde_yaml.
+    Left,
+}
+
+fn streamed<T: DeserializeOwned>(path: &Path, text: &str, items_of: &str) -> Streamed<T> {
+    if text.trim().is_empty() {
+        return Streamed::Left;
+    }
+    match stream::read(text, Some(items_of), stream::Limits::default()) {
+        Ok((value, items)) => Streamed::Read(value, items),
+        Err(stream::Failure::Limit { message, location, hint }) => {
+            Streamed::Refused(YamlError::at(path, Some(location), message).with_hint(hint))
+        }
+        Err(stream::Failure::Other) => Streamed::Left,
+    }
 }
 
 /// Parses a YAML value of any shape (used for `--vars-file` and datasets).
@@ -174,6 +215,11 @@ impl Source {
         self.positions().locate(key_path)
     }
 
+    /// Whether the index of positions has been built (a valid suite is planned without it).
+    pub fn is_indexed(&self) -> bool {
+        self.positions.get().is_some()
+    }
+
     /// The index of positions, built on first use.
     pub fn positions(&self) -> &Positions {
         self.positions.get_or_init(|| Positions::new(&self.text))
@@ -223,10 +269,20 @@ const MAX_PROBLEMS: usize = 50;
 /// Parses `text` into `T` and, when it does not fit, finds every problem instead of the first:
 /// each misfit node (an unknown key, a value of the wrong type, an item missing a field) is
 /// reported at its line and pruned, and parsing goes on with the rest. Returns what parsed
-/// after pruning (so later checks can find their problems too) and the problems.
-pub fn from_str_all<T: DeserializeOwned>(path: &Path, text: &str) -> (Option<T>, Vec<YamlError>) {
+/// after pruning (so later checks can find their problems too) and the problems. A file that
+/// fits is read as [`from_str_streaming`] reads it, with the positions of `items_of`'s items.
+pub fn from_str_all<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    items_of: &str,
+) -> (Option<(T, Vec<Location>)>, Vec<YamlError>) {
+    match streamed(path, text, items_of) {
+        Streamed::Read(value, items) => return (Some((value, items)), Vec::new()),
+        Streamed::Refused(err) => return (None, vec![err]),
+        Streamed::Left => {}
+    }
     let first = match from_str(path, text) {
-        Ok(parsed) => return (Some(parsed), Vec::new()),
+        Ok(parsed) => return (Some((parsed, Vec::new())), Vec::new()),
         Err(first) => first,
     };
     // A syntax error leaves no tree to prune.
@@ -235,7 +291,7 @@ pub fn from_str_all<T: DeserializeOwned>(path: &Path, text: &str) -> (Option<T>,
     let mut pruned: Vec<Vec<String>> = Vec::new();
     for round in 0..MAX_PROBLEMS {
         let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-            Ok(parsed) => return (Some(parsed), problems),
+            Ok(parsed) => return (Some((parsed, Vec::new())), problems),
             Err(err) => err,
         };
         let mut key_path: Vec<String> = err.path().iter().map(segment_name).collect();
@@ -337,7 +393,7 @@ mod tests {
     #[test]
     fn every_misfit_of_a_file_is_reported_at_its_line_and_the_rest_still_parses() {
         let text = "targets: [a]\ntests:\n  - model: x\n    modle: y\n  - model: 3\n    description: [1]\n  - model: z\nthreshhold: 1\n";
-        let (parsed, problems) = from_str_all::<Suite>(Path::new("s.yaml"), text);
+        let (parsed, problems) = from_str_all::<Suite>(Path::new("s.yaml"), text, "tests");
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(
             lines,

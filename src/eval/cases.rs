@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use super::assert::{AssertionSpec, Kind};
 use super::dataset::{self, Dataset};
-use super::suite::{CaseOptions, LoadedSuite, TestEntry};
+use super::suite::{CaseOptions, LoadedSuite, TestEntry, VarList};
 use crate::error::did_you_mean;
 use crate::prompt::{Vars, canonical_json};
 use crate::yaml::{Location, YamlError};
@@ -28,15 +29,37 @@ pub struct RawCase {
     /// Where it is written: the suite file or a dataset row.
     pub location: (std::path::PathBuf, Option<Location>),
     /// Its variables (defaults, entry, row).
-    pub vars: Vars,
-    /// Assertion specs with the key path each is written at (defaults first).
-    pub asserts: Vec<(AssertionSpec, Vec<String>)>,
+    pub vars: VarList,
+    /// Assertion specs (shared with the suite) and where each is written (defaults first).
+    pub asserts: Vec<(Arc<AssertionSpec>, Written)>,
     /// Tags.
     pub tags: Vec<String>,
     /// Options merged over the defaults.
     pub options: CaseOptions,
     /// The weighted-score threshold, if any.
     pub threshold: Option<f64>,
+}
+
+/// Where an assertion of a case is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Item `j` of `defaults.assert`.
+    Defaults(u32),
+    /// Item `j` of `tests[i].assert`.
+    Entry(u32, u32),
+    /// An `__expected` cell of the case's dataset row.
+    Row,
+}
+
+impl Written {
+    /// The key path in the suite file (empty for a dataset row).
+    pub fn key_path(self) -> Vec<String> {
+        match self {
+            Self::Defaults(j) => vec!["defaults".into(), "assert".into(), j.to_string()],
+            Self::Entry(i, j) => vec!["tests".into(), i.to_string(), "assert".into(), j.to_string()],
+            Self::Row => Vec::new(),
+        }
+    }
 }
 
 impl RawCase {
@@ -88,29 +111,22 @@ pub fn expand(suite: &LoadedSuite) -> (Vec<RawCase>, Vec<String>, Vec<YamlError>
 
 fn base_case(suite: &LoadedSuite, index: usize, entry: &TestEntry) -> RawCase {
     let defaults = &suite.file.defaults;
-    let mut vars: Vars = defaults.vars.clone();
-    vars.extend(entry.vars.clone());
-    let mut asserts: Vec<(AssertionSpec, Vec<String>)> = defaults
-        .assert
-        .iter()
-        .enumerate()
-        .map(|(j, a)| (a.clone(), vec!["defaults".into(), "assert".into(), j.to_string()]))
-        .collect();
-    asserts.extend(
-        entry
-            .assert
-            .iter()
-            .enumerate()
-            .map(|(j, a)| (a.clone(), vec!["tests".into(), index.to_string(), "assert".into(), j.to_string()])),
-    );
+    let mut vars: Vars = defaults.vars.to_vars();
+    vars.extend(entry.vars.iter().map(|(name, value)| (name.clone(), value.clone())));
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let mut asserts: Vec<(Arc<AssertionSpec>, Written)> =
+        Vec::with_capacity(defaults.assert.len() + entry.assert.len());
+    asserts.extend(defaults.assert.iter().enumerate().map(|(j, a)| (Arc::clone(a), Written::Defaults(count(j)))));
+    asserts
+        .extend(entry.assert.iter().enumerate().map(|(j, a)| (Arc::clone(a), Written::Entry(count(index), count(j)))));
     let mut tags = defaults.tags.clone();
     tags.extend(entry.tags.iter().cloned());
     RawCase {
         entry: index,
         name: String::new(),
         named: false,
-        location: (suite.path.clone(), suite.locate(&["tests", &index.to_string()])),
-        vars,
+        location: (suite.path.clone(), suite.locate_test(index)),
+        vars: vars.into(),
         asserts,
         tags,
         options: entry.options.or(&defaults.options),
@@ -119,7 +135,7 @@ fn base_case(suite: &LoadedSuite, index: usize, entry: &TestEntry) -> RawCase {
 }
 
 /// A name for an unnamed case: its number and first variable, shortened.
-fn summary(index: usize, vars: &Vars) -> String {
+fn summary(index: usize, vars: &VarList) -> String {
     let Some((name, value)) = vars.iter().next() else { return format!("case {}", index + 1) };
     let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
     let short: String = text.chars().take(40).collect();
@@ -171,6 +187,7 @@ fn rows_to_cases(
     }
     for row in &data.rows {
         let mut case = base.clone();
+        let mut vars = base.vars.to_vars();
         case.location = (shown.to_path_buf(), Some(Location { line: row.line, column: 1 }));
         let mut expected = Vec::new();
         let mut row_name = None;
@@ -180,19 +197,20 @@ fn rows_to_cases(
                 c if c.starts_with("__expected") => expected.push(value.as_str().unwrap_or_default().to_owned()),
                 c => {
                     let var = entry.columns.get(c).cloned().unwrap_or_else(|| c.to_owned());
-                    case.vars.insert(var, value.clone());
+                    vars.insert(var, value.clone());
                 }
             }
         }
         for text in expected.iter().filter(|t| !t.trim().is_empty()) {
-            case.asserts.push((expected_assertion(text), Vec::new()));
+            case.asserts.push((Arc::new(expected_assertion(text)), Written::Row));
         }
         case.named = entry.name.is_some() || row_name.is_some();
         case.name = match (&entry.name, row_name) {
             (_, Some(name)) => name,
-            (Some(template), None) => render_name(template, &case.vars).unwrap_or_else(|| template.clone()),
+            (Some(template), None) => render_name(template, &vars).unwrap_or_else(|| template.clone()),
             (None, None) => format!("{}:{}", shown.display(), row.line),
         };
+        case.vars = vars.into();
         cases.push(case);
     }
 }
@@ -260,9 +278,9 @@ mod tests {
 
     #[test]
     fn unnamed_cases_are_summarised() {
-        let vars = Vars::from([("ticket".to_owned(), serde_json::json!("x".repeat(50)))]);
+        let vars = Vars::from([("ticket".to_owned(), serde_json::json!("x".repeat(50)))]).into();
         assert_eq!(summary(2, &vars), format!("#3 ticket={}…", "x".repeat(40)));
-        assert_eq!(summary(0, &Vars::new()), "case 1");
+        assert_eq!(summary(0, &VarList::default()), "case 1");
     }
 
     #[test]

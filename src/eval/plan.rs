@@ -11,10 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use super::assert::{Assertion, CompileCache, Invalid, Prepare, expr::Expr};
+use super::assert::{Assertion, AssertionSpec, CompileCache, Invalid, Prepare, expr::Expr};
 use super::backend::Backend;
 use super::cases::{RawCase, collapse, expand};
-use super::suite::LoadedSuite;
+use super::suite::{LoadedSuite, VarList};
 use super::workflows::{WORKFLOW_PROVIDER, WorkflowSource};
 use crate::error::{did_you_mean, list_names};
 use crate::prompt::{self, LoadedPrompt, PromptRef, Selector, VarType, Vars};
@@ -186,11 +186,11 @@ pub struct Case {
     /// `file:line`.
     pub location: String,
     /// Its variables.
-    pub vars: Vars,
+    pub vars: VarList,
     /// Its tags.
     pub tags: Vec<String>,
-    /// Its assertions, prepared.
-    pub assertions: Vec<Assertion>,
+    /// Its assertions, prepared (shared between the cases that have the same one).
+    pub assertions: Vec<Arc<Assertion>>,
     /// Pass by weighted score instead of all assertions.
     pub threshold: Option<f64>,
     /// Applied to the output before the assertions.
@@ -405,11 +405,14 @@ fn prepare_cases(
     problems: &mut Vec<YamlError>,
 ) -> Vec<Case> {
     let cache = CompileCache::default();
+    let mut prepared = Prepared::default();
     let mut cases = Vec::with_capacity(raw.len());
     let mut keys: BTreeMap<String, usize> = BTreeMap::new();
     for (index, case) in raw.into_iter().enumerate() {
+        // The map form, for this case's checks only: the plan keeps the compact list.
+        let vars = case.vars.to_vars();
         for target in targets.iter().flatten() {
-            if let Err(message) = check_case_vars(&target.kind, &case.vars) {
+            if let Err(message) = check_case_vars(&target.kind, &vars) {
                 // A dataset row is named by its file and line; naming the case too would stop
                 // the same problem on many rows from collapsing into one line.
                 let text = if case.location.0 == suite.path {
@@ -426,18 +429,13 @@ fn prepare_cases(
                 problems.push(err);
             }
         }
-        let prepare = Prepare {
-            vars: &case.vars,
-            options: &case.options,
-            root: input.root,
-            backend: input.backend,
-            cache: &cache,
-        };
+        let prepare =
+            Prepare { vars: &vars, options: &case.options, root: input.root, backend: input.backend, cache: &cache };
         let mut assertions = Vec::with_capacity(case.asserts.len());
-        for (spec, key_path) in &case.asserts {
-            match prepare.assertion(spec) {
+        for (spec, written) in &case.asserts {
+            match prepared.get(spec, &prepare) {
                 Ok(a) => assertions.push(a),
-                Err(invalid) => problems.push(assertion_problem(suite, &case, key_path, invalid)),
+                Err(invalid) => problems.push(assertion_problem(suite, &case, &written.key_path(), invalid)),
             }
         }
         let transform = case.options.transform.as_deref().and_then(|t| match prepare.transform(t) {
@@ -471,6 +469,47 @@ fn prepare_cases(
         });
     }
     cases
+}
+
+/// Assertions prepared once for every case that has them, where preparing does not depend on
+/// the case (no template over its variables, no grader options): the cases of a large suite
+/// share them instead of each holding its own copy.
+#[derive(Default)]
+struct Prepared {
+    /// By the address of the shared spec, which the entry keeps alive so that the address
+    /// cannot be reused by another spec.
+    shared: std::collections::HashMap<*const AssertionSpec, (Arc<AssertionSpec>, Arc<Assertion>)>,
+}
+
+impl Prepared {
+    fn get(&mut self, spec: &Arc<AssertionSpec>, prepare: &Prepare<'_>) -> Result<Arc<Assertion>, Invalid> {
+        // A spec held once (a dataset row's `__expected`) has no twin to share with.
+        if Arc::strong_count(spec) == 1 || !same_for_every_case(spec) {
+            return prepare.assertion(spec).map(Arc::new);
+        }
+        if let Some((_, found)) = self.shared.get(&Arc::as_ptr(spec)) {
+            return Ok(Arc::clone(found));
+        }
+        let assertion = Arc::new(prepare.assertion(spec)?);
+        self.shared.insert(Arc::as_ptr(spec), (Arc::clone(spec), Arc::clone(&assertion)));
+        Ok(assertion)
+    }
+}
+
+/// Whether preparing `spec` gives the same assertion for every case: a check of the output
+/// alone whose texts are not templates.
+fn same_for_every_case(spec: &AssertionSpec) -> bool {
+    use super::assert::Kind;
+    let local = Kind::parse(&spec.kind)
+        .is_some_and(|(kind, _)| !matches!(kind, Kind::Expr | Kind::Script | Kind::LlmRubric | Kind::Similar));
+    let template = |text: &str| text.contains("{{") || text.contains("{%");
+    let value_template = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) => template(text),
+        other => template(&other.to_string()),
+    };
+    local
+        && [&spec.value, &spec.equals, &spec.contains].into_iter().flatten().all(|v| !value_template(v))
+        && [&spec.matches, &spec.path].into_iter().flatten().all(|t| !template(t))
 }
 
 fn assertion_problem(suite: &LoadedSuite, case: &RawCase, key_path: &[String], invalid: Invalid) -> YamlError {

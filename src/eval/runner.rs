@@ -17,7 +17,7 @@ use super::assert::{Grade, Subject, json};
 use super::backend::{Backend, Completion};
 use super::error::{Changed, EvalError};
 use super::owner::{Owner, busy, describe};
-use super::plan::{Case, Plan, TargetKind, coerce_vars};
+use super::plan::{Plan, PlannedTarget, TargetKind, coerce_vars};
 use super::report::{ReportBuilder, RunReport};
 use crate::money::Micros;
 use crate::prompt;
@@ -285,6 +285,7 @@ async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) ->
     let target = &plan.targets[unit.target as usize];
     let provider = &plan.providers[unit.provider as usize];
     let case = &plan.cases[unit.case as usize];
+    let vars = case.vars.to_vars();
     let mut record = ResultRecord {
         unit,
         case_name: case.name.clone(),
@@ -304,7 +305,7 @@ async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) ->
         cost: Micros::ZERO,
         cached: false,
     };
-    let completion = match produce(&target.kind, provider, case, unit.repeat, backend).await {
+    let completion = match produce(target, provider, &vars, unit.repeat, backend).await {
         Ok(completion) => completion,
         Err(message) => return errored(record, message),
     };
@@ -319,7 +320,7 @@ async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) ->
         let subject = Subject {
             output: &output,
             json: parsed.as_ref(),
-            vars: &case.vars,
+            vars: &vars,
             latency_ms: record.latency_ms,
             cost: record.cost,
         };
@@ -334,7 +335,7 @@ async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) ->
     let subject = Subject {
         output: &output,
         json: parsed.as_ref(),
-        vars: &case.vars,
+        vars: &vars,
         latency_ms: record.latency_ms,
         cost: record.cost,
     };
@@ -356,19 +357,23 @@ async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) ->
 /// The target's output for a case: a rendered prompt sent to the provider, or a workflow run
 /// whose output keys become the output as JSON.
 async fn produce(
-    target: &TargetKind,
+    target: &PlannedTarget,
     provider: &str,
-    case: &Case,
+    vars: &prompt::Vars,
     repeat: u32,
     backend: &dyn Backend,
 ) -> Result<Completion, String> {
-    match target {
+    match &target.kind {
         TargetKind::Prompt(prompt) => {
-            let rendered = prompt::render(prompt, &coerce_vars(prompt, &case.vars)).map_err(|err| err.to_string())?;
+            // The hash the plan recorded for the target is the prompt's; computing it again for
+            // every case cost more than the render.
+            let hash = target.record.hash.clone();
+            let rendered =
+                prompt::render_hashed(prompt, &coerce_vars(prompt, vars), hash).map_err(|err| err.to_string())?;
             backend.complete(provider, &rendered, repeat).await.map_err(|err| err.message)
         }
         TargetKind::Workflow(workflow) => {
-            let input = serde_json::Value::Object(case.vars.clone().into_iter().collect());
+            let input = serde_json::Value::Object(vars.clone().into_iter().collect());
             let run = workflow.run(input).await.map_err(|err| err.to_string())?;
             Ok(Completion {
                 text: serde_json::to_string(&run.output).unwrap_or_default(),

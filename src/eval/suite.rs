@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,62 @@ use crate::yaml::{self, Source, YamlError};
 
 /// Variable values by name, as written in a suite.
 pub type VarMap = BTreeMap<String, serde_json::Value>;
+
+/// Variables sorted by name, held as a plain list: a map of one variable takes a whole tree
+/// node (about 1.2 kB), and a suite's entries and a plan's cases hold theirs for the whole run,
+/// 100,000 of them in a large suite. Read and written as a mapping, like [`VarMap`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VarList(Box<[(String, serde_json::Value)]>);
+
+impl VarList {
+    /// The variables as the map that rendering and assertions take.
+    pub fn to_vars(&self) -> VarMap {
+        self.0.iter().cloned().collect()
+    }
+
+    /// The variables, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &serde_json::Value)> {
+        self.0.iter().map(|(name, value)| (name, value))
+    }
+
+    /// The variables, by name, to change their values.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut serde_json::Value)> {
+        self.0.iter_mut().map(|(name, value)| (&*name, value))
+    }
+
+    /// The names.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(name, _)| name)
+    }
+
+    /// The values.
+    pub fn values(&self) -> impl Iterator<Item = &serde_json::Value> {
+        self.0.iter().map(|(_, value)| value)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<VarMap> for VarList {
+    fn from(vars: VarMap) -> Self {
+        Self(vars.into_iter().collect())
+    }
+}
+
+impl Serialize for VarList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for VarList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        VarMap::deserialize(deserializer).map(Self::from)
+    }
+}
 
 /// One eval-suite file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -55,11 +112,18 @@ pub struct SuiteFile {
 #[serde(deny_unknown_fields)]
 pub struct CaseDefaults {
     /// Variables for every case.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub vars: VarMap,
+    #[serde(default, skip_serializing_if = "VarList::is_empty")]
+    #[schemars(with = "VarMap")]
+    pub vars: VarList,
     /// Assertions checked on every case.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub assert: Vec<AssertionSpec>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "shared::specs",
+        serialize_with = "shared::write_specs"
+    )]
+    #[schemars(with = "Vec<AssertionSpec>")]
+    pub assert: Vec<Arc<AssertionSpec>>,
     /// Options for every case.
     #[serde(default, skip_serializing_if = "CaseOptions::is_empty")]
     pub options: CaseOptions,
@@ -90,11 +154,18 @@ pub struct TestEntry {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub columns: BTreeMap<String, String>,
     /// Variables (for a dataset: added to every row; the row's own win).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub vars: VarMap,
+    #[serde(default, skip_serializing_if = "VarList::is_empty")]
+    #[schemars(with = "VarMap")]
+    pub vars: VarList,
     /// Assertions on the output.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub assert: Vec<AssertionSpec>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "shared::specs",
+        serialize_with = "shared::write_specs"
+    )]
+    #[schemars(with = "Vec<AssertionSpec>")]
+    pub assert: Vec<Arc<AssertionSpec>>,
     /// Tags, for `--tag` and reports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
@@ -155,6 +226,10 @@ pub struct LoadedSuite {
     pub source: Source,
     /// The parsed file.
     pub file: SuiteFile,
+    /// Where each entry of `tests` is written, as the streaming reader saw it (empty when the
+    /// file was read otherwise: [`LoadedSuite::locate`] finds them then). A valid suite is thus
+    /// planned without indexing every key of its text.
+    pub test_locations: Vec<yaml::Location>,
 }
 
 impl LoadedSuite {
@@ -169,11 +244,11 @@ impl LoadedSuite {
 
     /// Parses the text of the suite at `path`, shown in messages as `shown`.
     pub fn parse(path: &Path, shown: PathBuf, text: String) -> Result<Self, YamlError> {
-        let source = Source::new(text);
-        let file: SuiteFile = source.parse(&shown)?;
+        let _shared = shared::Scope::new();
+        let (file, test_locations) = yaml::from_str_streaming::<SuiteFile>(&shown, &text, "tests")?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok(Self { name, path: shown, dir, source, file })
+        Ok(Self { name, path: shown, dir, source: Source::new(text), file, test_locations })
     }
 
     /// Reads a suite file and reports every problem of its shape, not only the first. Returns
@@ -185,11 +260,12 @@ impl LoadedSuite {
             Ok(source) => source,
             Err(err) => return (None, vec![YamlError::at(&shown, None, format!("cannot read the suite: {err}"))]),
         };
-        let (file, problems) = yaml::from_str_all::<SuiteFile>(&shown, &source);
-        let suite = file.map(|file| {
+        let _shared = shared::Scope::new();
+        let (file, problems) = yaml::from_str_all::<SuiteFile>(&shown, &source, "tests");
+        let suite = file.map(|(file, test_locations)| {
             let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            Self { name, path: shown, dir, source: Source::new(source), file }
+            Self { name, path: shown, dir, source: Source::new(source), file, test_locations }
         });
         (suite, problems)
     }
@@ -197,6 +273,14 @@ impl LoadedSuite {
     /// Where a key path is written in the file, for messages.
     pub fn locate(&self, key_path: &[&str]) -> Option<yaml::Location> {
         self.source.locate(key_path)
+    }
+
+    /// Where entry `index` of `tests` is written.
+    pub fn locate_test(&self, index: usize) -> Option<yaml::Location> {
+        match self.test_locations.get(index) {
+            Some(location) => Some(*location),
+            None => self.locate(&["tests", &index.to_string()]),
+        }
     }
 
     /// Where item `index` of the list under `key` is written (block or flow style), else the key.
@@ -207,6 +291,86 @@ impl LoadedSuite {
     /// An error at a key path of this file.
     pub fn problem(&self, key_path: &[&str], message: impl Into<String>) -> YamlError {
         YamlError::at(&self.path, self.locate(key_path), message)
+    }
+}
+
+/// Identical assertions written on many cases (the same checks on every case, or the same
+/// template over each case's variables) share one value while a suite is read, so a suite of
+/// 100,000 cases does not hold 500,000 copies of five assertions.
+mod shared {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer};
+
+    use super::AssertionSpec;
+
+    type Table = HashMap<u64, Vec<Arc<AssertionSpec>>>;
+
+    thread_local! {
+        /// The assertions of the suite being read on this thread; `None` outside a [`Scope`].
+        static SPECS: RefCell<Option<Table>> = const { RefCell::new(None) };
+    }
+
+    /// While alive, identical assertions read on this thread are shared.
+    pub(super) struct Scope(());
+
+    impl Scope {
+        pub(super) fn new() -> Self {
+            SPECS.with(|specs| *specs.borrow_mut() = Some(HashMap::new()));
+            Self(())
+        }
+    }
+
+    impl Drop for Scope {
+        fn drop(&mut self) {
+            SPECS.with(|specs| *specs.borrow_mut() = None);
+        }
+    }
+
+    /// Writes a list of shared assertions as a plain list.
+    pub(super) fn write_specs<S: serde::Serializer>(specs: &[Arc<AssertionSpec>], out: S) -> Result<S::Ok, S::Error> {
+        out.collect_seq(specs.iter().map(|spec| &**spec))
+    }
+
+    /// A list of assertions, each shared with its identical twins read before it.
+    pub(super) fn specs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Arc<AssertionSpec>>, D::Error> {
+        let specs = Vec::<AssertionSpec>::deserialize(deserializer)?;
+        // Not `collect()`: it would reuse the specs' allocation (room for 8 specs of ~470 B)
+        // for the 8-byte `Arc`s, and keep it for the life of the suite.
+        let mut shared = Vec::with_capacity(specs.len());
+        shared.extend(specs.into_iter().map(share));
+        Ok(shared)
+    }
+
+    fn share(spec: AssertionSpec) -> Arc<AssertionSpec> {
+        SPECS.with(|specs| {
+            let mut specs = specs.borrow_mut();
+            let Some(table) = specs.as_mut() else { return Arc::new(spec) };
+            let bucket = table.entry(fingerprint(&spec)).or_default();
+            if let Some(twin) = bucket.iter().find(|twin| ***twin == spec) {
+                return Arc::clone(twin);
+            }
+            let shared = Arc::new(spec);
+            bucket.push(Arc::clone(&shared));
+            shared
+        })
+    }
+
+    /// A hash of the fields that usually differ; equal fingerprints are compared in full.
+    fn fingerprint(spec: &AssertionSpec) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        spec.kind.hash(&mut hasher);
+        for value in [&spec.value, &spec.equals, &spec.contains].into_iter().flatten() {
+            match value {
+                serde_json::Value::String(text) => text.hash(&mut hasher),
+                other => other.to_string().hash(&mut hasher),
+            }
+        }
+        spec.path.hash(&mut hasher);
+        hasher.finish()
     }
 }
 
@@ -261,6 +425,22 @@ tests:
         assert_eq!(suite.tests.len(), 2);
         assert_eq!(suite.tests[1].dataset.as_deref(), Some("data/tickets.csv"));
         assert_eq!(suite.defaults.assert[0].kind, "is-json");
+    }
+
+    #[test]
+    fn identical_assertions_of_a_suite_are_one_value() {
+        let mut text = "targets: [a]\ntests:\n".to_owned();
+        for i in 0..3 {
+            text.push_str(&format!(
+                "  - vars: {{ i: {i} }}\n    assert: [{{ type: contains, value: x }}, {{ type: equals, value: \"{i}\" }}]\n"
+            ));
+        }
+        let suite = LoadedSuite::parse(Path::new("s.yaml"), PathBuf::from("s.yaml"), text).expect("parses");
+        let tests = &suite.file.tests;
+        assert!(Arc::ptr_eq(&tests[0].assert[0], &tests[2].assert[0]), "the same `contains` is shared");
+        assert!(!Arc::ptr_eq(&tests[0].assert[1], &tests[1].assert[1]), "different values are not");
+        assert_eq!(tests[1].assert[1].value, Some(serde_json::json!("1")));
+        assert_eq!(suite.test_locations.len(), 3, "read by the streaming reader");
     }
 
     #[test]

@@ -148,6 +148,13 @@ impl RenderedPrompt {
 /// Renders every message of `prompt` with `vars` (plus declared defaults). Variables that the
 /// prompt does not declare are ignored, so that one set of case variables can serve many prompts.
 pub fn render(prompt: &LoadedPrompt, vars: &Vars) -> Result<RenderedPrompt, RenderError> {
+    render_hashed(prompt, vars, prompt.hash())
+}
+
+/// [`render`], with the prompt's content hash already known: an eval run renders the same
+/// prompt for every case, and hashing it (its canonical JSON, then SHA-256) cost more than
+/// rendering it.
+pub fn render_hashed(prompt: &LoadedPrompt, vars: &Vars, hash: String) -> Result<RenderedPrompt, RenderError> {
     let context = resolve_vars(prompt, vars)?;
     let env = environment(prompt);
     let mut messages = Vec::with_capacity(prompt.file.messages.len());
@@ -176,7 +183,7 @@ pub fn render(prompt: &LoadedPrompt, vars: &Vars) -> Result<RenderedPrompt, Rend
     }
     Ok(RenderedPrompt {
         name: prompt.name.clone(),
-        hash: prompt.hash(),
+        hash,
         messages,
         params: prompt.file.params.clone(),
         model: prompt.file.model.clone(),

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -156,9 +157,9 @@ impl Builder<'_> {
                             "move them to the tests",
                         );
                     }
-                    defaults.vars = vars;
+                    defaults.vars = vars.into();
                 }
-                "assert" => defaults.assert = self.asserts(doc, &at, v, problems),
+                "assert" => defaults.assert = self.asserts(doc, &at, v, problems).into_iter().map(Arc::new).collect(),
                 "options" => defaults.options = self.options(doc, &at, v, problems),
                 "threshold" => self.default_threshold = v.as_f64(),
                 "metadata" | "description" => {
@@ -291,7 +292,7 @@ impl Builder<'_> {
             vars.extend(self.vars(doc, path, v, problems));
         }
         if let Some(v) = outer.get("assert") {
-            entry.assert.extend(self.asserts(doc, path, v, problems));
+            entry.assert.extend(self.asserts(doc, path, v, problems).into_iter().map(Arc::new));
         }
         if let Some(v) = outer.get("options") {
             entry.options = self.options(doc, path, v, problems);
@@ -308,7 +309,7 @@ impl Builder<'_> {
                     });
                 }
                 "vars" => vars.extend(self.vars(doc, &at, v, problems)),
-                "assert" => entry.assert.extend(self.asserts(doc, &at, v, problems)),
+                "assert" => entry.assert.extend(self.asserts(doc, &at, v, problems).into_iter().map(Arc::new)),
                 "options" => entry.options = self.options(doc, &at, v, problems).or(&entry.options),
                 "threshold" => entry.threshold = v.as_f64(),
                 "metadata" => problems.note(Treatment::LeftOut, doc, &at, "test `metadata`".to_owned()),
@@ -347,7 +348,7 @@ impl Builder<'_> {
         }
         for vars in combinations {
             self.var_sets.push(vars.keys().cloned().collect());
-            self.tests.push(TestEntry { vars, ..entry.clone() });
+            self.tests.push(TestEntry { vars: vars.into(), ..entry.clone() });
         }
     }
 

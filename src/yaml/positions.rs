@@ -236,14 +236,23 @@ impl Builder<'_> {
     /// item at its own start.
     fn item_position(&self, span: Span) -> Location {
         let at = self.position(span);
-        let Some(offset) = self.lines.offset(self.text, at) else { return at };
-        let before = self.text[..offset].trim_end_matches([' ', '\t']);
-        if before.ends_with('-') && before.len() < offset {
-            let gap = self.text[before.len()..offset].chars().count() + 1;
-            return Location { line: at.line, column: at.column.saturating_sub(gap).max(1) };
+        match self.lines.line(self.text, at.line) {
+            Some(line) => item_location(line, at),
+            None => at,
         }
-        at
     }
+}
+
+/// Where a list item whose value starts at `at` on `line` (that line's text) is shown: at its
+/// `-` when it is a block item, else at `at`.
+pub(super) fn item_location(line: &str, at: Location) -> Location {
+    let offset = line.char_indices().nth(at.column.saturating_sub(1)).map_or(line.len(), |(i, _)| i);
+    let before = line[..offset].trim_end_matches([' ', '\t']);
+    if before.ends_with('-') && before.len() < offset {
+        let gap = line[before.len()..offset].chars().count() + 1;
+        return Location { line: at.line, column: at.column.saturating_sub(gap).max(1) };
+    }
+    at
 }
 
 /// Byte offsets of line starts, to turn a (line, column in characters) into a byte offset.
@@ -257,11 +266,10 @@ impl LineStarts {
         Self(starts)
     }
 
-    fn offset(&self, text: &str, at: Location) -> Option<usize> {
-        let start = *self.0.get(at.line.checked_sub(1)?)?;
-        let line = &text[start..];
-        let within = line.char_indices().nth(at.column - 1).map_or(line.len(), |(i, _)| i);
-        Some(start + within)
+    fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
+        let start = *self.0.get(line.checked_sub(1)?)?;
+        let rest = &text[start..];
+        Some(&rest[..rest.find('\n').unwrap_or(rest.len())])
     }
 }
 

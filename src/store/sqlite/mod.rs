@@ -74,7 +74,8 @@ impl SqliteStore {
     }
 
     /// Runs a short read (an indexed point query) on the current worker thread when the runtime
-    /// is multi-threaded, handing the worker's other tasks off meanwhile; else like [`Self::call`].
+    /// is multi-threaded: at once when the connection is free, else handing the worker's other
+    /// tasks off while it waits; with another runtime like [`Self::call`].
     /// Hopping to the blocking pool costs more than such a query, and the response cache reads
     /// on every request.
     pub(crate) async fn call_short<R, F>(&self, f: F) -> Result<R, StoreError>
@@ -86,6 +87,14 @@ impl SqliteStore {
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if !multi_thread {
             return self.call(f).await;
+        }
+        // Free connection: run the query here. Handing the worker's tasks off (block_in_place)
+        // wakes another thread, and on a warm eval run those hand-offs, one per cached answer,
+        // were a third of the CPU (perf: scheduler and futex time).
+        match self.conn.try_lock() {
+            Ok(mut guard) => return f(&mut guard),
+            Err(std::sync::TryLockError::Poisoned(_)) => return Err(StoreError::Poisoned),
+            Err(std::sync::TryLockError::WouldBlock) => {}
         }
         tokio::task::block_in_place(|| {
             let mut guard = self.conn.lock().map_err(|_| StoreError::Poisoned)?;

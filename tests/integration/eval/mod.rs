@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod runs;
+mod scale;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
