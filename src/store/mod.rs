@@ -343,6 +343,12 @@ pub enum StoreError {
     /// changed it meanwhile): nothing more is written.
     #[error("the store disagrees with what was written: {0}")]
     Diverged(String),
+    /// Another `promptops serve` holds this SQLite database: SQLite serves one replica.
+    #[error("the database `{}` is already served by another `promptops serve`", path.display())]
+    Served {
+        /// The database file.
+        path: PathBuf,
+    },
     /// Writes made off the request path (cache entries, usage rows) failed: they are lost.
     #[error(
         "{usage_rows} usage row(s) and {cache_entries} cache entr{} were not recorded",
@@ -368,9 +374,11 @@ impl Diagnostic for StoreError {
             Self::VersionNotFound { .. } | Self::RunNotFound { .. } | Self::Conflict { .. } | Self::NotFound { .. } => {
                 ErrorClass::Usage
             }
-            Self::Corrupt { .. } | Self::NewerSchema { .. } | Self::Open { .. } | Self::InvalidUrl { .. } => {
-                ErrorClass::Config
-            }
+            Self::Corrupt { .. }
+            | Self::NewerSchema { .. }
+            | Self::Open { .. }
+            | Self::InvalidUrl { .. }
+            | Self::Served { .. } => ErrorClass::Config,
             Self::Connect { .. } => ErrorClass::Upstream,
             Self::TooLarge { .. } | Self::Diverged(_) => ErrorClass::Usage,
             Self::Decode(_) | Self::Backend(_) | Self::Background { .. } | Self::Poisoned => ErrorClass::Internal,
@@ -390,6 +398,10 @@ impl Diagnostic for StoreError {
             Self::VersionNotFound { name, .. } => vec![format!("run `promptops log {name}` to list its versions")],
             Self::RunNotFound { .. } => vec!["run `promptops eval list` to list runs".to_owned()],
             Self::Poisoned => vec!["nothing more was written; run the command again".to_owned()],
+            Self::Served { .. } => vec![
+                "SQLite serves one replica: stop the other server, or use PostgreSQL (`postgres://…`) to run several"
+                    .to_owned(),
+            ],
             Self::Diverged(_) => vec!["another process wrote meanwhile; run the command again".to_owned()],
             Self::Background { usage_rows, .. } => {
                 let mut hints = Vec::new();

@@ -15,11 +15,15 @@ pub struct OpenOptions {
     /// older schema, and [`super::SchemaStore`] tells what is pending: for a server whose
     /// migrations are run as a separate step (`promptops migrate`).
     pub migrate: bool,
+    /// The store is opened by `promptops serve`. SQLite serves one replica (its gateway meters
+    /// live in memory), so the file is then claimed for this process and a second server on it
+    /// is refused rather than left to overspend budgets; PostgreSQL ignores it.
+    pub serve: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        Self { migrate: true }
+        Self { migrate: true, serve: false }
     }
 }
 

@@ -161,7 +161,7 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
     // Listen before opening the store: an address in use then leaves no database file behind.
     let listeners =
         listeners(addr, metrics_addr, metrics_token.as_deref().is_some_and(|t| !t.trim().is_empty())).await?;
-    let store = store::open(&database).await.diag()?;
+    let store = store::open_with(&database, store::OpenOptions { serve: true, ..Default::default() }).await.diag()?;
     let admin_token = std::env::var(env::ADMIN_TOKEN).ok().filter(|t| !t.trim().is_empty()).map(SecretString::new);
     if let Some(token) = server::bootstrap_admin(store.as_ref(), admin_token.as_ref(), init_admin).await.diag()? {
         ctx.printer.out(&token);

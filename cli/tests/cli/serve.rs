@@ -194,3 +194,48 @@ fn an_address_in_use_is_named_with_a_hint_and_no_database_is_created() {
     assert!(stderr.contains("hint: another process listens there") && stderr.contains("--addr"), "{stderr}");
     assert!(!db.exists(), "nothing was created");
 }
+
+#[test]
+fn a_second_server_on_the_same_sqlite_database_is_refused_with_a_hint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("server.db").display());
+    let mut first = promptops()
+        .args(["serve", "--addr", "127.0.0.1:0", "--database", &url])
+        .env("PROMPTOPS_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the first serve");
+    let mut stderr = BufReader::new(first.stderr.take().expect("stderr"));
+    let mut logs = String::new();
+    listening(&mut stderr, &mut logs);
+
+    let second = promptops()
+        .args(["serve", "--addr", "127.0.0.1:0", "--database", &url])
+        .env("PROMPTOPS_LOG_FORMAT", "text")
+        .output()
+        .expect("run the second serve");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{said}");
+    assert!(said.contains("is already served by another `promptops serve`"), "{said}");
+    assert!(said.contains("hint: SQLite serves one replica") && said.contains("postgres://"), "{said}");
+
+    assert!(terminate(&mut first).success());
+    let after = serve_with_url(&url);
+    assert!(after.success(), "the database is free again once the first server has stopped");
+}
+
+/// Serves `url` until it listens, then stops it with SIGTERM.
+fn serve_with_url(url: &str) -> std::process::ExitStatus {
+    let mut child = promptops()
+        .args(["serve", "--addr", "127.0.0.1:0", "--database", url])
+        .env("PROMPTOPS_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut logs = String::new();
+    listening(&mut stderr, &mut logs);
+    terminate(&mut child)
+}

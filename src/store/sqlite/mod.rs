@@ -29,6 +29,8 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// The gateway's meters (SQLite serves one replica: they live in memory).
     meters: Arc<meters::Meters>,
+    /// A server's hold on the file (see [`OpenOptions::serve`]), released when the store is dropped.
+    _served: Option<Arc<std::fs::File>>,
 }
 
 impl SqliteStore {
@@ -41,16 +43,18 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrating it if `options` say so.
     pub async fn open_with(path: PathBuf, options: OpenOptions) -> Result<Self, StoreError> {
         let path_for_task = path.clone();
-        let conn = tokio::task::spawn_blocking(move || {
+        let (conn, served) = tokio::task::spawn_blocking(move || {
             let mut conn = open_connection(&path_for_task)?;
+            // Claimed before migrating, so that a second server changes nothing.
+            let served = options.serve.then(|| claim_for_serving(&path_for_task)).transpose()?;
             if options.migrate {
                 migrate(&mut conn, &path_for_task)?;
             }
-            Ok::<_, StoreError>(conn)
+            Ok::<_, StoreError>((conn, served))
         })
         .await
         .map_err(|err| StoreError::Backend(Box::new(err)))??;
-        Ok(Self { path, conn: Arc::new(Mutex::new(conn)), meters: Arc::default() })
+        Ok(Self { path, conn: Arc::new(Mutex::new(conn)), meters: Arc::default(), _served: served.map(Arc::new) })
     }
 
     /// The database file.
@@ -100,6 +104,22 @@ impl SqliteStore {
             let mut guard = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
             f(&mut guard)
         })
+    }
+}
+
+/// Takes an exclusive lock on `PATH.serve-lock`, held as long as the returned file is open. A lock
+/// file beside the database, not the database itself: closing any descriptor of the database file
+/// would drop the POSIX locks SQLite holds on it.
+fn claim_for_serving(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".serve-lock");
+    let open_error = |err: std::io::Error| StoreError::Open { path: PathBuf::from(&lock_path), source: Box::new(err) };
+    let file =
+        std::fs::File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(open_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Served { path: path.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(err)) => Err(open_error(err)),
     }
 }
 

@@ -36,7 +36,8 @@ pub async fn stores_opened_at_once_on_a_fresh_database_migrate_it_once(b: Backen
 
 pub async fn a_store_opened_without_migrating_reports_what_is_pending(b: Backend) {
     let url = b.fresh_url().await;
-    let unmigrated = store::open_with(&url, OpenOptions { migrate: false }).await.expect("open");
+    let unmigrated =
+        store::open_with(&url, OpenOptions { migrate: false, ..OpenOptions::default() }).await.expect("open");
     let before = unmigrated.schema_status().await.expect("status");
     assert_eq!((before.applied, before.is_current()), (0, false));
     assert_eq!(before.pending(), before.latest);
