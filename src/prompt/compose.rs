@@ -3,13 +3,14 @@
 //! server's Langfuse route and for the CLI's render step; the caller's [`ReferenceSource`] says
 //! where referenced versions come from.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use futures::future::BoxFuture;
 use regex::Regex;
 
-use super::{Content, LoadedPrompt, PartialSet, PromptName, Selector};
+use super::{Content, LoadedPrompt, PartialSet, PromptName, Selector, VariableSpec};
 use crate::error::{Diagnostic, ErrorClass};
 
 /// How deep references may nest.
@@ -33,7 +34,7 @@ struct Reference {
 fn parse(inner: &str) -> Result<Reference, ComposeError> {
     let shown = format!("@@@langfusePrompt:{inner}@@@");
     let malformed = |why: String| ComposeError::Malformed { reference: shown.clone(), why };
-    let mut fields = std::collections::BTreeMap::new();
+    let mut fields = BTreeMap::new();
     for pair in inner.split('|') {
         let (key, value) = pair.split_once('=').ok_or_else(|| malformed(format!(": `{pair}` is not key=value")))?;
         fields.insert(key.trim(), value.trim());
@@ -60,6 +61,8 @@ pub struct Referenced {
     pub text: Option<String>,
     /// The partials its template includes (the CLI renders them with the composing prompt).
     pub partials: PartialSet,
+    /// Its declared variables, which the composing prompt then takes (its own declarations win).
+    pub variables: BTreeMap<String, VariableSpec>,
 }
 
 impl Referenced {
@@ -77,7 +80,7 @@ impl Referenced {
             (super::PromptKind::Text, Some(text)) => Some(text.to_owned()),
             _ => None,
         };
-        Ok(Self { number, text, partials: loaded.partials })
+        Ok(Self { number, text, partials: loaded.partials, variables: loaded.file.variables })
     }
 }
 
@@ -201,6 +204,8 @@ pub struct Composer<'a> {
     pub edges: Vec<Edge>,
     /// The partials of every referenced version.
     pub partials: PartialSet,
+    /// The declared variables of every referenced version (the first declaration wins).
+    pub variables: BTreeMap<String, VariableSpec>,
 }
 
 impl std::fmt::Debug for Composer<'_> {
@@ -212,7 +217,7 @@ impl std::fmt::Debug for Composer<'_> {
 impl<'a> Composer<'a> {
     /// A composer over `source`.
     pub fn new(source: &'a dyn ReferenceSource) -> Self {
-        Self { source, edges: Vec::new(), partials: PartialSet::new() }
+        Self { source, edges: Vec::new(), partials: PartialSet::new(), variables: BTreeMap::new() }
     }
 
     /// `text` of prompt `root` with every reference replaced.
@@ -255,6 +260,9 @@ impl<'a> Composer<'a> {
                 };
                 for (include, partial) in fetched.partials {
                     self.partials.entry(include).or_insert(partial);
+                }
+                for (variable, spec) in fetched.variables {
+                    self.variables.entry(variable).or_insert(spec);
                 }
                 self.edges.push(Edge { parent: parent.clone(), name: reference.name.clone(), version: fetched.number });
                 let mut deeper = stack.clone();
@@ -308,7 +316,7 @@ impl Diagnostic for ComposePromptError {
 }
 
 /// The step between load and render: `prompt` with the references in its messages replaced by
-/// the referenced text prompts, whose partials join its own. A prompt without references is
+/// the referenced text prompts, whose partials and declared variables join its own. A prompt without references is
 /// left as it is (and nothing is fetched).
 pub async fn compose_prompt(
     mut prompt: LoadedPrompt,
@@ -339,6 +347,9 @@ pub async fn compose_prompt(
     for (include, partial) in composer.partials {
         prompt.partials.entry(include).or_insert(partial);
     }
+    for (variable, spec) in composer.variables {
+        prompt.file.variables.entry(variable).or_insert(spec);
+    }
     Ok(prompt)
 }
 
@@ -353,8 +364,6 @@ fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     /// Prompts by name: `(version, text or None for chat)`, served for any selector but
@@ -370,7 +379,12 @@ mod tests {
             Box::pin(async move {
                 let found = self.0.get(name.as_str()).filter(|_| *selector != Selector::Named("missing".to_owned()));
                 let (number, text) = found.ok_or_else(|| FetchError::Missing(format!("no `{name}`").into()))?;
-                Ok(Referenced { number: *number, text: text.map(str::to_owned), partials: PartialSet::new() })
+                Ok(Referenced {
+                    number: *number,
+                    text: text.map(str::to_owned),
+                    partials: PartialSet::new(),
+                    variables: BTreeMap::new(),
+                })
             })
         }
     }

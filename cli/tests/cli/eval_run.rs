@@ -420,7 +420,7 @@ fn a_workflow_target_is_checked_before_any_call() {
 }
 
 #[test]
-fn an_eval_target_is_composed_from_its_references_before_it_is_rendered() {
+fn an_eval_target_is_composed_from_its_references_and_takes_their_variables() {
     let project = examples();
     project.write(
         "prompts/persona.yaml",
@@ -430,7 +430,7 @@ fn an_eval_target_is_composed_from_its_references_before_it_is_rendered() {
     eval(&project, &["label", "set", "persona", "production", "1", "--yes"], &[]).ok();
     project.write(
         "prompts/composed.yaml",
-        "variables:\n  tone: { type: string }\n  q: { type: string }\nmessages:\n  - role: user\n    content: '@@@langfusePrompt:name=persona|label=production@@@ Q: {{ q }}'\n",
+        "variables:\n  q: { type: string }\nmessages:\n  - role: user\n    content: '@@@langfusePrompt:name=persona|label=production@@@ Q: {{ q }}'\n",
     );
     project.write(
         "eval-suites/composed.yaml",

@@ -1,6 +1,7 @@
-//! Prompt composition as Langfuse serves it: the library's [`Composer`] resolves references
-//! against the caller's project (labels through the server's label cache), each referenced
-//! template as Langfuse's `compile()` fills it, and the references become `resolutionGraph`.
+//! Prompt composition on the server: the library's [`Composer`] resolves references against the
+//! caller's project (labels through the server's label cache). The Langfuse route splices each
+//! referenced template as Langfuse's `compile()` fills it and reports `resolutionGraph`; the
+//! gateway's managed prompts splice the template as written, with its partials, and render it.
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
@@ -21,6 +22,14 @@ pub struct Resolver<'a> {
     pub caller: &'a Caller,
     /// The project.
     pub scope: &'a Scope,
+    /// Referenced templates as Langfuse's `compile()` fills them (else as written).
+    langfuse: bool,
+}
+
+impl std::fmt::Debug for Resolver<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver").field("langfuse", &self.langfuse).finish_non_exhaustive()
+    }
 }
 
 impl ReferenceSource for Resolver<'_> {
@@ -42,6 +51,9 @@ impl ReferenceSource for Resolver<'_> {
                     .map_err(ApiError::from),
             };
             let record = record.map_err(|err| FetchError::Missing(err.to_string().into()))?;
+            if !self.langfuse {
+                return Referenced::from_stored(name, record.meta.number, record.source, record.partials);
+            }
             let file = stored_file(&record).map_err(FetchError::Unusable)?;
             let text = match (file.kind(), file.text()) {
                 (PromptKind::Text, Some(text)) => {
@@ -49,15 +61,25 @@ impl ReferenceSource for Resolver<'_> {
                 }
                 _ => None,
             };
-            Ok(Referenced { number: record.meta.number, text, partials: Default::default() })
+            Ok(Referenced {
+                number: record.meta.number,
+                text,
+                partials: Default::default(),
+                variables: Default::default(),
+            })
         })
     }
 }
 
 impl<'a> Resolver<'a> {
-    /// A resolver for one served prompt.
+    /// A resolver for one prompt served by the Langfuse route.
     pub fn new(state: &'a AppState, caller: &'a Caller, scope: &'a Scope) -> Self {
-        Self { state, caller, scope }
+        Self { state, caller, scope, langfuse: true }
+    }
+
+    /// A resolver for a prompt rendered by the server itself (the gateway's managed prompts).
+    pub fn rendered(state: &'a AppState, caller: &'a Caller, scope: &'a Scope) -> Self {
+        Self { state, caller, scope, langfuse: false }
     }
 
     /// `prompt` (a served text or message list) with every reference replaced, and the
