@@ -456,6 +456,34 @@ mod tests {
         assert_eq!(text, "leaf");
     }
 
+    #[tokio::test]
+    async fn a_prompt_file_is_composed_or_refused_at_its_reference() {
+        struct Persona;
+        impl ReferenceSource for Persona {
+            fn fetch<'a>(
+                &'a self,
+                n: &'a PromptName,
+                _: &'a Selector,
+            ) -> BoxFuture<'a, Result<Referenced, FetchError>> {
+                let source =
+                    "variables:\n  tone: { type: string }\nmessages:\n  - role: user\n    content: 'Be {{ tone }}.'\n";
+                Box::pin(async move { Referenced::from_stored(n, 4, source.to_owned(), PartialSet::new()) })
+            }
+        }
+        let parse = |text: &str| {
+            LoadedPrompt::parse(name("root"), PathBuf::from("prompts/root.yaml"), text.to_owned(), PartialSet::new())
+                .expect("valid prompt")
+        };
+        let ok = parse("messages:\n  - role: user\n    content: '@@@langfusePrompt:name=persona|version=4@@@ Go.'\n");
+        let composed = compose_prompt(ok, &Persona).await.expect("composes");
+        assert_eq!(composed.file.text(), Some("Be {{ tone }}. Go."));
+        assert!(composed.file.variables.contains_key("tone"), "the referenced prompt's variables join");
+        let cycle = parse("messages:\n  - role: user\n    content: 'x @@@langfusePrompt:name=root|version=1@@@'\n");
+        let err = compose_prompt(cycle, &Persona).await.expect_err("cycle");
+        assert!(err.to_string().starts_with("prompts/root.yaml:3:17: `@@@langfusePrompt:name=root"), "{err}");
+        assert!(err.hints()[0].contains("remove the reference"), "{:?}", err.hints());
+    }
+
     #[test]
     fn a_reference_is_located_by_line_and_column() {
         assert_eq!(locate("a: 1\nb: x @@@r@@@\n", "@@@r@@@"), Some((2, 6)));
