@@ -10,7 +10,7 @@
 //! | [`template`] | the bounded minijinja setup every template renders through (fuel, output size, depth) |
 //! | [`git`] | the project's git repository: HEAD, changed files, the pre-commit hook |
 //! | [`config`] | `promptops.yaml` and project discovery |
-//! | [`prompt`] | prompt files, validation, hashing, rendering |
+//! | [`prompt`] | prompt files, validation, hashing, composition (`@@@langfusePrompt@@@` references), rendering |
 //! | [`json_schema`] | checking that a user-given JSON Schema is valid |
 //! | [`schema`] | the catalog of generated JSON Schemas of the file formats |
 //! | [`secret`] | API keys: redacted strings, environment then OS keyring |

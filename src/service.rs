@@ -17,7 +17,7 @@ use crate::eval::compare::{self, Comparison};
 use crate::eval::report::{self, RunReport};
 use crate::eval::{EvalError, owner};
 use crate::money::Micros;
-use crate::prompt::{Label, LoadedPrompt, PromptName, Selector};
+use crate::prompt::{FetchError, Label, LoadedPrompt, PromptName, ReferenceSource, Referenced, Selector};
 use crate::registry::{PromptLog, Registry, RegistryError};
 use crate::store::{
     CommitOutcome, ExperimentDraft, ExperimentRecord, LabelMove, LabelRecord, PromptSummary, ResultRecord, RunRecord,
@@ -315,6 +315,29 @@ impl std::fmt::Debug for RegistryVersions {
 impl VersionLookup for RegistryVersions {
     async fn resolve_version(&self, name: &PromptName, selector: &Selector) -> Result<VersionRecord, RegistryError> {
         self.0.resolve(name, selector).await
+    }
+}
+
+/// A registry service as composition's [`ReferenceSource`], so that `@@@langfusePrompt:…@@@`
+/// references in a prompt the CLI renders resolve through the project's registry (local or remote).
+pub struct RegistryReferences<'a>(pub &'a dyn RegistryService);
+
+impl std::fmt::Debug for RegistryReferences<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistryReferences")
+    }
+}
+
+impl ReferenceSource for RegistryReferences<'_> {
+    fn fetch<'a>(
+        &'a self,
+        name: &'a PromptName,
+        selector: &'a Selector,
+    ) -> futures::future::BoxFuture<'a, Result<Referenced, FetchError>> {
+        Box::pin(async move {
+            let record = self.0.resolve(name, selector).await.map_err(|err| FetchError::Missing(Box::new(err)))?;
+            Referenced::from_stored(name, record.meta.number, record.source, record.partials)
+        })
     }
 }
 

@@ -19,7 +19,7 @@ use super::workflows::{WORKFLOW_PROVIDER, WorkflowSource};
 use crate::error::{did_you_mean, list_names};
 use crate::prompt::{self, LoadedPrompt, PromptRef, Selector, VarType, Vars};
 use crate::store::{RunTarget, UnitKey};
-use crate::workflow::{VersionLookup, WorkflowTarget};
+use crate::workflow::{VersionLookup, VersionReferences, WorkflowTarget};
 use crate::yaml::YamlError;
 
 /// Where target prompts come from: the working copy, or stored versions.
@@ -57,7 +57,7 @@ impl PromptSource for ProjectPrompts {
             if let Some(first) = errors.first() {
                 return Err((format!("target `{reference}` is invalid: {first}"), first.hints()));
             }
-            return Ok((loaded, None));
+            return Ok((compose(loaded, self.registry.as_deref()).await?, None));
         }
         let Some(registry) = &self.registry else {
             return Err((format!("target `{reference}` needs the registry, which is not open"), Vec::new()));
@@ -69,8 +69,17 @@ impl PromptSource for ProjectPrompts {
         let origin = PathBuf::from(format!("{}@{}", record.meta.name, record.meta.number));
         let loaded = LoadedPrompt::parse(record.meta.name.clone(), origin, record.source, record.partials)
             .map_err(|e| (e.to_string(), e.hints()))?;
-        Ok((loaded, Some(record.meta.number)))
+        Ok((compose(loaded, Some(registry.as_ref())).await?, Some(record.meta.number)))
     }
+}
+
+/// The step between load and render: composition references resolved through the registry.
+async fn compose(
+    loaded: LoadedPrompt,
+    registry: Option<&dyn VersionLookup>,
+) -> Result<LoadedPrompt, (String, Vec<String>)> {
+    use crate::error::Diagnostic;
+    prompt::compose_prompt(loaded, &VersionReferences(registry)).await.map_err(|e| (e.to_string(), e.hints()))
 }
 
 /// Command-line choices that change what a suite runs.

@@ -3,6 +3,7 @@
 //! is the registry) or call models (that is the provider layer).
 
 mod check;
+mod compose;
 mod file;
 mod load;
 mod name;
@@ -10,6 +11,10 @@ mod params;
 mod render;
 
 pub use check::{MAX_PARTIAL_NAME, check_sent, partial_name_problem};
+pub use compose::{
+    ComposeError, ComposePromptError, Composer, Edge, FetchError, MAX_DEPTH as MAX_COMPOSE_DEPTH, ReferenceSource,
+    Referenced, compose_prompt, has_references,
+};
 pub use file::{Content, Message, Part, PromptFile, PromptKind, Role, VarType, VariableSpec};
 pub use load::{
     LoadedPrompt, PARTIALS_DIR, PartialSet, PromptError, Warning, canonical_json, load_all, load_partials, load_prompt,

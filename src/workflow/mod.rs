@@ -35,7 +35,7 @@ pub use exec::{Runner, new_thread_id};
 pub use load::Workflow;
 pub use model::{ModelCall, ModelCaller, ModelError, ModelReply};
 pub use node::RunOptions;
-pub use source::{Catalog, ProjectPrompts, PromptSource, SourceError, StaticPrompts, VersionLookup};
+pub use source::{Catalog, ProjectPrompts, PromptSource, SourceError, StaticPrompts, VersionLookup, VersionReferences};
 pub use threads::{StepView, fork, history};
 pub use tool::ExecPolicy;
 pub use trace::{Event, EventSink, Interrupt, RunOutcome, RunStatus, TaskStatus, TaskTrace};

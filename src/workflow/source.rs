@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use super::error::WorkflowError;
 use super::load::{self, Workflow};
 use crate::error::{Diagnostic, ErrorClass};
-use crate::prompt::{self, LoadedPrompt, PartialSet, PromptName, PromptRef, Selector};
+use crate::prompt::{
+    self, FetchError, LoadedPrompt, PartialSet, PromptName, PromptRef, ReferenceSource, Referenced, Selector,
+};
 use crate::registry::{Registry, RegistryError};
 use crate::store::VersionRecord;
 
@@ -58,6 +60,31 @@ pub trait VersionLookup: Send + Sync {
     async fn resolve_version(&self, name: &PromptName, selector: &Selector) -> Result<VersionRecord, RegistryError>;
 }
 
+/// A version lookup as composition's [`ReferenceSource`] (`None`: no registry is open, so any
+/// reference fails saying so).
+pub struct VersionReferences<'a>(pub Option<&'a dyn VersionLookup>);
+
+impl fmt::Debug for VersionReferences<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("VersionReferences")
+    }
+}
+
+impl ReferenceSource for VersionReferences<'_> {
+    fn fetch<'a>(
+        &'a self,
+        name: &'a PromptName,
+        selector: &'a Selector,
+    ) -> futures::future::BoxFuture<'a, Result<Referenced, FetchError>> {
+        Box::pin(async move {
+            let versions = self.0.ok_or_else(|| FetchError::Missing("the registry is not open here".into()))?;
+            let record =
+                versions.resolve_version(name, selector).await.map_err(|err| FetchError::Missing(Box::new(err)))?;
+            Referenced::from_stored(name, record.meta.number, record.source, record.partials)
+        })
+    }
+}
+
 #[async_trait]
 impl VersionLookup for Registry {
     async fn resolve_version(&self, name: &PromptName, selector: &Selector) -> Result<VersionRecord, RegistryError> {
@@ -89,6 +116,15 @@ impl ProjectPrompts {
 #[async_trait]
 impl PromptSource for ProjectPrompts {
     async fn load(&self, reference: &PromptRef) -> Result<LoadedPrompt, SourceError> {
+        let loaded = self.load_uncomposed(reference).await?;
+        prompt::compose_prompt(loaded, &VersionReferences(self.versions.as_deref()))
+            .await
+            .map_err(|e| SourceError::from_diagnostic(&e))
+    }
+}
+
+impl ProjectPrompts {
+    async fn load_uncomposed(&self, reference: &PromptRef) -> Result<LoadedPrompt, SourceError> {
         if reference.selector == Selector::WorkingCopy {
             return prompt::load_prompt(&self.prompts_dir, &reference.name)
                 .map_err(|e| SourceError::from_diagnostic(&e));

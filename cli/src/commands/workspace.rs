@@ -8,7 +8,7 @@ use promptops::config::Project;
 use promptops::error::{Diagnostic, ErrorClass};
 use promptops::prompt::{self, LoadedPrompt, PromptError, PromptName, PromptRef, Selector, Warning};
 use promptops::registry::diff::DiffSide;
-use promptops::service::RegistryService;
+use promptops::service::{RegistryReferences, RegistryService};
 use promptops::store::VersionRecord;
 
 use crate::context::Context;
@@ -123,16 +123,18 @@ pub fn from_record(record: &VersionRecord) -> anyhow::Result<LoadedPrompt> {
     LoadedPrompt::parse(record.meta.name.clone(), origin, record.source.clone(), record.partials.clone()).diag()
 }
 
-/// The prompt a ref selects: the working copy from disk, or a stored version.
+/// The prompt a ref selects (the working copy from disk, or a stored version), composed.
 pub async fn load_ref(
     project: &Project,
     registry: &dyn RegistryService,
     r: &PromptRef,
 ) -> anyhow::Result<LoadedPrompt> {
-    match r.selector {
-        Selector::WorkingCopy => prompt::load_prompt(&project.prompts_dir(), &r.name).diag(),
-        _ => from_record(&registry.resolve(&r.name, &r.selector).await.diag()?),
-    }
+    let loaded = match r.selector {
+        Selector::WorkingCopy => prompt::load_prompt(&project.prompts_dir(), &r.name).diag()?,
+        _ => from_record(&registry.resolve(&r.name, &r.selector).await.diag()?)?,
+    };
+    // Composition references resolve against the registry, as the server serves them.
+    prompt::compose_prompt(loaded, &RegistryReferences(registry)).await.diag()
 }
 
 /// One side of a diff. A missing working copy or a prompt without versions is an empty side.

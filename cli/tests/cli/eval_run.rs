@@ -418,3 +418,38 @@ fn a_workflow_target_is_checked_before_any_call() {
     assert!(stderr.contains("case `no topic`: workflow `essay-refine` needs input `topic`"), "{stderr}");
     assert!(eval(&project, &["eval", "list", "--format", "json"], &[]).ok().trim() == "[]", "no run was started");
 }
+
+#[test]
+fn an_eval_target_is_composed_from_its_references_and_takes_their_variables() {
+    let project = examples();
+    project.write(
+        "prompts/persona.yaml",
+        "variables:\n  tone: { type: string }\nmessages:\n  - role: user\n    content: 'You are {{ tone }}.'\n",
+    );
+    eval(&project, &["commit", "-m", "persona"], &[]).ok();
+    eval(&project, &["label", "set", "persona", "production", "1", "--yes"], &[]).ok();
+    project.write(
+        "prompts/composed.yaml",
+        "variables:\n  q: { type: string }\nmessages:\n  - role: user\n    content: '@@@langfusePrompt:name=persona|label=production@@@ Q: {{ q }}'\n",
+    );
+    project.write(
+        "eval-suites/composed.yaml",
+        "targets: [composed]\nproviders: [echo]\ntests:\n  - vars: { tone: careful, q: hi }\n    assert: [{ type: contains, value: 'You are careful. Q: hi' }]\n",
+    );
+    let run = eval(&project, &["eval", "composed"], &[]);
+    assert_eq!(run.code, 0, "{}", run.snapshot());
+    assert!(run.stdout.contains("1/1 passed"), "{}", run.snapshot());
+    project.write(
+        "prompts/composed.yaml",
+        "messages:\n  - role: user\n    content: '@@@langfusePrompt:name=persona|label=gone@@@'\n",
+    );
+    let broken = eval(&project, &["eval", "composed"], &[]);
+    assert_eq!(broken.code, 2, "{}", broken.snapshot());
+    assert!(
+        broken
+            .stderr
+            .contains("prompts/composed.yaml:3:15: `@@@langfusePrompt:name=persona|label=gone@@@` does not resolve"),
+        "{}",
+        broken.snapshot()
+    );
+}

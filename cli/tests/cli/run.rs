@@ -319,3 +319,40 @@ fn a_placeholder_is_filled_with_the_messages_of_its_variable() {
     let bad = run(&project, &["run", "chat", "--provider", "echo", "--var", "q=x", "--var", "history=[1]"], &[]);
     assert!(bad.fails_with(2).contains("placeholder `history`"), "{}", bad.snapshot());
 }
+
+#[test]
+fn a_composed_prompt_runs_with_its_references_resolved_through_the_registry() {
+    let project = project("http://127.0.0.1:9");
+    let text = |body: &str| format!("messages:\n  - role: user\n    content: '{body}'\n");
+    project.write(
+        "prompts/persona.yaml",
+        &format!("variables:\n  tone: {{ type: string }}\n{}", text("You are a careful {{ tone }} assistant.")),
+    );
+    project.write(
+        "prompts/greeting.yaml",
+        "messages:\n  - role: system\n    content: Hi\n  - role: user\n    content: x\n",
+    );
+    run(&project, &["commit", "-m", "persona"], &[]).ok();
+    run(&project, &["label", "set", "persona", "production", "1", "--yes"], &[]).ok();
+    project.write(
+        "prompts/support.yaml",
+        "variables:\n  tone: { type: string }\n  q: { type: string }\nmessages:\n  - role: user\n    content: '@@@langfusePrompt:name=persona|label=production@@@ Answer: {{ q }}'\n",
+    );
+    let vars = ["--var", "tone=calm", "--var", "q=Refund?"];
+    let out = run(&project, &[&["run", "support", "--provider", "echo"][..], &vars].concat(), &[]);
+    assert!(out.ok().contains("You are a careful calm assistant. Answer: Refund?"), "{}", out.snapshot());
+    let rendered = run(&project, &[&["prompt", "render", "support"][..], &vars].concat(), &[]);
+    assert!(rendered.ok().contains("You are a careful calm assistant. Answer: Refund?"), "{}", rendered.snapshot());
+
+    // A missing label, a chat target and a cycle are refused naming the file, line and column.
+    let refuse = |body: &str, expected: &str| {
+        project.write("prompts/support.yaml", &text(body));
+        let out = run(&project, &["run", "support", "--provider", "echo"], &[]);
+        let stderr = out.fails_with(2);
+        assert!(stderr.contains("prompts/support.yaml:3:15: `@@@langfusePrompt:"), "{}", out.snapshot());
+        assert!(stderr.contains(expected) && stderr.contains("hint:"), "{}", out.snapshot());
+    };
+    refuse("@@@langfusePrompt:name=persona|label=staging@@@", "does not resolve");
+    refuse("@@@langfusePrompt:name=greeting|version=1@@@", "points at a chat prompt");
+    refuse("@@@langfusePrompt:name=support|version=1@@@", "closes a cycle: support → support");
+}

@@ -14,9 +14,12 @@ use serde_json::Value;
 
 use super::KeyCaller;
 use super::wire::{OpenAiError, image};
-use crate::prompt::{LoadedPrompt, PromptRef, RenderError, RenderedPrompt, Selector, Vars, render};
+use crate::prompt::{
+    LoadedPrompt, PromptRef, RenderError, RenderedPrompt, Selector, Vars, compose_prompt, has_references, render,
+};
 use crate::provider::{ChatMessage, ChatPart, rendered_messages};
 use crate::server::error::ApiError;
+use crate::server::handlers::langfuse::compose::Resolver;
 use crate::server::handlers::prompts::by_label;
 use crate::server::state::AppState;
 use crate::store::VersionRecord;
@@ -135,7 +138,16 @@ pub async fn resolve(
             (Arc::new(found), None)
         }
     };
-    let loaded = parsed(state, &version)?;
+    let mut loaded = parsed(state, &version)?;
+    if loaded.file.messages.iter().any(|m| has_references(&m.content.text())) {
+        // Composition references resolve as the Langfuse route and the CLI resolve them.
+        let source = Resolver::rendered(state, &key.caller, &key.scope);
+        let composed = compose_prompt(loaded.as_ref().clone(), &source).await.map_err(|err| {
+            let message = format!("{err}; fix the stored version or the prompt it references");
+            OpenAiError::new(StatusCode::CONFLICT, "invalid_request_error", "unresolvable_reference", message)
+        })?;
+        loaded = Arc::new(composed);
+    }
     let rendered = render(&loaded, &variables).map_err(render_error)?;
     Ok(Managed { version, label, rendered, variables })
 }

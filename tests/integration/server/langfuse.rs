@@ -262,6 +262,26 @@ pub async fn composition_is_resolved_when_served_and_broken_references_are_named
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["prompt"][0]["content"], "Be {{tone}}. Go.", "chat messages are composed too: {created}");
     assert_eq!(created["resolutionGraph"]["dependencies"]["acme:web:whole:1"][0]["name"], "part", "{created}");
+    // The gateway renders the same composition from the managed prompt, with the referenced
+    // prompt's variables.
+    let token = acme.token("admin");
+    let connection = json!({"connection": {"id": "echo", "kind": "echo", "model": "echo"}});
+    assert_eq!(server.post("/api/v1/projects/web/providers", token, connection).await.0, 201);
+    let (_, key) = server.post("/api/v1/projects/web/gateway/keys", token, json!({})).await;
+    let key = key["key"].as_str().expect("pog_ key");
+    let body = json!({"model": "echo", "messages": [], "prompt_variables": {"tone": "calm"}});
+    let request = server.client.post(format!("{}/v1/chat/completions", server.base)).bearer_auth(key);
+    let answer: Value = request
+        .header("x-promptops-prompt", "whole@latest")
+        .json(&body)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let text = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+    assert!(text.contains("Be calm. Go."), "{answer}");
     let (status, removed) = server
         .call(Method::DELETE, "/api/v1/projects/web/prompts/part/labels/staging", Some(acme.token("admin")), None)
         .await;

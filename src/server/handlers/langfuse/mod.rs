@@ -5,7 +5,7 @@
 //! version is served with the latest version's tags. `docs/langfuse.md` lists what is supported
 //! and what is not.
 
-mod compose;
+pub mod compose;
 mod convert;
 mod errors;
 mod served;
