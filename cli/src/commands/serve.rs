@@ -158,6 +158,7 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
     init_logs(&log, &log_format)?;
     let secret = jwt_secret_from(jwt_secret, jwt_secret_file)?;
     let keys = jwt_keys(secret, jwt_private_key, jwt_public_key)?;
+    let shutdown = shutdown_signal();
     // Listen before opening the store: an address in use then leaves no database file behind.
     let listeners =
         listeners(addr, metrics_addr, metrics_token.as_deref().is_some_and(|t| !t.trim().is_empty())).await?;
@@ -208,7 +209,7 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         kind_models: allow_kind_models,
     };
     let state = AppState::new(Arc::clone(&store), config);
-    server::serve(listeners, state, shutdown_signal(), Duration::from_secs(request_timeout)).await?;
+    server::serve(listeners, state, shutdown, Duration::from_secs(request_timeout)).await?;
     tracing::info!("stopped");
     Ok(ExitStatus::Success)
 }
@@ -345,23 +346,28 @@ fn init_logs(filter: &str, format: &str) -> anyhow::Result<()> {
     result.map_err(|err| usage(format!("failed to set up logging: {err}"), &[]))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers for SIGTERM and SIGINT at once (not on first poll), so that a signal sent as soon as
+/// the server says it listens stops it gracefully instead of killing it.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (terminate, interrupt) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {},
+                        _ = interrupt.recv() => {},
+                    }
+                }
+                // Without handlers the default action (exit) still stops the server.
+                _ => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -208,7 +208,9 @@ fn a_second_server_on_the_same_sqlite_database_is_refused_with_a_hint() {
         .expect("spawn the first serve");
     let mut stderr = BufReader::new(first.stderr.take().expect("stderr"));
     let mut logs = String::new();
-    listening(&mut stderr, &mut logs);
+    let addr = listening(&mut stderr, &mut logs);
+    // An answer shows the server loop (and its SIGTERM handler) running.
+    assert_eq!(get(&addr, "/healthz", "").0, 200);
 
     let second = promptops()
         .args(["serve", "--addr", "127.0.0.1:0", "--database", &url])
@@ -220,12 +222,14 @@ fn a_second_server_on_the_same_sqlite_database_is_refused_with_a_hint() {
     assert!(said.contains("is already served by another `promptops serve`"), "{said}");
     assert!(said.contains("hint: SQLite serves one replica") && said.contains("postgres://"), "{said}");
 
-    assert!(terminate(&mut first).success());
+    let status = terminate(&mut first);
+    stderr.read_to_string(&mut logs).expect("rest of the logs");
+    assert!(status.success(), "the first server stops cleanly ({status}): {logs}");
     let after = serve_with_url(&url);
     assert!(after.success(), "the database is free again once the first server has stopped");
 }
 
-/// Serves `url` until it listens, then stops it with SIGTERM.
+/// Serves `url` until it answers, then stops it with SIGTERM.
 fn serve_with_url(url: &str) -> std::process::ExitStatus {
     let mut child = promptops()
         .args(["serve", "--addr", "127.0.0.1:0", "--database", url])
@@ -236,6 +240,27 @@ fn serve_with_url(url: &str) -> std::process::ExitStatus {
         .expect("spawn serve");
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut logs = String::new();
-    listening(&mut stderr, &mut logs);
+    let addr = listening(&mut stderr, &mut logs);
+    assert_eq!(get(&addr, "/healthz", "").0, 200);
     terminate(&mut child)
+}
+
+#[test]
+fn sigterm_sent_as_soon_as_it_says_listening_stops_it_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("server.db").display());
+    let mut child = promptops()
+        .args(["serve", "--addr", "127.0.0.1:0", "--database", &url])
+        .env("PROMPTOPS_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut logs = String::new();
+    listening(&mut stderr, &mut logs);
+    let status = terminate(&mut child);
+    stderr.read_to_string(&mut logs).expect("rest of the logs");
+    assert!(status.success(), "{status}: {logs}");
+    assert!(logs.contains("\"stopped\""), "it shut down through its handler: {logs}");
 }
