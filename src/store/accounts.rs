@@ -20,6 +20,7 @@ use crate::access::{Role, Scope, SystemScope, TenantScope};
 /// starting with a letter or digit, so that it is safe in a URL path segment.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
+#[schemars(extend("pattern" = "^[a-z0-9][a-z0-9_-]*$", "minLength" = 1, "maxLength" = 63))]
 pub struct Slug(String);
 
 /// Why an id was refused.
