@@ -16,6 +16,7 @@ pub mod listen;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod oversized;
 pub mod routes;
 pub mod state;
 
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     app.fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::middleware::from_fn_with_state(config.body_limit, oversized::drain_oversized))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
         .layer(cors(&config.cors_origins))
         .with_state(state)

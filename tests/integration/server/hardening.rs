@@ -161,6 +161,53 @@ pub async fn oversized_bodies_are_refused(b: Backend) {
     assert_eq!(body["error"]["code"], "payload_too_large");
 }
 
+/// A client still writing an oversized body when the server answers would see a reset, not the
+/// 413: the body is read through first (the test server's limit is 1 MiB).
+pub async fn an_oversized_body_sent_slowly_is_read_through_and_gets_its_413(b: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let length = 3 * 1024 * 1024;
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {PROMPT} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n",
+        acme.token("editor")
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    for _ in 0..length / (64 * 1024) {
+        stream.write_all(&[b'x'; 64 * 1024]).await.expect("every chunk is written: the server is still reading");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("the answer");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "the API's own error body: {answer}");
+}
+
+/// A client that declares an oversized body, sends a valid small one and stops writing has not
+/// sent that small one: nothing is committed.
+pub async fn a_body_cut_short_is_never_taken_as_whole(b: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let editor = acme.token("editor");
+    let body = json!({"source": prompt_source("cut")}).to_string();
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {PROMPT} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {editor}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        2 * 1024 * 1024
+    );
+    stream.write_all(format!("{head}{body}").as_bytes()).await.expect("write");
+    stream.shutdown().await.expect("stop writing");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    assert!(!answer.starts_with("HTTP/1.1 2"), "{answer}");
+    let (status, _) = server.get(PROMPT, editor).await;
+    assert_eq!(status, 404, "no version was committed");
+}
+
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),

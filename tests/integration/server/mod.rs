@@ -66,6 +66,8 @@ server_cases! {
     hardening::a_spent_token_bucket_answers_429_with_retry_after,
     hardening::cors_is_closed_unless_origins_are_configured,
     hardening::oversized_bodies_are_refused,
+    hardening::an_oversized_body_sent_slowly_is_read_through_and_gets_its_413,
+    hardening::a_body_cut_short_is_never_taken_as_whole,
     hardening::no_json_body_makes_a_handler_fail_with_500,
     credentials::a_jwt_stops_working_when_its_token_is_revoked,
     credentials::a_jwt_loses_what_its_principal_loses,
