@@ -48,6 +48,58 @@ pub fn render_str<S: Serialize>(env: &Environment<'_>, source: &str, context: S)
     render(&env.template_from_str(source)?, context)
 }
 
+/// Compiles an expression in `env`. minijinja 2.24 panics ("empty lexer stack") on an expression
+/// with a `}}` outside a string literal that more text follows (found by fuzzing workflow files),
+/// so such an expression is refused first: `}}` closes a template's `{{ … }}` and has no place in
+/// an expression.
+pub fn compile_expression<'env, 'source>(
+    env: &'env Environment<'source>,
+    source: &'source str,
+) -> Result<minijinja::Expression<'env, 'source>, Error> {
+    check_expression(source)?;
+    env.compile_expression(source)
+}
+
+/// [`compile_expression`] for an owned source, for an expression kept beyond its text's lifetime.
+pub fn compile_expression_owned(
+    env: &'static Environment<'static>,
+    source: String,
+) -> Result<minijinja::Expression<'static, 'static>, Error> {
+    check_expression(&source)?;
+    env.compile_expression_owned(source)
+}
+
+fn check_expression(source: &str) -> Result<(), Error> {
+    if closes_a_variable_block(source) {
+        return Err(Error::new(ErrorKind::SyntaxError, "`}}` closes a template's `{{ … }}`; an expression has none"));
+    }
+    Ok(())
+}
+
+/// Whether `source` has a `}}` that minijinja's lexer takes for the end of a `{{ … }}`: outside
+/// string literals ('…' or "…", with backslash escapes) and with brackets balanced, as the lexer
+/// counts them (`(`, `[` and `{` together).
+fn closes_a_variable_block(source: &str) -> bool {
+    let bytes = source.as_bytes();
+    let (mut quote, mut escaped, mut balance) = (None, false, 0isize);
+    for (i, &b) in bytes.iter().enumerate() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if b == b'\\' => escaped = true,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None => match b {
+                b'}' if balance == 0 && bytes.get(i + 1) == Some(&b'}') => return true,
+                b'\'' | b'"' => quote = Some(b),
+                b'(' | b'[' | b'{' => balance += 1,
+                b')' | b']' | b'}' => balance -= 1,
+                _ => {}
+            },
+        }
+    }
+    false
+}
+
 /// Whether `err` is one of the bounds above.
 pub fn is_limit(err: &Error) -> bool {
     matches!(err.kind(), ErrorKind::OutOfFuel) || err.detail().is_some_and(|d| d.starts_with(TOO_LONG))
@@ -85,6 +137,25 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+
+    #[test]
+    fn an_expression_closing_a_variable_block_is_refused_not_a_panic() {
+        let env = environment();
+        // Each of these made minijinja 2.24's lexer panic ("empty lexer stack").
+        for source in ["a }} b", "state.score >= 8}}}}", "'x' }} 'y'", "a -}} b", "a\n}}\nb", "a ~ '}}' }}x"] {
+            let err = compile_expression(&env, source).expect_err(source);
+            assert_eq!(err.kind(), ErrorKind::SyntaxError, "{source}");
+            assert!(err.detail().is_some_and(|d| d.contains("`}}`")), "{source}: {err}");
+        }
+    }
+
+    #[test]
+    fn braces_inside_string_literals_are_left_to_the_expression() {
+        let env = environment();
+        for source in ["a ~ '}}'", "a ~ \"}}\"", "a ~ \"\\\"}}\" ~ b", "{'k': {'n': 1}}", "{'k': {'n': 1}} == x"] {
+            assert!(compile_expression(&env, source).is_ok(), "{source}");
+        }
+    }
 
     #[test]
     fn a_nested_loop_runs_out_of_fuel_quickly() {

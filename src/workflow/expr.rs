@@ -60,7 +60,7 @@ impl Exprs {
 
     /// Compiles an expression; the error is minijinja's description of what is wrong.
     pub fn add_expression(&mut self, source: &str) -> Result<ExprId, String> {
-        self.env.compile_expression(source).map_err(|err| describe(&err))?;
+        crate::template::compile_expression(&self.env, source).map_err(|err| describe(&err))?;
         let id = self.sources.len();
         let wrapped = format!("{{{{ ({source}) | tojson }}}}");
         self.env.add_template_owned(format!("e{id}"), wrapped).map_err(|err| describe(&err))?;
@@ -127,7 +127,9 @@ impl Exprs {
 /// What an expression reads: its dotted names (`state.score`, `visits.revise`, `item`).
 pub fn reads_of_expression(source: &str) -> BTreeSet<String> {
     let env = Environment::new();
-    env.compile_expression(source).map(|e| e.undeclared_variables(true).into_iter().collect()).unwrap_or_default()
+    crate::template::compile_expression(&env, source)
+        .map(|e| e.undeclared_variables(true).into_iter().collect())
+        .unwrap_or_default()
 }
 
 /// What a template reads.

@@ -22,8 +22,7 @@ pub struct Expr {
 impl Expr {
     /// Compiles `source`; the error says why it does not parse.
     pub fn compile(source: &str) -> Result<Self, String> {
-        let compiled = ENV
-            .compile_expression_owned(source.to_owned())
+        let compiled = crate::template::compile_expression_owned(&ENV, source.to_owned())
             .map_err(|err| format!("invalid expression `{source}`: {}", err.detail().unwrap_or("syntax error")))?;
         Ok(Self { source: source.to_owned(), compiled: Arc::new(compiled) })
     }
@@ -81,6 +80,12 @@ mod tests {
     use super::*;
     use crate::money::Micros;
     use crate::prompt::Vars;
+
+    #[test]
+    fn an_expression_closing_a_variable_block_is_a_clear_error() {
+        let err = Expr::compile("output }} x").expect_err("refused");
+        assert!(err.starts_with("invalid expression `output }} x`:") && err.contains("`}}`"), "{err}");
+    }
 
     fn subject<'a>(output: &'a str, json: Option<&'a serde_json::Value>, vars: &'a Vars) -> Subject<'a> {
         Subject { output, json, vars, latency_ms: 12, cost: Micros(1500) }

@@ -276,6 +276,15 @@ fn reads_before_writes_print_the_path() {
 }
 
 #[test]
+fn a_condition_closing_a_variable_block_is_an_error_at_its_place() {
+    // Found by fuzzing: minijinja's lexer panicked on it.
+    let text = ESSAY.replace("when: \"state.score >= 8\"", "when: \"state.score >= 8}}}}\"");
+    let found = errors(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("38:11: ") && found[0].contains("`}}`"), "{found:?}");
+}
+
+#[test]
 fn concurrent_writes_need_a_merging_reducer() {
     let text = "version: 1\nname: t\nstate:\n  out: { type: string }\n  all: { type: array, reducer: append }\nnodes:\n  a: { type: tool, tool: { builtin: echo }, output: { out: \"'a'\", all: \"['a']\" } }\n  b: { type: tool, tool: { builtin: echo }, output: { out: \"'b'\", all: \"['b']\" } }\nedges:\n  - { from: START, to: [a, b] }\n  - { from: a, to: END }\n  - { from: b, to: END }\n";
     assert_eq!(
