@@ -13,7 +13,8 @@
 //! after running, to show which phase sets the peak.
 //!
 //! Last, the same workload at 1,000 cases with no cache, concurrency 32, the stub answering in
-//! 50 ms: its wall time against the floor N·L/C (1.56 s).
+//! 50 ms: its wall time against the floor N·L/C (1.56 s); then the same against a stub on
+//! Python's `http.server` (`benches/openai_stub.py`), when `python3` runs.
 //!
 //! Run: `cargo bench --bench eval_scale` (`PROMPTOPS_BENCH_SIZES=1000,10000` to pick sizes).
 
@@ -201,19 +202,67 @@ fn main() {
 
 /// The no-cache run against the stub answering in L ms: every case is a call, so the floor
 /// is N·L/C; what is above it is the engine (reading, planning, rendering, HTTP, storing).
+/// Then the same against a stub written on Python's `http.server` (`benches/openai_stub.py`),
+/// when `python3` runs: the kind of stub a team writes in a few lines.
 fn no_cache_floor(runtime: &tokio::runtime::Runtime) {
-    let (cases, concurrency, latency_ms) = SLOW;
+    let (_, _, latency_ms) = SLOW;
     let stub = runtime.block_on(Stub::start(
         StubConfig::new().reply(ANSWER).latency(std::time::Duration::from_millis(latency_ms)).record_requests(false),
     ));
+    no_cache_run("Rust stub", &stub.openai_base());
+    match PythonStub::start(latency_ms) {
+        Some(python) => no_cache_run("Python stub", &python.base),
+        None => println!("no cache, Python stub: skipped (`python3 benches/openai_stub.py` did not start)"),
+    }
+}
+
+/// The no-cache run on the stub at `base_url`: median of 3, against the floor N·L/C.
+fn no_cache_run(stub: &str, base_url: &str) {
+    let (cases, concurrency, latency_ms) = SLOW;
     let dir = tempfile::tempdir().expect("tempdir");
-    project(dir.path(), cases, &stub.openai_base(), concurrency);
+    project(dir.path(), cases, base_url, concurrency);
     let samples: Vec<_> = (0..3).map(|_| run_child_with(dir.path(), Some(concurrency))).collect();
     assert!(samples.iter().all(|s| s.3 == 0), "no answer comes from the cache");
     let wall = median(samples.iter().map(|s| s.0).collect());
     let floor = cases as f64 * latency_ms as f64 / 1000.0 / concurrency as f64;
     println!(
-        "no cache: {cases} cases, concurrency {concurrency}, stub at {latency_ms} ms: {wall:.3}s, floor N·L/C {floor:.3}s, {:+.1}% (median of 3, process start to report)",
+        "no cache, {stub}: {cases} cases, concurrency {concurrency}, stub at {latency_ms} ms: {wall:.3}s, floor N·L/C {floor:.3}s, {:+.1}% (median of 3, process start to report)",
         (wall / floor - 1.0) * 100.0
     );
+}
+
+/// `benches/openai_stub.py`, running until dropped.
+struct PythonStub {
+    child: std::process::Child,
+    base: String,
+}
+
+impl PythonStub {
+    /// Starts the stub answering after `latency_ms`; `None` when it does not start.
+    fn start(latency_ms: u64) -> Option<Self> {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/openai_stub.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--latency-ms", &latency_ms.to_string(), "--reply", ANSWER])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        let stdout = child.stdout.take()?;
+        std::io::BufReader::new(stdout).read_line(&mut line).ok()?;
+        let Some(port) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            return None;
+        };
+        let base = format!("http://127.0.0.1:{port}/v1");
+        Some(Self { child, base })
+    }
+}
+
+impl Drop for PythonStub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

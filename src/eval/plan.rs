@@ -17,7 +17,7 @@ use super::cases::{RawCase, collapse, expand};
 use super::suite::{LoadedSuite, VarList};
 use super::workflows::{WORKFLOW_PROVIDER, WorkflowSource};
 use crate::error::{did_you_mean, list_names};
-use crate::prompt::{self, LoadedPrompt, PromptRef, Selector, VarType, Vars};
+use crate::prompt::{self, CompiledPrompt, LoadedPrompt, PromptRef, Selector, VarType, Vars};
 use crate::store::{RunTarget, UnitKey};
 use crate::workflow::{VersionLookup, VersionReferences, WorkflowTarget};
 use crate::yaml::YamlError;
@@ -177,8 +177,9 @@ pub struct PlannedTarget {
 /// What a target is.
 #[derive(Debug, Clone)]
 pub enum TargetKind {
-    /// A prompt, rendered with the case's variables and sent to each provider.
-    Prompt(Arc<LoadedPrompt>),
+    /// A prompt, rendered with the case's variables and sent to each provider; compiled once
+    /// for the whole run.
+    Prompt(Arc<CompiledPrompt>),
     /// A workflow, run with the case's variables as input; its nodes name their providers.
     Workflow(Arc<WorkflowTarget>),
 }
@@ -326,8 +327,9 @@ async fn resolve_targets(
         };
         match input.prompts.load(&reference).await {
             Ok((prompt, version)) => {
-                let record =
-                    RunTarget { reference: text.clone(), name: prompt.name.to_string(), version, hash: prompt.hash() };
+                let prompt = CompiledPrompt::new(prompt);
+                let (name, hash) = (prompt.prompt().name.to_string(), prompt.hash().to_owned());
+                let record = RunTarget { reference: text.clone(), name, version, hash };
                 out.push(Some(PlannedTarget { record, kind: TargetKind::Prompt(Arc::new(prompt)) }));
             }
             Err((message, hints)) => {
@@ -358,7 +360,7 @@ fn providers(
     for (t, target) in targets.iter().enumerate() {
         let Some(target) = target else { continue };
         let prompt = match &target.kind {
-            TargetKind::Prompt(prompt) => prompt,
+            TargetKind::Prompt(prompt) => prompt.prompt(),
             TargetKind::Workflow(_) => {
                 pairs.push((t as u32, index_of(&mut providers, WORKFLOW_PROVIDER)));
                 continue;
@@ -543,6 +545,7 @@ fn assertion_problem(suite: &LoadedSuite, case: &RawCase, key_path: &[String], i
 fn check_case_vars(target: &TargetKind, vars: &Vars) -> Result<(), String> {
     match target {
         TargetKind::Prompt(prompt) => {
+            let prompt = prompt.prompt();
             prompt::check_vars(prompt, &coerce_vars(prompt, vars)).map_err(|err| err.to_string())
         }
         TargetKind::Workflow(workflow) => match workflow.missing_inputs(vars).first() {

@@ -22,4 +22,4 @@ pub use load::{
 };
 pub use name::{Label, NameError, PromptName, PromptRef, Selector};
 pub use params::{ModelParams, Stop};
-pub use render::{RenderError, RenderedPrompt, Vars, check_vars, coerce_cli_value, render, render_hashed};
+pub use render::{CompiledPrompt, RenderError, RenderedPrompt, Vars, check_vars, coerce_cli_value, render};

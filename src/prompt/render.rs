@@ -148,15 +148,85 @@ impl RenderedPrompt {
 /// Renders every message of `prompt` with `vars` (plus declared defaults). Variables that the
 /// prompt does not declare are ignored, so that one set of case variables can serve many prompts.
 pub fn render(prompt: &LoadedPrompt, vars: &Vars) -> Result<RenderedPrompt, RenderError> {
-    render_hashed(prompt, vars, prompt.hash())
+    render_in(prompt, &environment(prompt), Templates::FromSource, vars, prompt.hash())
 }
 
-/// [`render`], with the prompt's content hash already known: an eval run renders the same
-/// prompt for every case, and hashing it (its canonical JSON, then SHA-256) cost more than
-/// rendering it.
-pub fn render_hashed(prompt: &LoadedPrompt, vars: &Vars, hash: String) -> Result<RenderedPrompt, RenderError> {
+/// A prompt with its content hash computed and its message templates compiled, for rendering
+/// it many times: an eval run renders the same prompt for every case, and building the
+/// environment, parsing the templates and hashing the prompt (canonical JSON, then SHA-256)
+/// each time cost more than rendering it.
+#[derive(Debug)]
+pub struct CompiledPrompt {
+    prompt: LoadedPrompt,
+    hash: String,
+    env: Environment<'static>,
+    /// Whether every message template is in `env`. When one does not compile, every render
+    /// compiles from the source instead, so it fails with the same error as [`render`].
+    templates: Templates,
+}
+
+/// Where [`render_in`] takes each message's template from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Templates {
+    /// Compiled from the message's text at each render.
+    FromSource,
+    /// Compiled once, named by [`template_name`] in the environment.
+    Compiled,
+}
+
+impl CompiledPrompt {
+    /// Hashes `prompt` and compiles its message templates.
+    pub fn new(prompt: LoadedPrompt) -> Self {
+        let hash = prompt.hash();
+        let mut env = environment(&prompt);
+        let mut templates = Templates::Compiled;
+        for (i, message) in prompt.file.messages.iter().enumerate() {
+            if PromptFile::placeholder(message).is_some() {
+                continue;
+            }
+            for (j, text) in message_templates(message) {
+                if env.add_template_owned(template_name(i, j), text.to_owned()).is_err() {
+                    templates = Templates::FromSource;
+                }
+            }
+        }
+        Self { prompt, hash, env, templates }
+    }
+
+    /// The prompt.
+    pub fn prompt(&self) -> &LoadedPrompt {
+        &self.prompt
+    }
+
+    /// Its content hash ([`LoadedPrompt::hash`]).
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// [`render`], from the compiled templates.
+    pub fn render(&self, vars: &Vars) -> Result<RenderedPrompt, RenderError> {
+        render_in(&self.prompt, &self.env, self.templates, vars, self.hash.clone())
+    }
+}
+
+/// The name of message `i`'s (part `j`'s) template in a [`CompiledPrompt`]'s environment. The
+/// environment's own templates come before its loader, so this must not be a partial's name:
+/// partials are named by their path relative to `prompts/partials/`, which never starts with `/`.
+fn template_name(i: usize, j: Option<usize>) -> String {
+    match j {
+        Some(j) => format!("/messages/{i}/{j}"),
+        None => format!("/messages/{i}"),
+    }
+}
+
+fn render_in(
+    prompt: &LoadedPrompt,
+    env: &Environment<'_>,
+    templates: Templates,
+    vars: &Vars,
+    hash: String,
+) -> Result<RenderedPrompt, RenderError> {
     let context = resolve_vars(prompt, vars)?;
-    let env = environment(prompt);
     let mut messages = Vec::with_capacity(prompt.file.messages.len());
     for (i, message) in prompt.file.messages.iter().enumerate() {
         if let Some(name) = PromptFile::placeholder(message) {
@@ -164,7 +234,13 @@ pub fn render_hashed(prompt: &LoadedPrompt, vars: &Vars, hash: String) -> Result
             continue;
         }
         let render_one = |j: Option<usize>, text: &str| -> Result<String, RenderError> {
-            crate::template::render_str(&env, text, &context).map_err(|err| template_error(prompt, i, j, &err).into())
+            let template = match templates {
+                Templates::Compiled => env.get_template(&template_name(i, j)),
+                Templates::FromSource => env.template_from_str(text),
+            };
+            template
+                .and_then(|template| crate::template::render(&template, &context))
+                .map_err(|err| template_error(prompt, i, j, &err).into())
         };
         let content = match &message.content {
             Content::Text(text) => Content::Text(render_one(None, text)?),
@@ -278,6 +354,20 @@ fn environment(prompt: &LoadedPrompt) -> Environment<'static> {
     env
 }
 
+/// The templates of a message that is not a placeholder: its text, or each part's (numbered).
+fn message_templates(message: &Message) -> Vec<(Option<usize>, &str)> {
+    match &message.content {
+        Content::Text(text) => vec![(None, text.as_str())],
+        Content::Parts(parts) => parts
+            .iter()
+            .enumerate()
+            .map(|(j, part)| match part {
+                Part::Text(t) | Part::Image(t) => (Some(j), t.as_str()),
+            })
+            .collect(),
+    }
+}
+
 /// The top-level variables used by every template of `prompt` and the partials it includes.
 pub(crate) fn used_variables(prompt: &LoadedPrompt) -> Result<BTreeSet<String>, PromptError> {
     let env = environment(prompt);
@@ -288,17 +378,7 @@ pub(crate) fn used_variables(prompt: &LoadedPrompt) -> Result<BTreeSet<String>, 
             used.insert(name.to_owned());
             continue;
         }
-        let templates: Vec<(Option<usize>, &str)> = match &message.content {
-            Content::Text(t) => vec![(None, t.as_str())],
-            Content::Parts(parts) => parts
-                .iter()
-                .enumerate()
-                .map(|(j, p)| match p {
-                    Part::Text(t) | Part::Image(t) => (Some(j), t.as_str()),
-                })
-                .collect(),
-        };
-        for (j, text) in templates {
+        for (j, text) in message_templates(message) {
             let template = env.template_from_str(text).map_err(|err| template_error(prompt, i, j, &err))?;
             used.extend(template.undeclared_variables(false));
         }
@@ -436,6 +516,29 @@ mod tests {
         let (errors, warnings) = validate(&p);
         assert!(errors.is_empty());
         assert_eq!(warnings[0].to_string(), "prompts/t/p.yaml:3:3: variable `b` is declared but never used");
+    }
+
+    #[test]
+    fn a_compiled_prompt_renders_and_hashes_as_render_does() {
+        let parts = "variables:\n  ticket: { type: string }\nmessages:\n  - role: user\n    content:\n      - text: \"{% include 'style.j2' %} {{ ticket }}\"\n      - image: \" data:image/png;base64,{{ ticket }} \"\n";
+        for source in [TRIAGE, parts] {
+            let p = prompt(source, &[("style.j2", "Be kind.")]);
+            let vars = Vars::from([("ticket".to_owned(), serde_json::json!("refund please"))]);
+            let compiled = CompiledPrompt::new(p.clone());
+            assert_eq!(compiled.render(&vars).expect("renders"), render(&p, &vars).expect("renders"));
+            assert_eq!(compiled.hash(), p.hash());
+            let missing = compiled.render(&Vars::new()).expect_err("ticket is required");
+            assert_eq!(missing.to_string(), render(&p, &Vars::new()).expect_err("required").to_string());
+        }
+    }
+
+    #[test]
+    fn a_compiled_prompt_with_a_broken_template_fails_as_render_does() {
+        let p = prompt("messages:\n  - role: user\n    content: |\n      line one\n      {{ oops(\n", &[]);
+        let compiled = CompiledPrompt::new(p.clone());
+        let err = compiled.render(&Vars::new()).expect_err("does not compile");
+        assert_eq!(err.to_string(), render(&p, &Vars::new()).expect_err("does not compile").to_string());
+        assert!(err.to_string().starts_with("prompts/t/p.yaml:5:1: template error"), "{err}");
     }
 
     #[test]
