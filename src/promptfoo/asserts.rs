@@ -1,6 +1,6 @@
 //! promptfoo assertions mapped to promptops' ([`AssertionSpec`]): the types both have keep their
 //! names and bounds (`contains*`, `icontains*`, `equals`, `starts-with`, `regex`, `is-json`,
-//! `levenshtein`, `rouge-n`, `bleu`, `latency`, `cost`, `similar`, `llm-rubric`, with `not-`,
+//! `contains-json`, `levenshtein`, `rouge-n`, `bleu`, `latency`, `cost`, `similar`, `llm-rubric`, with `not-`,
 //! `weight`, `metric`, `threshold`); `javascript` expressions become `expr` through [`super::js`];
 //! `python` (inline or `file://`) becomes a `script` run by a small Python adapter;
 //! `model-graded-closedqa` and `factuality` become `llm-rubric` with their criterion spelled
@@ -25,7 +25,7 @@ pub const PYTHON_ADAPTER: &str = "scripts/promptfoo_assert.py";
 pub const PYTHON_ADAPTER_SOURCE: &str = include_str!("promptfoo_assert.py");
 
 /// Types with the same name and meaning in both tools.
-pub const SAME: [&str; 17] = [
+pub const SAME: [&str; 18] = [
     "equals",
     "contains",
     "icontains",
@@ -36,6 +36,7 @@ pub const SAME: [&str; 17] = [
     "starts-with",
     "regex",
     "is-json",
+    "contains-json",
     "levenshtein",
     "rouge-n",
     "bleu",
@@ -141,7 +142,7 @@ fn same(
         (Some(Value::String(text)), k) if k.ends_with("-any") || k.ends_with("-all") => {
             spec.value = Some(Value::Array(text.split(',').map(|s| Value::String(s.trim().to_owned())).collect()));
         }
-        (Some(Value::String(text)), "is-json") if file_ref(text).is_some() => {
+        (Some(Value::String(text)), "is-json" | "contains-json") if file_ref(text).is_some() => {
             let relative = file_ref(text).unwrap_or_default();
             let (_, content) =
                 read_ref(doc, cx.base, &child(path, &["value"]), relative).map_err(|e| problems.error(e)).ok()?;

@@ -33,8 +33,8 @@ pub struct SuiteOut {
 }
 
 /// promptfoo's assertion types besides those both tools share, for reading `__expected` cells.
-const OTHER_EXPECTED_TYPES: [&str; 7] =
-    ["contains-json", "javascript", "python", "model-graded-closedqa", "factuality", "is-xml", "is-sql"];
+const OTHER_EXPECTED_TYPES: [&str; 6] =
+    ["javascript", "python", "model-graded-closedqa", "factuality", "is-xml", "is-sql"];
 
 /// `__expected` types whose cells our dataset reader reads the same way.
 const DATASET_SAFE: [&str; 5] = ["equals", "contains", "icontains", "starts-with", "regex"];

@@ -1,4 +1,5 @@
-//! Assertions on the output as JSON: `is-json` (optionally against a schema), `json-schema`, and
+//! Assertions on the output as JSON: `is-json` (optionally against a schema), `contains-json`,
+//! `json-schema`, and
 //! `json-path` (the value at a path equals, contains or matches). Also the small JSONPath subset
 //! they use: `$`, `.key`, `['key']`, `[3]`, `[-1]`, `[*]` and `.*`.
 
@@ -33,6 +34,30 @@ pub fn is_json(output: &str, json: Option<&serde_json::Value>, schema: Option<&j
         .map(|e| format!("{e} at `{}`", pointer(&e.instance_path.to_string())))
         .collect();
     if errors.is_empty() { Grade::pass() } else { Grade::fail(format!("schema violations: {}", errors.join("; "))) }
+}
+
+/// Where `contains-json` stops looking: the output is scanned from each `{` or `[`, so a text
+/// full of brackets must not cost the square of its length.
+const MAX_JSON_STARTS: usize = 1000;
+
+/// `contains-json`: some object or array inside the output (the first that parses, from the
+/// left, and with a schema the first that is also valid against it).
+pub fn contains_json(output: &str, schema: Option<&jsonschema::Validator>) -> Grade {
+    let mut invalid = None;
+    let starts = output.match_indices(['{', '[']).take(MAX_JSON_STARTS);
+    for (start, _) in starts {
+        let mut values = serde_json::Deserializer::from_str(&output[start..]).into_iter::<serde_json::Value>();
+        let Some(Ok(value)) = values.next() else { continue };
+        match schema {
+            None => return Grade::pass(),
+            Some(schema) if schema.is_valid(&value) => return Grade::pass(),
+            Some(_) => invalid = invalid.or(Some(value)),
+        }
+    }
+    match (invalid, schema) {
+        (Some(value), Some(schema)) => is_json("", Some(&value), Some(schema)),
+        _ => Grade::fail(format!("output contains no JSON object or array: `{}`", excerpt(output))),
+    }
 }
 
 fn pointer(path: &str) -> String {
@@ -201,6 +226,35 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn json_inside_text_is_found() {
+        assert!(contains_json("Sure! Here it is: {\"a\": [1, 2]} Hope that helps.", None).pass);
+        assert!(contains_json("the list [1, 2, 3] and more", None).pass);
+        assert!(contains_json("{not json} but then {\"ok\": true}", None).pass);
+    }
+
+    #[test]
+    fn text_without_a_json_object_or_array_fails() {
+        for output in ["no json here", "{ broken [ also broken", "42", "\"a string\""] {
+            let grade = contains_json(output, None);
+            assert!(!grade.pass && grade.reason.contains("no JSON object or array"), "{output}: {}", grade.reason);
+        }
+    }
+
+    #[test]
+    fn with_a_schema_some_json_in_the_text_must_be_valid() {
+        let schema = jsonschema::validator_for(&json!({"type": "object", "required": ["n"]})).expect("schema");
+        assert!(contains_json("first {\"m\": 1} then {\"n\": 2}", Some(&schema)).pass);
+        let grade = contains_json("only {\"m\": 1}", Some(&schema));
+        assert!(!grade.pass && grade.reason.contains("schema violations"), "{}", grade.reason);
+    }
+
+    #[test]
+    fn brackets_alone_are_no_json() {
+        let output = "{".repeat(200_000);
+        assert!(!contains_json(&output, None).pass);
+    }
 
     #[test]
     fn paths_select_values() {

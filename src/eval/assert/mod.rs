@@ -110,6 +110,8 @@ pub enum Kind {
     Regex,
     /// The output is JSON (valid against `value` when it is a schema).
     IsJson,
+    /// The output contains a JSON object or array (valid against `value` when it is a schema).
+    ContainsJson,
     /// The output is JSON valid against the schema in `value`.
     JsonSchema,
     /// The JSON output has a value at `path` (that equals, contains or matches).
@@ -140,7 +142,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in documentation order.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::Equals,
         Self::Contains,
         Self::IContains,
@@ -151,6 +153,7 @@ impl Kind {
         Self::StartsWith,
         Self::Regex,
         Self::IsJson,
+        Self::ContainsJson,
         Self::JsonSchema,
         Self::JsonPath,
         Self::Length,
@@ -179,6 +182,7 @@ impl Kind {
             Self::StartsWith => "starts-with",
             Self::Regex => "regex",
             Self::IsJson => "is-json",
+            Self::ContainsJson => "contains-json",
             Self::JsonSchema => "json-schema",
             Self::JsonPath => "json-path",
             Self::Length => "length",
@@ -265,6 +269,7 @@ pub(crate) enum Check {
     StartsWith(String),
     Regex(Arc<Regex>),
     IsJson(Option<Arc<jsonschema::Validator>>),
+    ContainsJson(Option<Arc<jsonschema::Validator>>),
     JsonPath { path: Arc<json::JsonPath>, expect: json::PathExpect },
     Length { min: Option<u64>, max: Option<u64> },
     WordCount { min: Option<u64>, max: Option<u64> },
@@ -333,6 +338,7 @@ fn evaluate_local(check: &Check, s: &Subject<'_>) -> Grade {
         Check::StartsWith(v) => text::starts_with(s.output, v),
         Check::Regex(re) => text::regex(s.output, re),
         Check::IsJson(schema) => json::is_json(s.output, s.json, schema.as_deref()),
+        Check::ContainsJson(schema) => json::contains_json(s.output, schema.as_deref()),
         Check::JsonPath { path, expect } => json::json_path(s.output, s.json, path, expect),
         Check::Length { min, max } => text::bounds("length", s.output.chars().count(), *min, *max),
         Check::WordCount { min, max } => text::bounds("word count", text::word_count(s.output), *min, *max),

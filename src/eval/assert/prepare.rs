@@ -121,6 +121,7 @@ impl Prepare<'_> {
             Kind::StartsWith => Check::StartsWith(self.text(spec)?),
             Kind::Regex => Check::Regex(self.regex(&self.text(spec)?, "value")?),
             Kind::IsJson => Check::IsJson(spec.value.as_ref().map(|v| self.schema(v)).transpose()?),
+            Kind::ContainsJson => Check::ContainsJson(spec.value.as_ref().map(|v| self.schema(v)).transpose()?),
             Kind::JsonSchema => Check::IsJson(Some(self.schema(required(spec.value.as_ref(), kind)?)?)),
             Kind::JsonPath => self.json_path(spec)?,
             Kind::Length | Kind::WordCount => self.bounds(kind, spec)?,

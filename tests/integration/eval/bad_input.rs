@@ -44,7 +44,7 @@ tests:
     eval-suites/broken.yaml:8:11: unknown assertion type `containz`
       hint: did you mean `contains`?
       hint: for a custom check, use `type: expr` (a minijinja expression over `output`, `json` and the vars) or `type: script` (a command that gets the case as JSON on stdin; exit 0 passes)
-      hint: assertion types: equals, contains, icontains, contains-any, contains-all, icontains-any, icontains-all, starts-with, regex, is-json, json-schema, json-path, length, word-count, levenshtein, rouge-n, bleu, latency, cost, expr, script, llm-rubric, similar
+      hint: assertion types: equals, contains, icontains, contains-any, contains-all, icontains-any, icontains-all, starts-with, regex, is-json, contains-json, json-schema, json-path, length, word-count, levenshtein, rouge-n, bleu, latency, cost, expr, script, llm-rubric, similar
     eval-suites/broken.yaml:9:3: case `#2 tickt=typo`: prompt `support/triage` needs variable `ticket`
       hint: did you mean `tickt`?
       hint: the case's variables: `tickt`
