@@ -1,7 +1,7 @@
-//! Assertions on the output as JSON: `is-json` (optionally against a schema), `contains-json`,
-//! `json-schema`, and
-//! `json-path` (the value at a path equals, contains or matches). Also the small JSONPath subset
-//! they use: `$`, `.key`, `['key']`, `[3]`, `[-1]`, `[*]` and `.*`.
+//! Assertions on the output as JSON: `is-json` (optionally against a schema), `contains-json`
+//! (JSON somewhere in the text), `json-schema`, and `json-path` (the value at a path equals,
+//! contains or matches). Also the small JSONPath subset they use: `$`, `.key`, `['key']`, `[3]`,
+//! `[-1]`, `[*]` and `.*`.
 
 use std::sync::Arc;
 
