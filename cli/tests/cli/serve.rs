@@ -110,25 +110,54 @@ fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
-/// Runs `promptops serve` on a fresh SQLite database with `args` and `envs` until it listens,
+/// A `serve` command on the database at `url`, logging JSON lines.
+fn serve_on(url: &str) -> Command {
+    let mut command = promptops();
+    command.args(["serve", "--addr", "127.0.0.1:0", "--database", url]).env("PROMPTOPS_LOG_FORMAT", "json");
+    command
+}
+
+/// A `promptops serve` child that has said where it listens.
+struct Serving {
+    child: std::process::Child,
+    stderr: BufReader<std::process::ChildStderr>,
+    logs: String,
+    addr: String,
+}
+
+impl Serving {
+    /// Spawns `command` and reads its log until it says where it listens.
+    fn start(mut command: Command) -> Self {
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn serve");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut logs = String::new();
+        let addr = listening(&mut stderr, &mut logs);
+        Self { child, stderr, logs, addr }
+    }
+
+    /// Waits for an answer, which shows the server loop (and its SIGTERM handler) running.
+    fn answering(self) -> Self {
+        assert_eq!(get(&self.addr, "/healthz", "").0, 200);
+        self
+    }
+
+    /// Stops it with SIGTERM; returns its exit status and every log line it wrote.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let status = terminate(&mut self.child);
+        self.stderr.read_to_string(&mut self.logs).expect("rest of the logs");
+        (status, self.logs)
+    }
+}
+
+/// Runs `promptops serve` on a fresh SQLite database with `args` and `envs` until it answers,
 /// then stops it with SIGTERM; returns its exit status and every log line it wrote.
 fn serve_with(dir: &tempfile::TempDir, args: &[&str], envs: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
-    let url = format!("sqlite://{}", dir.path().join("server.db").display());
-    let mut command = promptops();
-    command.args(["serve", "--addr", "127.0.0.1:0", "--database", &url]).args(args);
-    command.env_remove("PROMPTOPS_JWT_SECRET").env_remove("PROMPTOPS_JWT_SECRET_FILE");
+    let mut command = serve_on(&format!("sqlite://{}", dir.path().join("server.db").display()));
+    command.args(args).env_remove("PROMPTOPS_JWT_SECRET").env_remove("PROMPTOPS_JWT_SECRET_FILE");
     for (name, value) in envs {
         command.env(name, value);
     }
-    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn serve");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut logs = String::new();
-    let addr = listening(&mut stderr, &mut logs);
-    // An answer shows the server loop (and its SIGTERM handler) running.
-    assert_eq!(get(&addr, "/healthz", "").0, 200);
-    let status = terminate(&mut child);
-    stderr.read_to_string(&mut logs).expect("rest of the logs");
-    (status, logs)
+    Serving::start(command).answering().stop()
 }
 
 #[test]
@@ -199,68 +228,25 @@ fn an_address_in_use_is_named_with_a_hint_and_no_database_is_created() {
 fn a_second_server_on_the_same_sqlite_database_is_refused_with_a_hint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("server.db").display());
-    let mut first = promptops()
-        .args(["serve", "--addr", "127.0.0.1:0", "--database", &url])
-        .env("PROMPTOPS_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the first serve");
-    let mut stderr = BufReader::new(first.stderr.take().expect("stderr"));
-    let mut logs = String::new();
-    let addr = listening(&mut stderr, &mut logs);
-    // An answer shows the server loop (and its SIGTERM handler) running.
-    assert_eq!(get(&addr, "/healthz", "").0, 200);
+    let first = Serving::start(serve_on(&url)).answering();
 
-    let second = promptops()
-        .args(["serve", "--addr", "127.0.0.1:0", "--database", &url])
-        .env("PROMPTOPS_LOG_FORMAT", "text")
-        .output()
-        .expect("run the second serve");
+    let second = serve_on(&url).env("PROMPTOPS_LOG_FORMAT", "text").output().expect("run the second serve");
     let said = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(2), "{said}");
     assert!(said.contains("is already served by another `promptops serve`"), "{said}");
     assert!(said.contains("hint: SQLite serves one replica") && said.contains("postgres://"), "{said}");
 
-    let status = terminate(&mut first);
-    stderr.read_to_string(&mut logs).expect("rest of the logs");
+    let (status, logs) = first.stop();
     assert!(status.success(), "the first server stops cleanly ({status}): {logs}");
-    let after = serve_with_url(&url);
-    assert!(after.success(), "the database is free again once the first server has stopped");
-}
-
-/// Serves `url` until it answers, then stops it with SIGTERM.
-fn serve_with_url(url: &str) -> std::process::ExitStatus {
-    let mut child = promptops()
-        .args(["serve", "--addr", "127.0.0.1:0", "--database", url])
-        .env("PROMPTOPS_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut logs = String::new();
-    let addr = listening(&mut stderr, &mut logs);
-    assert_eq!(get(&addr, "/healthz", "").0, 200);
-    terminate(&mut child)
+    let (after, logs) = Serving::start(serve_on(&url)).answering().stop();
+    assert!(after.success(), "the database is free again once the first server has stopped: {logs}");
 }
 
 #[test]
 fn sigterm_sent_as_soon_as_it_says_listening_stops_it_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("server.db").display());
-    let mut child = promptops()
-        .args(["serve", "--addr", "127.0.0.1:0", "--database", &url])
-        .env("PROMPTOPS_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut logs = String::new();
-    listening(&mut stderr, &mut logs);
-    let status = terminate(&mut child);
-    stderr.read_to_string(&mut logs).expect("rest of the logs");
+    let (status, logs) = Serving::start(serve_on(&url)).stop();
     assert!(status.success(), "{status}: {logs}");
     assert!(logs.contains("\"stopped\""), "it shut down through its handler: {logs}");
 }
