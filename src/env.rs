@@ -57,6 +57,12 @@ pub const NEW_MASTER_KEY: &str = "PROMPTOPS_NEW_MASTER_KEY";
 pub const ALLOW_PROVIDER_HOSTS: &str = "PROMPTOPS_ALLOW_PROVIDER_HOSTS";
 /// `promptops serve`: `true` lets gateway requests name models as `kind:model`.
 pub const ALLOW_KIND_MODELS: &str = "PROMPTOPS_ALLOW_KIND_MODELS";
+/// `promptops serve`: processes that render managed prompts (renders at once).
+pub const RENDER_WORKERS: &str = "PROMPTOPS_RENDER_WORKERS";
+/// `promptops serve`: longest one render of a managed prompt may take, in milliseconds.
+pub const RENDER_TIMEOUT_MS: &str = "PROMPTOPS_RENDER_TIMEOUT_MS";
+/// `promptops serve`: the most memory a render worker may hold, in MiB.
+pub const RENDER_MEMORY_MIB: &str = "PROMPTOPS_RENDER_MEMORY_MIB";
 /// Set to `1` (CI does) to make a missing Python virtual environment a failure instead of a skip.
 pub const TEST_PYTHON: &str = "PROMPTOPS_TEST_PYTHON";
 /// Which keyring holds API keys: `os` (the default) or `none` (CI, containers, tests).
@@ -99,6 +105,9 @@ pub const ALL: &[&str] = &[
     NEW_MASTER_KEY,
     ALLOW_PROVIDER_HOSTS,
     ALLOW_KIND_MODELS,
+    RENDER_WORKERS,
+    RENDER_TIMEOUT_MS,
+    RENDER_MEMORY_MIB,
     TEST_PYTHON,
     ALLOW_EXEC,
     TEST_LANGGRAPH,

@@ -31,6 +31,8 @@ fn config() -> ServerConfig {
         master_key: Some(Arc::new(promptops::vault::MasterKey::generate())),
         allowed_provider_hosts: vec!["127.0.0.1".to_owned()],
         kind_models: false,
+        // The gateway bench sends plain models; cli/benches/render_sandbox.rs measures the sandbox.
+        render_sandbox: None,
     }
 }
 

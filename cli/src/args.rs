@@ -101,6 +101,9 @@ pub enum Command {
     Migrate(serve::MigrateArgs),
     /// Re-seal every provider key stored by the server with a new master key.
     RotateMasterKey(serve::RotateArgs),
+    /// A render worker of `promptops serve`'s sandbox (started by the server, not by people).
+    #[command(hide = true)]
+    RenderWorker(serve::RenderWorkerArgs),
     /// List the gateway's requests (traces), newest first.
     Traces(traces::TracesArgs),
     /// Validate, run, resume, draw and export workflow graphs.

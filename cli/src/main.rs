@@ -23,6 +23,13 @@ fn main() -> ExitCode {
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     // Parsing first: `--version` and `--help` answer before any runtime starts.
     let cli = Cli::parse();
+    if let args::Command::RenderWorker(args) = &cli.command {
+        // A worker is one thread under a data-size limit: no runtime, no printer.
+        return match promptops::prompt::serve_worker(args.memory) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.no_color);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -9,6 +9,7 @@ mod load;
 mod name;
 mod params;
 mod render;
+mod sandbox;
 
 pub use check::{MAX_PARTIAL_NAME, check_sent, partial_name_problem};
 pub use compose::{
@@ -23,3 +24,4 @@ pub use load::{
 pub use name::{Label, NameError, PromptName, PromptRef, Selector};
 pub use params::{ModelParams, Stop};
 pub use render::{CompiledPrompt, RenderError, RenderedPrompt, Vars, check_vars, coerce_cli_value, render};
+pub use sandbox::{RenderSandbox, SandboxError, SandboxLimits, WorkerCommand, serve_worker};

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use minijinja::Environment;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::file::{Content, Message, Part, PromptFile, Role, VarType, VariableSpec};
-use super::load::{LoadedPrompt, PromptError, partial_path};
+use super::load::{LoadedPrompt, PartialSet, PromptError, partial_path};
 use super::name::PromptName;
 use super::params::ModelParams;
 use crate::error::{Diagnostic, ErrorClass, did_you_mean, list_names};
@@ -227,32 +227,62 @@ fn render_in(
     hash: String,
 ) -> Result<RenderedPrompt, RenderError> {
     let context = resolve_vars(prompt, vars)?;
+    let slots = slots(prompt);
+    let mut outputs = Vec::with_capacity(slots.len());
+    for slot in &slots {
+        let template = match templates {
+            Templates::Compiled => env.get_template(&template_name(slot.i, slot.j)),
+            Templates::FromSource => env.template_from_str(slot.text),
+        };
+        let output = template.and_then(|template| crate::template::render(&template, &context));
+        outputs.push(output.map_err(|err| failed(prompt, slot, &TemplateFailure::from(&err)))?);
+    }
+    assemble(prompt, &context, outputs, hash)
+}
+
+/// One template of a prompt: message `i` (part `j`) and its text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot<'a> {
+    pub i: usize,
+    pub j: Option<usize>,
+    pub text: &'a str,
+}
+
+/// Every template of `prompt`'s messages in order; placeholders have none.
+pub(crate) fn slots(prompt: &LoadedPrompt) -> Vec<Slot<'_>> {
+    let messages = prompt.file.messages.iter().enumerate();
+    let templated = messages.filter(|(_, message)| PromptFile::placeholder(message).is_none());
+    templated
+        .flat_map(|(i, message)| message_templates(message).into_iter().map(move |(j, text)| Slot { i, j, text }))
+        .collect()
+}
+
+/// The rendered prompt from the outputs of [`slots`] (in their order) and the placeholders'
+/// values in `context`.
+pub(crate) fn assemble(
+    prompt: &LoadedPrompt,
+    context: &Vars,
+    outputs: Vec<String>,
+    hash: String,
+) -> Result<RenderedPrompt, RenderError> {
+    let mut outputs = outputs.into_iter();
+    let mut next = || outputs.next().expect("invariant: one output per slot");
     let mut messages = Vec::with_capacity(prompt.file.messages.len());
-    for (i, message) in prompt.file.messages.iter().enumerate() {
+    for message in &prompt.file.messages {
         if let Some(name) = PromptFile::placeholder(message) {
             messages.extend(placeholder_messages(prompt, name, context.get(name))?);
             continue;
         }
-        let render_one = |j: Option<usize>, text: &str| -> Result<String, RenderError> {
-            let template = match templates {
-                Templates::Compiled => env.get_template(&template_name(i, j)),
-                Templates::FromSource => env.template_from_str(text),
-            };
-            template
-                .and_then(|template| crate::template::render(&template, &context))
-                .map_err(|err| template_error(prompt, i, j, &err).into())
-        };
         let content = match &message.content {
-            Content::Text(text) => Content::Text(render_one(None, text)?),
+            Content::Text(_) => Content::Text(next()),
             Content::Parts(parts) => Content::Parts(
                 parts
                     .iter()
-                    .enumerate()
-                    .map(|(j, part)| match part {
-                        Part::Text(t) => render_one(Some(j), t).map(Part::Text),
-                        Part::Image(t) => render_one(Some(j), t).map(|s| Part::Image(s.trim().to_owned())),
+                    .map(|part| match part {
+                        Part::Text(_) => Part::Text(next()),
+                        Part::Image(_) => Part::Image(next().trim().to_owned()),
                     })
-                    .collect::<Result<_, _>>()?,
+                    .collect(),
             ),
         };
         messages.push(Message { role: message.role, content });
@@ -265,6 +295,11 @@ fn render_in(
         model: prompt.file.model.clone(),
         response_schema: prompt.file.response_schema.clone(),
     })
+}
+
+/// The error of a render that failed in `slot`.
+pub(crate) fn failed(prompt: &LoadedPrompt, slot: &Slot<'_>, failure: &TemplateFailure) -> RenderError {
+    RenderError::Template(template_error(prompt, slot.i, slot.j, failure))
 }
 
 /// The messages a placeholder's value holds (none for an absent or `null` value).
@@ -308,7 +343,7 @@ pub fn check_vars(prompt: &LoadedPrompt, vars: &Vars) -> Result<(), RenderError>
 }
 
 /// Declared variables with their values: given, else default; checked against type and enum.
-fn resolve_vars(prompt: &LoadedPrompt, vars: &Vars) -> Result<Vars, RenderError> {
+pub(crate) fn resolve_vars(prompt: &LoadedPrompt, vars: &Vars) -> Result<Vars, RenderError> {
     let mut context = Vars::new();
     for (name, spec) in &prompt.file.variables {
         let value = match vars.get(name).or(spec.default.as_ref()) {
@@ -348,8 +383,13 @@ fn resolve_vars(prompt: &LoadedPrompt, vars: &Vars) -> Result<Vars, RenderError>
 /// The minijinja environment for one prompt: strict undefined, no auto-escaping (prompts are
 /// not HTML), and includes resolved from the prompt's own partial set.
 fn environment(prompt: &LoadedPrompt) -> Environment<'static> {
+    environment_with(prompt.partials.clone())
+}
+
+/// A bounded environment that includes `partials` by name.
+pub(crate) fn environment_with(partials: PartialSet) -> Environment<'static> {
     let mut env = crate::template::environment();
-    let partials = Arc::new(prompt.partials.clone());
+    let partials = Arc::new(partials);
     env.set_loader(move |name| Ok(partials.get(name).cloned()));
     env
 }
@@ -379,7 +419,7 @@ pub(crate) fn used_variables(prompt: &LoadedPrompt) -> Result<BTreeSet<String>, 
             continue;
         }
         for (j, text) in message_templates(message) {
-            let template = env.template_from_str(text).map_err(|err| template_error(prompt, i, j, &err))?;
+            let template = env.template_from_str(text).map_err(|err| template_error(prompt, i, j, &(&err).into()))?;
             used.extend(template.undeclared_variables(false));
         }
     }
@@ -396,8 +436,37 @@ pub(crate) fn used_variables(prompt: &LoadedPrompt) -> Result<BTreeSet<String>, 
     Ok(used)
 }
 
-/// A minijinja error in message `i` (part `j`) mapped to a place in the prompt file.
-fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &minijinja::Error) -> PromptError {
+/// What went wrong in one template: the parts of minijinja's error that the messages use, apart
+/// from it so that a render in another process (the server's sandbox) reads as one in this one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TemplateFailure {
+    /// minijinja's description of the error's kind.
+    pub kind: String,
+    /// Whether a variable was undefined.
+    pub undefined: bool,
+    /// Whether one of the render's bounds ([`crate::template`]) stopped it.
+    pub limit: bool,
+    pub detail: Option<String>,
+    /// The template (a partial's name) the error is in.
+    pub name: Option<String>,
+    pub line: Option<usize>,
+}
+
+impl From<&minijinja::Error> for TemplateFailure {
+    fn from(err: &minijinja::Error) -> Self {
+        Self {
+            kind: err.kind().to_string(),
+            undefined: err.kind() == minijinja::ErrorKind::UndefinedError,
+            limit: crate::template::is_limit(err),
+            detail: err.detail().map(ToOwned::to_owned),
+            name: err.name().map(ToOwned::to_owned),
+            line: err.line(),
+        }
+    }
+}
+
+/// A failed template in message `i` (part `j`) mapped to a place in the prompt file.
+fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &TemplateFailure) -> PromptError {
     let index = i.to_string();
     let part = j.map(|j| j.to_string());
     let mut path = vec!["messages", index.as_str(), "content"];
@@ -410,14 +479,13 @@ fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &minij
         let line = prompt.source.lines().nth(l.line - 1).unwrap_or_default();
         line.trim_end().ends_with(['|', '>', '-', '+'])
     });
-    let location = match (base, err.line()) {
+    let location = match (base, err.line) {
         (Some(base), Some(line)) => Some(Location { line: base.line + line - 1 + usize::from(block), column: 1 }),
         (base, _) => base,
     };
     let mut hints = Vec::new();
-    let mut message =
-        format!("template error: {}", err.detail().map_or_else(|| err.kind().to_string(), ToOwned::to_owned));
-    if err.kind() == minijinja::ErrorKind::UndefinedError {
+    let mut message = format!("template error: {}", err.detail.as_deref().unwrap_or(&err.kind));
+    if err.undefined {
         let declared: Vec<&String> = prompt.file.variables.keys().collect();
         // minijinja does not name what was undefined; the template's own variables do.
         let undeclared: Vec<String> = used_variables(prompt)
@@ -429,14 +497,14 @@ fn template_error(prompt: &LoadedPrompt, i: usize, j: Option<usize>, err: &minij
         }
         hints.push(format!("declared variables: {}", list_names(&declared)));
     }
-    if crate::template::is_limit(err) {
+    if err.limit {
         hints.push(format!(
             "rendering is bounded ({} instructions, {} MiB of text): loop over less data, or split the prompt",
             crate::template::FUEL,
             crate::template::MAX_OUTPUT >> 20
         ));
     }
-    if let Some(name) = err.name().filter(|n| prompt.partials.contains_key(*n)) {
+    if let Some(name) = err.name.as_deref().filter(|n| prompt.partials.contains_key(*n)) {
         hints.extend(did_you_mean(name, prompt.partials.keys().map(String::as_str)));
     }
     PromptError::Invalid { path: PathBuf::from(&prompt.origin), location, message, hints }

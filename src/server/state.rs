@@ -16,7 +16,7 @@ use super::listen::ConnectionLimits;
 use super::metrics::Metrics;
 use crate::access::Scope;
 use crate::gateway::{Connections, HostPolicy, Pool, TraceWriter};
-use crate::prompt::Label;
+use crate::prompt::{Label, RenderSandbox};
 use crate::registry::Registry;
 use crate::secret::SecretString;
 use crate::store::Store;
@@ -59,6 +59,10 @@ pub struct ServerConfig {
     /// Whether a gateway request may name a model as `kind:model` (`openai:gpt-4o`), served on
     /// the key and endpoint of the project's connection of that kind (`--allow-kind-models`).
     pub kind_models: bool,
+    /// Where the gateway renders managed prompts: in worker processes bounded in memory and time
+    /// (what `promptops serve` sets up), or in this process with only the template's fuel and
+    /// output bounds (`None`: for tests and embedders that trust every prompt's author).
+    pub render_sandbox: Option<Arc<RenderSandbox>>,
 }
 
 /// Shared by every handler; cheap to clone.

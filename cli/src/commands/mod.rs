@@ -54,6 +54,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::Serve(args) => serve::serve(*args, ctx).await,
         Command::Migrate(args) => serve::migrate(args, ctx).await,
         Command::RotateMasterKey(args) => serve::rotate(args, ctx).await,
+        Command::RenderWorker(_) => unreachable!("main runs the render worker before any runtime starts"),
         Command::Traces(args) => traces::run(args, ctx).await,
         Command::Workflow(command) => workflow::run(command, ctx).await,
         Command::Remote(command) => remote::run(command, ctx),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use promptops::env;
+use promptops::prompt::{RenderSandbox, SandboxLimits, WorkerCommand};
 use promptops::secret::SecretString;
 use promptops::server::auth::{JwtKeys, JwtSettings};
 use promptops::server::client::parse_networks;
@@ -103,6 +104,22 @@ pub struct ServeArgs {
     /// endpoint of the project's connection of that kind.
     #[arg(long = "allow-kind-models", env = env::ALLOW_KIND_MODELS)]
     pub allow_kind_models: bool,
+    /// Processes that render managed prompts (renders at once; more wait their turn).
+    #[arg(long, env = env::RENDER_WORKERS, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub render_workers: u64,
+    /// Longest one render of a managed prompt may take, in milliseconds; its worker is then killed.
+    #[arg(long, env = env::RENDER_TIMEOUT_MS, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub render_timeout_ms: u64,
+    /// The most memory a render worker may hold, in MiB; a render that needs more is stopped.
+    #[arg(long, env = env::RENDER_MEMORY_MIB, default_value_t = 512, value_parser = clap::value_parser!(u64).range(64..))]
+    pub render_memory_mib: u64,
+}
+
+/// Arguments of the hidden `promptops render-worker`.
+#[derive(Debug, Args)]
+pub struct RenderWorkerArgs {
+    /// The data-size limit, in bytes (the sandbox appends it).
+    pub memory: u64,
 }
 
 /// Flags of `promptops rotate-master-key`.
@@ -154,6 +171,9 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         master_key_file,
         allow_provider_hosts,
         allow_kind_models,
+        render_workers,
+        render_timeout_ms,
+        render_memory_mib,
     } = args;
     init_logs(&log, &log_format)?;
     let secret = jwt_secret_from(jwt_secret, jwt_secret_file)?;
@@ -207,11 +227,23 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         master_key: master_key.map(Arc::new),
         allowed_provider_hosts: allow_provider_hosts.into_iter().filter(|h| !h.trim().is_empty()).collect(),
         kind_models: allow_kind_models,
+        render_sandbox: Some(Arc::new(render_sandbox(SandboxLimits {
+            workers: usize::try_from(render_workers).unwrap_or(1),
+            timeout: Duration::from_millis(render_timeout_ms),
+            memory: render_memory_mib << 20,
+        })?)),
     };
     let state = AppState::new(Arc::clone(&store), config);
     server::serve(listeners, state, shutdown, Duration::from_secs(request_timeout)).await?;
     tracing::info!("stopped");
     Ok(ExitStatus::Success)
+}
+
+/// The sandbox that renders managed prompts in `promptops render-worker` processes (this binary).
+fn render_sandbox(limits: SandboxLimits) -> anyhow::Result<RenderSandbox> {
+    let program = std::env::current_exe()
+        .map_err(|err| usage(format!("cannot find this executable for the render workers: {err}"), &[]))?;
+    Ok(RenderSandbox::new(WorkerCommand { program, args: vec!["render-worker".into()] }, limits))
 }
 
 /// The API's listening socket and the metrics one, if any.

@@ -22,6 +22,7 @@ mod readme;
 mod registry;
 mod remote;
 mod remote_conflicts;
+mod render_sandbox;
 mod run;
 mod serve;
 mod terminal;

@@ -9,6 +9,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 const ADMIN_TOKEN: &str = "pot_bootstrap-secret-from-the-environment";
 const JWT_SECRET: &str = "jwt-secret-never-logged-0123456789abcdef";
 
@@ -249,4 +251,57 @@ fn sigterm_sent_as_soon_as_it_says_listening_stops_it_cleanly() {
     let (status, logs) = Serving::start(serve_on(&url)).stop();
     assert!(status.success(), "{status}: {logs}");
     assert!(logs.contains("\"stopped\""), "it shut down through its handler: {logs}");
+}
+
+/// A minimal HTTP/1.1 request with a JSON body; returns the status and the body as JSON.
+fn send(addr: &str, method: &str, path: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+#[test]
+fn a_managed_prompt_that_builds_gigabytes_is_stopped_and_the_gateway_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = serve_on(&format!("sqlite://{}", dir.path().join("server.db").display()));
+    command.args(["--render-memory-mib", "128"]).env("PROMPTOPS_ADMIN_TOKEN", ADMIN_TOKEN);
+    let serving = Serving::start(command).answering();
+    let addr = serving.addr.clone();
+    let (status, tenant) = send(&addr, "POST", "/api/v1/tenants", ADMIN_TOKEN, &json!({"id": "acme", "admin": "root"}));
+    assert_eq!(status, 201, "{tenant}");
+    let admin = tenant["admin_token"]["token"].as_str().expect("token");
+    assert_eq!(send(&addr, "POST", "/api/v1/projects", admin, &json!({"id": "web"})).0, 201);
+    let bomb = r#"{{ ("a" * 1000) | replace("a", "a" * 1000) | replace("a", "a" * 1000) | length }}"#;
+    for (name, content) in [("bomb", bomb), ("fine", "{{ 6 * 7 }}")] {
+        let source = format!("model: fast\nmessages:\n  - role: user\n    content: '{content}'\n");
+        let path = format!("/api/v1/projects/web/prompts/{name}");
+        let (status, body) = send(&addr, "POST", &path, admin, &json!({ "source": source }));
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, created) = send(&addr, "POST", "/api/v1/projects/web/gateway/keys", admin, &json!({"limits": {}}));
+    assert_eq!(status, 201, "{created}");
+    let key = created["key"].as_str().expect("key");
+    let chat =
+        |prompt: &str| send(&addr, "POST", "/v1/chat/completions", key, &json!({"model": prompt, "messages": []}));
+
+    let (status, body) = chat("prompt:bomb@latest");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "prompt_render_limit", "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.starts_with("rendering prompt `bomb` needed more than 128 MiB and was stopped"), "{message}");
+    // The next render gets past the sandbox: what stops it is the missing connection.
+    let (status, body) = chat("prompt:fine@latest");
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("model_not_found")), "{body}");
+
+    let (status, logs) = serving.stop();
+    assert!(status.success(), "{logs}");
 }

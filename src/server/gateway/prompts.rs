@@ -4,6 +4,7 @@
 //! NAME@LABEL`; variables come in `prompt_variables`. A label is resolved from the server's label
 //! cache (no database read; a move clears it), the stored version is parsed once per content
 //! hash, and it is rendered strictly: a missing variable is a 400 that names it, before any call.
+//! `promptops serve` renders in its sandbox's worker processes (bounded in memory and time).
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -14,8 +15,10 @@ use serde_json::Value;
 
 use super::KeyCaller;
 use super::wire::{OpenAiError, image};
+use crate::error::Diagnostic;
 use crate::prompt::{
-    LoadedPrompt, PromptRef, RenderError, RenderedPrompt, Selector, Vars, compose_prompt, has_references, render,
+    LoadedPrompt, PromptRef, RenderError, RenderedPrompt, SandboxError, Selector, Vars, compose_prompt, has_references,
+    render,
 };
 use crate::provider::{ChatMessage, ChatPart, rendered_messages};
 use crate::server::error::ApiError;
@@ -148,7 +151,10 @@ pub async fn resolve(
         })?;
         loaded = Arc::new(composed);
     }
-    let rendered = render(&loaded, &variables).map_err(render_error)?;
+    let rendered = match &state.config.render_sandbox {
+        Some(sandbox) => sandbox.render(&loaded, &variables).await.map_err(sandbox_error)?,
+        None => render(&loaded, &variables).map_err(render_error)?,
+    };
     Ok(Managed { version, label, rendered, variables })
 }
 
@@ -164,6 +170,21 @@ fn parsed(state: &AppState, version: &VersionRecord) -> Result<Arc<LoadedPrompt>
     let loaded = Arc::new(loaded);
     cache.put(version.meta.hash.clone(), Arc::clone(&loaded));
     Ok(loaded)
+}
+
+fn sandbox_error(err: SandboxError) -> OpenAiError {
+    let message = err.to_string();
+    match err {
+        SandboxError::Render(err) => render_error(err),
+        SandboxError::TimedOut { .. } | SandboxError::OutOfMemory { .. } => {
+            let hint = err.hints().join("; ");
+            OpenAiError::invalid("prompt", "prompt_render_limit", format!("{message}; {hint}"))
+        }
+        SandboxError::Worker(_) => {
+            tracing::error!(error = %message, "the render sandbox failed");
+            OpenAiError::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal_error", "internal error")
+        }
+    }
 }
 
 fn render_error(err: RenderError) -> OpenAiError {

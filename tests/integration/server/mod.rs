@@ -194,6 +194,9 @@ pub fn config() -> ServerConfig {
         // The stub LLM listens on loopback; the SSRF tests build a config without this.
         allowed_provider_hosts: vec!["127.0.0.1".to_owned()],
         kind_models: false,
+        // Renders in this process: the sandbox's workers are the `promptops` binary, and
+        // cli/tests/cli/render_sandbox.rs tests them through it.
+        render_sandbox: None,
     }
 }
 
