@@ -453,3 +453,25 @@ fn an_eval_target_is_composed_from_its_references_and_takes_their_variables() {
         broken.snapshot()
     );
 }
+
+#[test]
+fn a_bare_eval_leaves_out_manual_suites_and_runs_them_when_named() {
+    let project = examples();
+    let bare = eval(&project, &["eval"], &[]);
+    let stdout = bare.ok();
+    assert!(stdout.contains("all 6 suites passed") && !stdout.contains("regressions-demo"), "{stdout}");
+    let named = eval(&project, &["eval", "regressions-demo"], &[]);
+    named.fails_with(1); // its cases fail on purpose
+    assert!(named.snapshot().contains("regressions-demo — "), "{}", named.snapshot());
+}
+
+#[test]
+fn a_bare_eval_reports_a_manual_suite_that_has_problems_instead_of_leaving_it_out() {
+    let project = examples();
+    project.write(
+        "eval-suites/broken-demo.yaml",
+        "manual: true\ntargets: [support/triage]\ntests:\n  - vars: { ticket: x }\n    asert: []\n",
+    );
+    let stderr = eval(&project, &["eval"], &[]).fails_with(2).to_owned();
+    assert!(stderr.contains("eval-suites/broken-demo.yaml:5:5"), "the problem is named where it is: {stderr}");
+}

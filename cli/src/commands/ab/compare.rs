@@ -159,7 +159,7 @@ async fn plan_arms(
             ],
         ));
     };
-    let path = suites(ctx, project, std::slice::from_ref(name), None)?.into_iter().next();
+    let path = suites(ctx, project, std::slice::from_ref(name), None)?.into_iter().next().map(|c| c.path);
     let path = path.ok_or_else(|| usage(format!("no suite `{name}`"), &[]))?;
     let suite = LoadedSuite::read(&project.root, &path)
         .map_err(|err| report_all(ctx, &[err], "the suite has problems; no model was called".to_owned()))?;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use promptops::config::{CONFIG_FILE, Project};
 use promptops::eval::compare::BaselineCheck;
 use promptops::eval::report::{RunReport, build, for_each_result};
-use promptops::eval::suite::LoadedSuite;
 use promptops::eval::{Cancel, EvalError, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner, Subset};
 use promptops::git::{Changes, staged_tree};
 use promptops::promptfoo::output::PromptLabels;
@@ -19,7 +18,7 @@ use promptops::store::{RunRecord, RunStatus};
 use promptops::yaml::YamlError;
 
 use super::backend::{BackendOptions, backend, workflows};
-use super::select::{ChangeFilter, suites};
+use super::select::{ChangeFilter, Chosen, suites};
 use super::upload::upload_run;
 use super::{RunArgs, parse_rate};
 use crate::commands::workspace::report_all;
@@ -214,12 +213,12 @@ pub(crate) async fn execute(
         }
         None => None,
     };
-    let paths = match (&resumed, paths) {
-        (Some(run), _) => vec![project.root.join(&run.draft.suite_path)],
-        (None, Some(paths)) => paths,
+    let chosen = match (&resumed, paths) {
+        (Some(run), _) => vec![Chosen::unread(project.root.join(&run.draft.suite_path))],
+        (None, Some(paths)) => paths.into_iter().map(Chosen::unread).collect(),
         (None, None) => suites(ctx, &project, &args.suites, change_filter(args).as_ref())?,
     };
-    if paths.is_empty() {
+    if chosen.is_empty() {
         ctx.printer.status("no eval suite is affected by the changes");
         return Ok(ExitStatus::Success);
     }
@@ -231,7 +230,7 @@ pub(crate) async fn execute(
         workflows: Some(&workflows),
         overrides: &settings.overrides,
     };
-    let plans = plan_all(ctx, &project, &paths, &input).await?;
+    let plans = plan_all(ctx, &project, chosen, &input).await?;
     let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
     let mut runs = Vec::with_capacity(plans.len());
     for plan in plans {
@@ -267,14 +266,14 @@ fn change_filter(args: &RunArgs) -> Option<ChangeFilter> {
 pub(crate) async fn plan_all(
     ctx: &Context,
     project: &Project,
-    paths: &[PathBuf],
+    chosen: Vec<Chosen>,
     input: &PlanInput<'_>,
 ) -> anyhow::Result<Vec<Plan>> {
     let mut plans = Vec::new();
     let mut problems: Vec<YamlError> = Vec::new();
-    for path in paths {
+    for suite in chosen {
         // Every problem of the file's shape, and then those planning finds in what remains.
-        let (suite, found) = LoadedSuite::read_all(&project.root, path);
+        let (suite, found) = suite.read(project);
         problems.extend(found);
         let Some(suite) = suite else { continue };
         match promptops::eval::plan(&suite, input).await {

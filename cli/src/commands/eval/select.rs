@@ -8,6 +8,7 @@ use promptops::eval::EvalError;
 use promptops::eval::changed::affected_suites;
 use promptops::eval::suite::{LoadedSuite, suite_files};
 use promptops::git::{Changes, changed_files};
+use promptops::yaml::YamlError;
 
 use crate::context::Context;
 use crate::diagnose::DiagnoseExt;
@@ -19,13 +20,35 @@ pub struct ChangeFilter {
     pub changes: Changes,
 }
 
+/// A suite file chosen to run, with what reading it found if choosing it took a read: a
+/// 10,000-case suite is parsed once, not once to see whether it is `manual` and again to plan.
+#[derive(Debug)]
+pub struct Chosen {
+    /// The suite file.
+    pub path: PathBuf,
+    /// [`LoadedSuite::read_all`]'s result, when it was read.
+    pub read: Option<(Option<LoadedSuite>, Vec<YamlError>)>,
+}
+
+impl Chosen {
+    /// A suite file not read yet.
+    pub fn unread(path: PathBuf) -> Self {
+        Self { path, read: None }
+    }
+
+    /// The suite and every problem of its shape, read now unless it was read when chosen.
+    pub fn read(self, project: &Project) -> (Option<LoadedSuite>, Vec<YamlError>) {
+        self.read.unwrap_or_else(|| LoadedSuite::read_all(&project.root, &self.path))
+    }
+}
+
 /// The suite files to run.
 pub fn suites(
     ctx: &Context,
     project: &Project,
     names: &[String],
     filter: Option<&ChangeFilter>,
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> anyhow::Result<Vec<Chosen>> {
     let dir = project.suites_dir();
     let all = suite_files(&dir)?;
     let mut chosen = Vec::new();
@@ -35,15 +58,16 @@ pub fn suites(
             return Err(EvalError::NoSuites { dir: project.relative(&dir).to_path_buf() }).diag();
         }
         for path in all.iter() {
-            // A suite that does not parse is kept so that planning reports it.
-            let manual = LoadedSuite::read(&project.root, path).is_ok_and(|s| s.file.manual);
+            let (suite, problems) = LoadedSuite::read_all(&project.root, path);
+            // A suite with problems is kept so that planning reports them.
+            let manual = problems.is_empty() && suite.as_ref().is_some_and(|s| s.file.manual);
             if !manual {
-                chosen.push(path.clone());
+                chosen.push(Chosen { path: path.clone(), read: Some((suite, problems)) });
             }
         }
     } else {
         for name in names {
-            chosen.push(find(project, &all, name)?);
+            chosen.push(Chosen::unread(find(project, &all, name)?));
         }
     }
     let Some(filter) = filter else { return Ok(chosen) };
@@ -57,11 +81,13 @@ pub fn suites(
             Err(_) => path,
         })
         .collect();
-    let affected = affected_suites(project, &chosen, &changed);
+    let paths: Vec<PathBuf> = chosen.iter().map(|c| c.path.clone()).collect();
+    let affected = affected_suites(project, &paths, &changed);
     for a in &affected {
         ctx.printer.detail(&format!("{}: {}", project.relative(&a.path).display(), a.because));
     }
-    Ok(affected.into_iter().map(|a| a.path).collect())
+    chosen.retain(|c| affected.iter().any(|a| a.path == c.path));
+    Ok(chosen)
 }
 
 fn find(project: &Project, all: &[PathBuf], name: &str) -> anyhow::Result<PathBuf> {

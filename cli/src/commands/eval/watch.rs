@@ -44,7 +44,7 @@ pub async fn watch(args: &RunArgs, settings: &Settings, ctx: &Context, cancel: &
         // The configuration may have changed too: the project is opened anew for every round,
         // and a promptops.yaml or suite that no longer reads is reported like a failed round.
         let opened = ctx.project().and_then(|project| {
-            let chosen = suites(ctx, &project, &args.suites, None)?;
+            let chosen: Vec<_> = suites(ctx, &project, &args.suites, None)?.into_iter().map(|c| c.path).collect();
             Ok((project, chosen))
         });
         let (project, chosen) = match opened {
