@@ -36,6 +36,11 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 9, name: "run_owner", sql: include_str!("migrations/sqlite/0009_run_owner.sql") },
     Migration { version: 10, name: "result_duration", sql: include_str!("migrations/sqlite/0010_result_duration.sql") },
     Migration { version: 11, name: "gateway_slots", sql: include_str!("migrations/sqlite/0011_gateway_slots.sql") },
+    Migration {
+        version: 12,
+        name: "gateway_reservations",
+        sql: include_str!("migrations/sqlite/0012_gateway_reservations.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -55,6 +60,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("migrations/postgres/0010_result_duration.sql"),
     },
     Migration { version: 11, name: "gateway_slots", sql: include_str!("migrations/postgres/0011_gateway_slots.sql") },
+    Migration {
+        version: 12,
+        name: "gateway_reservations",
+        sql: include_str!("migrations/postgres/0012_gateway_reservations.sql"),
+    },
 ];
 
 /// Where a database's schema stands against what this build knows.

@@ -64,18 +64,18 @@ fn decode_key(row: &Row) -> Result<GatewayKeyRecord, StoreError> {
 
 const SETTLE: &str = "UPDATE gateway_meters SET
     tpm_tat = tpm_tat + $3::BIGINT,
-    day_reserved = CASE WHEN day = $4::BIGINT
-        THEN GREATEST(day_reserved - CASE WHEN day = $5::BIGINT THEN $6::BIGINT ELSE 0 END, 0) ELSE 0 END,
-    day_spent = CASE WHEN day = $4::BIGINT THEN day_spent ELSE 0 END + $7::BIGINT,
+    day_spent = CASE WHEN day = $4::BIGINT THEN day_spent ELSE 0 END + $5::BIGINT,
     day = $4::BIGINT,
-    month_reserved = CASE WHEN month = $8::BIGINT
-        THEN GREATEST(month_reserved - CASE WHEN month = $9::BIGINT THEN $6::BIGINT ELSE 0 END, 0) ELSE 0 END,
-    month_spent = CASE WHEN month = $8::BIGINT THEN month_spent ELSE 0 END + $7::BIGINT,
-    month = $8::BIGINT
+    month_spent = CASE WHEN month = $6::BIGINT THEN month_spent ELSE 0 END + $5::BIGINT,
+    month = $6::BIGINT
     WHERE tenant_id = $1 AND key = $2";
 
-/// Gives a slot back to the leases of its holder.
-const RELEASE_SLOT: &str = "UPDATE gateway_slots SET in_flight = GREATEST(in_flight - 1, 0)
+/// Gives a slot ($4: 1 or 0) and a reservation ($5, of the day $6 and the month $7 it was
+/// made in) back to the leases of their holder.
+const RELEASE: &str = "UPDATE gateway_slots SET
+    in_flight = GREATEST(in_flight - $4::BIGINT, 0),
+    day_reserved = CASE WHEN day = $6::BIGINT THEN GREATEST(day_reserved - $5::BIGINT, 0) ELSE day_reserved END,
+    month_reserved = CASE WHEN month = $7::BIGINT THEN GREATEST(month_reserved - $5::BIGINT, 0) ELSE month_reserved END
     WHERE tenant_id = $1 AND key = $2 AND holder = $3";
 
 const INSERT_TRACE: &str = "INSERT INTO gateway_traces (tenant_id, project_id, trace_id, at, key_id, prompt,
@@ -408,33 +408,24 @@ impl GatewayStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         let settle = tx.prepare_cached(SETTLE).await.map_err(backend)?;
-        let release = tx.prepare_cached(RELEASE_SLOT).await.map_err(backend)?;
+        let release = tx.prepare_cached(RELEASE).await.map_err(backend)?;
         let insert = tx.prepare_cached(INSERT_TRACE).await.map_err(backend)?;
         // Settlements run in order (two may touch one row); traces are pipelined in one round trip.
         for (scope, s) in settles {
             let (now_day, admit_day) = (meter::day_of(s.now), meter::day_of(s.admitted_at));
             let (now_month, admit_month) = (meter::month_of(s.now), meter::month_of(s.admitted_at));
             for meter_scope in &s.scopes {
-                if meter_scope.max_parallel.is_some() {
-                    tx.execute(&release, &[&scope.tenant(), &meter_scope.key, &s.holder]).await.map_err(backend)?;
+                let slot = i64::from(meter_scope.max_parallel.is_some());
+                if slot == 1 || meter_scope.daily.is_some() || meter_scope.monthly.is_some() {
+                    let (tenant, key, holder) = (scope.tenant(), &meter_scope.key, &s.holder);
+                    let params: [&(dyn ToSql + Sync); 7] =
+                        [&tenant, key, holder, &slot, &s.estimate.0, &admit_day, &admit_month];
+                    tx.execute(&release, &params).await.map_err(backend)?;
                 }
                 let correction = meter::tpm_correction(s, meter_scope.tpm);
-                tx.execute(
-                    &settle,
-                    &[
-                        &scope.tenant(),
-                        &meter_scope.key,
-                        &correction,
-                        &now_day,
-                        &admit_day,
-                        &s.estimate.0,
-                        &s.cost.0,
-                        &now_month,
-                        &admit_month,
-                    ],
-                )
-                .await
-                .map_err(backend)?;
+                let params: [&(dyn ToSql + Sync); 6] =
+                    [&scope.tenant(), &meter_scope.key, &correction, &now_day, &s.cost.0, &now_month];
+                tx.execute(&settle, &params).await.map_err(backend)?;
             }
         }
         let rows: Vec<TraceParams> = traces.iter().map(TraceParams::of).collect::<Result<_, _>>()?;

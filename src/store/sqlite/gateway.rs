@@ -70,7 +70,7 @@ fn decode_key(raw: RawKey) -> Result<GatewayKeyRecord, StoreError> {
 
 const KEY_COLUMNS: &str = "token_id, tenant_id, project_id, spec, created_by, created_at";
 
-const METER_COLUMNS: &str = "rpm_tat, tpm_tat, day, day_spent, day_reserved, month, month_spent, month_reserved";
+const METER_COLUMNS: &str = "rpm_tat, tpm_tat, day, day_spent, month, month_spent";
 
 /// A scope's meter as stored, without its reservations: they belonged to the calls of the
 /// process that made them.
@@ -87,8 +87,8 @@ fn read_meter(tx: &Transaction<'_>, tenant: &str, key: &str) -> Result<MeterStat
                 day: row.get(2)?,
                 day_spent: row.get(3)?,
                 day_reserved: 0,
-                month: row.get(5)?,
-                month_spent: row.get(6)?,
+                month: row.get(4)?,
+                month_spent: row.get(5)?,
                 month_reserved: 0,
             })
         })
@@ -99,23 +99,12 @@ fn read_meter(tx: &Transaction<'_>, tenant: &str, key: &str) -> Result<MeterStat
 
 fn write_meter(tx: &Transaction<'_>, tenant: &str, key: &str, m: &MeterState) -> Result<(), StoreError> {
     tx.prepare_cached(&format!(
-        "INSERT INTO gateway_meters (tenant_id, key, {METER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        "INSERT INTO gateway_meters (tenant_id, key, {METER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (tenant_id, key) DO UPDATE SET rpm_tat = ?3, tpm_tat = ?4, day = ?5,
-         day_spent = ?6, day_reserved = ?7, month = ?8, month_spent = ?9, month_reserved = ?10"
+         day_spent = ?6, month = ?7, month_spent = ?8"
     ))
     .map_err(backend)?
-    .execute(params![
-        tenant,
-        key,
-        m.rpm_tat,
-        m.tpm_tat,
-        m.day,
-        m.day_spent,
-        m.day_reserved,
-        m.month,
-        m.month_spent,
-        m.month_reserved
-    ])
+    .execute(params![tenant, key, m.rpm_tat, m.tpm_tat, m.day, m.day_spent, m.month, m.month_spent])
     .map_err(backend)?;
     Ok(())
 }

@@ -1,6 +1,6 @@
-//! Conformance cases of [`GatewayStore`]'s slots: a slot of `max_parallel` is leased to the replica
-//! holding it, so a dead replica's slots come back when its lease ends, while a live replica,
-//! renewing its leases, keeps its own.
+//! Conformance cases of [`GatewayStore`]'s leases: a slot of `max_parallel` and a budget
+//! reservation are leased to the replica holding them, so a dead replica's come back when its
+//! lease ends, while a live replica, renewing its leases, keeps its own.
 
 use chrono::{DateTime, Duration, Utc};
 use pretty_assertions::assert_eq;
@@ -89,4 +89,67 @@ pub async fn a_live_replica_keeps_its_slot_while_it_renews_and_gives_it_back_whe
     };
     b.store.gateway_flush(&[], &[(tenant, settle)]).await.expect("settle");
     assert_eq!(admit(&b, "replica_other", at).await, Admission::Admitted, "a settled call gives its slot back");
+}
+
+/// A daily budget of 100 µ$ and calls estimated at 60: one reservation fits, two do not.
+fn budget() -> Vec<MeterScope> {
+    vec![MeterScope {
+        key: "project:web".into(),
+        rpm: None,
+        tpm: None,
+        max_parallel: None,
+        daily: Some(Micros(100)),
+        monthly: None,
+    }]
+}
+
+async fn reserve(b: &Backend, holder: &str, now: DateTime<Utc>) -> Admission {
+    let request = MeterRequest { scopes: budget(), tokens: 10, estimate: Micros(60), now, holder: holder.to_owned() };
+    b.store.gateway_admit(&acme(), &request).await.expect("admit")
+}
+
+fn refused_for_budget(outcome: &Admission) -> bool {
+    matches!(outcome, Admission::Refused { limit: MeterLimit::Daily, .. })
+}
+
+pub async fn a_dead_replicas_reservation_comes_back_when_its_lease_ends(b: Backend) {
+    // Mid-day, so that a lease later is the same day.
+    let now = Utc::now().date_naive().and_hms_opt(12, 0, 0).expect("noon").and_utc();
+    assert_eq!(reserve(&b, "replica_dead", now).await, Admission::Admitted);
+    assert!(refused_for_budget(&reserve(&b, "replica_live", now).await), "the budget is reserved");
+    let almost = now + lease() - Duration::seconds(1);
+    b.store.gateway_renew("replica_live", almost).await.expect("renew");
+    assert!(refused_for_budget(&reserve(&b, "replica_live", almost).await), "reserved until the lease ends");
+    let after = now + lease() + Duration::seconds(1);
+    b.store.gateway_renew("replica_live", after).await.expect("renew");
+    assert_eq!(
+        reserve(&b, "replica_live", after).await,
+        Admission::Admitted,
+        "the dead replica's reservation came back"
+    );
+    assert!(refused_for_budget(&reserve(&b, "replica_other", after).await), "now the live replica's");
+}
+
+pub async fn a_settled_reservation_becomes_spend_and_its_lease_no_longer_holds_it(b: Backend) {
+    let now = Utc::now().date_naive().and_hms_opt(12, 0, 0).expect("noon").and_utc();
+    assert_eq!(reserve(&b, "replica_live", now).await, Admission::Admitted);
+    let settle = MeterSettle {
+        scopes: budget(),
+        tokens_estimate: 10,
+        tokens: 10,
+        estimate: Micros(60),
+        cost: Micros(30),
+        admitted_at: now,
+        now,
+        holder: "replica_live".to_owned(),
+    };
+    b.store.gateway_flush(&[], &[(acme(), settle)]).await.expect("settle");
+    // 30 spent and nothing reserved: a call estimated at 60 fits, and then no other.
+    assert_eq!(reserve(&b, "replica_other", now).await, Admission::Admitted, "the reservation was released");
+    assert!(refused_for_budget(&reserve(&b, "replica_third", now).await), "30 spent + 60 reserved + 60 > 100");
+    // Past every lease, only the spend remains: the settled call is not forgotten with its lease.
+    let after = now + lease() * 2;
+    b.store.gateway_renew("replica_third", after).await.expect("renew");
+    assert_eq!(reserve(&b, "replica_third", after).await, Admission::Admitted, "30 + 60 fits");
+    assert!(refused_for_budget(&reserve(&b, "replica_fourth", after).await), "30 + 60 + 60 does not");
 }

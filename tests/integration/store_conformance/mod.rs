@@ -166,5 +166,7 @@ conformance!(
     experiments::concurrent_experiments_get_distinct_gapless_numbers,
     experiments::experiments_list_newest_first_below_a_bound,
     gateway::a_dead_replicas_slot_comes_back_when_its_lease_ends,
+    gateway::a_dead_replicas_reservation_comes_back_when_its_lease_ends,
+    gateway::a_settled_reservation_becomes_spend_and_its_lease_no_longer_holds_it,
     gateway::a_live_replica_keeps_its_slot_while_it_renews_and_gives_it_back_when_settled,
 );
