@@ -33,8 +33,21 @@ pub struct Built {
     direct: Arc<dyn Provider>,
     /// The same layers behind the response cache.
     cached: Arc<dyn Provider>,
+    /// The same layers storing answers in the cache without reading it.
+    refreshing: Arc<dyn Provider>,
     /// Its price, if the table (or its `pricing`) has one.
     pub price: Option<Price>,
+}
+
+impl Built {
+    /// Its provider, used with the response cache as `cache` says.
+    fn behind(&self, cache: CacheMode) -> &Arc<dyn Provider> {
+        match cache {
+            CacheMode::ReadWrite => &self.cached,
+            CacheMode::Off => &self.direct,
+            CacheMode::Refresh => &self.refreshing,
+        }
+    }
 }
 
 /// What answered a call.
@@ -122,7 +135,7 @@ impl ProjectPool {
         &self,
         id: &str,
         request: &ChatRequest,
-        cache: bool,
+        cache: CacheMode,
         mut on_piece: Option<OnPiece<'_>>,
     ) -> Result<Answer, GatewayError> {
         let first = self.get(id)?;
@@ -137,7 +150,7 @@ impl ProjectPool {
                 }
                 Err(err) => return Err(err),
             };
-            let provider = if cache { &built.cached } else { &built.direct };
+            let provider = built.behind(cache);
             let streamed = AtomicBool::new(false);
             let result = match on_piece.as_deref_mut() {
                 Some(sink) => {
@@ -162,9 +175,14 @@ impl ProjectPool {
     }
 
     /// Embeddings from `id`.
-    pub async fn embed(&self, id: &str, request: &EmbedRequest, cache: bool) -> Result<EmbedResponse, GatewayError> {
+    pub async fn embed(
+        &self,
+        id: &str,
+        request: &EmbedRequest,
+        cache: CacheMode,
+    ) -> Result<EmbedResponse, GatewayError> {
         let built = self.get(id)?;
-        let provider = if cache { &built.cached } else { &built.direct };
+        let provider = built.behind(cache);
         provider.embed(request).await.map_err(|err| GatewayError::Provider(Arc::new(err)))
     }
 }
@@ -298,15 +316,13 @@ impl Pool {
             cache_ttl: None,
         };
         let direct = crate::provider::layered(wire, &config, &context);
-        let cached: Arc<dyn Provider> = Arc::new(ResponseCache::new(
-            Arc::clone(&direct),
-            Some(Arc::clone(writer)),
-            CacheMode::ReadWrite,
-            None,
-            crate::provider::identity(&config),
-        ));
+        let behind_cache = |mode| -> Arc<dyn Provider> {
+            let identity = crate::provider::identity(&config);
+            Arc::new(ResponseCache::new(Arc::clone(&direct), Some(Arc::clone(writer)), mode, None, identity))
+        };
+        let (cached, refreshing) = (behind_cache(CacheMode::ReadWrite), behind_cache(CacheMode::Refresh));
         let free = matches!(config.kind, ProviderKind::Mock | ProviderKind::Echo);
         let price = if free { Some(Price::FREE) } else { config.model.as_deref().and_then(|m| prices.price(m)) };
-        Ok(Built { spec, direct, cached, price })
+        Ok(Built { spec, direct, cached, refreshing, price })
     }
 }

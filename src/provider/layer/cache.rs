@@ -29,6 +29,8 @@ pub enum CacheMode {
     ReadWrite,
     /// Neither read nor write (`--no-cache`, or no store).
     Off,
+    /// Store a new answer without reading: the caller wants a fresh one, and later readers too.
+    Refresh,
 }
 
 /// Wraps a provider with the response cache.
@@ -119,14 +121,18 @@ impl Provider for ResponseCache {
 
     async fn chat(&self, request: &ChatRequest, on_delta: Option<OnDelta<'_>>) -> Result<ChatResponse, ProviderError> {
         let start = Instant::now();
-        let (Some(writer), CacheMode::ReadWrite) = (&self.writer, self.mode) else {
+        let (Some(writer), CacheMode::ReadWrite | CacheMode::Refresh) = (&self.writer, self.mode) else {
             let mut response = self.inner.chat(request, on_delta).await?;
             response.latency = start.elapsed();
             return Ok(response);
         };
         let key = self.key(request);
         let mut warnings = Vec::new();
-        match self.lookup(writer, &key).await {
+        let found = match self.mode {
+            CacheMode::ReadWrite => self.lookup(writer, &key).await,
+            CacheMode::Off | CacheMode::Refresh => Ok(None),
+        };
+        match found {
             Ok(Some(mut hit)) => {
                 if let Some(on_delta) = on_delta {
                     on_delta(&hit.text);
@@ -146,13 +152,14 @@ impl Provider for ResponseCache {
     }
 
     async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
-        let (Some(writer), CacheMode::ReadWrite) = (&self.writer, self.mode) else {
+        let (Some(writer), CacheMode::ReadWrite | CacheMode::Refresh) = (&self.writer, self.mode) else {
             return self.inner.embed(request).await;
         };
         let key = self.digest(b"embed", &serde_json::to_vec(request).unwrap_or_default());
         let (store, scope) = writer.store();
         // A failing read is only a miss: embeddings are recomputed, never refused.
-        if let Ok(Some(text)) = store.cache_get(scope, &key, Utc::now()).await
+        if self.mode == CacheMode::ReadWrite
+            && let Ok(Some(text)) = store.cache_get(scope, &key, Utc::now()).await
             && let Ok(mut hit) = serde_json::from_str::<EmbedResponse>(&text)
         {
             hit.cost = Micros::ZERO;

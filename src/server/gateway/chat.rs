@@ -23,6 +23,7 @@ use crate::access::TenantScope;
 use crate::gateway::pool::{Built, ProjectPool};
 use crate::gateway::{GatewayError, Ticket, limits};
 use crate::money::Micros;
+use crate::provider::layer::CacheMode;
 use crate::provider::layer::rate_limit::DEFAULT_OUTPUT_ESTIMATE;
 use crate::provider::{ChatRequest, ChatResponse, EmbedRequest};
 use crate::server::state::AppState;
@@ -49,19 +50,24 @@ struct Prepared {
     connection: String,
     request: ChatRequest,
     project: Arc<ProjectPool>,
-    cache: bool,
+    cache: CacheMode,
     managed: Option<Managed>,
     keep_content: bool,
 }
 
-/// Whether to use the response cache: the header wins, then the connection's setting.
-fn cache_choice(headers: &HeaderMap, default: bool) -> Result<bool, OpenAiError> {
+/// How to use the response cache: the header wins, then the connection's setting.
+fn cache_choice(headers: &HeaderMap, default: bool) -> Result<CacheMode, OpenAiError> {
     match headers.get(CACHE_HEADER).map(|v| v.to_str().unwrap_or("").to_ascii_lowercase()) {
-        None => Ok(default),
-        Some(v) if v == "on" => Ok(true),
-        Some(v) if v == "off" => Ok(false),
-        Some(_) => Err(OpenAiError::invalid(CACHE_HEADER, "invalid_value", "use `on` or `off`")),
+        None => Ok(cache_mode(default)),
+        Some(v) if v == "on" => Ok(CacheMode::ReadWrite),
+        Some(v) if v == "off" => Ok(CacheMode::Off),
+        Some(v) if v == "refresh" => Ok(CacheMode::Refresh),
+        Some(_) => Err(OpenAiError::invalid(CACHE_HEADER, "invalid_value", "use `on`, `off` or `refresh`")),
     }
+}
+
+fn cache_mode(on: bool) -> CacheMode {
+    if on { CacheMode::ReadWrite } else { CacheMode::Off }
 }
 
 /// Reserves on the meters; on success the ticket holds the reservation.
@@ -194,9 +200,10 @@ fn prompt_headers(headers: &mut HeaderMap, ticket: &Ticket) {
 
 fn record_answer(ticket: &mut Ticket, prepared: &Prepared, response: &ChatResponse, connection: &str, fallback: bool) {
     ticket.trace.cache = match (prepared.cache, response.cached) {
-        (false, _) => "off",
-        (true, true) => "hit",
-        (true, false) => "miss",
+        (CacheMode::Off, _) => "off",
+        (CacheMode::Refresh, _) => "refresh",
+        (CacheMode::ReadWrite, true) => "hit",
+        (CacheMode::ReadWrite, false) => "miss",
     }
     .to_owned();
     ticket.trace.attempts = response.attempts;
@@ -404,7 +411,7 @@ pub async fn embeddings(
         let tokens: u64 = inputs.iter().map(|t| (t.len() as u64).div_ceil(4)).sum();
         admit(&state, &key, &mut ticket, &built, (tokens, 0)).await?;
         let request = EmbedRequest { inputs, model: None };
-        Ok(project.embed(&model, &request, built.spec.cache).await?)
+        Ok(project.embed(&model, &request, cache_mode(built.spec.cache)).await?)
     }
     .await;
     match result {

@@ -303,6 +303,46 @@ pub async fn only_successful_answers_are_cached(b: Backend) {
     assert_eq!(stub.request_count(), 3, "the two failures and the first success reached the model, the hit did not");
 }
 
+/// A chat call with `x-promptops-cache: VALUE` (none without one): status, the header it
+/// answered with, the answer's text.
+async fn cached_call(server: &TestServer, key: &str, value: Option<&str>) -> (u16, Option<String>, Value) {
+    let mut request = server.client.post(format!("{}/v1/chat/completions", server.base)).bearer_auth(key);
+    if let Some(value) = value {
+        request = request.header("x-promptops-cache", value);
+    }
+    let response = request.json(&hello("fast")).send().await.expect("send");
+    let status = response.status().as_u16();
+    let cache = response.headers().get("x-promptops-cache").and_then(|v| v.to_str().ok()).map(ToOwned::to_owned);
+    let body: Value = response.json().await.expect("json");
+    let text = body["choices"][0]["message"]["content"].clone();
+    (status, cache, if status == 200 { text } else { body })
+}
+
+pub async fn a_refresh_skips_the_cached_answer_and_stores_the_new_one(b: Backend) {
+    let stub = Stub::start(StubConfig::new().reply("first")).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let admin = acme.token("admin");
+    let mut cached = connection(&stub, "fast");
+    cached["cache"] = json!(true);
+    let (status, body) = server.post(PROVIDERS, admin, json!({"connection": cached, "api_key": KEY})).await;
+    assert_eq!(status, 201, "{body}");
+    let key = gateway_key(&server, admin, json!({})).await;
+    // Answers are stored by the pool's background writer (batches gathered for 5 ms).
+    let stored = || tokio::time::sleep(Duration::from_millis(300));
+    assert_eq!(cached_call(&server, &key, None).await, (200, Some("miss".into()), json!("first")));
+    stored().await;
+    assert_eq!(cached_call(&server, &key, None).await, (200, Some("hit".into()), json!("first")));
+    stub.reconfigure(|config| config.reply("second"));
+    assert_eq!(cached_call(&server, &key, Some("refresh")).await, (200, Some("refresh".into()), json!("second")));
+    stored().await;
+    assert_eq!(cached_call(&server, &key, None).await, (200, Some("hit".into()), json!("second")), "refreshed");
+    assert_eq!(stub.request_count(), 2, "the miss and the refresh reached the model, the hits did not");
+    let (status, _, body) = cached_call(&server, &key, Some("sometimes")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["message"], "use `on`, `off` or `refresh`", "{body}");
+}
+
 pub async fn a_hung_up_call_gives_back_its_parallel_slot(b: Backend) {
     let stub = Stub::start(StubConfig::new().reply("word ".repeat(200)).latency(Duration::from_secs(5))).await;
     let server = TestServer::on(b).await;
