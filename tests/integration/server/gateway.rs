@@ -278,16 +278,22 @@ pub async fn a_fallback_answers_plain_and_streamed_calls_and_says_so(b: Backend)
     assert!(headers.get("x-promptops-fallback").is_none(), "the first connection answered: no fallback header");
 }
 
-pub async fn only_successful_answers_are_cached(b: Backend) {
-    let stub = Stub::start(StubConfig::new().faults([Fault::ServerError, Fault::MalformedJson])).await;
+/// A server whose project has connection `fast` to `stub` with `cache: true`, and a gateway key.
+async fn with_cached_connection(b: Backend, stub: &Stub) -> (TestServer, String) {
     let server = TestServer::on(b).await;
     let acme = server.tenant("acme", "web").await;
     let admin = acme.token("admin");
-    let mut cached = connection(&stub, "fast");
+    let mut cached = connection(stub, "fast");
     cached["cache"] = json!(true);
     let (status, body) = server.post(PROVIDERS, admin, json!({"connection": cached, "api_key": KEY})).await;
     assert_eq!(status, 201, "{body}");
     let key = gateway_key(&server, admin, json!({})).await;
+    (server, key)
+}
+
+pub async fn only_successful_answers_are_cached(b: Backend) {
+    let stub = Stub::start(StubConfig::new().faults([Fault::ServerError, Fault::MalformedJson])).await;
+    let (server, key) = with_cached_connection(b, &stub).await;
     let mut seen = Vec::new();
     for call in 0..4 {
         if call == 3 {
@@ -320,14 +326,7 @@ async fn cached_call(server: &TestServer, key: &str, value: Option<&str>) -> (u1
 
 pub async fn a_refresh_skips_the_cached_answer_and_stores_the_new_one(b: Backend) {
     let stub = Stub::start(StubConfig::new().reply("first")).await;
-    let server = TestServer::on(b).await;
-    let acme = server.tenant("acme", "web").await;
-    let admin = acme.token("admin");
-    let mut cached = connection(&stub, "fast");
-    cached["cache"] = json!(true);
-    let (status, body) = server.post(PROVIDERS, admin, json!({"connection": cached, "api_key": KEY})).await;
-    assert_eq!(status, 201, "{body}");
-    let key = gateway_key(&server, admin, json!({})).await;
+    let (server, key) = with_cached_connection(b, &stub).await;
     // Answers are stored by the pool's background writer (batches gathered for 5 ms).
     let stored = || tokio::time::sleep(Duration::from_millis(300));
     assert_eq!(cached_call(&server, &key, None).await, (200, Some("miss".into()), json!("first")));
