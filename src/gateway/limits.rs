@@ -53,6 +53,10 @@ pub struct KeyLimits {
     /// The key's own budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetSpec>,
+    /// The budget of each end user of the key, named by a request's `user` field (OpenAI's):
+    /// with it, a request without `user` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_budget: Option<BudgetSpec>,
     /// Connections it may call (empty: all of the project's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,
@@ -70,8 +74,10 @@ impl KeyLimits {
     /// Checks what a request may set: budgets, and the allowed names (bounded, since every
     /// `/v1` call scans them). The error names the JSON path.
     pub fn check(&self) -> Result<(), (String, &'static str)> {
-        if let Some(budget) = &self.budget {
-            budget.check().map_err(|message| (message, "limits.budget"))?;
+        for (budget, path) in [(&self.budget, "limits.budget"), (&self.user_budget, "limits.user_budget")] {
+            if let Some(budget) = budget {
+                budget.check().map_err(|message| (message, path))?;
+            }
         }
         for (names, path) in [(&self.models, "limits.models"), (&self.prompts, "limits.prompts")] {
             if names.len() > Self::MAX_NAMES {
@@ -111,11 +117,16 @@ pub struct GatewaySettings {
     pub keep_content: bool,
 }
 
-/// The meter scopes of one request: the key, then its project, then its tenant. The key's scope
-/// is always there (it counts calls in flight); the others only when they have a budget.
+/// The longest end-user name a request may send in `user`, in characters.
+pub const MAX_USER_CHARS: usize = 256;
+
+/// The meter scopes of one request: the key, then its end user, its project and its tenant. The
+/// key's scope is always there (it counts calls in flight); the others only when they have a
+/// budget (the end user's, only when the request names one).
 pub fn meter_scopes(
     key_id: &str,
     key: &KeyLimits,
+    user: Option<&str>,
     project: &str,
     project_settings: &GatewaySettings,
     tenant_settings: &GatewaySettings,
@@ -130,10 +141,17 @@ pub fn meter_scopes(
         daily,
         monthly,
     }];
-    for (name, settings) in [(format!("project:{project}"), project_settings), ("tenant".to_owned(), tenant_settings)] {
-        let (daily, monthly) = budget(settings.budget.as_ref());
-        if daily.is_some() || monthly.is_some() {
-            scopes.push(MeterScope { key: name, rpm: None, tpm: None, max_parallel: None, daily, monthly });
+    let budgets = [
+        (user.map(|user| format!("user:{key_id}:{user}")), key.user_budget.as_ref()),
+        (Some(format!("project:{project}")), project_settings.budget.as_ref()),
+        (Some("tenant".to_owned()), tenant_settings.budget.as_ref()),
+    ];
+    for (name, spec) in budgets {
+        let (daily, monthly) = budget(spec);
+        if let Some(key) = name
+            && (daily.is_some() || monthly.is_some())
+        {
+            scopes.push(MeterScope { key, rpm: None, tpm: None, max_parallel: None, daily, monthly });
         }
     }
     scopes
@@ -158,9 +176,23 @@ mod tests {
             budget: Some(BudgetSpec { daily_usd: Some(1.0), monthly_usd: None }),
             ..GatewaySettings::default()
         };
-        let scopes = meter_scopes("tok_1", &KeyLimits::default(), "web", &GatewaySettings::default(), &budget);
+        let scopes =
+            meter_scopes("tok_1", &KeyLimits::default(), Some("ada"), "web", &GatewaySettings::default(), &budget);
         let keys: Vec<&str> = scopes.iter().map(|s| s.key.as_str()).collect();
-        assert_eq!(keys, vec!["key:tok_1", "tenant"]);
+        assert_eq!(keys, vec!["key:tok_1", "tenant"], "no end-user budget: no end-user scope");
         assert_eq!(scopes[1].daily, Some(Micros(1_000_000)));
+    }
+
+    #[test]
+    fn an_end_user_budget_meters_each_user_of_the_key_apart() {
+        let per_user = BudgetSpec { daily_usd: Some(0.5), monthly_usd: None };
+        let key = KeyLimits { user_budget: Some(per_user), ..KeyLimits::default() };
+        let none = GatewaySettings::default();
+        let keys = |user| -> Vec<String> {
+            meter_scopes("tok_1", &key, user, "web", &none, &none).into_iter().map(|s| s.key).collect()
+        };
+        assert_eq!(keys(Some("ada")), vec!["key:tok_1", "user:tok_1:ada"]);
+        assert_eq!(keys(Some("bob")), vec!["key:tok_1", "user:tok_1:bob"]);
+        assert_eq!(meter_scopes("tok_1", &key, Some("ada"), "web", &none, &none)[1].daily, Some(Micros(500_000)));
     }
 }

@@ -70,12 +70,27 @@ fn cache_mode(on: bool) -> CacheMode {
     if on { CacheMode::ReadWrite } else { CacheMode::Off }
 }
 
+/// The end user a request names in `user`: required by a key with an end-user budget.
+fn end_user<'a>(key: &KeyCaller, body: &'a Value) -> Result<Option<&'a str>, OpenAiError> {
+    let user = wire::text_field(body, "user")?;
+    if user.is_some_and(|u| u.is_empty() || u.chars().count() > limits::MAX_USER_CHARS) {
+        let message = format!("`user` names an end user in 1 to {} characters", limits::MAX_USER_CHARS);
+        return Err(OpenAiError::invalid("user", "invalid_user", message));
+    }
+    if user.is_none() && key.limits.user_budget.is_some() {
+        let message = "this key budgets each end user: name the user in `user` (the SDK's `user=` argument)";
+        return Err(OpenAiError::invalid("user", "missing_user", message));
+    }
+    Ok(user)
+}
+
 /// Reserves on the meters; on success the ticket holds the reservation.
 async fn admit(
     state: &AppState,
     key: &KeyCaller,
     ticket: &mut Ticket,
     built: &Built,
+    body: &Value,
     (input, output): (u64, u64),
 ) -> Result<(), OpenAiError> {
     let price = built.price;
@@ -83,8 +98,9 @@ async fn admit(
     let project_settings =
         state.gateway.settings(state.store.as_ref(), key.scope.tenant(), key.scope.project()).await?;
     let tenant_settings = state.gateway.settings(state.store.as_ref(), key.scope.tenant(), "").await?;
+    let user = end_user(key, body)?;
     let scopes =
-        limits::meter_scopes(&key.key_id, &key.limits, key.scope.project(), &project_settings, &tenant_settings);
+        limits::meter_scopes(&key.key_id, &key.limits, user, key.scope.project(), &project_settings, &tenant_settings);
     let budgeted = scopes.iter().any(|s: &MeterScope| s.daily.is_some() || s.monthly.is_some());
     if budgeted && price.is_none() {
         return Err(GatewayError::Unpriced { connection: ticket.trace.model.clone() }.into());
@@ -171,7 +187,7 @@ async fn prepare(
     let cache = cache_choice(headers, built.spec.cache)?;
     let input = request.estimated_input_tokens();
     let output = request.params.or(&built.spec.params).max_tokens.map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
-    admit(state, key, ticket, &built, (input, output)).await?;
+    admit(state, key, ticket, &built, body, (input, output)).await?;
     let settings = state.gateway.settings(state.store.as_ref(), key.scope.tenant(), key.scope.project()).await?;
     Ok(Prepared { connection, request, project, cache, managed, keep_content: settings.keep_content })
 }
@@ -409,7 +425,7 @@ pub async fn embeddings(
         let project = state.gateway.pool.project(&key.scope).await?;
         let built = connection_named(&state, &project, &model)?;
         let tokens: u64 = inputs.iter().map(|t| (t.len() as u64).div_ceil(4)).sum();
-        admit(&state, &key, &mut ticket, &built, (tokens, 0)).await?;
+        admit(&state, &key, &mut ticket, &built, &body, (tokens, 0)).await?;
         let request = EmbedRequest { inputs, model: None };
         Ok(project.embed(&model, &request, cache_mode(built.spec.cache)).await?)
     }

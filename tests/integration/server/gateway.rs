@@ -204,6 +204,36 @@ pub async fn fifty_concurrent_calls_never_overspend_a_budget_of_three(b: Backend
     assert_eq!((status, answer["error"]["code"].as_str()), (429, Some("budget_exceeded")), "spent is spent");
 }
 
+pub async fn each_end_user_of_a_key_has_a_budget_of_their_own(b: Backend) {
+    let stub = Stub::start(StubConfig::new().reply("x".repeat(200))).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "fast").await;
+    // A call costs 22 µ$, what it reserves: two calls per end user and day.
+    let key = gateway_key(&server, acme.token("admin"), json!({"user_budget": {"daily_usd": 0.000044}})).await;
+    let by = |user: &str| {
+        let mut body = hello("fast");
+        body["user"] = json!(user);
+        body
+    };
+    for _ in 0..2 {
+        assert_eq!(v1(&server, &key, "/v1/chat/completions", by("ada")).await.0, 200);
+    }
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", by("ada")).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (429, Some("budget_exceeded")), "{answer}");
+    assert_eq!(v1(&server, &key, "/v1/chat/completions", by("bob")).await.0, 200, "bob's budget is his own");
+    let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", hello("fast")).await;
+    let error = (answer["error"]["code"].as_str(), answer["error"]["param"].as_str());
+    assert_eq!((status, error), (400, (Some("missing_user"), Some("user"))), "{answer}");
+    for bad in [json!(""), json!("u".repeat(257)), json!(7)] {
+        let mut body = hello("fast");
+        body["user"] = bad;
+        let (status, _, answer) = v1(&server, &key, "/v1/chat/completions", body).await;
+        assert_eq!((status, answer["error"]["param"].as_str()), (400, Some("user")), "{answer}");
+    }
+    assert_eq!(stub.request_count(), 3, "no refused call reached the model");
+}
+
 pub async fn a_client_that_hangs_up_cancels_the_upstream_call(b: Backend) {
     let config = StubConfig::new().reply("word ".repeat(400)).chunk_delay(Duration::from_millis(20));
     let stub = Stub::start(config).await;

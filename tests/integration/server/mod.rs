@@ -119,6 +119,7 @@ server_cases! {
     gateway::a_hung_up_call_gives_back_its_parallel_slot,
     gateway::a_fallback_answers_plain_and_streamed_calls_and_says_so,
     gateway::only_successful_answers_are_cached,
+    gateway::each_end_user_of_a_key_has_a_budget_of_their_own,
     gateway::a_refresh_skips_the_cached_answer_and_stores_the_new_one,
     gateway::tenant_wide_connections_need_a_tenant_admin,
     gateway::a_tenant_wide_connection_serves_its_tenants_projects_only,
