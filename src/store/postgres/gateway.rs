@@ -15,8 +15,8 @@ use crate::access::{Scope, SystemScope, TenantScope};
 use crate::money::Micros;
 use crate::store::gateway::meter::{self, MeterLimit};
 use crate::store::{
-    Admission, ConnectionRecord, GatewayKeyRecord, GatewayStore, MeterRequest, MeterSettle, SealedRow, SettingsOwner,
-    StoreError, TraceRecord,
+    Admission, ConnectionRecord, GatewayKeyRecord, GatewayStore, MeterRequest, MeterScope, MeterSettle, SealedRow,
+    SettingsOwner, StoreError, TraceRecord,
 };
 
 fn decode(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -388,16 +388,27 @@ impl GatewayStore for PostgresStore {
 
     async fn gateway_renew(&self, holder: &str, now: chrono::DateTime<Utc>) -> Result<(), StoreError> {
         let now = meter::micros(now);
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        tx.execute("DELETE FROM gateway_slots WHERE expires_at <= $1", &[&now]).await.map_err(backend)?;
-        tx.execute(
-            "UPDATE gateway_slots SET expires_at = $2::BIGINT + $3::BIGINT WHERE holder = $1",
-            &[&holder, &now, &meter::lease_us()],
-        )
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        let client = self.client().await?;
+        // Two statements, each committed alone and locking its rows in key order (as admissions
+        // and settlements do), so that neither holds one row while it waits for another.
+        // Ended leases are taken only when no one holds them; the next renewal takes the rest.
+        client
+            .execute(
+                "DELETE FROM gateway_slots WHERE (tenant_id, key, holder) IN (SELECT tenant_id, key, holder
+                 FROM gateway_slots WHERE expires_at <= $1 ORDER BY tenant_id, key, holder FOR UPDATE SKIP LOCKED)",
+                &[&now],
+            )
+            .await
+            .map_err(backend)?;
+        client
+            .execute(
+                "UPDATE gateway_slots SET expires_at = $2::BIGINT + $3::BIGINT WHERE (tenant_id, key, holder) IN
+                 (SELECT tenant_id, key, holder FROM gateway_slots WHERE holder = $1 ORDER BY tenant_id, key FOR UPDATE)",
+                &[&holder, &now, &meter::lease_us()],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn gateway_flush(
@@ -410,23 +421,30 @@ impl GatewayStore for PostgresStore {
         let settle = tx.prepare_cached(SETTLE).await.map_err(backend)?;
         let release = tx.prepare_cached(RELEASE).await.map_err(backend)?;
         let insert = tx.prepare_cached(INSERT_TRACE).await.map_err(backend)?;
-        // Settlements run in order (two may touch one row); traces are pipelined in one round trip.
-        for (scope, s) in settles {
-            let (now_day, admit_day) = (meter::day_of(s.now), meter::day_of(s.admitted_at));
-            let (now_month, admit_month) = (meter::month_of(s.now), meter::month_of(s.admitted_at));
-            for meter_scope in &s.scopes {
-                let slot = i64::from(meter_scope.max_parallel.is_some());
-                if slot == 1 || meter_scope.daily.is_some() || meter_scope.monthly.is_some() {
-                    let (tenant, key, holder) = (scope.tenant(), &meter_scope.key, &s.holder);
-                    let params: [&(dyn ToSql + Sync); 7] =
-                        [&tenant, key, holder, &slot, &s.estimate.0, &admit_day, &admit_month];
-                    tx.execute(&release, &params).await.map_err(backend)?;
-                }
-                let correction = meter::tpm_correction(s, meter_scope.tpm);
-                let params: [&(dyn ToSql + Sync); 6] =
-                    [&scope.tenant(), &meter_scope.key, &correction, &now_day, &s.cost.0, &now_month];
-                tx.execute(&settle, &params).await.map_err(backend)?;
+        // Rows are locked as an admission locks them: meters before slots, each in key order, so
+        // a flush and an admission never wait for each other in a cycle. The sorts are stable:
+        // two settlements of one row keep their order. Traces are pipelined in one round trip.
+        let mut touched: Vec<(&TenantScope, &MeterSettle, &MeterScope)> =
+            settles.iter().flat_map(|(scope, s)| s.scopes.iter().map(move |m| (scope, s, m))).collect();
+        touched.sort_by(|a, b| (a.0.tenant(), &a.2.key).cmp(&(b.0.tenant(), &b.2.key)));
+        for &(scope, s, meter_scope) in &touched {
+            let correction = meter::tpm_correction(s, meter_scope.tpm);
+            let (now_day, now_month) = (meter::day_of(s.now), meter::month_of(s.now));
+            let params: [&(dyn ToSql + Sync); 6] =
+                [&scope.tenant(), &meter_scope.key, &correction, &now_day, &s.cost.0, &now_month];
+            tx.execute(&settle, &params).await.map_err(backend)?;
+        }
+        touched.sort_by(|a, b| (a.0.tenant(), &a.2.key, &a.1.holder).cmp(&(b.0.tenant(), &b.2.key, &b.1.holder)));
+        for &(scope, s, meter_scope) in &touched {
+            let slot = i64::from(meter_scope.max_parallel.is_some());
+            if slot == 0 && meter_scope.daily.is_none() && meter_scope.monthly.is_none() {
+                continue;
             }
+            let (admit_day, admit_month) = (meter::day_of(s.admitted_at), meter::month_of(s.admitted_at));
+            let (tenant, key, holder) = (scope.tenant(), &meter_scope.key, &s.holder);
+            let params: [&(dyn ToSql + Sync); 7] =
+                [&tenant, key, holder, &slot, &s.estimate.0, &admit_day, &admit_month];
+            tx.execute(&release, &params).await.map_err(backend)?;
         }
         let rows: Vec<TraceParams> = traces.iter().map(TraceParams::of).collect::<Result<_, _>>()?;
         try_join_all(traces.iter().zip(&rows).map(|((_, t), p)| {

@@ -153,3 +153,62 @@ pub async fn a_settled_reservation_becomes_spend_and_its_lease_no_longer_holds_i
     assert_eq!(reserve(&b, "replica_third", after).await, Admission::Admitted, "30 + 60 fits");
     assert!(refused_for_budget(&reserve(&b, "replica_fourth", after).await), "30 + 60 + 60 does not");
 }
+
+/// The scopes of a call by `user` on key `n`: the key, its end user, the project and the
+/// tenant, each with a budget, in the order a request lists them (not the rows' order).
+fn budgeted(n: usize, user: usize) -> Vec<MeterScope> {
+    let budget = |key: String| MeterScope {
+        key,
+        rpm: None,
+        tpm: None,
+        max_parallel: Some(1000),
+        daily: Some(Micros(1_000_000_000)),
+        monthly: None,
+    };
+    ["key:tok_{n}", "user:tok_{n}:u{user}", "project:web", "tenant"]
+        .map(|k| budget(k.replace("{n}", &n.to_string()).replace("{user}", &user.to_string())))
+        .to_vec()
+}
+
+pub async fn concurrent_admissions_and_settlements_never_deadlock(b: Backend) {
+    let store = std::sync::Arc::clone(&b.store);
+    let tasks = (0..8).map(|n| {
+        let store = std::sync::Arc::clone(&store);
+        tokio::spawn(async move {
+            let mut admitted = Vec::new();
+            for round in 0..40 {
+                let now = Utc::now();
+                let scopes = budgeted(n, round % 3);
+                let request = MeterRequest {
+                    scopes: scopes.clone(),
+                    tokens: 10,
+                    estimate: Micros(5),
+                    now,
+                    holder: format!("replica_{}", n % 2),
+                };
+                assert_eq!(store.gateway_admit(&acme(), &request).await.expect("admit"), Admission::Admitted);
+                admitted.push(MeterSettle {
+                    scopes,
+                    tokens_estimate: 10,
+                    tokens: 10,
+                    estimate: Micros(5),
+                    cost: Micros(3),
+                    admitted_at: now,
+                    now,
+                    holder: request.holder,
+                });
+                // Settle in batches of two, as the writer does: one transaction, several rows.
+                if admitted.len() == 2 {
+                    let batch: Vec<_> = admitted.drain(..).map(|s| (acme(), s)).collect();
+                    store.gateway_flush(&[], &batch).await.expect("settle");
+                }
+                if round % 10 == 0 {
+                    store.gateway_renew(&format!("replica_{}", n % 2), Utc::now()).await.expect("renew");
+                }
+            }
+        })
+    });
+    for task in futures::future::join_all(tasks).await {
+        task.expect("no admission, settlement or renewal failed");
+    }
+}

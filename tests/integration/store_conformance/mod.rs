@@ -168,5 +168,6 @@ conformance!(
     gateway::a_dead_replicas_slot_comes_back_when_its_lease_ends,
     gateway::a_dead_replicas_reservation_comes_back_when_its_lease_ends,
     gateway::a_settled_reservation_becomes_spend_and_its_lease_no_longer_holds_it,
+    gateway::concurrent_admissions_and_settlements_never_deadlock,
     gateway::a_live_replica_keeps_its_slot_while_it_renews_and_gives_it_back_when_settled,
 );

@@ -106,6 +106,8 @@ BEGIN
     FROM (SELECT k AS key, par AS parallel, (dl IS NOT NULL OR ml IS NOT NULL) AS budget
           FROM unnest(p_keys, p_parallel, p_daily, p_monthly) AS u (k, par, dl, ml)) AS w
     WHERE w.parallel IS NOT NULL OR w.budget
+    -- In key order, as settlements and renewals take these rows: no two orders, no deadlock.
+    ORDER BY w.key
     ON CONFLICT (tenant_id, key, holder) DO UPDATE SET
         in_flight = CASE WHEN s.expires_at > p_now THEN s.in_flight ELSE 0 END + excluded.in_flight,
         day_reserved = CASE WHEN s.expires_at > p_now AND s.day = p_day THEN s.day_reserved ELSE 0 END
