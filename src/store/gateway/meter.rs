@@ -148,13 +148,13 @@ pub struct MeterState {
     pub day: i64,
     /// Settled spend of that day, µ$.
     pub day_spent: i64,
-    /// Reserved spend of that day, µ$.
+    /// Spend of that day reserved by calls in flight (on unexpired leases), µ$.
     pub day_reserved: i64,
     /// The month the month figures are of (`year * 12 + month0`).
     pub month: i64,
     /// Settled spend of that month, µ$.
     pub month_spent: i64,
-    /// Reserved spend of that month, µ$.
+    /// Spend of that month reserved by calls in flight (on unexpired leases), µ$.
     pub month_reserved: i64,
 }
 

@@ -95,7 +95,8 @@ impl Meters {
         }
     }
 
-    /// Admits `request` on every scope or none ([`meter::admit`]); slots are leased to its holder.
+    /// Admits `request` on every scope or none ([`meter::admit`]); its slots and reservations are
+    /// leased to its holder.
     pub(super) fn admit(&self, tenant: &str, request: &MeterRequest) -> Admission {
         let now = meter::micros(request.now);
         let mut guard = self.lock();
