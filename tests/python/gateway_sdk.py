@@ -139,6 +139,31 @@ err = expect_error(
 )
 check("retry_after", int(err.response.headers.get("retry-after", "0")) >= 1, dict(err.response.headers))
 
+per_user = OpenAI(base_url=BASE, api_key=os.environ["USER_BUDGET_KEY"], max_retries=0)
+
+
+def as_user(user):
+    message = [{"role": "user", "content": "hello"}]
+    return per_user.chat.completions.create(model="fast", max_tokens=10, user=user, messages=message)
+
+
+spent = []
+for _ in range(20):
+    try:
+        as_user("ada")
+        spent.append("ok")
+    except openai.RateLimitError as err:
+        spent.append(err.body.get("code"))
+        break
+check("end_user_budget", spent[-1] == "budget_exceeded" and "ok" in spent, spent)
+check("end_user_budget_is_per_user", as_user("bob").choices[0].message.content == "hello")
+expect_error(
+    "end_user_required",
+    openai.BadRequestError,
+    "missing_user",
+    lambda: per_user.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}]),
+)
+
 expect_error(
     "unknown_model",
     openai.NotFoundError,

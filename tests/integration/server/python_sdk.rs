@@ -75,7 +75,8 @@ async fn the_official_openai_sdk_works_unchanged() {
         assert_eq!(server.put(&path, admin, json!({"version": version})).await.0, 200);
     }
     let mut keys = Vec::new();
-    for limits in [json!({}), json!({"budget": {"daily_usd": 0.000066}}), json!({"rpm": 2})] {
+    let per_user = json!({"user_budget": {"daily_usd": 0.000066}});
+    for limits in [json!({}), json!({"budget": {"daily_usd": 0.000066}}), json!({"rpm": 2}), per_user] {
         let (status, body) = server.post("/api/v1/projects/web/gateway/keys", admin, json!({"limits": limits})).await;
         assert_eq!(status, 201, "{body}");
         keys.push(body["key"].as_str().expect("key").to_owned());
@@ -90,6 +91,7 @@ async fn the_official_openai_sdk_works_unchanged() {
         .env("GATEWAY_KEY", &keys[0])
         .env("BUDGET_KEY", &keys[1])
         .env("RPM_KEY", &keys[2])
+        .env("USER_BUDGET_KEY", &keys[3])
         .env("ADMIN_TOKEN", &admin);
     passes(command).await;
 }
