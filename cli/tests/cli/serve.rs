@@ -305,3 +305,17 @@ fn a_managed_prompt_that_builds_gigabytes_is_stopped_and_the_gateway_keeps_servi
     let (status, logs) = serving.stop();
     assert!(status.success(), "{logs}");
 }
+
+#[test]
+fn render_sandbox_flags_out_of_range_are_refused_before_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("server.db").display());
+    for (flag, value) in [("--render-workers", "0"), ("--render-timeout-ms", "5"), ("--render-memory-mib", "lots")] {
+        let output = promptops().args(["serve", "--addr", "127.0.0.1:0", "--database", &url, flag, value]).output();
+        let output = output.expect("run serve");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(&format!("invalid value '{value}' for '{flag}")), "{flag}: {stderr}");
+    }
+    assert!(!dir.path().join("server.db").exists(), "nothing was created");
+}

@@ -259,6 +259,12 @@ pub async fn free_text_and_scopes_of_account_routes_are_bounded(b: Backend) {
         ("/api/v1/projects/web/gateway/keys", json!({"expires_in_days": 0}), "expires_in_days"),
         ("/api/v1/projects/web/gateway/keys", json!({"limits": {"models": too_many_names}}), "limits.models"),
         ("/api/v1/projects/web/gateway/keys", json!({"limits": {"prompts": [long.clone()]}}), "limits.prompts"),
+        ("/api/v1/projects/web/gateway/keys", json!({"limits": {"budget": {"daily_usd": -1.0}}}), "limits.budget"),
+        (
+            "/api/v1/projects/web/gateway/keys",
+            json!({"limits": {"user_budget": {"monthly_usd": -0.5}}}),
+            "limits.user_budget",
+        ),
     ];
     for (path, body, at) in cases {
         let caller = if path.ends_with("tenants") { server.admin.clone() } else { acme.admin.clone() };
