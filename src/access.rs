@@ -15,7 +15,7 @@ pub const LOCAL_TENANT: &str = "local";
 pub const LOCAL_PROJECT: &str = "default";
 
 /// The tenant and project a store operation is confined to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Scope {
     tenant: String,
     project: String,

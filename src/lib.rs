@@ -47,6 +47,7 @@ pub mod promptfoo;
 pub mod provider;
 pub mod registry;
 pub mod remote;
+pub mod runs;
 pub mod schema;
 pub mod secret;
 pub mod server;

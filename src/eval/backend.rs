@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::money::Micros;
-use crate::prompt::RenderedPrompt;
+use crate::prompt::{CompiledPrompt, RenderedPrompt, Vars};
 use crate::store::StoreError;
 
 /// One answer of a model, with what it cost to get.
@@ -50,6 +50,12 @@ pub struct ProviderProblem {
 pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Checks that `reference` names a usable provider (an id or `kind:model`).
     fn check_provider(&self, reference: &str) -> Result<(), ProviderProblem>;
+
+    /// Renders a target prompt with a case's variables: in this process, unless the backend
+    /// runs someone else's templates (the server renders in its sandbox).
+    async fn render(&self, prompt: &CompiledPrompt, vars: &Vars) -> Result<RenderedPrompt, String> {
+        prompt.render(vars).map_err(|err| err.to_string())
+    }
 
     /// Runs a rendered prompt on a provider. `repeat` is the case's repeat (0 for the first
     /// run): a repeat after the first asks for a fresh answer, since repeating a cached one

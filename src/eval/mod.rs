@@ -11,7 +11,7 @@ pub mod changed;
 pub mod compare;
 pub mod dataset;
 mod error;
-mod file_vars;
+pub(crate) mod file_vars;
 pub mod owner;
 pub mod plan;
 pub mod providers;

@@ -333,25 +333,7 @@ async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) ->
     let provider = &plan.providers[unit.provider as usize];
     let case = &plan.cases[unit.case as usize];
     let vars = case.vars.to_vars();
-    let mut record = ResultRecord {
-        unit,
-        case_name: case.name.clone(),
-        case_key: case.key.clone(),
-        location: Some(case.location.clone()),
-        vars: serde_json::to_value(&case.vars).unwrap_or_default(),
-        tags: case.tags.clone(),
-        status: CaseStatus::Error,
-        score: 0.0,
-        output: None,
-        error: None,
-        assertions: Vec::new(),
-        latency_ms: 0,
-        duration_ms: 0,
-        input_tokens: 0,
-        output_tokens: 0,
-        cost: Micros::ZERO,
-        cached: false,
-    };
+    let mut record = unevaluated(Some(case), unit);
     let completion = match produce(target, provider, &vars, unit.repeat, backend).await {
         Ok(completion) => completion,
         Err(message) => return errored(record, message),
@@ -412,7 +394,7 @@ async fn produce(
 ) -> Result<Completion, String> {
     match &target.kind {
         TargetKind::Prompt(prompt) => {
-            let rendered = prompt.render(&coerce_vars(prompt.prompt(), vars)).map_err(|err| err.to_string())?;
+            let rendered = backend.render(prompt, &coerce_vars(prompt.prompt(), vars)).await?;
             backend.complete(provider, &rendered, repeat).await.map_err(|err| err.message)
         }
         TargetKind::Workflow(workflow) => {
@@ -427,6 +409,30 @@ async fn produce(
                 cached: false,
             })
         }
+    }
+}
+
+/// The result of `unit` before anything is known of it: an error with no output, named after
+/// its case (by its number when the plan is not at hand).
+pub fn unevaluated(case: Option<&super::plan::Case>, unit: UnitKey) -> ResultRecord {
+    ResultRecord {
+        unit,
+        case_name: case.map_or_else(|| format!("case {}", unit.case), |c| c.name.clone()),
+        case_key: case.map(|c| c.key.clone()).unwrap_or_default(),
+        location: case.map(|c| c.location.clone()),
+        vars: case.map(|c| serde_json::to_value(&c.vars).unwrap_or_default()).unwrap_or_default(),
+        tags: case.map(|c| c.tags.clone()).unwrap_or_default(),
+        status: CaseStatus::Error,
+        score: 0.0,
+        output: None,
+        error: None,
+        assertions: Vec::new(),
+        latency_ms: 0,
+        duration_ms: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost: Micros::ZERO,
+        cached: false,
     }
 }
 

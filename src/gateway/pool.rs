@@ -121,6 +121,12 @@ impl ProjectPool {
         Ok((variant, key))
     }
 
+    /// Waits for the project's cache entries and usage rows queued so far to be written, and
+    /// says which failed: a server-side unit is completed only after its answer is cached.
+    pub async fn flush(&self) -> Result<(), crate::store::StoreError> {
+        self.writer.flush().await
+    }
+
     /// The ids of the connections, sorted.
     pub fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.built.keys().cloned().collect();

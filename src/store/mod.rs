@@ -12,6 +12,7 @@ mod experiment;
 pub mod gateway;
 mod open;
 mod postgres;
+mod queue;
 mod records;
 mod run_records;
 pub mod schema;
@@ -40,6 +41,7 @@ pub use gateway::{
 };
 pub use open::{OpenOptions, StoreUrl, open, open_with, redact_url};
 pub use postgres::PostgresStore;
+pub use queue::{ClaimOptions, ClaimedUnit, QueueStore, QueuedRunDraft, SequencedResult, UnitResult};
 pub use records::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, UsageGroup, UsageRecord, UsageRow, VersionDraft,
     VersionMeta, VersionRecord,
@@ -80,6 +82,7 @@ pub trait Store:
     + SchemaStore
     + AccountStore
     + GatewayStore
+    + QueueStore
     + Send
     + Sync
     + 'static
@@ -96,6 +99,7 @@ impl<T> Store for T where
         + SchemaStore
         + AccountStore
         + GatewayStore
+        + QueueStore
         + Send
         + Sync
         + 'static

@@ -19,6 +19,8 @@ pub enum RunStatus {
     Failed,
     /// Stopped early (Ctrl-C); `eval --resume RUN` finishes it.
     Interrupted,
+    /// A server-side run stopped by `promptops runs cancel`: what finished is kept.
+    Cancelled,
 }
 
 impl RunStatus {
@@ -29,12 +31,15 @@ impl RunStatus {
             Self::Passed => "passed",
             Self::Failed => "failed",
             Self::Interrupted => "interrupted",
+            Self::Cancelled => "cancelled",
         }
     }
 
     /// Parses the stored spelling.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Running, Self::Passed, Self::Failed, Self::Interrupted].into_iter().find(|s| s.as_str() == text)
+        [Self::Running, Self::Passed, Self::Failed, Self::Interrupted, Self::Cancelled]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 
     /// Whether the run finished every case.

@@ -41,6 +41,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "gateway_reservations",
         sql: include_str!("migrations/sqlite/0012_gateway_reservations.sql"),
     },
+    Migration { version: 13, name: "run_queue", sql: include_str!("migrations/sqlite/0013_run_queue.sql") },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -65,6 +66,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "gateway_reservations",
         sql: include_str!("migrations/postgres/0012_gateway_reservations.sql"),
     },
+    Migration { version: 13, name: "run_queue", sql: include_str!("migrations/postgres/0013_run_queue.sql") },
 ];
 
 /// Where a database's schema stands against what this build knows.

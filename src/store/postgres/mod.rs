@@ -14,6 +14,7 @@ mod gateway;
 mod listen;
 mod migrate;
 mod prompts;
+mod queue;
 mod runs;
 mod tls;
 mod usage;

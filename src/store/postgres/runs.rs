@@ -26,7 +26,7 @@ fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Decode(format!("encode: {err}")))
 }
 
-fn decode_run(row: &Row) -> Result<RunRecord, StoreError> {
+pub(super) fn decode_run(row: &Row) -> Result<RunRecord, StoreError> {
     let status: &str = col(row, 12)?;
     let count = |index: usize| col::<i64>(row, index).and_then(from_big);
     Ok(RunRecord {
@@ -66,7 +66,7 @@ fn decode_unit(row: &Row) -> Result<UnitKey, StoreError> {
     Ok(UnitKey { target: index(0)?, provider: index(1)?, case: index(2)?, repeat: index(3)? })
 }
 
-fn decode_result(row: &Row) -> Result<ResultRecord, StoreError> {
+pub(super) fn decode_result(row: &Row) -> Result<ResultRecord, StoreError> {
     let status: &str = col(row, 9)?;
     let count = |index: usize| col::<i64>(row, index).and_then(from_big);
     Ok(ResultRecord {
@@ -108,7 +108,7 @@ fn encode_result(r: &ResultRecord) -> Result<EncodedResult, StoreError> {
 }
 
 /// Inserts the results, skipping units already stored; returns the totals of those inserted.
-async fn insert_results(
+pub(super) async fn insert_results(
     tx: &deadpool_postgres::Transaction<'_>,
     scope: &Scope,
     run: i64,
@@ -163,7 +163,7 @@ async fn insert_results(
     Ok(added)
 }
 
-async fn add_to_totals(
+pub(super) async fn add_to_totals(
     tx: &deadpool_postgres::Transaction<'_>,
     scope: &Scope,
     run: i64,
@@ -197,7 +197,7 @@ async fn add_to_totals(
 type RunStamps = (RunStatus, DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// Inserts a run under the scope's next number, inside `tx`; returns it as stored.
-async fn insert_run(
+pub(super) async fn insert_run(
     tx: &tokio_postgres::Transaction<'_>,
     scope: &Scope,
     draft: &RunDraft,

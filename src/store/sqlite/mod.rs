@@ -8,6 +8,7 @@ mod experiments;
 mod gateway;
 mod meters;
 mod prompts;
+mod queue;
 mod runs;
 mod usage;
 mod workflow;

@@ -79,7 +79,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Result<RunRecord, StoreError>
     })())
 }
 
-fn result_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ResultRecord, StoreError>> {
+pub(super) fn result_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ResultRecord, StoreError>> {
     let index = |i: usize| row.get::<_, u32>(i);
     let unsigned = |i: usize| row.get::<_, u64>(i);
     let unit = UnitKey { target: index(0)?, provider: index(1)?, case: index(2)?, repeat: index(3)? };
@@ -162,10 +162,10 @@ fn insert_result(
 }
 
 /// A run's status, start and finish, as they are stored with it.
-type RunStamps = (RunStatus, DateTime<Utc>, Option<DateTime<Utc>>);
+pub(super) type RunStamps = (RunStatus, DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// Inserts a run under the scope's next number, inside `tx`; returns the number.
-fn insert_run(
+pub(super) fn insert_run(
     tx: &rusqlite::Transaction<'_>,
     scope: &Scope,
     draft: &RunDraft,
@@ -207,7 +207,7 @@ fn insert_run(
 }
 
 /// Stores results of run `run` (checked to exist) inside `tx`, and adds the new ones to its totals.
-fn add_results(
+pub(super) fn add_results(
     tx: &rusqlite::Transaction<'_>,
     scope: &Scope,
     run: u64,
@@ -245,7 +245,7 @@ fn add_results(
 }
 
 impl SqliteStore {
-    async fn fetch_run(&self, scope: &Scope, id: u64) -> Result<Option<RunRecord>, StoreError> {
+    pub(super) async fn fetch_run(&self, scope: &Scope, id: u64) -> Result<Option<RunRecord>, StoreError> {
         let scope = scope.clone();
         self.call(move |conn| {
             let sql =

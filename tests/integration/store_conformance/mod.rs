@@ -13,6 +13,7 @@ mod experiments;
 mod gateway;
 mod inference;
 mod isolation;
+mod queue;
 mod registry;
 mod runs;
 mod schema;
@@ -170,4 +171,13 @@ conformance!(
     gateway::a_settled_reservation_becomes_spend_and_its_lease_no_longer_holds_it,
     gateway::concurrent_admissions_and_settlements_never_deadlock,
     gateway::a_live_replica_keeps_its_slot_while_it_renews_and_gives_it_back_when_settled,
+    queue::a_queued_run_is_created_once_per_idempotency_key,
+    queue::concurrent_submissions_with_one_key_make_one_run,
+    queue::a_result_is_written_only_by_the_holder_of_its_lease,
+    queue::an_expired_lease_is_rescued_and_its_late_holder_is_refused,
+    queue::a_restart_requeues_every_running_unit_at_once,
+    queue::released_units_are_claimed_again_without_spending_an_attempt,
+    queue::renewal_keeps_held_units_and_a_cancel_takes_them_away,
+    queue::a_tenant_runs_at_most_its_cap_of_units,
+    queue::concurrent_claimers_never_share_a_unit,
 );

@@ -1,0 +1,337 @@
+//! The workers of one replica: a claim loop that keeps up to `slots` units in flight, a task per
+//! unit (planned once per run, evaluated by the eval engine, its answer cached before its
+//! result is sent on), a completer that writes finished units in batches fenced by their lease
+//! tokens, and a ticker that renews this replica's leases, drops units it lost, and rescues
+//! units whose holders died. Nothing is led: every replica does all of it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::AbortHandle;
+
+use super::planner::ServerPlanner;
+use crate::eval::Plan;
+use crate::store::{ClaimOptions, ClaimedUnit, ResultRecord, Scope, Store, UnitKey, UnitResult};
+
+/// Most finished units written in one transaction.
+const BATCH: usize = 256;
+/// How long the completer collects more finished units before writing a batch.
+const GATHER: Duration = Duration::from_millis(20);
+
+/// How a replica's workers claim and hold units.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Units in flight at once in this replica.
+    pub slots: usize,
+    /// How long a lease lasts without renewal.
+    pub lease: Duration,
+    /// How often leases are renewed and expired ones rescued.
+    pub renew_every: Duration,
+    /// How often an idle replica looks for units.
+    pub poll: Duration,
+    /// Most units of one tenant running at once, across replicas.
+    pub tenant_cap: usize,
+    /// Attempts before a unit whose workers keep dying is given up as an error.
+    pub max_attempts: u32,
+    /// Requeue every running unit at start (SQLite: one replica, so whoever held them is dead).
+    pub requeue_at_start: bool,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            slots: 64,
+            lease: Duration::from_secs(30),
+            renew_every: Duration::from_secs(10),
+            poll: Duration::from_millis(500),
+            tenant_cap: 256,
+            max_attempts: 3,
+            requeue_at_start: false,
+        }
+    }
+}
+
+/// Counters of a replica's workers, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Units this replica may hold.
+    pub slots: u64,
+    /// Units it holds now.
+    pub busy: u64,
+    /// Units it claimed since it started.
+    pub claimed: u64,
+    /// Units whose results it wrote.
+    pub completed: u64,
+    /// Units it lost (rescued by another replica, or their run cancelled) before writing them.
+    pub lost: u64,
+    /// Expired units it gave back to the queue.
+    pub rescued: u64,
+}
+
+type HeldKey = (Scope, u64, u64);
+
+fn held_key(unit: &ClaimedUnit) -> HeldKey {
+    (unit.scope.clone(), unit.run, unit.unit)
+}
+
+/// A unit in flight: its claim, and the task working on it.
+struct Held {
+    claimed: ClaimedUnit,
+    task: AbortHandle,
+}
+
+/// A finished unit on its way to the store, holding its slot until it is written.
+struct Finished {
+    result: UnitResult,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// One replica's workers.
+pub struct Workers {
+    store: Arc<dyn Store>,
+    planner: Arc<ServerPlanner>,
+    settings: WorkerSettings,
+    owner: String,
+    slots: Arc<Semaphore>,
+    held: Mutex<HashMap<HeldKey, Held>>,
+    wake: Notify,
+    draining: AtomicBool,
+    counters: [AtomicU64; 4],
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers").field("owner", &self.owner).field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+const CLAIMED: usize = 0;
+const COMPLETED: usize = 1;
+const LOST: usize = 2;
+const RESCUED: usize = 3;
+
+impl Workers {
+    /// Starts the workers of this replica (named `owner` in leases).
+    pub fn start(
+        store: Arc<dyn Store>,
+        planner: Arc<ServerPlanner>,
+        settings: WorkerSettings,
+        owner: String,
+    ) -> Arc<Self> {
+        let workers = Arc::new(Self {
+            store,
+            planner,
+            slots: Arc::new(Semaphore::new(settings.slots.max(1))),
+            settings,
+            owner,
+            held: Mutex::default(),
+            wake: Notify::new(),
+            draining: AtomicBool::new(false),
+            counters: Default::default(),
+        });
+        let (sender, receiver) = mpsc::channel(workers.settings.slots.max(1) * 2);
+        tokio::spawn(Arc::clone(&workers).complete(receiver));
+        tokio::spawn(Arc::clone(&workers).tick());
+        tokio::spawn(Arc::clone(&workers).claim(sender));
+        workers
+    }
+
+    /// Looks for units now (a run was just queued on this replica).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The workers' counters.
+    pub fn stats(&self) -> WorkerStats {
+        let count = |i: usize| self.counters[i].load(Ordering::Relaxed);
+        WorkerStats {
+            slots: self.settings.slots as u64,
+            busy: self.held().len() as u64,
+            claimed: count(CLAIMED),
+            completed: count(COMPLETED),
+            lost: count(LOST),
+            rescued: count(RESCUED),
+        }
+    }
+
+    /// Stops claiming, lets the units in flight finish for up to `timeout`, then gives the rest
+    /// back to the queue (fenced by their tokens), so that other replicas take them at once.
+    pub async fn drain(&self, timeout: Duration) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.held().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left: Vec<Held> = self.held().drain().map(|(_, held)| held).collect();
+        for held in &left {
+            held.task.abort();
+        }
+        let units: Vec<ClaimedUnit> = left.into_iter().map(|h| h.claimed).collect();
+        if !units.is_empty()
+            && let Err(err) = self.store.release_units(units).await
+        {
+            tracing::warn!(error = %err, "could not release units on drain; they return when their leases expire");
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<HeldKey, Held>> {
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Claims units whenever slots are free, until the replica drains.
+    async fn claim(self: Arc<Self>, sender: mpsc::Sender<Finished>) {
+        if self.settings.requeue_at_start {
+            match self.store.rescue_units(true).await {
+                Ok(n) => self.counters[RESCUED].fetch_add(n, Ordering::Relaxed),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not requeue the units of the previous process");
+                    0
+                }
+            };
+        }
+        while !self.draining.load(Ordering::SeqCst) {
+            let free = self.slots.available_permits();
+            let claimed = if free == 0 { Ok(Vec::new()) } else { self.claim_some(free).await };
+            match claimed {
+                Ok(units) if !units.is_empty() => {
+                    for unit in units {
+                        self.spawn(unit, &sender);
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "claiming units failed; trying again"),
+            }
+            let _ = tokio::time::timeout(self.settings.poll, self.wake.notified()).await;
+        }
+    }
+
+    async fn claim_some(&self, free: usize) -> Result<Vec<ClaimedUnit>, crate::store::StoreError> {
+        let options = ClaimOptions {
+            owner: self.owner.clone(),
+            limit: free.min(BATCH),
+            lease: self.settings.lease,
+            tenant_cap: self.settings.tenant_cap,
+        };
+        let units = self.store.claim_units(&options).await?;
+        self.counters[CLAIMED].fetch_add(units.len() as u64, Ordering::Relaxed);
+        Ok(units)
+    }
+
+    fn spawn(self: &Arc<Self>, unit: ClaimedUnit, sender: &mpsc::Sender<Finished>) {
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            // More claimed than free slots (cannot happen: claims ask for at most the free ones).
+            return;
+        };
+        let (workers, sender, claimed) = (Arc::clone(self), sender.clone(), unit.clone());
+        let mut held = self.held();
+        let task = tokio::spawn(async move {
+            let result = workers.evaluate(&claimed).await;
+            let _ = sender.send(Finished { result: UnitResult { claimed, result }, _slot: slot }).await;
+        });
+        held.insert(held_key(&unit), Held { claimed: unit, task: task.abort_handle() });
+    }
+
+    /// The result of one unit: evaluated, or an error when its run cannot be planned here or its
+    /// attempts ran out. Its answer is in the response cache before it returns.
+    async fn evaluate(&self, unit: &ClaimedUnit) -> ResultRecord {
+        let planned = self.planner.plan(&unit.scope, unit.run).await;
+        let plan = planned.as_ref().ok().map(|p| p.plan.as_ref());
+        if unit.attempt > self.settings.max_attempts {
+            let message = format!(
+                "the unit was abandoned {} time(s) by workers that stopped; not retried",
+                self.settings.max_attempts
+            );
+            return error_result(plan, unit.key, message);
+        }
+        let planned = match planned {
+            Ok(planned) => planned,
+            Err(message) => return error_result(None, unit.key, message),
+        };
+        let result = crate::eval::runner::evaluate(&planned.plan, unit.key, planned.backend.as_ref()).await;
+        if let Err(err) = crate::eval::backend::Backend::flush(planned.backend.as_ref()).await {
+            tracing::warn!(error = %err, run = unit.run, "a unit's cache entry or usage row was not written");
+        }
+        result
+    }
+
+    /// Writes finished units in batches; each is written only while its lease holds.
+    async fn complete(self: Arc<Self>, mut receiver: mpsc::Receiver<Finished>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        while receiver.recv_many(&mut batch, BATCH).await > 0 {
+            let deadline = tokio::time::Instant::now() + GATHER;
+            while batch.len() < BATCH {
+                let room = BATCH - batch.len();
+                match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room)).await {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+            let finished: Vec<Finished> = std::mem::take(&mut batch);
+            let results: Vec<UnitResult> = finished.iter().map(|f| f.result.clone()).collect();
+            let keys: Vec<HeldKey> = results.iter().map(|r| held_key(&r.claimed)).collect();
+            match self.store.complete_units(results).await {
+                Ok(written) => {
+                    self.counters[COMPLETED].fetch_add(written.len() as u64, Ordering::Relaxed);
+                    let lost = keys.len() - written.len();
+                    self.counters[LOST].fetch_add(lost as u64, Ordering::Relaxed);
+                }
+                // The units stay leased to this replica until their leases expire; then any
+                // replica runs them again (their answers come from the cache).
+                Err(err) => tracing::warn!(error = %err, units = keys.len(), "writing finished units failed"),
+            }
+            let mut held = self.held();
+            for key in &keys {
+                held.remove(key);
+            }
+            drop(held);
+            drop(finished);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Every `renew_every`: renews this replica's leases, aborts the units it lost, and rescues
+    /// units whose leases expired anywhere.
+    async fn tick(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(self.settings.renew_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.draining.load(Ordering::SeqCst) {
+            ticker.tick().await;
+            self.renew().await;
+            match self.store.rescue_units(false).await {
+                Ok(n) => {
+                    self.counters[RESCUED].fetch_add(n, Ordering::Relaxed);
+                }
+                Err(err) => tracing::warn!(error = %err, "rescuing expired units failed"),
+            }
+        }
+    }
+
+    async fn renew(&self) {
+        let before: Vec<HeldKey> = self.held().keys().cloned().collect();
+        let still = match self.store.renew_leases(&self.owner, self.settings.lease).await {
+            Ok(units) => units.iter().map(held_key).collect::<std::collections::HashSet<_>>(),
+            Err(err) => {
+                tracing::warn!(error = %err, "renewing leases failed");
+                return;
+            }
+        };
+        let mut held = self.held();
+        for key in before.iter().filter(|k| !still.contains(*k)) {
+            if let Some(lost) = held.remove(key) {
+                lost.task.abort();
+                self.counters[LOST].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// An error result for `key`, named after its case when the plan is known.
+fn error_result(plan: Option<&Plan>, key: UnitKey, message: String) -> ResultRecord {
+    let case = plan.and_then(|p| p.cases.get(key.case as usize));
+    ResultRecord { error: Some(message), ..crate::eval::runner::unevaluated(case, key) }
+}
