@@ -63,6 +63,12 @@ pub const RENDER_WORKERS: &str = "PROMPTOPS_RENDER_WORKERS";
 pub const RENDER_TIMEOUT_MS: &str = "PROMPTOPS_RENDER_TIMEOUT_MS";
 /// `promptops serve`: the most memory a render worker may hold, in MiB.
 pub const RENDER_MEMORY_MIB: &str = "PROMPTOPS_RENDER_MEMORY_MIB";
+/// `promptops serve`: units of server-side runs this replica works on at once (0: none).
+pub const WORKERS: &str = "PROMPTOPS_WORKERS";
+/// `promptops serve`: most units of one tenant running at once across replicas.
+pub const TENANT_UNIT_CAP: &str = "PROMPTOPS_TENANT_UNIT_CAP";
+/// `promptops serve`: seconds a shutdown waits for requests and run units in flight.
+pub const DRAIN_TIMEOUT: &str = "PROMPTOPS_DRAIN_TIMEOUT";
 /// Set to `1` (CI does) to make a missing Python virtual environment a failure instead of a skip.
 pub const TEST_PYTHON: &str = "PROMPTOPS_TEST_PYTHON";
 /// Which keyring holds API keys: `os` (the default) or `none` (CI, containers, tests).
@@ -108,6 +114,9 @@ pub const ALL: &[&str] = &[
     RENDER_WORKERS,
     RENDER_TIMEOUT_MS,
     RENDER_MEMORY_MIB,
+    WORKERS,
+    TENANT_UNIT_CAP,
+    DRAIN_TIMEOUT,
     TEST_PYTHON,
     ALLOW_EXEC,
     TEST_LANGGRAPH,

@@ -33,6 +33,7 @@ fn config() -> ServerConfig {
         kind_models: false,
         // The gateway bench sends plain models; cli/benches/render_sandbox.rs measures the sandbox.
         render_sandbox: None,
+        workers: None,
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    ab, admin, auth, cost, eval, hook, import, init, label, prompt, provider, registry, remote, run, schema, serve,
-    traces, workflow,
+    ab, admin, auth, cost, eval, hook, import, init, label, prompt, provider, registry, remote, run, runs, schema,
+    serve, traces, workflow,
 };
 use crate::exit::EXIT_CODES_HELP;
 
@@ -106,6 +106,9 @@ pub enum Command {
     RenderWorker(serve::RenderWorkerArgs),
     /// List the gateway's requests (traces), newest first.
     Traces(traces::TracesArgs),
+    /// Follow or cancel a run on the server (`eval --on-server` starts one).
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
     /// Validate, run, resume, draw and export workflow graphs.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),

@@ -287,6 +287,18 @@ pub struct AuditListQuery {
     pub project: Option<String>,
 }
 
+/// The data of one event of `GET /projects/{project}/runs/{run}/events`; the event's name says
+/// which: `result` (its `id` is the result's position, for `Last-Event-ID`), `progress`, and
+/// `done` last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum RunEvent {
+    /// `result`: one result, in the order results were written.
+    Result(Box<ResultRecord>),
+    /// `progress` and `done`: the run, its totals and its status.
+    Run(Box<RunRecord>),
+}
+
 /// `POST /projects/{project}/runs`: a run as the CLI stored it, with its results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -128,20 +128,7 @@ impl Runner {
     /// Records a new run of `plan` without evaluating anything yet: [`Runner::run_cases`] then
     /// evaluates it a few cases at a time (a sequential comparison looking between batches).
     pub async fn start(&self, plan: &Plan, settings: &RunSettings) -> Result<RunRecord, EvalError> {
-        let (git_commit, git_dirty) = settings.git.clone().map_or((None, false), |(c, d)| (Some(c), d));
-        let draft = RunDraft {
-            suite: plan.suite.clone(),
-            suite_path: plan.suite_path.display().to_string(),
-            description: plan.description.clone(),
-            plan_hash: plan.hash.clone(),
-            targets: plan.targets.iter().map(|t| t.record.clone()).collect(),
-            providers: plan.providers.clone(),
-            threshold: plan.threshold,
-            total: plan.total(),
-            git_commit,
-            git_dirty,
-            actor: settings.actor.clone(),
-        };
+        let draft = run_draft(plan, settings.actor.clone(), settings.git.clone());
         let run = self.store.create_run(&self.scope, draft).await?;
         // Recorded so that if this process dies the run shows as interrupted, not running.
         let owner = Owner::current().to_string();
@@ -239,6 +226,25 @@ impl Runner {
         // silently undercount it.
         flushed.map_err(|source| EvalError::NotRecorded { run: run.id, source })?;
         Ok((record, report))
+    }
+}
+
+/// The record of a new run of `plan`, made by `actor` at git commit `git` (and whether its tree
+/// was dirty).
+pub fn run_draft(plan: &Plan, actor: String, git: Option<(String, bool)>) -> RunDraft {
+    let (git_commit, git_dirty) = git.map_or((None, false), |(c, d)| (Some(c), d));
+    RunDraft {
+        suite: plan.suite.clone(),
+        suite_path: plan.suite_path.display().to_string(),
+        description: plan.description.clone(),
+        plan_hash: plan.hash.clone(),
+        targets: plan.targets.iter().map(|t| t.record.clone()).collect(),
+        providers: plan.providers.clone(),
+        threshold: plan.threshold,
+        total: plan.total(),
+        git_commit,
+        git_dirty,
+        actor,
     }
 }
 

@@ -186,6 +186,8 @@ pub(crate) struct SseEvent {
     pub event: Option<String>,
     /// The `data:` lines joined by newlines.
     pub data: String,
+    /// The `id:` field, when given (what `Last-Event-ID` resumes after).
+    pub id: Option<String>,
 }
 
 /// An incremental SSE parser: feed it chunks as they arrive, take whole events out.
@@ -223,16 +225,18 @@ fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
 }
 
 fn parse_event(block: &str) -> Option<SseEvent> {
-    let mut event = None;
+    let (mut event, mut id) = (None, None);
     let mut data: Vec<&str> = Vec::new();
     for line in block.lines() {
         if let Some(value) = line.strip_prefix("data:") {
             data.push(value.strip_prefix(' ').unwrap_or(value));
         } else if let Some(value) = line.strip_prefix("event:") {
             event = Some(value.trim().to_owned());
+        } else if let Some(value) = line.strip_prefix("id:") {
+            id = Some(value.trim().to_owned());
         }
     }
-    (event.is_some() || !data.is_empty()).then(|| SseEvent { event, data: data.join("\n") })
+    (event.is_some() || !data.is_empty()).then(|| SseEvent { event, data: data.join("\n"), id })
 }
 
 #[cfg(test)]
@@ -247,8 +251,8 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                SseEvent { event: Some("ping".into()), data: "{\"a\":1}".into() },
-                SseEvent { event: None, data: "[DONE]".into() },
+                SseEvent { event: Some("ping".into()), data: "{\"a\":1}".into(), id: None },
+                SseEvent { event: None, data: "[DONE]".into(), id: None },
             ]
         );
     }

@@ -31,6 +31,7 @@ mod error;
 mod exec;
 pub mod fake;
 mod http;
+pub(crate) use http::SseParser;
 mod image;
 pub mod layer;
 mod mock;

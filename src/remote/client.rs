@@ -162,6 +162,21 @@ impl Client {
         self.check(response).await.map(drop)
     }
 
+    /// A request carrying the token, for callers that read the answer themselves (a stream).
+    pub(crate) fn authorized(&self, method: Method, url: Url) -> RequestBuilder {
+        self.http.request(method, url).bearer_auth(self.token.expose())
+    }
+
+    /// Sends `request` (to `url`) and returns the answer when it is a success, else its error.
+    pub(crate) async fn answer(&self, request: RequestBuilder, url: &Url) -> Result<Response, RemoteError> {
+        let response = request.send().await.map_err(|source| RemoteError::Unreachable {
+            remote: self.remote.name.clone(),
+            url: url.to_string(),
+            source,
+        })?;
+        self.check(response).await
+    }
+
     async fn call<T: DeserializeOwned>(&self, request: RequestBuilder, url: &Url) -> Result<T, RemoteError> {
         let response = request.bearer_auth(self.token.expose()).send().await.map_err(|source| {
             RemoteError::Unreachable { remote: self.remote.name.clone(), url: url.to_string(), source }

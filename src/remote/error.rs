@@ -94,6 +94,12 @@ pub enum RemoteError {
         #[source]
         source: reqwest::Error,
     },
+    /// A run's event stream kept breaking.
+    #[error("{message}")]
+    Stream {
+        /// What happened.
+        message: String,
+    },
     /// promptops.yaml could not be rewritten.
     #[error("failed to write `{}`", path.display())]
     Write {
@@ -120,7 +126,7 @@ impl RemoteError {
             | Self::Forbidden { remote, .. }
             | Self::Api { remote, .. }
             | Self::Decode { remote, .. } => Some(remote),
-            Self::Write { .. } | Self::Config(_) => None,
+            Self::Write { .. } | Self::Config(_) | Self::Stream { .. } => None,
         }
     }
 }
@@ -133,7 +139,9 @@ impl Diagnostic for RemoteError {
                 ErrorClass::Config
             }
             Self::Api { status, .. } if (400..500).contains(status) && *status != 429 => ErrorClass::Usage,
-            Self::Unreachable { .. } | Self::Api { .. } | Self::Decode { .. } => ErrorClass::Upstream,
+            Self::Unreachable { .. } | Self::Api { .. } | Self::Decode { .. } | Self::Stream { .. } => {
+                ErrorClass::Upstream
+            }
             Self::Write { .. } => ErrorClass::Internal,
             Self::Config(err) => err.class(),
         }
@@ -165,6 +173,9 @@ impl Diagnostic for RemoteError {
             }
             Self::Api { hint, .. } => hint.iter().cloned().collect(),
             Self::Decode { .. } => vec!["the server may run another version of promptops".to_owned()],
+            Self::Stream { .. } => {
+                vec!["the run goes on on the server: `promptops runs watch N` follows it again".to_owned()]
+            }
             Self::Write { .. } => Vec::new(),
             Self::Config(err) => err.hints(),
         }

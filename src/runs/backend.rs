@@ -38,12 +38,15 @@ fn call_error(err: &GatewayError) -> CallError {
 #[async_trait]
 impl Backend for PoolBackend {
     fn check_provider(&self, reference: &str) -> Result<(), ProviderProblem> {
-        self.project.get(reference).map(|_| ()).map_err(|err| {
-            let mut hints = err.hints();
-            if matches!(err, GatewayError::UnknownModel { .. } | GatewayError::NotFound { .. }) {
-                hints.push(format!("on the server, providers are the project's connections: {:?}", self.project.ids()));
-            }
-            ProviderProblem { message: err.to_string(), hints }
+        self.project.get(reference).map(|_| ()).map_err(|err| match err {
+            GatewayError::UnknownModel { .. } => ProviderProblem {
+                message: format!("provider `{reference}` is not a connection of this project on the server"),
+                hints: vec![format!(
+                    "the server's connections: {}; add one with `promptops provider add {reference} --remote NAME`",
+                    crate::error::list_names(&self.project.ids())
+                )],
+            },
+            other => ProviderProblem { message: other.to_string(), hints: other.hints() },
         })
     }
 

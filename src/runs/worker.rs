@@ -157,6 +157,20 @@ impl Workers {
         }
     }
 
+    /// Stops this replica's units of `run` at once (it was cancelled here; other replicas stop
+    /// theirs at their next lease renewal).
+    pub fn drop_run(&self, scope: &Scope, run: u64) {
+        let mut held = self.held();
+        held.retain(|(s, r, _), unit| {
+            let keep = !(s == scope && *r == run);
+            if !keep {
+                unit.task.abort();
+                self.counters[LOST].fetch_add(1, Ordering::Relaxed);
+            }
+            keep
+        });
+    }
+
     /// Stops claiming, lets the units in flight finish for up to `timeout`, then gives the rest
     /// back to the queue (fenced by their tokens), so that other replicas take them at once.
     pub async fn drain(&self, timeout: Duration) {

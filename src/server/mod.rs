@@ -154,15 +154,25 @@ pub async fn serve(
     let limits = state.config.connections;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (began_tx, began_rx) = tokio::sync::oneshot::channel::<()>();
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let flag = state.clone();
     tokio::spawn(async move {
         shutdown.await;
         flag.begin_shutdown();
+        // Workers stop claiming now and finish their units alongside the requests in flight.
+        let workers = flag.runs.workers.clone();
+        let draining = tokio::spawn(async move {
+            if let Some(workers) = workers {
+                workers.drain(drain).await;
+            }
+        });
         let _ = began_tx.send(());
-        tracing::info!("shutting down: readiness is now 503; finishing in-flight requests");
+        tracing::info!("shutting down: readiness is now 503; finishing in-flight requests and run units");
         // Give load balancers a moment to see the 503 before connections close.
         tokio::time::sleep(drain.min(Duration::from_millis(200))).await;
         let _ = stop_tx.send(true);
+        let _ = draining.await;
+        let _ = drained_tx.send(());
     });
     let mut servers = tokio::task::JoinSet::new();
     if let Some(listener) = metrics {
@@ -180,6 +190,8 @@ pub async fn serve(
         () = async { while servers.join_next().await.is_some() {} } => {}
         () = deadline => {}
     }
+    // Units still running at the drain deadline are given back to the queue before returning.
+    let _ = tokio::time::timeout(drain.saturating_add(Duration::from_secs(2)), drained_rx).await;
     Ok(())
 }
 

@@ -51,6 +51,10 @@ fn success(body: Body, generator: &mut SchemaGenerator) -> Value {
         }),
         Body::Text => json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}}),
         Body::Empty => json!({"description": "done; no body"}),
+        Body::Events(schema) => json!({
+            "description": "a stream of server-sent events; each event's `data` is one of these",
+            "content": {"text/event-stream": {"schema": schema(generator)}},
+        }),
     }
 }
 

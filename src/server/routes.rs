@@ -6,7 +6,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::error::ErrorBody;
 use super::gateway::chat;
-use super::handlers::{accounts, experiments, health, langfuse, prompts, providers, runs, sync};
+use super::handlers::{accounts, experiments, health, langfuse, prompts, providers, queue, runs, sync};
 use super::state::AppState;
 use crate::api::{self, Page};
 use crate::eval::compare::Comparison;
@@ -15,6 +15,7 @@ use crate::gateway::{ConnectionView, GatewaySettings};
 use crate::registry::PromptLog;
 use crate::registry::diff::FileDiff;
 use crate::registry::sync::{SyncBundle, SyncReport};
+use crate::runs::RunSpec;
 use crate::store::{
     AuditRecord, CommitOutcome, ExperimentDraft, ExperimentRecord, KeyPairRecord, LabelMove, LabelRecord, MemberRecord,
     PrincipalRecord, ProjectRecord, PromptSummary, ResultRecord, RunRecord, TenantRecord, TokenRecord, TraceRecord,
@@ -69,6 +70,8 @@ pub enum Body {
     Text,
     /// No body (204).
     Empty,
+    /// Server-sent events of these data schemas (named events, each with an `id`).
+    Events(SchemaFn),
 }
 
 /// The [`SchemaFn`] of `T`.
@@ -100,6 +103,7 @@ macro_rules! route {
     (@body json $response:ty) => { Body::Json(schema::<$response>) };
     (@body text) => { Body::Text };
     (@body empty) => { Body::Empty };
+    (@body events $response:ty) => { Body::Events(schema::<$response>) };
 }
 
 /// Every route of the server.
@@ -145,6 +149,9 @@ pub fn table() -> Vec<Route> {
         route!(post "POST" "/api/v1/projects/{project}/runs", Bearer, runs::upload, "upload a run and its results (runner)", in api::RunUpload, 201 json RunRecord),
         route!(get "GET" "/api/v1/projects/{project}/runs/compare", Bearer, runs::compare, "compare two runs (?before=&after=)", query api::CompareQuery, 200 json Comparison),
         route!(get "GET" "/api/v1/projects/{project}/runs/{run}", Bearer, runs::show, "a run's report (number or `latest`)", 200 json RunReport),
+        route!(post "POST" "/api/v1/projects/{project}/runs/queue", Bearer, queue::submit, "queue a suite to run on the server's workers (runner; header Idempotency-Key)", in RunSpec, 201|200 json RunRecord),
+        route!(post "POST" "/api/v1/projects/{project}/runs/{run}/cancel", Bearer, queue::cancel, "cancel a run on the server: queued units go, running ones stop; results are kept (runner)", 200 json RunRecord),
+        route!(get "GET" "/api/v1/projects/{project}/runs/{run}/events", Bearer, queue::events, "a server-side run's results and progress as server-sent events (resume with Last-Event-ID)", 200 events api::RunEvent),
         route!(get "GET" "/api/v1/projects/{project}/runs/{run}/results", Bearer, runs::results, "a run's results in unit order (paged; problems_only)", query api::ResultListQuery, 200 json Page<ResultRecord>),
         route!(get "GET" "/api/v1/projects/{project}/experiments", Bearer, experiments::list, "A/B experiments, newest first (paged; filter suite)", query api::RunListQuery, 200 json Page<ExperimentRecord>),
         route!(post "POST" "/api/v1/projects/{project}/experiments", Bearer, experiments::upload, "record an experiment whose arms' runs are uploaded (runner)", in ExperimentDraft, 201 json ExperimentRecord),

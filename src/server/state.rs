@@ -18,6 +18,8 @@ use crate::access::Scope;
 use crate::gateway::{Connections, HostPolicy, Pool, TraceWriter};
 use crate::prompt::{Label, RenderSandbox};
 use crate::registry::Registry;
+use crate::runs::planner::ServerPlanner;
+use crate::runs::{WorkerSettings, Workers};
 use crate::secret::SecretString;
 use crate::store::Store;
 use crate::store::changes::{Change, follow, mark_reader};
@@ -63,6 +65,8 @@ pub struct ServerConfig {
     /// (what `promptops serve` sets up), or in this process with only the template's fuel and
     /// output bounds (`None`: for tests and embedders that trust every prompt's author).
     pub render_sandbox: Option<Arc<RenderSandbox>>,
+    /// How this replica's workers run queued units (`None`: it runs none; other replicas may).
+    pub workers: Option<WorkerSettings>,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -86,6 +90,8 @@ pub struct AppState {
     pub auth_failures: Option<Arc<FailureThrottle>>,
     /// The inference gateway.
     pub gateway: Arc<GatewayState>,
+    /// Server-side runs: their planner, and this replica's workers if it runs any.
+    pub runs: Arc<RunQueue>,
     ready: Arc<AtomicBool>,
 }
 
@@ -108,7 +114,9 @@ impl AppState {
             async move { store.gateway_mark().await }
         });
         follow(&gateway, store.changes(), Change::Gateway, config.cache_poll, mark, GatewayState::forget);
+        let runs = Arc::new(RunQueue::start(&store, &config, &gateway));
         Self {
+            runs,
             limiter: config.rate_limit.map(|limit| Arc::new(RateLimiter::new(limit))),
             auth_failures: config.auth_failures.map(|limit| Arc::new(FailureThrottle::new(limit))),
             store,
@@ -146,6 +154,27 @@ impl AppState {
     /// Lowers readiness: the first step of a graceful shutdown.
     pub fn begin_shutdown(&self) {
         self.ready.store(false, Ordering::Release);
+    }
+}
+
+/// Server-side runs on this replica: the planner that checks submitted specs and plans queued
+/// runs, and the workers (when this replica runs units).
+#[derive(Debug)]
+pub struct RunQueue {
+    /// Plans specs and keeps the plans of runs in progress.
+    pub planner: Arc<ServerPlanner>,
+    /// This replica's workers.
+    pub workers: Option<Arc<Workers>>,
+}
+
+impl RunQueue {
+    fn start(store: &Arc<dyn Store>, config: &ServerConfig, gateway: &GatewayState) -> Self {
+        let sandbox = config.render_sandbox.clone();
+        let planner = Arc::new(ServerPlanner::new(Arc::clone(store), Arc::clone(&gateway.pool), sandbox));
+        let workers = config.workers.clone().map(|settings| {
+            Workers::start(Arc::clone(store), Arc::clone(&planner), settings, crate::eval::Owner::current().to_string())
+        });
+        Self { planner, workers }
     }
 }
 

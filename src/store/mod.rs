@@ -41,7 +41,7 @@ pub use gateway::{
 };
 pub use open::{OpenOptions, StoreUrl, open, open_with, redact_url};
 pub use postgres::PostgresStore;
-pub use queue::{ClaimOptions, ClaimedUnit, QueueStore, QueuedRunDraft, SequencedResult, UnitResult};
+pub use queue::{ClaimOptions, ClaimedUnit, QUEUE_OWNER, QueueStore, QueuedRunDraft, SequencedResult, UnitResult};
 pub use records::{
     CommitOutcome, LabelMove, LabelRecord, MoveReason, PromptSummary, UsageGroup, UsageRecord, UsageRow, VersionDraft,
     VersionMeta, VersionRecord,

@@ -7,6 +7,10 @@ use async_trait::async_trait;
 
 use super::{ResultRecord, RunDraft, RunRecord, Scope, StoreError, UnitKey};
 
+/// The owner recorded on a queued run: the server's workers, whichever replica they are on. It
+/// is no process's, so a queued run is never shown as interrupted for lack of one.
+pub const QUEUE_OWNER: &str = "queue";
+
 /// A run to put on the queue.
 #[derive(Debug, Clone)]
 pub struct QueuedRunDraft {
@@ -57,6 +61,12 @@ pub struct ClaimOptions {
     pub lease: Duration,
     /// At most this many running units per tenant, across replicas (fairness).
     pub tenant_cap: usize,
+}
+
+/// What one of `waiting` tenants may claim of `left` slots in one round: an even share, so that
+/// a tenant with 50,000 queued units leaves room for the next tenant's first ones.
+pub(crate) fn fair_share(left: usize, waiting: usize) -> usize {
+    left.div_ceil(waiting.max(1))
 }
 
 /// A result of a run in the order results were written.

@@ -14,6 +14,7 @@ pub mod provider;
 pub mod registry;
 pub mod remote;
 pub mod run;
+pub mod runs;
 pub mod schema;
 pub mod serve;
 pub mod traces;
@@ -56,6 +57,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<ExitSta
         Command::RotateMasterKey(args) => serve::rotate(args, ctx).await,
         Command::RenderWorker(_) => unreachable!("main runs the render worker before any runtime starts"),
         Command::Traces(args) => traces::run(args, ctx).await,
+        Command::Runs(command) => runs::run(command, ctx).await,
         Command::Workflow(command) => workflow::run(command, ctx).await,
         Command::Remote(command) => remote::run(command, ctx),
         Command::Login(args) => remote::login(args, ctx).await,
@@ -91,6 +93,7 @@ fn check_remote_support(command: &Command, remote: &str) -> anyhow::Result<()> {
                     | provider::ProviderCommand::SetKey { .. }
             )
             | Command::Traces(_)
+            | Command::Runs(_)
             | Command::Cost(_)
     ) || matches!(command, Command::Ab(args) if !matches!(args.command, Some(ab::AbCommand::Plan(_))));
     if supported {
@@ -101,7 +104,7 @@ fn check_remote_support(command: &Command, remote: &str) -> anyhow::Result<()> {
         &[
             "`--remote` works with commit, status, log, diff, show, checkout, label, rollback, prompt list, push, pull, admin, \
              eval (uploads the runs; list, show, compare read the server's), ab (keeps the experiment on the server; \
-             list, show, --runs read the server's), provider add/list/rm/set-key, traces and cost",
+             list, show, --runs read the server's), provider add/list/rm/set-key, traces, cost and runs",
         ],
     ))
 }

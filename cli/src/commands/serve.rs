@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use promptops::env;
 use promptops::prompt::{RenderSandbox, SandboxLimits, WorkerCommand};
+use promptops::runs::WorkerSettings;
 use promptops::secret::SecretString;
 use promptops::server::auth::{JwtKeys, JwtSettings};
 use promptops::server::client::parse_networks;
@@ -113,6 +114,16 @@ pub struct ServeArgs {
     /// The most memory a render worker may hold, in MiB; a render that needs more is stopped.
     #[arg(long, env = env::RENDER_MEMORY_MIB, default_value_t = 512, value_parser = clap::value_parser!(u64).range(64..))]
     pub render_memory_mib: u64,
+    /// Units of server-side runs this replica works on at once (default: 16 per CPU); 0 runs none.
+    #[arg(long, env = env::WORKERS, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub workers: Option<u64>,
+    /// Most units of one tenant running at once, across every replica (fairness between tenants).
+    #[arg(long, env = env::TENANT_UNIT_CAP, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub tenant_unit_cap: u64,
+    /// Seconds a shutdown (SIGTERM) waits for requests and run units in flight; units still running
+    /// then go back to the queue for other replicas (default: --request-timeout).
+    #[arg(long, env = env::DRAIN_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub drain_timeout: Option<u64>,
 }
 
 /// Arguments of the hidden `promptops render-worker`.
@@ -174,6 +185,9 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         render_workers,
         render_timeout_ms,
         render_memory_mib,
+        workers,
+        tenant_unit_cap,
+        drain_timeout,
     } = args;
     init_logs(&log, &log_format)?;
     let secret = jwt_secret_from(jwt_secret, jwt_secret_file)?;
@@ -232,11 +246,27 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
             timeout: Duration::from_millis(render_timeout_ms),
             memory: render_memory_mib << 20,
         })?)),
+        workers: worker_settings(workers, tenant_unit_cap, &database),
     };
     let state = AppState::new(Arc::clone(&store), config);
-    server::serve(listeners, state, shutdown, Duration::from_secs(request_timeout)).await?;
+    let drain = Duration::from_secs(drain_timeout.unwrap_or(request_timeout));
+    server::serve(listeners, state, shutdown, drain).await?;
     tracing::info!("stopped");
     Ok(ExitStatus::Success)
+}
+
+/// How this replica works on server-side runs: `workers` units at once (16 per CPU by default,
+/// since a unit mostly waits for its model), none with 0. On SQLite this is the only replica, so
+/// units left running by an earlier process are requeued at start.
+fn worker_settings(workers: Option<u64>, tenant_cap: u64, database: &str) -> Option<WorkerSettings> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let slots = workers.map_or(16 * cpus, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    (slots > 0).then(|| WorkerSettings {
+        slots,
+        tenant_cap: usize::try_from(tenant_cap).unwrap_or(usize::MAX),
+        requeue_at_start: matches!(store::StoreUrl::parse(database), Ok(store::StoreUrl::Sqlite(_))),
+        ..WorkerSettings::default()
+    })
 }
 
 /// The sandbox that renders managed prompts in `promptops render-worker` processes (this binary).

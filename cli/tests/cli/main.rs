@@ -14,6 +14,7 @@ mod eval_store;
 mod hook;
 mod init;
 mod labels;
+mod on_server;
 mod output;
 mod precommit;
 mod promptfoo;

@@ -22,11 +22,17 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server with more `PROMPTOPS_*` settings.
+    pub(crate) fn start_with(envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_promptops"))
             .args(["serve", "--addr", &addr])
+            .envs(envs.iter().copied())
             .env("PROMPTOPS_DATABASE_URL", format!("sqlite://{}", dir.path().join("server.db").display()))
             .env("PROMPTOPS_ADMIN_TOKEN", TOKEN)
             .env("PROMPTOPS_MASTER_KEY", MASTER)
@@ -53,7 +59,7 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 request with the admin token; the status, or 0 when nothing answers.
-fn request(addr: &str, method: &str, path: &str, body: &str) -> u16 {
+pub(crate) fn request(addr: &str, method: &str, path: &str, body: &str) -> u16 {
     let Ok(mut stream) = TcpStream::connect(addr) else { return 0 };
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -8,6 +8,7 @@ pub mod health;
 pub mod langfuse;
 pub mod prompts;
 pub mod providers;
+pub mod queue;
 pub mod runs;
 pub mod sync;
 

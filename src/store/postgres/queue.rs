@@ -11,7 +11,9 @@ use deadpool_postgres::Transaction;
 use super::runs::{add_to_totals, decode_result, insert_results, insert_run};
 use super::{PostgresStore, backend, col, from_big, from_db, lock, to_big, to_db};
 use crate::store::commit::now;
-use crate::store::queue::{ClaimOptions, ClaimedUnit, QueueStore, QueuedRunDraft, SequencedResult, UnitResult};
+use crate::store::queue::{
+    ClaimOptions, ClaimedUnit, QUEUE_OWNER, QueueStore, QueuedRunDraft, SequencedResult, UnitResult, fair_share,
+};
 use crate::store::run_records::{RESULT_COLUMNS, RUN_COLUMNS};
 use crate::store::{RunRecord, RunStatus, RunTotals, Scope, StoreError, UnitKey};
 
@@ -163,6 +165,12 @@ impl QueueStore for PostgresStore {
         let id = to_big(record.id)?;
         let (tenant, project) = (scope.tenant(), scope.project());
         tx.execute(
+            "UPDATE eval_runs SET owner = $4 WHERE tenant_id = $1 AND project_id = $2 AND id = $3",
+            &[&tenant, &project, &id, &QUEUE_OWNER],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute(
             "INSERT INTO run_specs (tenant_id, project_id, run_id, spec, idempotency_key) VALUES ($1, $2, $3, $4, $5)",
             &[&tenant, &project, &id, &run.spec, &run.idempotency_key],
         )
@@ -215,10 +223,10 @@ impl QueueStore for PostgresStore {
             .await
             .map_err(backend)?;
         let mut claimed = Vec::new();
-        for row in tenants {
-            let (tenant, running): (String, i64) = (col(&row, 0)?, col(&row, 1)?);
+        for (i, row) in tenants.iter().enumerate() {
+            let (tenant, running): (String, i64) = (col(row, 0)?, col(row, 1)?);
             let room = (options.tenant_cap as i64 - running).max(0);
-            let want = room.min((options.limit - claimed.len()) as i64);
+            let want = room.min(fair_share(options.limit - claimed.len(), tenants.len() - i) as i64);
             if want == 0 {
                 continue;
             }

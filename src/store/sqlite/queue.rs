@@ -11,7 +11,9 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::runs::{add_results, insert_run, result_from_row};
 use super::{SqliteStore, backend, timestamp};
-use crate::store::queue::{ClaimOptions, ClaimedUnit, QueueStore, QueuedRunDraft, SequencedResult, UnitResult};
+use crate::store::queue::{
+    ClaimOptions, ClaimedUnit, QUEUE_OWNER, QueueStore, QueuedRunDraft, SequencedResult, UnitResult, fair_share,
+};
 use crate::store::run_records::RESULT_COLUMNS;
 use crate::store::{RunRecord, RunStatus, RunTotals, Scope, StoreError, UnitKey, from_i64, to_i64};
 
@@ -227,6 +229,11 @@ impl QueueStore for SqliteStore {
                 }
                 let id = insert_run(&tx, &scope, &run.draft, (RunStatus::Running, Utc::now(), None))?;
                 tx.execute(
+                    "UPDATE eval_runs SET owner = ?4 WHERE tenant_id = ?1 AND project_id = ?2 AND id = ?3",
+                    params![scope.tenant(), scope.project(), to_i64(id)?, QUEUE_OWNER],
+                )
+                .map_err(backend)?;
+                tx.execute(
                     "INSERT INTO run_specs (tenant_id, project_id, run_id, spec, idempotency_key)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![scope.tenant(), scope.project(), to_i64(id)?, run.spec, run.idempotency_key],
@@ -275,9 +282,10 @@ impl QueueStore for SqliteStore {
                 }
             }
             let mut claimed = Vec::new();
-            for (tenant, running) in tenants {
+            let waiting = tenants.len();
+            for (i, (tenant, running)) in tenants.into_iter().enumerate() {
                 let room = (options.tenant_cap as i64 - running).max(0) as usize;
-                let want = room.min(options.limit - claimed.len());
+                let want = room.min(fair_share(options.limit - claimed.len(), waiting - i));
                 if want > 0 {
                     claim_for(&tx, &tenant, want, &options, &mut claimed)?;
                 }

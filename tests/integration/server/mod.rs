@@ -18,6 +18,7 @@ mod langfuse_sdk;
 mod members;
 mod openapi_check;
 pub mod python_sdk;
+mod queue;
 mod rbac;
 pub mod runs;
 
@@ -58,6 +59,11 @@ server_cases! {
     langfuse::native_prompts_are_served_as_the_sdk_can_use_them,
     langfuse::composition_is_resolved_when_served_and_broken_references_are_named,
     rbac::every_role_against_every_write_endpoint,
+    queue::a_queued_run_is_run_by_the_workers_and_streamed_to_its_end,
+    queue::one_idempotency_key_makes_one_run,
+    queue::a_stream_resumed_after_any_event_loses_and_repeats_nothing,
+    queue::a_cancelled_run_stops_calling_the_model_and_keeps_its_results,
+    queue::only_runners_queue_and_hostile_specs_are_refused_naming_the_field,
     rbac::no_caller_of_another_tenant_sees_tenant_b,
     runs::runs_are_uploaded_listed_shown_paged_and_compared,
     experiments::experiments_are_recorded_listed_filtered_and_shown,
@@ -199,6 +205,7 @@ pub fn config() -> ServerConfig {
         // Renders in this process: the sandbox's workers are the `promptops` binary, and
         // cli/tests/cli/render_sandbox.rs tests them through it.
         render_sandbox: None,
+        workers: None,
     }
 }
 

@@ -148,6 +148,9 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         ("POST", "{name}") => json!({"source": prompt_source("x")}),
         ("POST", "commits") => json!({"prompts": [{"name": "a-own", "source": prompt_source("x")}]}),
         ("POST", "runs") => super::runs::upload_body(),
+        ("POST", "queue") => {
+            json!({"suite": "eval-suites/s.yaml", "files": {"eval-suites/s.yaml": ""}, "plan_hash": "x"})
+        }
         ("POST", "experiments") => super::experiments::experiment_body(),
         ("POST", "sync") => json!({"versions": [], "labels": []}),
         ("POST", "tenants") => json!({"id": "gamma", "admin": "g"}),

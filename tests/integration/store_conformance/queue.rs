@@ -178,6 +178,15 @@ pub async fn a_tenant_runs_at_most_its_cap_of_units(b: Backend) {
     assert_eq!((per_tenant(&next, "busy"), per_tenant(&next, "quiet")), (3, 0));
 }
 
+pub async fn waiting_tenants_share_the_free_slots_evenly(b: Backend) {
+    let (busy, quiet) = (scope("busy", "p"), scope("quiet", "p"));
+    b.store.enqueue_run(&busy, queued(None, 50)).await.expect("enqueue");
+    b.store.enqueue_run(&quiet, queued(None, 50)).await.expect("enqueue");
+    let first = b.store.claim_units(&options("a", 4)).await.expect("claim");
+    let busy_count = first.iter().filter(|u| u.scope.tenant() == "busy").count();
+    assert_eq!((busy_count, first.len()), (2, 4), "two slots each, though busy queued first");
+}
+
 pub async fn concurrent_claimers_never_share_a_unit(b: Backend) {
     let s = scope("t", "p");
     b.store.enqueue_run(&s, queued(None, 200)).await.expect("enqueue");

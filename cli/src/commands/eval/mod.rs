@@ -3,6 +3,7 @@
 //! `upload.rs`, reading runs in `runs.rs`, rendering in `output::report`.
 
 pub(crate) mod backend;
+pub(crate) mod on_server;
 pub(crate) mod promptfoo;
 pub(crate) mod run;
 mod runs;
@@ -101,6 +102,10 @@ pub struct RunArgs {
     /// Exit 100 when a test fails or errors, as promptfoo does (instead of 1 or 3).
     #[arg(long)]
     pub promptfoo_exit_codes: bool,
+    /// Run on the workers of the `--remote` server, with its provider connections (no key needed
+    /// here); the report and exit code are a local run's.
+    #[arg(long, conflicts_with_all = ["resume", "watch", "config", "no_cache", "max_cost"])]
+    pub on_server: bool,
 }
 
 /// Subcommands over stored runs.

@@ -51,8 +51,10 @@ pub(crate) struct Settings {
     overrides: Overrides,
     concurrency: Option<usize>,
     fail_under: Option<f64>,
-    baseline: Option<(String, f64)>,
+    pub(crate) baseline: Option<(String, f64)>,
     promptfoo_exit_codes: bool,
+    /// `--on-server`: the suites run on the remote's workers.
+    on_server: bool,
     /// promptfoo's labels of the prompts, for `promptfoo-json` (a promptfoo config's run).
     pub(crate) labels: PromptLabels,
 }
@@ -82,6 +84,7 @@ pub(crate) fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings
         config: _,
         skip_unsupported: _,
         promptfoo_exit_codes,
+        on_server,
     } = args;
     let format = ctx.format(FORMATS, "eval")?;
     let outputs = outputs
@@ -96,6 +99,12 @@ pub(crate) fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings
             )),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if *on_server && ctx.remote().is_none() {
+        return Err(usage(
+            "--on-server needs a remote to run on",
+            &["name one with `--remote NAME` (see `promptops remote list`)"],
+        ));
+    }
     if *concurrency == Some(0) {
         return Err(usage("`--concurrency 0` would run nothing", &["give at least 1"]));
     }
@@ -114,8 +123,37 @@ pub(crate) fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings
         fail_under: fail_under.as_deref().map(|r| parse_rate(r, "--fail-under")).transpose()?,
         baseline: baseline.clone().map(|b| (b, tolerance)),
         promptfoo_exit_codes: *promptfoo_exit_codes,
+        on_server: *on_server,
         labels: PromptLabels::new(),
     })
+}
+
+impl Settings {
+    /// The settings of following a server-side run (`runs watch`): the global `--format`, no
+    /// files, thresholds as the run's.
+    pub(crate) fn following(ctx: &Context) -> anyhow::Result<Self> {
+        Ok(Self {
+            format: ctx.format(FORMATS, "runs watch")?,
+            outputs: Vec::new(),
+            overrides: Overrides::default(),
+            concurrency: None,
+            fail_under: None,
+            baseline: None,
+            promptfoo_exit_codes: false,
+            on_server: true,
+            labels: PromptLabels::new(),
+        })
+    }
+
+    /// The command line's choices of what runs.
+    pub(crate) fn overrides(&self) -> &Overrides {
+        &self.overrides
+    }
+
+    /// Whether the report lists every case somewhere (a format or an `-o` file).
+    pub(crate) fn needs_results(&self) -> bool {
+        report::needs_results(self.format) || self.outputs.iter().any(|(_, f)| report::needs_results(*f))
+    }
 }
 
 /// `--filter-first-n` or `--filter-sample` (with `--seed`, else a fresh seed that is printed).
@@ -201,7 +239,10 @@ pub(crate) async fn execute(
         // before the first model call, not after the whole suite has run (and been paid for).
         ctx.remote_client(&project, remote)?.verify().await.diag()?;
     }
-    let (backend, providers, provider_options) = backend(&project, &local, options)?;
+    let (mut backend, providers, provider_options) = backend(&project, &local, options)?;
+    if settings.on_server {
+        backend = Arc::new(super::on_server::ServerProviders);
+    }
     let workflows = workflows(&project, &local, providers, provider_options);
     let prompts =
         ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(ctx.versions(&project, &local)?) };
@@ -231,6 +272,11 @@ pub(crate) async fn execute(
         overrides: &settings.overrides,
     };
     let plans = plan_all(ctx, &project, chosen, &input).await?;
+    if settings.on_server {
+        let outcomes = super::on_server::outcomes(ctx, &project, &local, settings, plans, cancel).await?;
+        emit(ctx, settings, &outcomes)?;
+        return Ok(verdict(ctx, settings, &outcomes));
+    }
     let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
     let mut runs = Vec::with_capacity(plans.len());
     for plan in plans {
@@ -351,9 +397,7 @@ async fn outcomes(
     settings: &Settings,
     reports: Vec<RunReport>,
 ) -> anyhow::Result<Vec<SuiteOutcome>> {
-    let needs_results = ctx.remote().is_some()
-        || report::needs_results(settings.format)
-        || settings.outputs.iter().any(|(_, f)| report::needs_results(*f));
+    let needs_results = ctx.remote().is_some() || settings.needs_results();
     let mut outcomes = Vec::with_capacity(reports.len());
     for report in reports {
         let mut results = Vec::new();
@@ -378,7 +422,7 @@ async fn outcomes(
 }
 
 /// `current` against its baseline, both where runs are read (local, or the server's).
-async fn baseline_check(
+pub(super) async fn baseline_check(
     ctx: &Context,
     project: &Project,
     local: &LocalStore,
@@ -394,7 +438,7 @@ async fn baseline_check(
     Ok(BaselineCheck::judge(&comparison, tolerance))
 }
 
-fn emit(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> anyhow::Result<()> {
+pub(crate) fn emit(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> anyhow::Result<()> {
     match settings.format {
         Format::Table => ctx.printer.out_raw(&report::terminal(&ctx.printer, outcomes)),
         format => ctx.printer.out_raw(&report::render_labelled(format, outcomes, &settings.labels)?),
@@ -426,9 +470,15 @@ fn emit(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> anyhow
 
 /// The exit status: 1 when a suite is below its threshold (or `--fail-under`), regressed
 /// against its baseline, or was interrupted; 3 when what failed it were provider errors only.
-fn verdict(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> ExitStatus {
-    if let Some(run) = outcomes.iter().map(|o| &o.report.run).find(|r| r.status == RunStatus::Interrupted) {
-        ctx.printer.error_line("hint", &format!("finish it with `promptops eval --resume {}`", run.id));
+pub(crate) fn verdict(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> ExitStatus {
+    let stopped = [RunStatus::Interrupted, RunStatus::Cancelled];
+    if let Some(run) = outcomes.iter().map(|o| &o.report.run).find(|r| stopped.contains(&r.status)) {
+        let hint = match (settings.on_server, run.status) {
+            (true, RunStatus::Cancelled) => format!("run {} was cancelled on the server; its results are kept", run.id),
+            (true, _) => format!("follow it again with `promptops runs watch {}`", run.id),
+            (false, _) => format!("finish it with `promptops eval --resume {}`", run.id),
+        };
+        ctx.printer.error_line("hint", &hint);
         return ExitStatus::Failed;
     }
     let (done, passed, failed) = outcomes.iter().fold((0, 0, 0), |(d, p, f), o| {
