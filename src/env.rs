@@ -67,6 +67,8 @@ pub const RENDER_MEMORY_MIB: &str = "PROMPTOPS_RENDER_MEMORY_MIB";
 pub const WORKERS: &str = "PROMPTOPS_WORKERS";
 /// `promptops serve`: most units of one tenant running at once across replicas.
 pub const TENANT_UNIT_CAP: &str = "PROMPTOPS_TENANT_UNIT_CAP";
+/// `promptops serve`: seconds a worker's lease on a unit lasts without renewal.
+pub const UNIT_LEASE_SECS: &str = "PROMPTOPS_UNIT_LEASE_SECS";
 /// `promptops serve`: seconds a shutdown waits for requests and run units in flight.
 pub const DRAIN_TIMEOUT: &str = "PROMPTOPS_DRAIN_TIMEOUT";
 /// Set to `1` (CI does) to make a missing Python virtual environment a failure instead of a skip.
@@ -116,6 +118,7 @@ pub const ALL: &[&str] = &[
     RENDER_MEMORY_MIB,
     WORKERS,
     TENANT_UNIT_CAP,
+    UNIT_LEASE_SECS,
     DRAIN_TIMEOUT,
     TEST_PYTHON,
     ALLOW_EXEC,

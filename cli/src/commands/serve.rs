@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// Most units of one tenant running at once, across every replica (fairness between tenants).
     #[arg(long, env = env::TENANT_UNIT_CAP, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub tenant_unit_cap: u64,
+    /// Seconds a worker's lease on a unit lasts; it is renewed every third of that, and a unit
+    /// whose replica died is run again by another once its lease has expired.
+    #[arg(long, env = env::UNIT_LEASE_SECS, default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub unit_lease_secs: u64,
     /// Seconds a shutdown (SIGTERM) waits for requests and run units in flight; units still running
     /// then go back to the queue for other replicas (default: --request-timeout).
     #[arg(long, env = env::DRAIN_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -187,6 +191,7 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
         render_memory_mib,
         workers,
         tenant_unit_cap,
+        unit_lease_secs,
         drain_timeout,
     } = args;
     init_logs(&log, &log_format)?;
@@ -246,7 +251,7 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
             timeout: Duration::from_millis(render_timeout_ms),
             memory: render_memory_mib << 20,
         })?)),
-        workers: worker_settings(workers, tenant_unit_cap, &database),
+        workers: worker_settings(workers, tenant_unit_cap, Duration::from_secs(unit_lease_secs), &database),
     };
     let state = AppState::new(Arc::clone(&store), config);
     let drain = Duration::from_secs(drain_timeout.unwrap_or(request_timeout));
@@ -258,12 +263,14 @@ pub async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitStatus>
 /// How this replica works on server-side runs: `workers` units at once (16 per CPU by default,
 /// since a unit mostly waits for its model), none with 0. On SQLite this is the only replica, so
 /// units left running by an earlier process are requeued at start.
-fn worker_settings(workers: Option<u64>, tenant_cap: u64, database: &str) -> Option<WorkerSettings> {
+fn worker_settings(workers: Option<u64>, tenant_cap: u64, lease: Duration, database: &str) -> Option<WorkerSettings> {
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let slots = workers.map_or(16 * cpus, |n| usize::try_from(n).unwrap_or(usize::MAX));
     (slots > 0).then(|| WorkerSettings {
         slots,
         tenant_cap: usize::try_from(tenant_cap).unwrap_or(usize::MAX),
+        lease,
+        renew_every: lease / 3,
         requeue_at_start: matches!(store::StoreUrl::parse(database), Ok(store::StoreUrl::Sqlite(_))),
         ..WorkerSettings::default()
     })

@@ -26,5 +26,6 @@ mod remote_conflicts;
 mod render_sandbox;
 mod run;
 mod serve;
+mod server_runs;
 mod terminal;
 mod workflows;
