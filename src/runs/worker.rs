@@ -69,6 +69,8 @@ pub struct WorkerStats {
     pub lost: u64,
     /// Expired units it gave back to the queue.
     pub rescued: u64,
+    /// Claim statements it ran, and their total time in microseconds.
+    pub claims: (u64, u64),
 }
 
 type HeldKey = (Scope, u64, u64);
@@ -99,7 +101,7 @@ pub struct Workers {
     held: Mutex<HashMap<HeldKey, Held>>,
     wake: Notify,
     draining: AtomicBool,
-    counters: [AtomicU64; 4],
+    counters: [AtomicU64; 6],
 }
 
 impl std::fmt::Debug for Workers {
@@ -112,6 +114,8 @@ const CLAIMED: usize = 0;
 const COMPLETED: usize = 1;
 const LOST: usize = 2;
 const RESCUED: usize = 3;
+const CLAIMS: usize = 4;
+const CLAIM_MICROS: usize = 5;
 
 impl Workers {
     /// Starts the workers of this replica (named `owner` in leases).
@@ -154,6 +158,7 @@ impl Workers {
             completed: count(COMPLETED),
             lost: count(LOST),
             rescued: count(RESCUED),
+            claims: (count(CLAIMS), count(CLAIM_MICROS)),
         }
     }
 
@@ -231,7 +236,11 @@ impl Workers {
             lease: self.settings.lease,
             tenant_cap: self.settings.tenant_cap,
         };
+        let started = std::time::Instant::now();
         let units = self.store.claim_units(&options).await?;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters[CLAIMS].fetch_add(1, Ordering::Relaxed);
+        self.counters[CLAIM_MICROS].fetch_add(micros, Ordering::Relaxed);
         self.counters[CLAIMED].fetch_add(units.len() as u64, Ordering::Relaxed);
         Ok(units)
     }

@@ -295,6 +295,39 @@ pub fn render_writer_losses(out: &mut String, report: &crate::gateway::trace::Lo
     sample(out, name, &Vec::new(), u64::from(report.failing));
 }
 
+/// Server-side runs: units by state over every replica (`depth`, as the store counts them), and
+/// this replica's workers.
+pub fn render_runs(out: &mut String, depth: &[(String, u64)], workers: Option<crate::runs::worker::WorkerStats>) {
+    let name = "promptops_run_units";
+    header(out, name, "gauge", "Units of server-side runs waiting or running, over every replica.");
+    for state in ["available", "running"] {
+        let count = depth.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+        sample(out, name, &vec![("state", state.to_owned())], count);
+    }
+    let stats = workers.unwrap_or_default();
+    header(out, "promptops_worker_slots", "gauge", "Units this replica's workers may run at once.");
+    sample(out, "promptops_worker_slots", &Vec::new(), stats.slots);
+    header(out, "promptops_worker_busy", "gauge", "Units this replica's workers run now.");
+    sample(out, "promptops_worker_busy", &Vec::new(), stats.busy);
+    for (name, help, value) in [
+        ("promptops_run_units_claimed_total", "Units this replica claimed.", stats.claimed),
+        ("promptops_run_units_completed_total", "Units whose results this replica wrote.", stats.completed),
+        (
+            "promptops_run_units_lost_total",
+            "Units this replica lost to a rescue or a cancel before writing them.",
+            stats.lost,
+        ),
+        ("promptops_run_units_rescued_total", "Expired units this replica gave back to the queue.", stats.rescued),
+    ] {
+        header(out, name, "counter", help);
+        sample(out, name, &Vec::new(), value);
+    }
+    let name = "promptops_run_claim_seconds";
+    header(out, name, "summary", "Time of this replica's claim statements.");
+    let _ = writeln!(out, "{name}_sum {}", stats.claims.1 as f64 / 1e6);
+    sample(out, &format!("{name}_count"), &Vec::new(), stats.claims.0);
+}
+
 fn render_histogram(out: &mut String, name: &str, base: &Labels, histogram: &Histogram) {
     for (count, bound) in histogram.counts.iter().zip(BUCKETS) {
         let mut labels = base.clone();

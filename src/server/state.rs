@@ -165,7 +165,12 @@ pub struct RunQueue {
     pub planner: Arc<ServerPlanner>,
     /// This replica's workers.
     pub workers: Option<Arc<Workers>>,
+    /// The queue's depth as last counted, and when: scrapes within [`DEPTH_TTL`] reuse it.
+    depth: tokio::sync::Mutex<Option<(std::time::Instant, Vec<(String, u64)>)>>,
 }
+
+/// How long a count of the queue serves metrics scrapes (every replica is scraped).
+const DEPTH_TTL: Duration = Duration::from_secs(5);
 
 impl RunQueue {
     fn start(store: &Arc<dyn Store>, config: &ServerConfig, gateway: &GatewayState) -> Self {
@@ -174,7 +179,21 @@ impl RunQueue {
         let workers = config.workers.clone().map(|settings| {
             Workers::start(Arc::clone(store), Arc::clone(&planner), settings, crate::eval::Owner::current().to_string())
         });
-        Self { planner, workers }
+        Self { planner, workers, depth: tokio::sync::Mutex::new(None) }
+    }
+
+    /// Units by state over every tenant and replica, counted at most every [`DEPTH_TTL`]; empty
+    /// when the store cannot say (the scrape still answers).
+    pub async fn depth(&self, store: &dyn Store) -> Vec<(String, u64)> {
+        let mut cached = self.depth.lock().await;
+        if let Some((at, depth)) = cached.as_ref()
+            && at.elapsed() < DEPTH_TTL
+        {
+            return depth.clone();
+        }
+        let depth = store.queue_depth().await.unwrap_or_default();
+        *cached = Some((std::time::Instant::now(), depth.clone()));
+        depth
     }
 }
 

@@ -45,5 +45,8 @@ pub async fn openapi() -> Json<serde_json::Value> {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state.metrics.render();
     crate::server::metrics::render_writer_losses(&mut text, &state.gateway.traces.losses());
+    let depth = state.runs.depth(state.store.as_ref()).await;
+    let workers = state.runs.workers.as_ref().map(|w| w.stats());
+    crate::server::metrics::render_runs(&mut text, &depth, workers);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

@@ -133,6 +133,16 @@ pub async fn a_queued_run_is_run_by_the_workers_and_streamed_to_its_end(b: Backe
     cases.sort_unstable();
     assert_eq!(cases, (0..12).collect::<Vec<_>>(), "every case once");
     assert_eq!(stub.handle().requests_to("/v1/chat/completions").len(), 12);
+    let metrics = server.client.get(format!("{}/metrics", server.base)).bearer_auth(super::METRICS_TOKEN);
+    let metrics = metrics.send().await.expect("metrics").text().await.expect("text");
+    for line in [
+        "promptops_worker_slots 4",
+        "promptops_run_units_completed_total 12",
+        "promptops_run_units{state=\"available\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in:\n{metrics}");
+    }
+    assert!(metrics.contains("promptops_run_claim_seconds_count"), "{metrics}");
 }
 
 pub async fn one_idempotency_key_makes_one_run(b: Backend) {
