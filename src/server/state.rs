@@ -166,8 +166,11 @@ pub struct RunQueue {
     /// This replica's workers.
     pub workers: Option<Arc<Workers>>,
     /// The queue's depth as last counted, and when: scrapes within [`DEPTH_TTL`] reuse it.
-    depth: tokio::sync::Mutex<Option<(std::time::Instant, Vec<(String, u64)>)>>,
+    depth: tokio::sync::Mutex<Option<CountedDepth>>,
 }
+
+/// Units by state, and when they were counted.
+type CountedDepth = (std::time::Instant, Vec<(String, u64)>);
 
 /// How long a count of the queue serves metrics scrapes (every replica is scraped).
 const DEPTH_TTL: Duration = Duration::from_secs(5);
