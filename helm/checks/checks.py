@@ -7,17 +7,19 @@ Every check prints PASS/FAIL lines; the process exits 1 if any check failed.
 Subcommands:
   k8s VERSION FILE...         strict schema validation of every core object against Kubernetes
                               VERSION (kubernetes-validate's schemas); an unknown kind is an error
-                              unless it is a Prometheus Operator custom resource
-  crs OUT.json FILE...        structural check of ServiceMonitor / PrometheusRule objects (known
-                              fields only, required fields, types) and dump them to OUT.json for
-                              the npm-package validator (crs.mjs)
+                              unless it is a Prometheus Operator or KEDA custom resource
+  crs OUT.json FILE...        structural check of ServiceMonitor / PrometheusRule / ScaledObject
+                              objects (known fields only, required fields, types) and dump them
+                              to OUT.json for the npm-package validator (crs.mjs)
+  scalers OUT.yaml FILE...    every KEDA prometheus trigger's query written as a recording rule
+                              for `promtool check rules`
   policy CONTRACT RELEASE FILE...   security, probes, ports, env names, labels and selectors
   collide FILE_A FILE_B       two releases in one namespace: no name clash, no selector overlap
   rules FILE OUT.yaml         extract the PrometheusRule spec into a promtool rules file
   dashboard FILE OUT.yaml     dashboard JSON parses; every PromQL expression written as a
                               recording rule for `promtool check rules`
-  metrics CONTRACT FILE...    metric and label names used by the dashboard and the alerts are
-                              the contract's
+  metrics CONTRACT FILE...    metric and label names used by the dashboard, the alerts and the
+                              KEDA queries are the contract's
   values VALUES.yaml SCHEMA.json   every value is documented and described by the schema
   same DIR KUBE_VERSION NAME...  helm 3 renders the same objects as helm 4 (DIR/NAME-kVERSION.yaml
                               against DIR/NAME-helm3.yaml; generated secrets are ignored)
@@ -54,7 +56,12 @@ def kn(obj):
     return f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
 
 
-CR_GROUP = "monitoring.coreos.com/"
+# API groups of the custom resources the chart renders (checked by `crs` and crs.mjs instead).
+CR_GROUPS = ("monitoring.coreos.com/", "keda.sh/")
+
+
+def is_cr(d):
+    return str(d.get("apiVersion", "")).startswith(CR_GROUPS)
 
 # --------------------------------------------------------------------------------------------
 # Kubernetes schemas
@@ -67,7 +74,7 @@ def cmd_k8s(version, *files):
     kv.schema_contents = functools.lru_cache(maxsize=None)(kv.schema_contents)
     for path in files:
         docs = load_docs(path)
-        core = [d for d in docs if not str(d.get("apiVersion", "")).startswith(CR_GROUP)]
+        core = [d for d in docs if not is_cr(d)]
         errors = []
         for d in core:
             try:
@@ -93,7 +100,8 @@ def cmd_k8s(version, *files):
 # Custom resources: a structural check written here (the CRDs allow unknown fields, which the
 # API server silently prunes, so a misspelt field would be lost without an error).
 
-ANY = object()  # free-form value (labels, annotations)
+ANY = object()  # free-form map of strings (labels, annotations)
+FREE = object()  # any value: a core type that crs.mjs validates against its own schema
 
 OBJECT_META = {"name": str, "namespace": str, "labels": ANY, "annotations": ANY}
 LABEL_SELECTOR = {"matchLabels": ANY, "matchExpressions": ANY}
@@ -149,10 +157,86 @@ PROMETHEUS_RULE = {
 }
 PROMETHEUS_RULE_REQUIRED = {"spec": ["groups"], "spec.groups[]": ["name", "rules"], "spec.groups[].rules[]": ["expr"]}
 
+# KEDA 2.x ScaledObject (keda.sh/v1alpha1): the fields of its CRD the chart may render.
+SCALED_OBJECT = {
+    "apiVersion": str,
+    "kind": str,
+    "metadata": OBJECT_META,
+    "spec": {
+        "scaleTargetRef": {"apiVersion": str, "kind": str, "name": str, "envSourceContainerName": str},
+        "pollingInterval": int,
+        "cooldownPeriod": int,
+        "initialCooldownPeriod": int,
+        "idleReplicaCount": int,
+        "minReplicaCount": int,
+        "maxReplicaCount": int,
+        "fallback": {"failureThreshold": int, "replicas": int},
+        "advanced": {
+            "restoreToOriginalReplicaCount": bool,
+            "horizontalPodAutoscalerConfig": {"name": str, "behavior": FREE},
+        },
+        "triggers": [
+            {
+                "type": str,
+                "name": str,
+                "metricType": str,
+                "useCachedMetrics": bool,
+                "metadata": ANY,
+                "authenticationRef": {"name": str, "kind": str},
+            }
+        ],
+    },
+}
+SCALED_OBJECT_REQUIRED = {
+    "spec": ["scaleTargetRef", "triggers"],
+    "spec.scaleTargetRef": ["name"],
+    "spec.triggers[]": ["type", "metadata"],
+}
+# Metadata of KEDA's prometheus scaler: the keys it reads, and those it cannot do without.
+PROMETHEUS_SCALER_KEYS = {
+    "serverAddress", "query", "threshold", "activationThreshold", "namespace", "customHeaders",
+    "ignoreNullValues", "queryParameters", "unsafeSsl", "authModes", "timeout",
+}
+PROMETHEUS_SCALER_REQUIRED = ("serverAddress", "query", "threshold")
+
+
+def check_scaled_object(d, errors):
+    walk_shape(d, SCALED_OBJECT, "", errors)
+    check_required(d, SCALED_OBJECT_REQUIRED, errors)
+    spec = d.get("spec") or {}
+    lo, hi = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+    if lo < 1:
+        errors.append(f"minReplicaCount {lo}: the pods serve the API, so they must not scale to zero")
+    if lo > hi:
+        errors.append(f"minReplicaCount {lo} is above maxReplicaCount {hi}")
+    for t in spec.get("triggers") or []:
+        if t.get("metricType", "AverageValue") not in ("AverageValue", "Value", "Utilization"):
+            errors.append(f"trigger {t.get('name')}: metricType {t['metricType']!r} is not one of KEDA's")
+        if t.get("type") != "prometheus":
+            continue
+        meta = t.get("metadata") or {}
+        for k in sorted(set(meta) - PROMETHEUS_SCALER_KEYS):
+            errors.append(f"trigger {t.get('name')}: {k} is not a metadata key of the prometheus scaler")
+        for k in PROMETHEUS_SCALER_REQUIRED:
+            if not meta.get(k):
+                errors.append(f"trigger {t.get('name')}: missing metadata {k}")
+        if not re.match(r"^https?://\S+$", str(meta.get("serverAddress", ""))):
+            errors.append(f"trigger {t.get('name')}: serverAddress {meta.get('serverAddress')!r} is not an http(s) URL")
+        try:
+            if float(meta.get("threshold", "")) <= 0:
+                raise ValueError
+        except ValueError:
+            errors.append(f"trigger {t.get('name')}: threshold {meta.get('threshold')!r} is not a positive number")
+        if meta.get("ignoreNullValues", "true") not in ("true", "false"):
+            errors.append(f"trigger {t.get('name')}: ignoreNullValues {meta['ignoreNullValues']!r} is not true or false")
+
+
 DURATION = re.compile(r"^(0|([0-9]+(ms|s|m|h|d|w|y))+)$")
 
 
 def walk_shape(value, shape, path, errors):
+    if shape is FREE:
+        return
     if shape is ANY:
         if isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
             errors.append(f"{path}: values must be strings")
@@ -202,12 +286,15 @@ def cmd_crs(out, *files):
     found = []
     for path in files:
         for d in load_docs(path):
-            if not str(d.get("apiVersion", "")).startswith(CR_GROUP):
+            if not is_cr(d):
                 continue
             errors = []
-            if d["apiVersion"] != "monitoring.coreos.com/v1":
-                errors.append(f"apiVersion {d['apiVersion']} is not monitoring.coreos.com/v1")
-            if d.get("kind") == "ServiceMonitor":
+            want = "keda.sh/v1alpha1" if d.get("kind") == "ScaledObject" else "monitoring.coreos.com/v1"
+            if d["apiVersion"] != want:
+                errors.append(f"apiVersion {d['apiVersion']} is not {want}")
+            if d.get("kind") == "ScaledObject":
+                check_scaled_object(d, errors)
+            elif d.get("kind") == "ServiceMonitor":
                 walk_shape(d, SERVICE_MONITOR, "", errors)
                 check_required(d, SERVICE_MONITOR_REQUIRED, errors)
                 for ep in d.get("spec", {}).get("endpoints", []):
@@ -325,6 +412,15 @@ def cmd_policy(contract_path, release, *files):
                 grace = spec.get("terminationGracePeriodSeconds", 30)
                 if pre and pre["seconds"] >= grace:
                     errors.append(f"{kn(owner)}: preStop sleep {pre['seconds']}s is not shorter than the grace period {grace}s")
+                env = {e["name"]: e.get("value") for e in c.get("env", [])}
+                drain = int(env.get("PROMPTOPS_DRAIN_TIMEOUT") or 30)
+                if grace <= (pre["seconds"] if pre else 0) + drain:
+                    errors.append(f"{kn(owner)}: grace period {grace}s does not cover the preStop sleep and a drain of {drain}s")
+                scalers = [kn(d) for d in docs if d["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")]
+                if len(scalers) > 1:
+                    errors.append(f"{kn(owner)}: scaled by more than one autoscaler: {scalers}")
+                if scalers and "replicas" in owner["spec"]:
+                    errors.append(f"{kn(owner)}: sets replicas although {scalers[0]} scales it (every upgrade would reset them)")
                 pod_labels = tpl["metadata"]["labels"]
                 if not selector_matches(owner["spec"]["selector"], pod_labels):
                     errors.append(f"{kn(owner)}: selector does not match its pod template")
@@ -347,7 +443,7 @@ def cmd_policy(contract_path, release, *files):
                         errors.append(f"{kn(d)}: no port targeting {name}")
             elif d["kind"] in ("PodDisruptionBudget", "ServiceMonitor"):
                 sel = d["spec"]["selector"]
-            elif d["kind"] == "HorizontalPodAutoscaler":
+            elif d["kind"] in ("HorizontalPodAutoscaler", "ScaledObject"):
                 target = d["spec"]["scaleTargetRef"]
                 if not any(target["name"] == x["metadata"]["name"] for x in deployments):
                     errors.append(f"{kn(d)}: scaleTargetRef {target['name']} is not the Deployment")
@@ -539,6 +635,27 @@ def used_label_values(expr):
             yield m.group(1), lm.group(1), lm.group(2)
 
 
+def scaler_queries(d):
+    for t in d["spec"].get("triggers") or []:
+        if t.get("type") == "prometheus" and (t.get("metadata") or {}).get("query"):
+            yield f"ScaledObject {d['metadata']['name']} trigger {t.get('name')}", t["metadata"]["query"]
+
+
+def cmd_scalers(out, *files):
+    rules = []
+    for path in files:
+        for d in load_docs(path):
+            if d.get("kind") == "ScaledObject":
+                for i, (_, expr) in enumerate(scaler_queries(d)):
+                    rules.append({"record": f"keda:{d['metadata']['name'].replace('-', '_')}_{i}", "expr": expr})
+    with open(out, "w") as f:
+        yaml.safe_dump({"groups": [{"name": "keda-queries", "rules": rules}]}, f, sort_keys=False)
+    if rules:
+        ok(f"{len(rules)} KEDA prometheus queries written to {out}")
+    else:
+        bad(f"no KEDA prometheus query in {files}")
+
+
 def cmd_metrics(contract_path, *files):
     contract = json.load(open(contract_path))
     metrics = {m["name"]: m for m in contract["metrics"]}
@@ -546,6 +663,8 @@ def cmd_metrics(contract_path, *files):
     for m in contract["metrics"]:
         if m["type"] == "histogram":
             allowed |= {m["name"] + s for s in ("_bucket", "_sum", "_count")}
+        elif m["type"] == "summary":
+            allowed |= {m["name"] + s for s in ("_sum", "_count")}
     labels_ok = TARGET_LABELS | {"le"} | {l for m in contract["metrics"] for l in m["labels"]}
     exprs = []  # (where, expr)
     for path in files:
@@ -554,6 +673,9 @@ def cmd_metrics(contract_path, *files):
                 for g in d["spec"]["groups"]:
                     for r in g["rules"]:
                         exprs.append((f"alert {r.get('alert') or r.get('record')}", r["expr"]))
+            elif d.get("kind") == "ScaledObject":
+                for where, expr in scaler_queries(d):
+                    exprs.append((where, expr))
             elif d.get("kind") == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard"):
                 for key, text in d["data"].items():
                     dash = json.loads(text)
@@ -726,7 +848,7 @@ def main():
     cmds = {
         "k8s": cmd_k8s, "crs": cmd_crs, "policy": cmd_policy, "collide": cmd_collide,
         "rules": cmd_rules, "dashboard": cmd_dashboard, "metrics": cmd_metrics, "values": cmd_values,
-        "dockerfile": cmd_dockerfile, "same": cmd_same,
+        "dockerfile": cmd_dockerfile, "same": cmd_same, "scalers": cmd_scalers,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__)

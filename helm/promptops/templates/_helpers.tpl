@@ -172,14 +172,34 @@ change. Included by every template that the server needs, so `helm template`, `h
 {{- if gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas) -}}
 {{- fail (printf "\n\nautoscaling.minReplicas (%d) must not be greater than autoscaling.maxReplicas (%d)." (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
 {{- end -}}
-{{- if and $v.autoscaling.enabled (not $v.autoscaling.targetCPUUtilizationPercentage) (not $v.autoscaling.customMetric.enabled) -}}
-{{- fail "\n\nautoscaling.enabled=true needs a metric: set autoscaling.targetCPUUtilizationPercentage or enable autoscaling.customMetric." -}}
+{{- if and $v.autoscaling.enabled (not $v.autoscaling.targetCPUUtilizationPercentage) (not $v.autoscaling.customMetric.enabled) (not $v.autoscaling.runQueue.enabled) -}}
+{{- fail "\n\nautoscaling.enabled=true needs a metric: set autoscaling.targetCPUUtilizationPercentage or enable autoscaling.customMetric or autoscaling.runQueue." -}}
+{{- end -}}
+{{- if and $v.keda.enabled $v.autoscaling.enabled -}}
+{{- fail "\n\nkeda.enabled and autoscaling.enabled are both true: KEDA creates its own HorizontalPodAutoscaler for the Deployment, and two HPAs would fight over its replicas.\nChoose one: keda.enabled=false (the chart's HPA, optionally with autoscaling.runQueue) or autoscaling.enabled=false (KEDA)." -}}
+{{- end -}}
+{{- if and $v.keda.enabled $sqlite -}}
+{{- fail "\n\ndatabase.type=sqlite cannot be scaled by KEDA (keda.enabled=true): SQLite runs exactly one replica.\nUse database.type=postgres to scale on the run queue, or set keda.enabled=false." -}}
+{{- end -}}
+{{- if and $v.keda.enabled (not $v.keda.prometheus.serverAddress) -}}
+{{- fail "\n\nkeda.enabled=true needs keda.prometheus.serverAddress: the URL of the Prometheus that scrapes the pods (e.g. http://prometheus-operated.monitoring.svc:9090)." -}}
+{{- end -}}
+{{- if gt (int $v.keda.minReplicas) (int $v.keda.maxReplicas) -}}
+{{- fail (printf "\n\nkeda.minReplicas (%d) must not be greater than keda.maxReplicas (%d)." (int $v.keda.minReplicas) (int $v.keda.maxReplicas)) -}}
 {{- end -}}
 {{- if and $v.autoscaling.enabled $v.autoscaling.targetCPUUtilizationPercentage (not (dig "requests" "cpu" "" ($v.resources | default dict))) -}}
 {{- fail "\n\nautoscaling.targetCPUUtilizationPercentage needs resources.requests.cpu: CPU utilisation is measured against the request." -}}
 {{- end -}}
 {{- if ge (int $v.shutdown.preStopSleepSeconds) (int $v.shutdown.terminationGracePeriodSeconds) -}}
 {{- fail (printf "\n\nshutdown.preStopSleepSeconds (%d) must be less than shutdown.terminationGracePeriodSeconds (%d), or the pod is killed before it drains." (int $v.shutdown.preStopSleepSeconds) (int $v.shutdown.terminationGracePeriodSeconds)) -}}
+{{- end -}}
+{{- /* The grace period counts from the start of the preStop sleep; SIGTERM comes after it, and
+       the server then drains for runs.drainTimeoutSeconds before it hands its remaining run
+       units back to the queue. A pod killed before that leaves its units to wait for their
+       leases to expire. */ -}}
+{{- $stop := add (int $v.shutdown.preStopSleepSeconds) (int $v.runs.drainTimeoutSeconds) -}}
+{{- if le (int $v.shutdown.terminationGracePeriodSeconds) (int $stop) -}}
+{{- fail (printf "\n\nshutdown.terminationGracePeriodSeconds (%d) must be greater than shutdown.preStopSleepSeconds (%d) + runs.drainTimeoutSeconds (%d) = %d, or the pod is killed before it drains and hands its run units back to the queue.\nRaise shutdown.terminationGracePeriodSeconds or lower runs.drainTimeoutSeconds." (int $v.shutdown.terminationGracePeriodSeconds) (int $v.shutdown.preStopSleepSeconds) (int $v.runs.drainTimeoutSeconds) (int $stop)) -}}
 {{- end -}}
 {{- if and $v.podDisruptionBudget.enabled (not (kindIs "invalid" $v.podDisruptionBudget.maxUnavailable)) (not (kindIs "invalid" $v.podDisruptionBudget.minAvailable)) -}}
 {{- fail "\n\npodDisruptionBudget: set only one of maxUnavailable and minAvailable." -}}
