@@ -44,7 +44,14 @@ pub fn start_server(dir: &std::path::Path) -> (String, String) {
 }
 
 /// Starts the server on the database at `url`; returns its base URL and the admin token.
+#[allow(dead_code, reason = "not every benchmark uses every starter")]
 pub fn start_server_at(url: String) -> (String, String) {
+    start_server_with(url, |_| {})
+}
+
+/// Starts the server on the database at `url` with its settings changed by `change`; returns its
+/// base URL and a token of the first admin.
+pub fn start_server_with(url: String, change: impl FnOnce(&mut ServerConfig) + Send + 'static) -> (String, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime =
@@ -55,7 +62,9 @@ pub fn start_server_at(url: String) -> (String, String) {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let base = format!("http://{}", listener.local_addr().expect("addr"));
             tx.send((base, admin)).expect("send");
-            let state = AppState::new(Arc::clone(&store), config());
+            let mut config = config();
+            change(&mut config);
+            let state = AppState::new(Arc::clone(&store), config);
             server::serve(listener, state, std::future::pending(), Duration::from_secs(1)).await.expect("serve");
         });
     });

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::AbortHandle;
 
 use super::planner::ServerPlanner;
@@ -83,12 +83,6 @@ fn held_key(unit: &ClaimedUnit) -> HeldKey {
 struct Held {
     claimed: ClaimedUnit,
     task: AbortHandle,
-}
-
-/// A finished unit on its way to the store, holding its slot until it is written.
-struct Finished {
-    result: UnitResult,
-    _slot: OwnedSemaphorePermit,
 }
 
 /// One replica's workers.
@@ -202,7 +196,7 @@ impl Workers {
     }
 
     /// Claims units whenever slots are free, until the replica drains.
-    async fn claim(self: Arc<Self>, sender: mpsc::Sender<Finished>) {
+    async fn claim(self: Arc<Self>, sender: mpsc::Sender<UnitResult>) {
         if self.settings.requeue_at_start {
             match self.store.rescue_units(true).await {
                 Ok(n) => self.counters[RESCUED].fetch_add(n, Ordering::Relaxed),
@@ -245,7 +239,7 @@ impl Workers {
         Ok(units)
     }
 
-    fn spawn(self: &Arc<Self>, unit: ClaimedUnit, sender: &mpsc::Sender<Finished>) {
+    fn spawn(self: &Arc<Self>, unit: ClaimedUnit, sender: &mpsc::Sender<UnitResult>) {
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
             // More claimed than free slots (cannot happen: claims ask for at most the free ones).
             return;
@@ -254,7 +248,11 @@ impl Workers {
         let mut held = self.held();
         let task = tokio::spawn(async move {
             let result = workers.evaluate(&claimed).await;
-            let _ = sender.send(Finished { result: UnitResult { claimed, result }, _slot: slot }).await;
+            // The model call is over: its slot goes to the next unit now, not after the write,
+            // which waits for a batch. The completer's queue is bounded, so writes still pace claims.
+            drop(slot);
+            workers.wake.notify_one();
+            let _ = sender.send(UnitResult { claimed, result }).await;
         });
         held.insert(held_key(&unit), Held { claimed: unit, task: task.abort_handle() });
     }
@@ -283,7 +281,7 @@ impl Workers {
     }
 
     /// Writes finished units in batches; each is written only while its lease holds.
-    async fn complete(self: Arc<Self>, mut receiver: mpsc::Receiver<Finished>) {
+    async fn complete(self: Arc<Self>, mut receiver: mpsc::Receiver<UnitResult>) {
         let mut batch = Vec::with_capacity(BATCH);
         while receiver.recv_many(&mut batch, BATCH).await > 0 {
             let deadline = tokio::time::Instant::now() + GATHER;
@@ -294,8 +292,7 @@ impl Workers {
                     _ => break,
                 }
             }
-            let finished: Vec<Finished> = std::mem::take(&mut batch);
-            let results: Vec<UnitResult> = finished.iter().map(|f| f.result.clone()).collect();
+            let results: Vec<UnitResult> = std::mem::take(&mut batch);
             let keys: Vec<HeldKey> = results.iter().map(|r| held_key(&r.claimed)).collect();
             match self.store.complete_units(results).await {
                 Ok(written) => {
@@ -312,8 +309,6 @@ impl Workers {
                 held.remove(key);
             }
             drop(held);
-            drop(finished);
-            self.wake.notify_one();
         }
     }
 
