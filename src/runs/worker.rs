@@ -133,6 +133,9 @@ impl Workers {
         let (sender, receiver) = mpsc::channel(workers.settings.slots.max(1) * 2);
         tokio::spawn(Arc::clone(&workers).complete(receiver));
         tokio::spawn(Arc::clone(&workers).tick());
+        if let Some(feed) = workers.store.changes() {
+            tokio::spawn(wake_on_announcements(Arc::downgrade(&workers), feed));
+        }
         tokio::spawn(Arc::clone(&workers).claim(sender));
         workers
     }
@@ -344,6 +347,22 @@ impl Workers {
                 lost.task.abort();
                 self.counters[LOST].fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+}
+
+/// Wakes the claim loop whenever another replica announces available units (or the feed
+/// reconnected, when some may have been missed); ends with the workers.
+async fn wake_on_announcements(workers: std::sync::Weak<Workers>, mut feed: crate::store::changes::ChangeFeed) {
+    use crate::store::changes::Change;
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = feed.recv().await;
+        let Some(workers) = workers.upgrade() else { return };
+        match change {
+            Ok(Change::Runs | Change::Resync) | Err(RecvError::Lagged(_)) => workers.wake.notify_one(),
+            Ok(_) => {}
+            Err(RecvError::Closed) => return,
         }
     }
 }

@@ -25,16 +25,19 @@ pub enum Change {
     Labels,
     /// A provider connection, gateway key or gateway setting changed.
     Gateway,
+    /// Units of server-side runs became available (a run was queued, units were released).
+    Runs,
     /// The feed (re)connected or fell behind: announcements may have been missed, drop everything.
     Resync,
 }
 
 impl Change {
-    /// The kind as announced (`labels`, `gateway`).
+    /// The kind as announced (`labels`, `gateway`, `runs`).
     pub fn parse(kind: &str) -> Option<Self> {
         match kind {
             "labels" => Some(Self::Labels),
             "gateway" => Some(Self::Gateway),
+            "runs" => Some(Self::Runs),
             _ => None,
         }
     }

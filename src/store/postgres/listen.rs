@@ -20,6 +20,10 @@ use crate::store::changes::{CHANNEL, Change, ChangeFeed};
 pub(crate) const NOTIFY_LABELS: &str =
     "SELECT pg_notify('promptops_changes', COALESCE(current_schema(), '') || ':labels')";
 
+/// Announces units that became available (run in the queuing or releasing transaction): a
+/// wake-up hint for idle workers, which poll anyway.
+pub(crate) const NOTIFY_RUNS: &str = "SELECT pg_notify('promptops_changes', COALESCE(current_schema(), '') || ':runs')";
+
 /// How often a listener with no announcement checks whether its store still exists.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// Longest wait between reconnections.

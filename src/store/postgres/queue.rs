@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 
+use super::listen::NOTIFY_RUNS;
 use super::runs::{add_to_totals, decode_result, insert_results, insert_run};
 use super::{PostgresStore, backend, col, from_big, from_db, lock, to_big, to_db};
 use crate::store::commit::now;
@@ -192,9 +193,8 @@ impl QueueStore for PostgresStore {
         .map_err(backend)?;
         finish_if_done(&tx, scope, id).await?;
         let record = fetch_run(&tx, scope, id).await?;
+        tx.execute(NOTIFY_RUNS, &[]).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        // A wake-up hint for idle replicas; polling finds the units anyway.
-        let _ = client.execute("NOTIFY promptops_runs", &[]).await;
         Ok((record, true))
     }
 
@@ -309,8 +309,8 @@ impl QueueStore for PostgresStore {
             .await
             .map_err(backend)?;
         }
+        tx.execute(NOTIFY_RUNS, &[]).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        let _ = client.execute("NOTIFY promptops_runs", &[]).await;
         Ok(())
     }
 

@@ -152,6 +152,7 @@ mod postgres_only {
     postgres_cases! {
         hardening::a_label_move_reaches_a_replica_that_never_polls,
         hardening::a_new_connection_reaches_a_replica_that_never_polls,
+        queue::a_queued_run_wakes_the_workers_of_a_replica_that_polls_rarely,
     }
 }
 

@@ -243,3 +243,26 @@ pub async fn only_runners_queue_and_hostile_specs_are_refused_naming_the_field(b
     let (_, runs) = server.call(reqwest::Method::GET, "/api/v1/projects/web/runs", Some(runner), None).await;
     assert_eq!(runs["items"].as_array().map(Vec::len), Some(0), "nothing was queued: {runs}");
 }
+
+pub async fn a_queued_run_wakes_the_workers_of_a_replica_that_polls_rarely(b: Backend) {
+    let stub = Stub::start(StubConfig::new().reply("Ticket handled")).await;
+    // The replica taking the submission runs no units; the other looks for them once a minute.
+    let server = TestServer::on_with(b, config()).await;
+    let sleepy = WorkerSettings { slots: 4, poll: Duration::from_secs(60), ..WorkerSettings::default() };
+    let master_key = server.state.config.master_key.clone();
+    let other = promptops::server::ServerConfig { workers: Some(sleepy), master_key, ..config() };
+    let (_other, _stop) = server.replica_with(other).await;
+    let acme = server.tenant("acme", "web").await;
+    connect(&server, acme.token("admin"), &stub.handle().url()).await;
+    // Let the other replica's first look for units pass.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    assert_eq!(submit(&server, acme.token("runner"), &spec(3).await, None).await.0, 201);
+    let (results, done) = read_events(&server, acme.token("viewer"), 1, 0, None).await;
+    assert_eq!((results.len(), done.expect("done")["status"].as_str()), (3, Some("passed")));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "woken by the announcement, not the poll: {:?}",
+        started.elapsed()
+    );
+}
