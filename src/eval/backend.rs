@@ -28,11 +28,30 @@ pub struct Completion {
     pub cached: bool,
 }
 
-/// A failed call: the provider, the network or the budget said no. The case is an error.
+/// A failed call: the provider, the network or the budget said no. The case is an error; when
+/// every later call would fail the same way (a refused or missing key, a spent budget), the run
+/// stops instead of paying for the same error on every case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallError {
     /// What went wrong, for the report.
     pub message: String,
+    /// Whether this ends the run.
+    pub stops_run: bool,
+    /// How to fix it, when it ends the run.
+    pub hints: Vec<String>,
+}
+
+impl CallError {
+    /// A failure of this case alone.
+    pub fn case(message: impl Into<String>) -> Self {
+        Self { message: message.into(), stops_run: false, hints: Vec::new() }
+    }
+
+    /// A provider's failure, ending the run when no later call can succeed.
+    pub fn provider(err: &crate::provider::ProviderError) -> Self {
+        use crate::error::Diagnostic;
+        Self { message: err.to_string(), stops_run: err.stops_run(), hints: err.hints() }
+    }
 }
 
 /// Why a provider reference cannot be used, found before any call.

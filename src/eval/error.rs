@@ -89,6 +89,17 @@ pub enum EvalError {
         #[source]
         source: StoreError,
     },
+    /// A call failed in a way every later call would repeat (a refused or missing key, a spent
+    /// budget): the run stopped there, keeping what finished.
+    #[error("run {run} stopped: {message}")]
+    Stopped {
+        /// The run.
+        run: u64,
+        /// The call's error.
+        message: String,
+        /// How to fix its cause.
+        hints: Vec<String>,
+    },
     /// The run service (a remote server) failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -160,6 +171,7 @@ impl Diagnostic for EvalError {
             Self::Invalid { .. } | Self::PlanChanged { .. } => ErrorClass::Config,
             Self::Store(err) | Self::NotRecorded { source: err, .. } => err.class(),
             Self::Service(err) => err.class(),
+            Self::Stopped { .. } => ErrorClass::Upstream,
             Self::Internal(_) => ErrorClass::Internal,
             _ => ErrorClass::Usage,
         }
@@ -198,6 +210,11 @@ impl Diagnostic for EvalError {
                 hints
             }
             Self::Service(err) => err.hints(),
+            Self::Stopped { run, hints, .. } => {
+                let mut all = hints.clone();
+                all.push(format!("then `promptops eval --resume {run}` evaluates the cases that are left"));
+                all
+            }
             Self::Internal(_) => vec!["this is a bug in promptops; please report it".to_owned()],
         }
     }

@@ -32,7 +32,7 @@ impl ProvidersBackend {
 }
 
 fn call_error(err: &ProviderError) -> CallError {
-    CallError { message: err.to_string() }
+    CallError::provider(err)
 }
 
 #[async_trait]

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::assert::{Grade, Subject, json};
-use super::backend::{Backend, Completion};
+use super::backend::{Backend, CallError, Completion};
 use super::error::{Changed, EvalError};
 use super::owner::{Owner, busy, describe};
 use super::plan::{Plan, PlannedTarget, TargetKind, coerce_vars};
@@ -212,7 +212,7 @@ impl Runner {
         // case was about 5% of a warm run's CPU (perf: futex wake and wait, once per case).
         let gatherer =
             Gatherer { plan, backend: Arc::clone(&self.backend), settings: settings.clone(), progress, report };
-        let report = tokio::spawn(gatherer.run(units, sender))
+        let (report, stopped) = tokio::spawn(gatherer.run(units, sender))
             .await
             .map_err(|err| EvalError::Internal(format!("the result gatherer panicked: {err}")))??;
         let written = writer.await.map_err(|err| EvalError::Internal(format!("the result writer panicked: {err}")));
@@ -225,6 +225,9 @@ impl Runner {
         // The results are stored; what their calls cost may not be, and budgets must not
         // silently undercount it.
         flushed.map_err(|source| EvalError::NotRecorded { run: run.id, source })?;
+        if let Some(error) = stopped {
+            return Err(EvalError::Stopped { run: run.id, message: error.message, hints: error.hints });
+        }
         Ok((record, report))
     }
 }
@@ -260,24 +263,34 @@ struct Gatherer {
 impl Gatherer {
     /// Evaluates `units`, each case in a task of its own, at most `concurrency` at once, and
     /// hands every result to the progress callback, the report and the writer (through
-    /// `sender`). Returns the report.
+    /// `sender`). Returns the report, and the error that stopped the run early, if one did.
     async fn run(
         mut self,
         units: Vec<UnitKey>,
         sender: mpsc::Sender<ResultRecord>,
-    ) -> Result<Option<ReportBuilder>, EvalError> {
+    ) -> Result<(Option<ReportBuilder>, Option<CallError>), EvalError> {
         let started = Instant::now();
-        let cancel = self.settings.cancel.clone();
+        let (cancel, stop) = (self.settings.cancel.clone(), Cancel::default());
+        let mut stopped: Option<CallError> = None;
         let (plan, backend) = (&self.plan, &self.backend);
+        let halted = stop.clone();
         let mut results = futures::stream::iter(units)
-            .take_while(move |_| std::future::ready(!cancel.is_cancelled()))
+            .take_while(move |_| std::future::ready(!cancel.is_cancelled() && !halted.is_cancelled()))
             .map(|unit| {
                 let (plan, backend) = (Arc::clone(plan), Arc::clone(backend));
                 tokio::spawn(async move { evaluate(&plan, unit, backend.as_ref()).await })
             })
             .buffer_unordered(self.settings.concurrency.max(1));
         while let Some(joined) = results.next().await {
-            let result = joined.map_err(|err| EvalError::Internal(format!("a case panicked: {err}")))?;
+            let evaluated = joined.map_err(|err| EvalError::Internal(format!("a case panicked: {err}")))?;
+            // A call that no later call can get past stops the run; its unit keeps no result, so
+            // that resuming the run once the cause is fixed evaluates it.
+            if let Some(error) = evaluated.stop {
+                stop.cancel();
+                stopped.get_or_insert(error);
+                continue;
+            }
+            let result = evaluated.record;
             self.progress.totals.add(&result);
             self.progress.elapsed = started.elapsed();
             if let Some(on_progress) = &self.settings.on_progress {
@@ -291,7 +304,7 @@ impl Gatherer {
             }
         }
         drop(results);
-        Ok(self.report)
+        Ok((self.report, stopped))
     }
 }
 
@@ -325,25 +338,49 @@ async fn gather(receiver: &mut mpsc::Receiver<ResultRecord>, batch: &mut Vec<Res
     }
 }
 
-/// Evaluates one unit: render, call, transform, assert; timed as a whole, so that a case whose
-/// grading was slow (a script that ran into its timeout) reports the time it really took.
-pub async fn evaluate(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> ResultRecord {
-    let started = Instant::now();
-    let mut record = produce_and_grade(plan, unit, backend).await;
-    record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    record
+/// One evaluated unit: its result, and the call's error when it ends the run (the result then
+/// only says so, and is not kept: the unit runs again when the run is resumed).
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// The unit's result.
+    pub record: ResultRecord,
+    /// The error that ends the run, if the call failed so.
+    pub stop: Option<CallError>,
 }
 
-async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> ResultRecord {
+/// Evaluates one unit: render, call, transform, assert; timed as a whole, so that a case whose
+/// grading was slow (a script that ran into its timeout) reports the time it really took.
+pub async fn evaluate(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> Evaluated {
+    let started = Instant::now();
+    let mut evaluated = produce_and_grade(plan, unit, backend).await;
+    evaluated.record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    evaluated
+}
+
+async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) -> Evaluated {
     let target = &plan.targets[unit.target as usize];
     let provider = &plan.providers[unit.provider as usize];
     let case = &plan.cases[unit.case as usize];
     let vars = case.vars.to_vars();
-    let mut record = unevaluated(Some(case), unit);
+    let record = unevaluated(Some(case), unit);
     let completion = match produce(target, provider, &vars, unit.repeat, backend).await {
         Ok(completion) => completion,
-        Err(message) => return errored(record, message),
+        Err(err) => {
+            let stop = err.stops_run.then(|| err.clone());
+            return Evaluated { record: errored(record, err.message), stop };
+        }
     };
+    Evaluated { record: grade(record, completion, case, &vars, backend).await, stop: None }
+}
+
+/// The result of `case` from its `completion`: the transform, then every assertion.
+async fn grade(
+    mut record: ResultRecord,
+    completion: Completion,
+    case: &super::plan::Case,
+    vars: &prompt::Vars,
+    backend: &dyn Backend,
+) -> ResultRecord {
     record.latency_ms = u64::try_from(completion.latency.as_millis()).unwrap_or(u64::MAX);
     (record.input_tokens, record.output_tokens) = (completion.input_tokens, completion.output_tokens);
     record.cost = completion.cost;
@@ -352,13 +389,8 @@ async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) ->
     let mut output = completion.text;
     let mut parsed = json::parse_output(&output);
     if let Some(transform) = &case.transform {
-        let subject = Subject {
-            output: &output,
-            json: parsed.as_ref(),
-            vars: &vars,
-            latency_ms: record.latency_ms,
-            cost: record.cost,
-        };
+        let subject =
+            Subject { output: &output, json: parsed.as_ref(), vars, latency_ms: record.latency_ms, cost: record.cost };
         match super::assert::expr::transform(transform, &subject) {
             Ok(new) => {
                 output = new;
@@ -367,13 +399,8 @@ async fn produce_and_grade(plan: &Plan, unit: UnitKey, backend: &dyn Backend) ->
             Err(why) => return errored(record, why),
         }
     }
-    let subject = Subject {
-        output: &output,
-        json: parsed.as_ref(),
-        vars: &vars,
-        latency_ms: record.latency_ms,
-        cost: record.cost,
-    };
+    let subject =
+        Subject { output: &output, json: parsed.as_ref(), vars, latency_ms: record.latency_ms, cost: record.cost };
     for assertion in &case.assertions {
         match assertion.evaluate(&subject, backend).await {
             Ok(grade) => {
@@ -397,15 +424,16 @@ async fn produce(
     vars: &prompt::Vars,
     repeat: u32,
     backend: &dyn Backend,
-) -> Result<Completion, String> {
+) -> Result<Completion, CallError> {
     match &target.kind {
         TargetKind::Prompt(prompt) => {
-            let rendered = backend.render(prompt, &coerce_vars(prompt.prompt(), vars)).await?;
-            backend.complete(provider, &rendered, repeat).await.map_err(|err| err.message)
+            let rendered =
+                backend.render(prompt, &coerce_vars(prompt.prompt(), vars)).await.map_err(CallError::case)?;
+            backend.complete(provider, &rendered, repeat).await
         }
         TargetKind::Workflow(workflow) => {
             let input = serde_json::Value::Object(vars.clone().into_iter().collect());
-            let run = workflow.run(input).await.map_err(|err| err.to_string())?;
+            let run = workflow.run(input).await.map_err(|err| CallError::case(err.to_string()))?;
             Ok(Completion {
                 text: serde_json::to_string(&run.output).unwrap_or_default(),
                 input_tokens: run.input_tokens,

@@ -218,6 +218,22 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// Whether every later call to the provider fails the same way until someone acts: a refused
+    /// or missing key, a configuration error, a spent budget. An eval run stops at the first.
+    pub fn stops_run(&self) -> bool {
+        matches!(
+            self,
+            Self::Unknown { .. }
+                | Self::UnknownKind { .. }
+                | Self::MissingKey { .. }
+                | Self::Config { .. }
+                | Self::ConfigFile(_)
+                | Self::InvalidBaseUrl { .. }
+                | Self::Auth { .. }
+                | Self::Budget { .. }
+        )
+    }
+
     /// Whether trying again can help: 429, 5xx, 408/409, timeouts, connection errors and early
     /// stream ends. Never 401/403, bad requests, schema mismatches or budget refusals.
     pub fn is_retryable(&self) -> bool {

@@ -31,8 +31,16 @@ impl PoolBackend {
     }
 }
 
+/// A connection's failure; it ends the run where no later call can succeed (a refused or
+/// missing key, a connection that cannot be built or used).
 fn call_error(err: &GatewayError) -> CallError {
-    CallError { message: err.to_string() }
+    match err {
+        GatewayError::Provider(inner) => CallError::provider(inner),
+        other => {
+            let stops_run = !matches!(other, GatewayError::Limited { .. } | GatewayError::Store(_));
+            CallError { message: other.to_string(), stops_run, hints: other.hints() }
+        }
+    }
 }
 
 #[async_trait]
@@ -58,8 +66,7 @@ impl Backend for PoolBackend {
     }
 
     async fn complete(&self, provider: &str, prompt: &RenderedPrompt, repeat: u32) -> Result<Completion, CallError> {
-        let mut request =
-            request_from_rendered(prompt, &self.root).map_err(|err| CallError { message: err.to_string() })?;
+        let mut request = request_from_rendered(prompt, &self.root).map_err(|err| CallError::provider(&err))?;
         if repeat > 0 {
             request.params.seed = Some(request.params.seed.unwrap_or(0).wrapping_add(i64::from(repeat)));
         }

@@ -276,7 +276,9 @@ impl Workers {
             Ok(planned) => planned,
             Err(message) => return error_result(None, unit.key, message),
         };
-        let result = crate::eval::runner::evaluate(&planned.plan, unit.key, planned.backend.as_ref()).await;
+        // A call no later call gets past (a refused key) is this unit's error on the server: the
+        // run's other units say the same, and the report shows it.
+        let result = crate::eval::runner::evaluate(&planned.plan, unit.key, planned.backend.as_ref()).await.record;
         if let Err(err) = crate::eval::backend::Backend::flush(planned.backend.as_ref()).await {
             tracing::warn!(error = %err, run = unit.run, "a unit's cache entry or usage row was not written");
         }

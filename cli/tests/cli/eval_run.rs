@@ -379,6 +379,41 @@ fn a_suite_runs_on_an_openai_compatible_server_and_a_rerun_is_cached() {
 }
 
 #[test]
+fn a_refused_key_stops_the_run_with_one_error_and_exit_3() {
+    let stub = Stub::start_blocking(
+        StubConfig::new()
+            .reply(r#"{"category": "billing", "urgency": "high"}"#)
+            .require_api_key("sk-right")
+            .latency(Duration::from_millis(50)),
+    );
+    let project = examples();
+    let config = project.read("promptops.yaml").replace(
+        "  - id: echo\n",
+        &format!(
+            "  - id: stubbed\n    kind: openai\n    model: gpt-4o-mini\n    base_url: {}/v1\n  - id: echo\n",
+            stub.url()
+        ),
+    );
+    project.write("promptops.yaml", &config);
+    let run = eval(
+        &project,
+        &["eval", "support-triage", "--provider", "stubbed", "-j", "2"],
+        &[("OPENAI_API_KEY", "sk-wrong")],
+    );
+    let stderr = run.fails_with(3);
+    assert_eq!(stderr.matches("refused the API key").count(), 1, "one message, not one per case: {stderr}");
+    assert!(stderr.contains("error: run 1 stopped: provider `stubbed` refused the API key (HTTP 401)"), "{stderr}");
+    assert!(stderr.contains("then `promptops eval --resume 1` evaluates the cases that are left"), "{stderr}");
+    let calls = stub.requests_to("/v1/chat/completions").len();
+    assert!(calls <= 3, "{calls} calls: only those in flight when the first was refused");
+    let resumed =
+        eval(&project, &["eval", "--resume", "1", "--provider", "stubbed"], &[("OPENAI_API_KEY", "sk-right")]);
+    assert_eq!(resumed.code, 1, "the key is right now: {}", resumed.snapshot());
+    assert!(resumed.stdout.contains("FAILED 3/9 passed"), "every case was graded: {}", resumed.stdout);
+    assert_eq!(stub.requests_to("/v1/chat/completions").len(), calls + 9, "every case runs once the key is right");
+}
+
+#[test]
 fn similar_compares_embeddings_from_the_provider() {
     let stub = Stub::start_blocking(StubConfig::new());
     let project = examples();

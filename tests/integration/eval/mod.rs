@@ -32,7 +32,7 @@ pub struct Fake {
 impl Fake {
     pub fn new() -> Self {
         Self {
-            known: vec!["offline", "other", "broken", "grader", "garbage"],
+            known: vec!["offline", "other", "broken", "grader", "garbage", "revoked"],
             delay: Duration::ZERO,
             calls: AtomicU64::new(0),
         }
@@ -58,7 +58,14 @@ impl Backend for Fake {
         }
         let text: String = prompt.messages.iter().map(|m| m.content.text()).collect::<Vec<_>>().join("\n");
         let answer = match provider {
-            "broken" => return Err(CallError { message: "provider `broken` answered HTTP 500: boom".to_owned() }),
+            "broken" => return Err(CallError::case("provider `broken` answered HTTP 500: boom")),
+            "revoked" => {
+                return Err(CallError {
+                    message: "provider `revoked` refused the API key (HTTP 401): invalid key".to_owned(),
+                    stops_run: true,
+                    hints: vec!["set a valid key".to_owned()],
+                });
+            }
             "grader" => r#"{"pass": true, "score": 0.9, "reason": "polite"}"#.to_owned(),
             "garbage" => "I refuse to answer in JSON".to_owned(),
             _ if text.contains("charged twice") || text.contains("refund") => r#"{"category": "billing"}"#.to_owned(),

@@ -118,6 +118,27 @@ async fn an_interrupted_run_keeps_what_finished_and_resumes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_stops_the_run_at_once_with_one_error_and_no_error_results() {
+    let project = TempProject::new();
+    let rows: String = (0..60).map(|i| format!("refund {i}\n")).collect();
+    project.write("eval-suites/data/t.csv", &format!("ticket\n{rows}"));
+    let suite = project.suite("revoked", "targets: [support/triage]\nproviders: [revoked]\ntests:\n  - dataset: data/t.csv\n    assert: [{ type: contains, value: billing }]\n");
+    let fake = Arc::new(Fake::new());
+    let plan = Arc::new(project.plan(&suite, &fake).await.expect("plans"));
+    let store = store(&project).await;
+    let runner = Runner::new(Arc::clone(&store), scope("local", "default"), Arc::clone(&fake) as _);
+    let err = runner.run(plan, &settings(4)).await.expect_err("stops");
+    assert_eq!(err.to_string(), "run 1 stopped: provider `revoked` refused the API key (HTTP 401): invalid key");
+    assert_eq!(promptops::error::Diagnostic::class(&err), promptops::error::ErrorClass::Upstream);
+    let hints = promptops::error::Diagnostic::hints(&err);
+    assert_eq!(hints, ["set a valid key", "then `promptops eval --resume 1` evaluates the cases that are left"]);
+    let calls = fake.calls.load(Ordering::SeqCst);
+    assert!(calls <= 8, "{calls} calls: only the cases already in flight");
+    let run = store.run(&scope("local", "default"), 1).await.expect("run").expect("stored");
+    assert_eq!((run.status, run.totals.done), (RunStatus::Interrupted, 0), "no error result to resume past");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_filled_case_by_case_stays_interrupted_until_every_case_ran() {
     let project = TempProject::new();
     let (plan, store, runner) = triage(&project).await;

@@ -35,11 +35,11 @@ impl Backend for ServerProviders {
     }
 
     async fn complete(&self, _: &str, _: &RenderedPrompt, _: u32) -> Result<Completion, CallError> {
-        Err(CallError { message: "with --on-server, models are called by the server".to_owned() })
+        Err(CallError::case("with --on-server, models are called by the server"))
     }
 
     async fn embed(&self, _: &str, _: &[String]) -> Result<Vec<Vec<f32>>, CallError> {
-        Err(CallError { message: "with --on-server, models are called by the server".to_owned() })
+        Err(CallError::case("with --on-server, models are called by the server"))
     }
 }
 
