@@ -87,24 +87,30 @@ async fn finish_if_done(tx: &Transaction<'_>, scope: &Scope, run: i64) -> Result
     Ok(())
 }
 
-/// Deletes the units of `done` whose tokens still hold; returns those.
+/// Deletes the units of `done` whose tokens still hold; returns those. The statements are
+/// issued together, so tokio-postgres pipelines them.
 async fn take_units(tx: &Transaction<'_>, done: &[UnitResult]) -> Result<Vec<usize>, StoreError> {
-    let mut accepted = Vec::new();
-    for (i, unit) in done.iter().enumerate() {
-        let c = &unit.claimed;
-        let deleted = tx
-            .execute(
-                "DELETE FROM run_units WHERE tenant_id = $1 AND project_id = $2 AND run_id = $3 AND unit = $4
-                     AND state = 'running' AND lease_token = $5::TEXT::UUID",
-                &[&c.scope.tenant(), &c.scope.project(), &to_big(c.run)?, &to_big(c.unit)?, &c.token],
-            )
-            .await
-            .map_err(backend)?;
-        if deleted == 1 {
-            accepted.push(i);
-        }
-    }
-    Ok(accepted)
+    let statement = tx
+        .prepare_cached(
+            "DELETE FROM run_units WHERE tenant_id = $1 AND project_id = $2 AND run_id = $3 AND unit = $4
+                 AND state = 'running' AND lease_token = $5::TEXT::UUID",
+        )
+        .await
+        .map_err(backend)?;
+    let keys: Vec<(&str, &str, i64, i64, &str)> = done
+        .iter()
+        .map(|u| {
+            let c = &u.claimed;
+            Ok((c.scope.tenant(), c.scope.project(), to_big(c.run)?, to_big(c.unit)?, c.token.as_str()))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let deleted = futures::future::try_join_all(keys.iter().map(|(tenant, project, run, unit, token)| {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [tenant, project, run, unit, token];
+        tx.execute_raw(&statement, params)
+    }))
+    .await
+    .map_err(backend)?;
+    Ok(deleted.iter().enumerate().filter(|(_, n)| **n == 1).map(|(i, _)| i).collect())
 }
 
 /// Writes the accepted results of one run, numbered after its earlier ones under the run row's
