@@ -60,9 +60,14 @@ impl Drop for Server {
 
 /// One HTTP/1.1 request with the admin token; the status, or 0 when nothing answers.
 pub(crate) fn request(addr: &str, method: &str, path: &str, body: &str) -> u16 {
+    request_as(TOKEN, addr, method, path, body)
+}
+
+/// One HTTP/1.1 request with `token`; the status, or 0 when nothing answers.
+pub(crate) fn request_as(token: &str, addr: &str, method: &str, path: &str, body: &str) -> u16 {
     let Ok(mut stream) = TcpStream::connect(addr) else { return 0 };
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut response = String::new();

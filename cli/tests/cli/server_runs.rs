@@ -4,8 +4,7 @@
 //! In each, `eval --on-server` ends with exactly one result per case, and the model is paid
 //! again at most for the units that were in flight.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -77,16 +76,7 @@ fn free_addr() -> String {
 
 /// One HTTP/1.1 request with the admin token; the status, or 0 when nothing answers.
 fn request(addr: &str, method: &str, path: &str, body: &str) -> u16 {
-    let Ok(mut stream) = TcpStream::connect(addr) else { return 0 };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut response = String::new();
-    if stream.write_all(head.as_bytes()).is_err() || stream.read_to_string(&mut response).is_err() {
-        return 0;
-    }
-    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    crate::remote::request_as(TOKEN, addr, method, path, body)
 }
 
 /// Project `web` on the server, with connection `stubbed` to `stub`.
@@ -205,6 +195,16 @@ fn execute(url: &str, sql: &str) {
     });
 }
 
+/// Two replicas on `database` (the first provisioned, with the project's remote on it) and a
+/// project of `cases` cases.
+fn two_replicas(database: &str, stub: &BlockingStub, cases: usize) -> (Replica, Replica, Project) {
+    let first = Replica::start(database, &free_addr(), &[]);
+    provision(&first.addr, stub);
+    let second = Replica::start(database, &free_addr(), &[]);
+    let project = project(cases, &first.addr);
+    (first, second, project)
+}
+
 fn rand_suffix() -> u32 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").subsec_nanos();
     nanos.wrapping_mul(2_654_435_761)
@@ -213,13 +213,8 @@ fn rand_suffix() -> u32 {
 #[test]
 fn a_replica_killed_mid_run_loses_no_result_and_records_none_twice() {
     let Some(schema) = Schema::create("a_replica_killed_mid_run") else { return };
-    let database = schema.url.clone();
     let stub = stub(Duration::from_millis(200));
-    let (survivor, doomed) = (free_addr(), free_addr());
-    let survivor = Replica::start(&database, &survivor, &[]);
-    provision(&survivor.addr, &stub);
-    let mut doomed = Replica::start(&database, &doomed, &[]);
-    let project = project(500, &survivor.addr);
+    let (_survivor, mut doomed, project) = two_replicas(&schema.url, &stub, 500);
     let started = Instant::now();
     let eval = eval_on_server(&project);
     wait_for_calls(&stub, 250);
@@ -238,13 +233,8 @@ fn a_replica_killed_mid_run_loses_no_result_and_records_none_twice() {
 #[test]
 fn a_replica_frozen_past_its_lease_cannot_write_its_late_results() {
     let Some(schema) = Schema::create("a_replica_frozen_past_its_lease") else { return };
-    let database = schema.url.clone();
     let stub = stub(Duration::from_millis(300));
-    let (live, frozen) = (free_addr(), free_addr());
-    let live = Replica::start(&database, &live, &[]);
-    provision(&live.addr, &stub);
-    let frozen = Replica::start(&database, &frozen, &[]);
-    let project = project(200, &live.addr);
+    let (_live, frozen, project) = two_replicas(&schema.url, &stub, 200);
     let eval = eval_on_server(&project);
     wait_for_calls(&stub, 60);
     frozen.signal("-STOP");
@@ -270,14 +260,9 @@ fn a_replica_frozen_past_its_lease_cannot_write_its_late_results() {
 #[test]
 fn a_replica_stopped_with_sigterm_releases_its_units_to_the_others() {
     let Some(schema) = Schema::create("a_replica_stopped_with_sigterm") else { return };
-    let database = schema.url.clone();
     // Calls outlive the 1 s drain: the stopping replica gives its units back instead of waiting.
     let stub = stub(Duration::from_millis(1500));
-    let (staying, leaving) = (free_addr(), free_addr());
-    let staying = Replica::start(&database, &staying, &[]);
-    provision(&staying.addr, &stub);
-    let mut leaving = Replica::start(&database, &leaving, &[]);
-    let project = project(100, &staying.addr);
+    let (_staying, mut leaving, project) = two_replicas(&schema.url, &stub, 100);
     let started = Instant::now();
     let eval = eval_on_server(&project);
     wait_for_calls(&stub, 2 * SLOTS as u64);
