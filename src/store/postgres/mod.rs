@@ -101,6 +101,9 @@ impl PostgresStore {
     }
 }
 
+/// How long a session may sit inside a transaction without sending anything.
+const IDLE_IN_TRANSACTION: &str = "10s";
+
 /// Parses a `postgres://` URL into tokio-postgres' settings and what it asks of TLS.
 fn parse_config(url: &str) -> Result<(Config, tls::TlsRequest), StoreError> {
     let (url_for_driver, tls) = tls::split_url(url);
@@ -111,6 +114,13 @@ fn parse_config(url: &str) -> Result<(Config, tls::TlsRequest), StoreError> {
     }
     if config.get_application_name().is_none() {
         config.application_name("promptops");
+    }
+    // A process frozen inside a transaction (SIGSTOP, a paused VM, a stuck node) would hold its
+    // row locks for ever, and every replica writing the same run would wait on it; PostgreSQL
+    // ends such a session instead, and its late writes fail (they are fenced anyway).
+    let options = config.get_options().unwrap_or_default().to_owned();
+    if !options.contains("idle_in_transaction_session_timeout") {
+        config.options(format!("{options} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION}").trim());
     }
     Ok((config, tls))
 }
