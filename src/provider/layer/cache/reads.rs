@@ -1,12 +1,14 @@
 //! Reads of the response cache gathered into batches: the requests that look up their answers
 //! at the same moment (the ready cases of an eval run) are answered by one query
-//! ([`CacheStore::cache_get_many`](crate::store::CacheStore::cache_get_many)) instead of one query each. Owns the queue of waiting reads
-//! and who reads for it; what a hit or a miss means is the cache layer's.
+//! ([`cache_get_many`](crate::store::CacheStore::cache_get_many)) instead of one query each.
+//! Owns the queue of waiting reads and who reads for it; what a hit or a miss means is the cache
+//! layer's.
 //!
-//! One request at a time is the reader: it lets the other ready tasks run first (so that
-//! they queue their keys), reads one batch, hands the role to the next waiting request and
-//! answers the batch. A reader that is dropped mid-read hands the role on too, and a request
-//! whose batch was dropped with it reads alone, so no request waits forever.
+//! One request at a time is the reader: it lets the other ready tasks run first (so that they
+//! queue their keys; not when the last batch had no other key), reads one batch, hands the role
+//! to the next waiting request and answers the batch. A reader that is dropped mid-read hands
+//! the role on too, and a request whose batch was dropped with it reads alone, so no request
+//! waits forever.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -51,6 +53,10 @@ struct Queue {
     waiting: VecDeque<(String, oneshot::Sender<Reply>)>,
     /// Whether some request is the reader (then it will read what is waiting).
     reading: bool,
+    /// Whether the last batch was the reader's key alone, as every batch is when requests come
+    /// one at a time (`-j 1`): then the next reader does not wait for company, which costs the
+    /// task a trip through the scheduler (18% more CPU per cached case at `-j 1`).
+    alone: bool,
 }
 
 impl Reads {
@@ -109,11 +115,14 @@ impl Turn<'_> {
     /// Reads `key` and the keys waiting; answers them and returns the reader's own answer.
     async fn read_batch(mut self, store: &dyn Store, scope: &Scope, key: &str) -> Answer {
         // Let the other ready tasks run first, so that their keys join this batch.
-        tokio::task::yield_now().await;
+        if !self.reads.lock().alone {
+            tokio::task::yield_now().await;
+        }
         let (mut keys, mut senders) = (vec![key.to_owned()], Vec::new());
         {
             let mut queue = self.reads.lock();
             let count = queue.waiting.len().min(BATCH - 1);
+            queue.alone = count == 0;
             for (key, sender) in queue.waiting.drain(..count) {
                 keys.push(key);
                 senders.push(sender);
@@ -200,5 +209,16 @@ mod tests {
         drop(first);
         assert_eq!(second.await, Ok(Some("2".to_owned())), "the role was handed over");
         assert_eq!(reads.get(store.as_ref(), &scope, "a").await, Ok(Some("1".to_owned())));
+    }
+
+    // A multi-threaded runtime, where a free connection is read without leaving the task.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn requests_that_come_one_at_a_time_do_not_wait_for_company() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, scope) = store_with(&dir, &[("a", "1"), ("b", "2")]).await;
+        let reads = Reads::default();
+        assert_eq!(reads.get(store.as_ref(), &scope, "a").await, Ok(Some("1".to_owned())), "a batch of one");
+        let mut next = Box::pin(reads.get(store.as_ref(), &scope, "b"));
+        assert_eq!(futures::poll!(next.as_mut()), std::task::Poll::Ready(Ok(Some("2".to_owned()))), "no yield");
     }
 }
