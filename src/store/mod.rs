@@ -19,6 +19,7 @@ pub mod schema;
 mod sqlite;
 mod workflow;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
@@ -208,6 +209,16 @@ pub trait CacheStore {
     /// The value stored under `key`, unless it expired before `now`.
     async fn cache_get(&self, scope: &Scope, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
 
+    /// The values stored under each of `keys` (in their order, `None` where there is none or it
+    /// expired before `now`), read in one query: a warm eval run asks for thousands of answers,
+    /// and one query per answer spends more on starting and ending reads than on finding them.
+    async fn cache_get_many(
+        &self,
+        scope: &Scope,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<String>>, StoreError>;
+
     /// Stores (or replaces) the value under `key`; `expires_at` of `None` keeps it until cleared.
     async fn cache_put(
         &self,
@@ -226,6 +237,12 @@ pub trait CacheStore {
     /// Removes every entry of the scope (or only the expired ones when `expired_before` is set);
     /// returns how many were removed.
     async fn cache_clear(&self, scope: &Scope, expired_before: Option<DateTime<Utc>>) -> Result<u64, StoreError>;
+}
+
+/// The values found for `keys` by one query, in the order of `keys` (a key asked twice, by two
+/// requests that are the same, gets its value both times).
+pub(crate) fn in_order(keys: &[String], found: &HashMap<String, String>) -> Vec<Option<String>> {
+    keys.iter().map(|key| found.get(key).cloned()).collect()
 }
 
 /// One response-cache entry to store.

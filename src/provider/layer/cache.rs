@@ -7,6 +7,8 @@
 //! are cached the same way, under keys of their own.
 //! This layer also stamps the response's latency, hit or miss.
 
+mod reads;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +43,7 @@ pub struct ResponseCache {
     mode: CacheMode,
     ttl: Option<Duration>,
     identity: String,
+    reads: reads::Reads,
 }
 
 impl ResponseCache {
@@ -54,7 +57,7 @@ impl ResponseCache {
         identity: String,
     ) -> Self {
         let mode = if writer.is_some() { mode } else { CacheMode::Off };
-        Self { inner, writer, mode, ttl, identity }
+        Self { inner, writer, mode, ttl, identity, reads: reads::Reads::default() }
     }
 
     /// The cache key of a request: hex SHA-256 of the provider identity and the request JSON.
@@ -83,7 +86,7 @@ impl ResponseCache {
 
     async fn lookup(&self, writer: &StoreWriter, key: &str) -> Result<Option<ChatResponse>, String> {
         let (store, scope) = writer.store();
-        let Some(text) = store.cache_get(scope, key, Utc::now()).await.map_err(|e| e.to_string())? else {
+        let Some(text) = self.reads.get(store.as_ref(), scope, key).await? else {
             return Ok(None);
         };
         serde_json::from_str(&text).map(Some).map_err(|e| e.to_string())

@@ -1,5 +1,7 @@
 //! [`CacheStore`] on PostgreSQL: one row per request hash, replaced on write, ignored once expired.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
@@ -7,7 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{PostgresStore, backend, col};
 use crate::store::commit::now;
-use crate::store::{CacheEntry, CacheStore, Scope, StoreError};
+use crate::store::{CacheEntry, CacheStore, Scope, StoreError, in_order};
 
 #[async_trait]
 impl CacheStore for PostgresStore {
@@ -23,6 +25,29 @@ impl CacheStore for PostgresStore {
         let row =
             client.query_opt(&statement, &[&scope.tenant(), &scope.project(), &key, &now]).await.map_err(backend)?;
         row.map(|row| col(&row, 0)).transpose()
+    }
+
+    async fn cache_get_many(
+        &self,
+        scope: &Scope,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT key, response FROM response_cache
+                 WHERE tenant_id = $1 AND project_id = $2 AND key = ANY($3) AND (expires_at IS NULL OR expires_at > $4)",
+            )
+            .await
+            .map_err(backend)?;
+        let rows =
+            client.query(&statement, &[&scope.tenant(), &scope.project(), &keys, &now]).await.map_err(backend)?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            found.insert(col::<String>(row, 0)?, col::<String>(row, 1)?);
+        }
+        Ok(in_order(keys, &found))
     }
 
     async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {

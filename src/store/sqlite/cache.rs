@@ -1,11 +1,13 @@
 //! [`CacheStore`] on SQLite: one row per request hash, replaced on write, ignored once expired.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, backend, timestamp};
-use crate::store::{CacheEntry, CacheStore, Scope, StoreError};
+use crate::store::{CacheEntry, CacheStore, Scope, StoreError, in_order};
 
 #[async_trait]
 impl CacheStore for SqliteStore {
@@ -21,6 +23,34 @@ impl CacheStore for SqliteStore {
             .map_err(backend)
         })
         .await
+    }
+
+    async fn cache_get_many(
+        &self,
+        scope: &Scope,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        // The keys travel as one JSON array, so that one prepared statement serves every batch
+        // size (an `IN (?, ?, …)` list would be a statement per size, crowding the statement cache).
+        let list = serde_json::to_string(keys).map_err(|err| StoreError::Backend(Box::new(err)))?;
+        let (tenant, project, now) = (scope.tenant().to_owned(), scope.project().to_owned(), timestamp(now));
+        let found: HashMap<String, String> = self
+            .call_short(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT key, response FROM response_cache
+                         WHERE tenant_id = ?1 AND project_id = ?2 AND key IN (SELECT value FROM json_each(?3))
+                           AND (expires_at IS NULL OR expires_at > ?4)",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![tenant, project, list, now], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)
+            })
+            .await?;
+        Ok(in_order(keys, &found))
     }
 
     async fn cache_put_many(&self, scope: &Scope, entries: &[CacheEntry]) -> Result<(), StoreError> {

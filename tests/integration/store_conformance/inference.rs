@@ -24,6 +24,22 @@ pub async fn cache_entries_are_read_back_until_they_expire(b: Backend) {
     assert_eq!(b.store.cache_get(&s, "k1", now).await.expect("get"), None);
 }
 
+pub async fn cache_entries_are_read_many_at_once_in_the_order_asked(b: Backend) {
+    let (s, other) = (scope("t", "p"), scope("t", "q"));
+    let now = chrono::Utc::now();
+    b.store.cache_put(&s, "k1", "one", None).await.expect("put");
+    b.store.cache_put(&s, "k2", "two", Some(now + chrono::Duration::seconds(60))).await.expect("put");
+    b.store.cache_put(&other, "k3", "another project's", None).await.expect("put");
+    let keys: Vec<String> = ["k2", "missing", "k1", "k3", "k1"].map(str::to_owned).to_vec();
+    let found = b.store.cache_get_many(&s, &keys, now).await.expect("get many");
+    let found: Vec<Option<&str>> = found.iter().map(Option::as_deref).collect();
+    assert_eq!(found, vec![Some("two"), None, Some("one"), None, Some("one")], "a key asked twice is answered twice");
+    let later = now + chrono::Duration::seconds(61);
+    let found = b.store.cache_get_many(&s, &keys[..3], later).await.expect("get many");
+    assert_eq!(found, vec![None, None, Some("one".to_owned())], "expired");
+    assert_eq!(b.store.cache_get_many(&s, &[], now).await.expect("get none"), Vec::<Option<String>>::new());
+}
+
 fn usage(at: chrono::DateTime<chrono::Utc>, provider: &str, model: &str, cost: i64, hit: bool) -> UsageRecord {
     UsageRecord {
         at,

@@ -156,6 +156,7 @@ conformance!(
     runs::runs_list_newest_first_below_a_bound,
     runs::a_run_is_claimed_by_one_owner_at_a_time,
     inference::cache_entries_are_read_back_until_they_expire,
+    inference::cache_entries_are_read_many_at_once_in_the_order_asked,
     inference::cache_batches_replace_existing_entries,
     inference::usage_is_summed_by_period_and_grouped,
     inference::cache_and_usage_are_isolated_by_scope,
