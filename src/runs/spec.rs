@@ -143,9 +143,14 @@ impl RunSpec {
             return Err(RunsError::invalid("files", format!("a spec carries at most {MAX_FILES} files")));
         }
         for path in self.files.keys() {
-            relative_path(path).ok_or_else(|| {
+            let relative = relative_path(path).ok_or_else(|| {
                 RunsError::invalid(&format!("files.{path}"), "is not a plain relative path inside the project")
             })?;
+            // `a` and `a/b` cannot both be files.
+            if let Some(file) = relative.ancestors().skip(1).find(|a| self.files.contains_key(&*a.to_string_lossy())) {
+                let message = format!("is inside `{}`, which is a file of the spec", file.display());
+                return Err(RunsError::invalid(&format!("files.{path}"), message));
+            }
         }
         if !self.files.contains_key(&self.suite) {
             return Err(RunsError::invalid("suite", format!("`{}` is not among the spec's files", self.suite)));
@@ -214,6 +219,12 @@ mod tests {
             let checked = spec(&[("eval-suites/s.yaml", ""), (bad, "x")]).check();
             assert!(checked.is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn a_file_inside_another_file_is_refused() {
+        let err = spec(&[("eval-suites/s.yaml", ""), ("a", "x"), ("a/b", "y")]).check().expect_err("a is a file");
+        assert_eq!(err.to_string(), "`files.a/b` is inside `a`, which is a file of the spec");
     }
 
     #[test]

@@ -136,7 +136,10 @@ pub async fn events(
         })?,
         None => 0,
     };
-    let tail = Tail { state, scope, run: record.id, after, ended: false };
+    // Only a queued run is still being written by the workers; any other run is streamed as it
+    // stands and ends at once, whatever its stored status says.
+    let queued = state.store.run_spec(&scope, record.id).await?.is_some();
+    let tail = Tail { state, scope, run: record.id, after, ended: false, queued };
     let stream = futures::stream::unfold(tail, |mut tail| async move {
         let events = tail.next().await?;
         Some((futures::stream::iter(events.into_iter().map(Ok)), tail))
@@ -151,6 +154,7 @@ struct Tail {
     run: u64,
     after: u64,
     ended: bool,
+    queued: bool,
 }
 
 impl Tail {
@@ -176,7 +180,7 @@ impl Tail {
             if !events.is_empty() {
                 events.push(event("progress", &RunEvent::Run(Box::new(record.clone()))));
             }
-            if record.status != RunStatus::Running && !more {
+            if (record.status != RunStatus::Running || !self.queued) && !more {
                 self.ended = true;
                 events.push(event("done", &RunEvent::Run(Box::new(record))));
             }

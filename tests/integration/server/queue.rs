@@ -266,3 +266,18 @@ pub async fn a_queued_run_wakes_the_workers_of_a_replica_that_polls_rarely(b: Ba
         started.elapsed()
     );
 }
+
+pub async fn an_uploaded_run_streams_as_it_stands_and_ends(b: Backend) {
+    let server = server(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let (status, run) =
+        server.post("/api/v1/projects/web/runs", acme.token("runner"), super::runs::upload_body()).await;
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_u64().expect("id");
+    let (results, done) = read_events(&server, acme.token("viewer"), id, 0, None).await;
+    assert!(results.is_empty(), "an upload's results were not written by workers: no numbers to stream");
+    assert_eq!(done.expect("done")["id"].as_u64(), Some(id));
+    let (status, body) =
+        server.post(&format!("/api/v1/projects/web/runs/{id}/cancel"), acme.token("runner"), json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("run_ended")), "{body}");
+}
