@@ -308,9 +308,25 @@ fn a_managed_prompt_that_builds_gigabytes_is_stopped_and_the_gateway_keeps_servi
 
 #[test]
 fn render_sandbox_flags_out_of_range_are_refused_before_serving() {
+    refused_before_serving(&[("--render-workers", "0"), ("--render-timeout-ms", "5"), ("--render-memory-mib", "lots")]);
+}
+
+#[test]
+fn run_queue_flags_out_of_range_are_refused_before_serving() {
+    refused_before_serving(&[
+        ("--workers", "many"),
+        ("--workers", "20000"),
+        ("--tenant-unit-cap", "0"),
+        ("--unit-lease-secs", "1"),
+        ("--drain-timeout", "0"),
+    ]);
+}
+
+/// Each `flag value` makes `serve` exit 2 naming it, before any database is created.
+fn refused_before_serving(cases: &[(&str, &str)]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("server.db").display());
-    for (flag, value) in [("--render-workers", "0"), ("--render-timeout-ms", "5"), ("--render-memory-mib", "lots")] {
+    for (flag, value) in cases {
         let output = promptops().args(["serve", "--addr", "127.0.0.1:0", "--database", &url, flag, value]).output();
         let output = output.expect("run serve");
         let stderr = String::from_utf8_lossy(&output.stderr);

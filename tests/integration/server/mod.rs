@@ -65,6 +65,7 @@ server_cases! {
     queue::a_cancelled_run_stops_calling_the_model_and_keeps_its_results,
     queue::only_runners_queue_and_hostile_specs_are_refused_naming_the_field,
     queue::an_uploaded_run_streams_as_it_stands_and_ends,
+    queue::a_malformed_last_event_id_is_refused_naming_the_header,
     rbac::no_caller_of_another_tenant_sees_tenant_b,
     runs::runs_are_uploaded_listed_shown_paged_and_compared,
     experiments::experiments_are_recorded_listed_filtered_and_shown,

@@ -281,3 +281,23 @@ pub async fn an_uploaded_run_streams_as_it_stands_and_ends(b: Backend) {
         server.post(&format!("/api/v1/projects/web/runs/{id}/cancel"), acme.token("runner"), json!({})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("run_ended")), "{body}");
 }
+
+pub async fn a_malformed_last_event_id_is_refused_naming_the_header(b: Backend) {
+    let server = server(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let (status, _) = server.post("/api/v1/projects/web/runs", acme.token("runner"), super::runs::upload_body()).await;
+    assert_eq!(status, 201);
+    for bad in ["abc", "-1", "18446744073709551616"] {
+        let response = server
+            .client
+            .get(format!("{}/api/v1/projects/web/runs/1/events", server.base))
+            .bearer_auth(acme.token("viewer"))
+            .header("Last-Event-ID", bad)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status().as_u16(), 400, "{bad}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["path"].as_str(), Some("Last-Event-ID"), "{bad}: {body}");
+    }
+}
