@@ -25,10 +25,11 @@
 //! | [`remote`] | the client of `promptops serve`: remotes in promptops.yaml, tokens, the HTTP service implementations |
 //! | [`api`] | the HTTP wire types of `/api/v1`, shared by the server and the remote client |
 //! | [`server`] | `promptops serve`: REST API, Langfuse-compatible API, auth, RBAC, audit, metrics |
+//! | [`session`] | the eval and A/B use cases, over an executor chosen once: here, here then uploaded, or a server's workers |
 //!
 //! Layers (a module imports only from layers below it): L0 `error env yaml money secret stats
 //! json_schema git template` · L1 `config prompt store access api` · L2 `provider registry` · L3 `eval workflow` ·
-//! L4 `ab promptfoo` · L5 `service schema` · L6 `server remote`.
+//! L4 `ab promptfoo` · L5 `service schema` · L6 `server remote` · L7 `session`.
 
 pub mod ab;
 pub mod access;
@@ -52,6 +53,7 @@ pub mod schema;
 pub mod secret;
 pub mod server;
 pub mod service;
+pub mod session;
 pub mod stats;
 pub mod store;
 pub mod template;

@@ -65,6 +65,14 @@ pub enum AbError {
         /// The providers listed.
         providers: Vec<String>,
     },
+    /// An arm that runs more than one target × provider pair.
+    #[error("arm `{arm}` runs {pairs} target × provider pairs, not one")]
+    NotOnePair {
+        /// The arm as written.
+        arm: String,
+        /// The pairs it runs.
+        pairs: usize,
+    },
     /// Too few cases to compare anything.
     #[error("{what} has {cases} case(s) with a result in every arm; a comparison needs at least 2")]
     TooFewCases {
@@ -179,6 +187,7 @@ impl Diagnostic for AbError {
                     providers.first().map_or("fast", String::as_str)
                 )]
             }
+            Self::NotOnePair { .. } => vec!["name the prompt and the provider: `PROMPT+PROVIDER`".to_owned()],
             Self::TooFewCases { .. } => {
                 vec!["add cases to the suite; `promptops ab plan` tells how many are needed".to_owned()]
             }

@@ -67,8 +67,12 @@ pub async fn plan_spec(
     spec.materialise(root.path())?;
     let project = pool.project(scope).await?;
     let backend = Arc::new(PoolBackend::new(project, sandbox, root.path().to_path_buf()));
-    let suite = LoadedSuite::read(root.path(), &root.path().join(&spec.suite))
+    let mut suite = LoadedSuite::read(root.path(), &root.path().join(&spec.suite))
         .map_err(|problem| RunsError::Plan { problems: vec![problem] })?;
+    // An A/B arm runs the suite on its own prompt, as the client planned it.
+    if let Some(targets) = &spec.overrides.targets {
+        suite.file.targets = targets.clone();
+    }
     let registry = Registry::new(Arc::clone(store), scope.clone(), "server".to_owned(), Vec::new());
     let inner = ProjectPrompts { prompts_dir: root.path().join("prompts"), registry: Some(Arc::new(registry)) };
     let prompts = PinnedPrompts { inner, pins };

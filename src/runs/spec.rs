@@ -62,6 +62,9 @@ pub struct SpecOverrides {
     /// `--filter-sample N` with its seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<(usize, u64)>,
+    /// The suite's targets replaced, as an A/B arm runs it (`ab --on-server`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<String>>,
 }
 
 impl From<&Overrides> for SpecOverrides {
@@ -78,6 +81,7 @@ impl From<&Overrides> for SpecOverrides {
             filter: o.filter.clone(),
             first_n,
             sample,
+            targets: None,
         }
     }
 }
@@ -151,6 +155,9 @@ impl RunSpec {
                 let message = format!("is inside `{}`, which is a file of the spec", file.display());
                 return Err(RunsError::invalid(&format!("files.{path}"), message));
             }
+        }
+        if self.overrides.targets.as_ref().is_some_and(|t| t.is_empty() || t.iter().any(|t| t.trim().is_empty())) {
+            return Err(RunsError::invalid("overrides.targets", "must list at least one target, none of them empty"));
         }
         if !self.files.contains_key(&self.suite) {
             return Err(RunsError::invalid("suite", format!("`{}` is not among the spec's files", self.suite)));
@@ -231,6 +238,16 @@ mod tests {
     fn a_spec_without_its_suite_is_refused() {
         let err = spec(&[("eval-suites/other.yaml", "")]).check().expect_err("no suite");
         assert!(err.to_string().contains("not among the spec's files"), "{err}");
+    }
+
+    #[test]
+    fn an_arms_targets_must_name_something() {
+        for targets in [vec![], vec!["a".to_owned(), " ".to_owned()]] {
+            let mut spec = spec(&[("eval-suites/s.yaml", "")]);
+            spec.overrides.targets = Some(targets);
+            let err = spec.check().expect_err("refused");
+            assert_eq!(err.to_string(), "`overrides.targets` must list at least one target, none of them empty");
+        }
     }
 
     #[test]

@@ -5,12 +5,13 @@
 
 use clap::Subcommand;
 use promptops::remote::RemoteQueue;
+use promptops::session::{EvalOutcome, SuiteOutcome, attach};
 
-use crate::commands::eval::on_server;
-use crate::commands::eval::run::{Settings, emit, verdict};
+use crate::commands::eval::run::{Settings, emit, exit_status};
 use crate::context::Context;
 use crate::diagnose::{DiagnoseExt, usage};
 use crate::exit::ExitStatus;
+use crate::output::progress::TerminalEvents;
 
 /// Subcommands of `runs`.
 #[derive(Debug, Subcommand)]
@@ -39,10 +40,12 @@ pub async fn run(command: RunsCommand, ctx: &Context) -> anyhow::Result<ExitStat
             let settings = Settings::following(ctx)?;
             let cancel = promptops::eval::Cancel::default();
             crate::commands::eval::run::watch_ctrl_c(ctx, cancel.clone());
-            let outcome = on_server::attach(ctx, &queue, run, settings.needs_results(), &cancel).await?;
-            let outcomes = [outcome];
-            emit(ctx, &settings, &outcomes)?;
-            Ok(verdict(ctx, &settings, &outcomes))
+            let events = TerminalEvents(ctx.printer.clone());
+            let followed = attach(&queue, run, settings.needs_results(), &cancel, &events).await.diag()?;
+            let suite = SuiteOutcome { report: followed.report, results: followed.results, baseline: None };
+            let outcome = EvalOutcome::judge(vec![suite], None, true);
+            emit(ctx, &settings, &outcome.suites)?;
+            Ok(exit_status(ctx, &settings, &outcome))
         }
         RunsCommand::Cancel { run } => {
             let record = queue.cancel(run).await.diag()?;

@@ -42,3 +42,35 @@ impl EvalBar {
         self.bar.finish_and_clear();
     }
 }
+
+impl promptops::session::ProgressSink for EvalBar {
+    fn update(&self, progress: &Progress) {
+        EvalBar::update(self, progress);
+    }
+
+    fn finish(&self) {
+        EvalBar::finish(self);
+    }
+}
+
+/// A session's messages on the printer, its runs' progress as bars.
+#[derive(Debug, Clone)]
+pub struct TerminalEvents(pub Printer);
+
+impl promptops::session::SessionEvents for TerminalEvents {
+    fn status(&self, message: &str) {
+        self.0.status(message);
+    }
+
+    fn detail(&self, message: &str) {
+        self.0.detail(message);
+    }
+
+    fn warn(&self, message: &str) {
+        self.0.warn(message);
+    }
+
+    fn progress(&self, label: &str, total: u64) -> std::sync::Arc<dyn promptops::session::ProgressSink> {
+        std::sync::Arc::new(EvalBar::new(&self.0, label, total))
+    }
+}

@@ -120,3 +120,96 @@ fn on_server_without_a_remote_is_a_usage_error() {
     let refused = promptops(&project, &["eval", "support-triage", "--on-server"], &[]);
     assert!(refused.fails_with(2).contains("--on-server needs a remote"), "{}", refused.stderr);
 }
+
+/// Mock providers `right` (repeats the word) and `wrong` (answers `nope` for words ending in 0
+/// or 5), here and as the server's connections.
+const AB_PROVIDERS: &str = r#"[
+  {"id": "right", "kind": "mock", "default": "{{ last_user }}"},
+  {"id": "wrong", "kind": "mock", "rules": [{"match": {"regex": "word\\d*[05]$"}, "reply": "nope"}], "default": "{{ last_user }}"}
+]"#;
+
+fn ab_project(server: &Server) -> Project {
+    let project = crate::ab::project(40);
+    let providers: Vec<serde_json::Value> = serde_json::from_str(AB_PROVIDERS).expect("json");
+    let listed: String = providers.iter().map(|p| format!("  - {p}\n")).collect();
+    project
+        .write("promptops.yaml", &format!("name: ab-on-server\nproviders:\n{listed}defaults: {{ provider: right }}\n"));
+    let addr = server.url.trim_start_matches("http://");
+    for connection in providers {
+        let body = serde_json::json!({ "connection": connection }).to_string();
+        assert_eq!(request(addr, "POST", "/api/v1/projects/web/providers", &body), 201);
+    }
+    let added = command(&project.root).args(["remote", "add", "prod", &server.url, "--project-id", "web"]).output();
+    assert!(added.expect("run").status.success());
+    project
+}
+
+#[test]
+fn an_ab_comparison_run_on_the_server_decides_as_a_local_one() {
+    let server = Server::start();
+    let project = ab_project(&server);
+    let args = ["ab", "+right", "+wrong", "--suite", "words", "--format", "json", "--non-inferiority", "0.01"];
+
+    let local = promptops(&project, &args, &[]);
+    let on_server = promptops(&project, &[&args[..], &["--remote", "prod", "--on-server"]].concat(), &[]);
+    assert_eq!(local.code, 1, "8 of 40 worse: not non-inferior\n{}", local.snapshot());
+    assert_eq!(on_server.code, local.code, "{}", on_server.snapshot());
+    for (n, arm) in [(1, "+right"), (2, "+wrong")] {
+        let queued = format!("queued words as run {n} on remote `prod` (40 result(s))");
+        assert!(on_server.stderr.contains(&queued), "arm {arm}: {}", on_server.stderr);
+    }
+    let (here, there) = (comparable(&local), comparable(&on_server));
+    assert_eq!(there, here, "the same numbers, to the last digit, but for measured latency");
+
+    let shown = promptops(&project, &["ab", "show", "latest", "--remote", "prod", "--format", "json"], &[]);
+    let record: serde_json::Value = serde_json::from_str(shown.ok()).expect("json");
+    let runs: Vec<_> = record["arms"].as_array().expect("arms").iter().map(|a| a["run"].clone()).collect();
+    assert_eq!(runs, vec![serde_json::json!(1), serde_json::json!(2)], "arms name the server's runs");
+    let listed = promptops(&project, &["eval", "list", "--remote", "prod"], &[]);
+    assert_eq!(listed.ok().matches("words").count(), 2, "{}", listed.stdout);
+}
+
+/// `ab --format json`'s analysis without what is measured rather than answered: latency, and
+/// the secondary metrics' adjusted p-values and sentences, which latency's p-value shifts.
+fn comparable(run: &Run) -> serde_json::Value {
+    let mut analysis = serde_json::from_str::<serde_json::Value>(&run.stdout).expect("json")["analysis"].clone();
+    for comparison in analysis["comparisons"].as_array_mut().expect("comparisons") {
+        let primary = comparison["verdicts"][0].clone();
+        comparison["verdicts"] = primary;
+        let metrics = comparison["metrics"].as_array_mut().expect("metrics");
+        metrics.retain(|m| m["metric"]["kind"] != "latency");
+        for secondary in metrics.iter_mut().skip(1) {
+            secondary.as_object_mut().expect("metric").remove("adjusted_p");
+        }
+    }
+    analysis
+}
+
+#[test]
+fn an_arm_naming_another_prompt_runs_that_prompt_on_the_server() {
+    let server = Server::start();
+    let project = ab_project(&server);
+    project.write(
+        "prompts/echo/shout.yaml",
+        &project.read("prompts/echo/word.yaml").replace("Say {{ word }}", "SAY {{ word }}"),
+    );
+    let args =
+        ["ab", "echo/word", "echo/shout", "--suite", "words", "--format", "json", "--remote", "prod", "--on-server"];
+    let compared = promptops(&project, &args, &[]);
+    let doc: serde_json::Value = serde_json::from_str(compared.ok()).expect("json");
+    let labels: Vec<_> = doc["analysis"]["arms"].as_array().expect("arms").iter().map(|a| a["label"].clone()).collect();
+    assert_eq!(labels, ["echo/word · right", "echo/shout · right"], "{doc}");
+    let shown = promptops(&project, &["eval", "show", "2", "--remote", "prod", "--format", "json"], &[]);
+    assert!(shown.ok().contains("SAY word1"), "the server ran the arm's prompt: {}", shown.stdout);
+}
+
+#[test]
+fn an_ab_on_the_server_refuses_what_would_call_models_here() {
+    let server = Server::start();
+    let project = ab_project(&server);
+    let base = ["ab", "+right", "+wrong", "--suite", "words", "--remote", "prod", "--on-server"];
+    for extra in [&["--judge", "right"][..], &["--sequential", "--stop-early"], &["--no-cache"]] {
+        let refused = promptops(&project, &[&base[..], extra].concat(), &[]);
+        assert!(refused.fails_with(2).contains("cannot be used with"), "{extra:?}: {}", refused.stderr);
+    }
+}

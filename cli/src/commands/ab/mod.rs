@@ -84,6 +84,10 @@ pub struct CompareArgs {
     /// Seed of the bootstrap (stored with the experiment).
     #[arg(long, value_name = "SEED", default_value_t = 0)]
     pub seed: u64,
+    /// Run the arms on the workers of the `--remote` server, with its provider connections (no
+    /// key needed here); the analysis and exit code are a local comparison's.
+    #[arg(long, conflicts_with_all = ["runs", "stop_early", "judge", "no_cache", "max_cost"])]
+    pub on_server: bool,
 }
 
 /// Subcommands of `ab`.

@@ -10,10 +10,9 @@ use std::sync::Arc;
 use promptops::ab::looks::{self, Looks};
 use promptops::ab::{Arm, ArmSample, Settings, analyse, arms_of_run};
 use promptops::eval::{Cancel, Plan, RunSettings, Runner};
+use promptops::session::{PlannedArm, SessionError};
 use promptops::store::RunRecord;
 
-use super::compare::{arm_concurrency, interrupted};
-use crate::commands::eval::run::watch_ctrl_c;
 use crate::context::{Context, LocalStore};
 use crate::diagnose::DiagnoseExt;
 use crate::output::progress::EvalBar;
@@ -40,26 +39,25 @@ impl Arms<'_> {
     /// suite's cases here (the confidence sequence is tuned to the whole suite, known upfront).
     pub async fn run(
         &self,
-        planned: Vec<(Arm, Plan)>,
+        planned: Vec<PlannedArm>,
         concurrency: Option<usize>,
         settings: &mut Settings,
+        cancel: &Cancel,
     ) -> anyhow::Result<(Vec<ArmSample>, Looks)> {
-        let cancel = Cancel::default();
-        watch_ctrl_c(self.ctx, cancel.clone());
         // Every arm plans the same suite, so the same cases.
-        let suite_cases = planned.iter().map(|(_, plan)| plan.cases.len()).min().unwrap_or(0);
+        let suite_cases = planned.iter().map(|p| p.plan.cases.len()).min().unwrap_or(0);
         if let Some(planned_size) = &mut settings.sequential
             && *planned_size == 0
         {
             *planned_size = suite_cases.max(1);
         }
         let mut started = Vec::with_capacity(planned.len());
-        for (arm, plan) in planned {
-            started.push(self.start(arm, plan, concurrency, &cancel).await?);
+        for PlannedArm { arm, plan, .. } in planned {
+            started.push(self.start(arm, plan, concurrency, cancel).await?);
         }
         let (mut cases, mut arms, mut taken, mut reason) = (0, Vec::new(), 0, None);
         for batch in looks::batches(suite_cases, settings.seed) {
-            self.run_batch(&mut started, &batch, &cancel).await?;
+            self.run_batch(&mut started, &batch, cancel).await?;
             (cases, taken) = (cases + batch.len(), taken + 1);
             arms = self.measured(&started).await?;
             // An interim look with too few usable cases (say, every one errored) decides nothing.
@@ -80,9 +78,9 @@ impl Arms<'_> {
         cancel: &Cancel,
     ) -> anyhow::Result<Started> {
         let settings = RunSettings {
-            concurrency: arm_concurrency(self.project, &arm, &plan, concurrency)?,
+            concurrency: promptops::session::concurrency(concurrency, &plan, self.project.config.defaults.concurrency),
             actor: self.local.actor.clone(),
-            git: promptops::git::head(&self.project.root),
+            git: promptops::git::head(self.project.origin_root()),
             on_progress: None,
             cancel: cancel.clone(),
         };
@@ -106,7 +104,8 @@ impl Arms<'_> {
             bar.finish();
             arm.record = result.diag()?;
             if cancel.is_cancelled() {
-                return Err(interrupted(&arm.record, &arm.arm));
+                let interrupted = SessionError::ArmInterrupted { run: arm.record.id, arm: arm.arm.text.clone() };
+                return Err(interrupted).diag();
             }
         }
         Ok(())

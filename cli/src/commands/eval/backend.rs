@@ -1,5 +1,5 @@
-//! The models behind `eval`: the project's providers through the inference layers, with the
-//! response cache and usage ledger in the local store.
+//! The models behind `eval` and `ab`: the project's providers through the inference layers, with
+//! the response cache and usage ledger in the local store; and where runs run, chosen once.
 
 use std::sync::Arc;
 
@@ -7,11 +7,14 @@ use promptops::config::Project;
 use promptops::eval::backend::Backend;
 use promptops::eval::providers::ProvidersBackend;
 use promptops::eval::workflows::ProjectWorkflows;
+use promptops::eval::{Overrides, PlanInput, ProjectPrompts};
 use promptops::money::Micros;
 use promptops::provider::{Providers, ProvidersOptions};
+use promptops::remote::{RemoteQueue, RemoteRuns};
+use promptops::session::{Executor, LocalExecutor, ServerExecutor};
 use promptops::workflow::{self, ProviderCaller};
 
-use crate::context::LocalStore;
+use crate::context::{Context, LocalStore};
 use crate::diagnose::usage;
 
 /// Choices that shape the provider layers.
@@ -56,4 +59,83 @@ pub fn workflows(
     let caller =
         ProviderCaller::with_providers(project, Arc::clone(&store.store), store.scope.clone(), options, providers);
     ProjectWorkflows::new(project.root.clone(), Arc::new(prompts), Arc::new(caller))
+}
+
+/// Where this invocation's runs run, chosen once, with the local layers beside it.
+pub struct Execution {
+    /// Here; here then uploaded to `--remote`; or on its workers with `--on-server`.
+    pub executor: Arc<dyn Executor>,
+    /// The project's providers here (a judge's calls, workflow targets).
+    pub backend: Arc<dyn Backend>,
+    /// The project's workflows as eval targets.
+    pub workflows: ProjectWorkflows,
+    /// What planning checks providers against (the executor's).
+    planning: Arc<dyn Backend>,
+}
+
+impl Execution {
+    /// What planning `project`'s suites needs, with `prompts` and `overrides`.
+    pub fn plan_input<'a>(
+        &'a self,
+        project: &'a Project,
+        prompts: &'a ProjectPrompts,
+        overrides: &'a Overrides,
+    ) -> PlanInput<'a> {
+        PlanInput {
+            root: &project.root,
+            default_provider: project.config.defaults.provider.as_deref(),
+            prompts,
+            backend: self.planning.as_ref(),
+            workflows: Some(&self.workflows),
+            overrides,
+        }
+    }
+}
+
+/// The execution of `project`'s runs: on the `--remote` server's workers when `on_server`,
+/// else here (and uploaded to `--remote` when one is named).
+pub async fn execution(
+    ctx: &Context,
+    project: &Project,
+    store: &LocalStore,
+    options: &BackendOptions,
+    on_server: bool,
+) -> anyhow::Result<Execution> {
+    let (backend, providers, provider_options) = backend(project, store, options)?;
+    let workflows = workflows(project, store, providers, provider_options);
+    let git = promptops::git::head(project.origin_root());
+    let executor: Arc<dyn Executor> = match ctx.remote() {
+        Some(remote) if on_server => {
+            let client = ctx.remote_client(project, remote)?;
+            Arc::new(ServerExecutor::new(
+                RemoteQueue::new(client.clone()),
+                RemoteRuns::new(client),
+                remote.to_owned(),
+                project.root.clone(),
+                project.config.defaults.provider.clone(),
+                git,
+            ))
+        }
+        None if on_server => {
+            return Err(usage(
+                "--on-server needs a remote to run on",
+                &["name one with `--remote NAME` (see `promptops remote list`)"],
+            ));
+        }
+        remote => {
+            let local = LocalExecutor::new(
+                Arc::clone(&store.store),
+                store.scope.clone(),
+                store.actor.clone(),
+                git,
+                Arc::clone(&backend),
+            );
+            match remote {
+                Some(remote) => Arc::new(local.uploading_to(remote.to_owned(), ctx.runs(project).await?)),
+                None => Arc::new(local),
+            }
+        }
+    };
+    let planning = executor.planning_backend();
+    Ok(Execution { executor, backend, workflows, planning })
 }

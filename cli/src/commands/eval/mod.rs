@@ -3,7 +3,6 @@
 //! `upload.rs`, reading runs in `runs.rs`, rendering in `output::report`.
 
 pub(crate) mod backend;
-pub(crate) mod on_server;
 pub(crate) mod promptfoo;
 pub(crate) mod run;
 mod runs;

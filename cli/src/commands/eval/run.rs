@@ -8,29 +8,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use promptops::config::{CONFIG_FILE, Project};
-use promptops::eval::compare::BaselineCheck;
-use promptops::eval::report::{RunReport, build, for_each_result};
-use promptops::eval::{Cancel, EvalError, Overrides, Plan, PlanInput, ProjectPrompts, RunSettings, Runner, Subset};
+use promptops::eval::{Cancel, Overrides, ProjectPrompts, Subset};
 use promptops::git::{Changes, staged_tree};
 use promptops::promptfoo::output::PromptLabels;
 use promptops::service::{LocalRuns, RunService};
-use promptops::store::{RunRecord, RunStatus};
-use promptops::yaml::YamlError;
+use promptops::session::{EvalOutcome, EvalSession, EvalSettings, SessionError, SuiteOutcome, Verdict};
+use promptops::store::RunStatus;
 
-use super::backend::{BackendOptions, backend, workflows};
+use super::backend::{BackendOptions, execution};
 use super::select::{ChangeFilter, Chosen, suites};
-use super::upload::upload_run;
 use super::{RunArgs, parse_rate};
 use crate::commands::workspace::report_all;
-use crate::context::{Context, LocalStore};
-use crate::diagnose::{DiagnoseExt, usage};
+use crate::context::Context;
+use crate::diagnose::{DiagnoseExt, Diagnosed, usage};
 use crate::exit::ExitStatus;
 use crate::output::Format;
-use crate::output::progress::EvalBar;
-use crate::output::report::{self, SuiteOutcome};
-
-/// Concurrency when neither the flag, the suite nor promptops.yaml sets one.
-const DEFAULT_CONCURRENCY: usize = 8;
+use crate::output::progress::TerminalEvents;
+use crate::output::report;
 
 /// The formats `eval` prints to stdout.
 const FORMATS: &[Format] = &[
@@ -99,12 +93,6 @@ pub(crate) fn settings(args: &RunArgs, ctx: &Context) -> anyhow::Result<Settings
             )),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if *on_server && ctx.remote().is_none() {
-        return Err(usage(
-            "--on-server needs a remote to run on",
-            &["name one with `--remote NAME` (see `promptops remote list`)"],
-        ));
-    }
     if *concurrency == Some(0) {
         return Err(usage("`--concurrency 0` would run nothing", &["give at least 1"]));
     }
@@ -145,9 +133,16 @@ impl Settings {
         })
     }
 
-    /// The command line's choices of what runs.
-    pub(crate) fn overrides(&self) -> &Overrides {
-        &self.overrides
+    /// The session's share of the settings, with `project`'s defaults.
+    fn session(&self, project: &Project) -> EvalSettings {
+        EvalSettings {
+            overrides: self.overrides.clone(),
+            concurrency: self.concurrency,
+            project_concurrency: project.config.defaults.concurrency,
+            keep_results: self.needs_results(),
+            baseline: self.baseline.clone(),
+            fail_under: self.fail_under,
+        }
     }
 
     /// Whether the report lists every case somewhere (a format or an `-o` file).
@@ -235,17 +230,13 @@ pub(crate) async fn execute(
     let project = project.clone();
     let local = ctx.local_store(&project).await?;
     if let Some(remote) = ctx.remote() {
-        // The runs are uploaded at the end: a wrong token or an unreachable server is found
-        // before the first model call, not after the whole suite has run (and been paid for).
+        // A wrong token or an unreachable server is found before the first model call, not
+        // after the whole suite has run (and been paid for).
         ctx.remote_client(&project, remote)?.verify().await.diag()?;
     }
-    let (mut backend, providers, provider_options) = backend(&project, &local, options)?;
-    if settings.on_server {
-        backend = Arc::new(super::on_server::ServerProviders);
-    }
-    let workflows = workflows(&project, &local, providers, provider_options);
-    let prompts =
-        ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(ctx.versions(&project, &local)?) };
+    let execution = execution(ctx, &project, &local, options, settings.on_server).await?;
+    let versions = ctx.versions(&project, &local)?;
+    let prompts = ProjectPrompts { prompts_dir: project.prompts_dir(), registry: Some(Arc::clone(&versions)) };
     // Runs are made in the local store even with `--remote` (they are uploaded afterwards), so
     // `--resume` names a local run.
     let resumed = match &args.resume {
@@ -263,36 +254,30 @@ pub(crate) async fn execute(
         ctx.printer.status("no eval suite is affected by the changes");
         return Ok(ExitStatus::Success);
     }
-    let input = PlanInput {
-        root: &project.root,
-        default_provider: project.config.defaults.provider.as_deref(),
-        prompts: &prompts,
-        backend: backend.as_ref(),
-        workflows: Some(&workflows),
-        overrides: &settings.overrides,
+    let input = execution.plan_input(&project, &prompts, &settings.overrides);
+    let events = TerminalEvents(ctx.printer.clone());
+    let session = EvalSession {
+        executor: execution.executor.as_ref(),
+        events: &events,
+        versions: Some(versions),
+        settings: settings.session(&project),
     };
-    let plans = plan_all(ctx, &project, chosen, &input).await?;
-    if settings.on_server {
-        let outcomes = super::on_server::outcomes(ctx, &project, &local, settings, plans, cancel).await?;
-        emit(ctx, settings, &outcomes)?;
-        return Ok(verdict(ctx, settings, &outcomes));
-    }
-    let runner = Runner::new(Arc::clone(&local.store), local.scope.clone(), Arc::clone(&backend));
-    let mut runs = Vec::with_capacity(plans.len());
-    for plan in plans {
-        if cancel.is_cancelled() {
-            break;
+    let suites = chosen.into_iter().map(|suite| suite.read(&project));
+    let plans = session.plan(suites, &input).await.map_err(|err| session_error(ctx, err))?;
+    let outcome = session.run(plans, resumed, cancel).await.map_err(|err| session_error(ctx, err))?;
+    emit(ctx, settings, &outcome.suites)?;
+    Ok(exit_status(ctx, settings, &outcome))
+}
+
+/// A session's error for the terminal: every problem of the suites at once, else the error.
+pub(crate) fn session_error(ctx: &Context, err: SessionError) -> anyhow::Error {
+    match err {
+        SessionError::Problems { what, problems } => {
+            let summary = format!("{} problem(s) found in {what}; no model was called", problems.len());
+            report_all(ctx, &problems, summary)
         }
-        let concurrency = settings
-            .concurrency
-            .or(plan.concurrency.map(|c| c as usize))
-            .or(project.config.defaults.concurrency.map(|c| c as usize))
-            .unwrap_or(DEFAULT_CONCURRENCY);
-        runs.push(run_one(ctx, &project, &local, &runner, plan, resumed.clone(), concurrency, cancel).await?);
+        err => Diagnosed::new(err).into(),
     }
-    let outcomes = outcomes(ctx, &project, &local, settings, runs).await?;
-    emit(ctx, settings, &outcomes)?;
-    Ok(verdict(ctx, settings, &outcomes))
 }
 
 fn change_filter(args: &RunArgs) -> Option<ChangeFilter> {
@@ -308,32 +293,6 @@ fn change_filter(args: &RunArgs) -> Option<ChangeFilter> {
     Some(ChangeFilter { changes })
 }
 
-/// Plans every suite; all problems of all suites are printed together.
-pub(crate) async fn plan_all(
-    ctx: &Context,
-    project: &Project,
-    chosen: Vec<Chosen>,
-    input: &PlanInput<'_>,
-) -> anyhow::Result<Vec<Plan>> {
-    let mut plans = Vec::new();
-    let mut problems: Vec<YamlError> = Vec::new();
-    for suite in chosen {
-        // Every problem of the file's shape, and then those planning finds in what remains.
-        let (suite, found) = suite.read(project);
-        problems.extend(found);
-        let Some(suite) = suite else { continue };
-        match promptops::eval::plan(&suite, input).await {
-            Ok(plan) => plans.push(plan),
-            Err(found) => problems.extend(found),
-        }
-    }
-    if !problems.is_empty() {
-        let summary = format!("{} problem(s) found in eval suites; no model was called", problems.len());
-        return Err(report_all(ctx, &problems, summary));
-    }
-    Ok(plans)
-}
-
 /// Ctrl-C once: finish the cases in flight and keep the run as interrupted. Twice: stop now.
 pub(crate) fn watch_ctrl_c(ctx: &Context, cancel: Cancel) {
     let printer = ctx.printer.clone();
@@ -347,95 +306,6 @@ pub(crate) fn watch_ctrl_c(ctx: &Context, cancel: Cancel) {
             std::process::exit(130);
         }
     });
-}
-
-#[expect(clippy::too_many_arguments, reason = "one call site; the pieces are all distinct")]
-pub(crate) async fn run_one(
-    ctx: &Context,
-    project: &Project,
-    local: &LocalStore,
-    runner: &Runner,
-    plan: Plan,
-    resumed: Option<RunRecord>,
-    concurrency: usize,
-    cancel: &Cancel,
-) -> anyhow::Result<RunReport> {
-    let bar = EvalBar::new(&ctx.printer, &plan.suite, plan.total());
-    let on_progress = {
-        let bar = bar.clone();
-        Arc::new(move |p: &promptops::eval::Progress| bar.update(p))
-    };
-    let settings = RunSettings {
-        concurrency,
-        actor: local.actor.clone(),
-        git: promptops::git::head(project.origin_root()),
-        on_progress: Some(on_progress),
-        cancel: cancel.clone(),
-    };
-    ctx.printer.detail(&format!("{}: {} result(s), concurrency {concurrency}", plan.suite, plan.total()));
-    let plan = Arc::new(plan);
-    // A new run's report is built as its results stream by; a resumed one's holds earlier
-    // results too, so it is read back from the store in one pass.
-    let result = match resumed {
-        Some(run) => match runner.resume(plan, run, &settings).await {
-            Ok(run) => build(&local.store, &local.scope, run).await.map_err(EvalError::from),
-            Err(err) => Err(err),
-        },
-        None => runner.run_with_report(plan, &settings).await,
-    };
-    bar.finish();
-    result.diag()
-}
-
-/// The outcome of each run from its report: its results are read from the store once, and
-/// only when a report format or the upload needs them. With `--remote` the run is uploaded
-/// before its baseline is looked up, so that the baseline is found among the server's runs.
-async fn outcomes(
-    ctx: &Context,
-    project: &Project,
-    local: &LocalStore,
-    settings: &Settings,
-    reports: Vec<RunReport>,
-) -> anyhow::Result<Vec<SuiteOutcome>> {
-    let needs_results = ctx.remote().is_some() || settings.needs_results();
-    let mut outcomes = Vec::with_capacity(reports.len());
-    for report in reports {
-        let mut results = Vec::new();
-        if needs_results {
-            for_each_result(&local.store, &local.scope, report.run.id, false, |r| results.push(r.clone()))
-                .await
-                .diag()?;
-        }
-        let stored = match ctx.remote() {
-            Some(remote) => upload_run(ctx, project, remote, &report.run, &results).await?,
-            None => report.run.clone(),
-        };
-        let baseline = match &settings.baseline {
-            Some((reference, tolerance)) => {
-                Some(baseline_check(ctx, project, local, stored, reference, *tolerance).await?)
-            }
-            None => None,
-        };
-        outcomes.push(SuiteOutcome { report, results, baseline });
-    }
-    Ok(outcomes)
-}
-
-/// `current` against its baseline, both where runs are read (local, or the server's).
-pub(super) async fn baseline_check(
-    ctx: &Context,
-    project: &Project,
-    local: &LocalStore,
-    current: RunRecord,
-    reference: &str,
-    tolerance: f64,
-) -> anyhow::Result<BaselineCheck> {
-    let service = ctx.runs(project).await?;
-    let versions = ctx.versions(project, local)?;
-    let suite = current.draft.suite.clone();
-    let before = service.baseline(&suite, reference, current.id, Some(versions.as_ref())).await.diag()?;
-    let comparison = service.compare(before, current).await.diag()?;
-    Ok(BaselineCheck::judge(&comparison, tolerance))
 }
 
 pub(crate) fn emit(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> anyhow::Result<()> {
@@ -468,47 +338,34 @@ pub(crate) fn emit(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]
     Ok(())
 }
 
-/// The exit status: 1 when a suite is below its threshold (or `--fail-under`), regressed
-/// against its baseline, or was interrupted; 3 when what failed it were provider errors only.
-pub(crate) fn verdict(ctx: &Context, settings: &Settings, outcomes: &[SuiteOutcome]) -> ExitStatus {
-    let stopped = [RunStatus::Interrupted, RunStatus::Cancelled];
-    if let Some(run) = outcomes.iter().map(|o| &o.report.run).find(|r| stopped.contains(&r.status)) {
-        let hint = match (settings.on_server, run.status) {
-            (true, RunStatus::Cancelled) => format!("run {} was cancelled on the server; its results are kept", run.id),
-            (true, _) => format!("follow it again with `promptops runs watch {}`", run.id),
-            (false, _) => format!("finish it with `promptops eval --resume {}`", run.id),
-        };
-        ctx.printer.error_line("hint", &hint);
-        return ExitStatus::Failed;
-    }
-    let (done, passed, failed) = outcomes.iter().fold((0, 0, 0), |(d, p, f), o| {
-        let t = &o.report.run.totals;
-        (d + t.done, p + t.passed, f + t.failed)
-    });
-    let below = match settings.fail_under {
-        Some(rate) => done == 0 || (passed as f64 / done as f64) + 1e-9 < rate,
-        None => outcomes.iter().any(|o| !o.report.passed()),
-    };
-    let regressed = outcomes.iter().any(|o| o.baseline.as_ref().is_some_and(|b| !b.passed()));
-    if let Some(rate) = settings.fail_under.filter(|_| below) {
-        ctx.printer.error_line(
-            "error",
-            &format!(
-                "pass rate {} is below --fail-under {}",
-                report::percent(passed as f64 / done.max(1) as f64),
-                report::percent(rate)
-            ),
-        );
-    }
-    if settings.promptfoo_exit_codes {
-        let errors: u64 = outcomes.iter().map(|o| o.report.run.totals.errors).sum();
-        if failed + errors > 0 {
-            return ExitStatus::PromptfooFailed;
+/// The exit status of an outcome: 1 when a suite is below its threshold (or `--fail-under`),
+/// regressed against its baseline, or was stopped; 3 when what failed it were provider errors
+/// only; 100 with `--promptfoo-exit-codes` when any case failed or errored.
+pub(crate) fn exit_status(ctx: &Context, settings: &Settings, outcome: &EvalOutcome) -> ExitStatus {
+    match &outcome.verdict {
+        Verdict::Passed => {}
+        Verdict::Stopped { run, status, on_server } => {
+            let hint = match (on_server, status) {
+                (true, RunStatus::Cancelled) => format!("run {run} was cancelled on the server; its results are kept"),
+                (true, _) => format!("follow it again with `promptops runs watch {run}`"),
+                (false, _) => format!("finish it with `promptops eval --resume {run}`"),
+            };
+            ctx.printer.error_line("hint", &hint);
+            return ExitStatus::Failed;
+        }
+        Verdict::Failed { below_rate, .. } => {
+            if let Some((rate, required)) = below_rate {
+                let (rate, required) = (report::percent(*rate), report::percent(*required));
+                ctx.printer.error_line("error", &format!("pass rate {rate} is below --fail-under {required}"));
+            }
         }
     }
-    match (below, regressed) {
-        (false, false) => ExitStatus::Success,
-        (true, false) if failed == 0 => ExitStatus::Upstream,
+    if settings.promptfoo_exit_codes && outcome.failed_or_errored() > 0 {
+        return ExitStatus::PromptfooFailed;
+    }
+    match outcome.verdict {
+        Verdict::Passed => ExitStatus::Success,
+        Verdict::Failed { provider_errors_only: true, .. } => ExitStatus::Upstream,
         _ => ExitStatus::Failed,
     }
 }

@@ -12,29 +12,15 @@ mod terminal;
 use std::path::Path;
 
 use promptops::eval::compare::BaselineCheck;
-use promptops::eval::report::RunReport;
 use promptops::promptfoo::output::PromptLabels;
 use promptops::store::{CaseStatus, ResultRecord};
-use serde::Serialize;
 
 pub use github::{annotations, step_summary};
 pub use terminal::terminal;
 
 use super::{Format, Grid};
 
-/// One suite's run, as reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct SuiteOutcome {
-    /// Summary, groups and problems.
-    #[serde(flatten)]
-    pub report: RunReport,
-    /// Every result, in plan order (read only when a format lists every case).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub results: Vec<ResultRecord>,
-    /// The baseline check, with `--baseline`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<BaselineCheck>,
-}
+pub use promptops::session::SuiteOutcome;
 
 /// The format a report file gets from its extension.
 pub fn format_for_path(path: &Path) -> Option<Format> {
