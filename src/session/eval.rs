@@ -208,3 +208,50 @@ impl EvalSession<'_> {
         Ok(BaselineCheck::judge(&comparison, tolerance))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::report::ReportBuilder;
+
+    /// A suite's outcome: `passed`, `failed` and `errors` results of a run with `status`, threshold 0.8.
+    fn outcome(status: &str, passed: u64, failed: u64, errors: u64) -> SuiteOutcome {
+        let done = passed + failed + errors;
+        let run: RunRecord = serde_json::from_value(serde_json::json!({
+            "id": 7, "status": status, "started_at": "2026-12-07T00:00:00Z",
+            "totals": {"done": done, "passed": passed, "failed": failed, "errors": errors,
+                       "input_tokens": 0, "output_tokens": 0, "cost": 0, "cached": 0},
+            "suite": "s", "suite_path": "eval-suites/s.yaml", "plan_hash": "h", "targets": [],
+            "providers": [], "threshold": 0.8, "total": done, "git_dirty": false, "actor": "me",
+        }))
+        .expect("a run record");
+        SuiteOutcome { report: ReportBuilder::new(run).finish(), results: Vec::new(), baseline: None }
+    }
+
+    #[test]
+    fn suites_at_their_thresholds_pass() {
+        let judged = EvalOutcome::judge(vec![outcome("passed", 9, 1, 0)], None, false);
+        assert_eq!(judged.verdict, Verdict::Passed);
+    }
+
+    #[test]
+    fn a_stopped_run_decides_before_any_threshold() {
+        let judged = EvalOutcome::judge(vec![outcome("cancelled", 1, 5, 0)], Some(0.5), true);
+        assert_eq!(judged.verdict, Verdict::Stopped { run: 7, status: RunStatus::Cancelled, on_server: true });
+    }
+
+    #[test]
+    fn a_suite_failed_by_provider_errors_alone_says_so() {
+        let judged = EvalOutcome::judge(vec![outcome("failed", 5, 0, 5)], None, false);
+        let expected = Verdict::Failed { below_rate: None, regressed: false, provider_errors_only: true };
+        assert_eq!(judged.verdict, expected);
+        assert_eq!(judged.failed_or_errored(), 5);
+    }
+
+    #[test]
+    fn fail_under_replaces_the_thresholds_and_reports_the_rates() {
+        let judged = EvalOutcome::judge(vec![outcome("passed", 9, 1, 0)], Some(0.95), false);
+        let expected = Verdict::Failed { below_rate: Some((0.9, 0.95)), regressed: false, provider_errors_only: false };
+        assert_eq!(judged.verdict, expected);
+    }
+}
