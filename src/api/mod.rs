@@ -297,6 +297,19 @@ pub enum RunEvent {
     Result(Box<ResultRecord>),
     /// `progress` and `done`: the run, its totals and its status.
     Run(Box<RunRecord>),
+    /// `stopped`, just before `done`: a worker stopped the run because every later call would
+    /// fail the same way.
+    Stopped(RunStop),
+}
+
+/// Why a worker stopped a server-side run (a refused key, a spent budget).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunStop {
+    /// The call's error, as the results show it.
+    pub message: String,
+    /// How to fix its cause.
+    pub hints: Vec<String>,
 }
 
 /// `POST /projects/{project}/runs`: a run as the CLI stored it, with its results.

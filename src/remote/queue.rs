@@ -9,7 +9,7 @@ use futures::StreamExt;
 use reqwest::Method;
 
 use super::{Client, RemoteError};
-use crate::api::RunEvent;
+use crate::api::{RunEvent, RunStop};
 use crate::provider::SseParser;
 use crate::runs::RunSpec;
 use crate::store::{ResultRecord, RunRecord};
@@ -27,6 +27,8 @@ pub trait RunObserver: Send {
     fn result(&mut self, seq: u64, result: ResultRecord);
     /// The run's totals after a batch of results.
     fn progress(&mut self, run: &RunRecord);
+    /// A worker stopped the run: every later call would have failed the same way.
+    fn stopped(&mut self, stop: RunStop);
 }
 
 /// A fresh idempotency key: one per submission the user makes (its retries reuse it).
@@ -44,6 +46,11 @@ impl RemoteQueue {
     /// The queue of `client`'s project.
     pub fn new(client: Client) -> Self {
         Self { client }
+    }
+
+    /// The remote's name.
+    pub fn remote(&self) -> &str {
+        &self.client.remote().name
     }
 
     /// Queues `spec` under `key`: the run, and whether this call made it (a retry of an earlier
@@ -140,6 +147,7 @@ async fn read_stream(
                     }
                 }
                 (Some("progress"), RunEvent::Run(run)) => observer.progress(&run),
+                (Some("stopped"), RunEvent::Stopped(stop)) => observer.stopped(stop),
                 (Some("done"), RunEvent::Run(run)) => return Ok(*run),
                 _ => {}
             }

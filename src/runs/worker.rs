@@ -13,7 +13,9 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::AbortHandle;
 
 use super::planner::ServerPlanner;
+use crate::api::RunStop;
 use crate::eval::Plan;
+use crate::eval::backend::CallError;
 use crate::store::{ClaimOptions, ClaimedUnit, ResultRecord, Scope, Store, UnitKey, UnitResult};
 
 /// Most finished units written in one transaction.
@@ -22,6 +24,13 @@ const BATCH: usize = 256;
 const CLAIM_GATHER: Duration = Duration::from_millis(5);
 /// How long the completer collects more finished units before writing a batch.
 const GATHER: Duration = Duration::from_millis(20);
+
+/// A unit evaluated, with the call error that ends its run when every later call would fail
+/// the same way (a refused key, a spent budget).
+struct Finished {
+    unit: UnitResult,
+    stop: Option<CallError>,
+}
 
 /// How a replica's workers claim and hold units.
 #[derive(Debug, Clone)]
@@ -95,6 +104,9 @@ pub struct Workers {
     owner: String,
     slots: Arc<Semaphore>,
     held: Mutex<HashMap<HeldKey, Held>>,
+    /// Runs a call of which said no later call would succeed, until they are cancelled: their
+    /// units claimed meanwhile make no call.
+    stopping: Mutex<std::collections::HashSet<(Scope, u64)>>,
     wake: Notify,
     draining: AtomicBool,
     counters: [AtomicU64; 6],
@@ -128,6 +140,7 @@ impl Workers {
             settings,
             owner,
             held: Mutex::default(),
+            stopping: Mutex::default(),
             wake: Notify::new(),
             draining: AtomicBool::new(false),
             counters: Default::default(),
@@ -200,8 +213,12 @@ impl Workers {
         self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn stopping(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<(Scope, u64)>> {
+        self.stopping.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Claims units whenever slots are free, until the replica drains.
-    async fn claim(self: Arc<Self>, sender: mpsc::Sender<UnitResult>) {
+    async fn claim(self: Arc<Self>, sender: mpsc::Sender<Finished>) {
         if self.settings.requeue_at_start {
             match self.store.rescue_units(true).await {
                 Ok(n) => self.counters[RESCUED].fetch_add(n, Ordering::Relaxed),
@@ -262,7 +279,7 @@ impl Workers {
         Ok(units)
     }
 
-    fn spawn(self: &Arc<Self>, unit: ClaimedUnit, sender: &mpsc::Sender<UnitResult>) {
+    fn spawn(self: &Arc<Self>, unit: ClaimedUnit, sender: &mpsc::Sender<Finished>) {
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
             // More claimed than free slots (cannot happen: claims ask for at most the free ones).
             return;
@@ -270,19 +287,28 @@ impl Workers {
         let (workers, sender, claimed) = (Arc::clone(self), sender.clone(), unit.clone());
         let mut held = self.held();
         let task = tokio::spawn(async move {
-            let result = workers.evaluate(&claimed).await;
+            let run = (claimed.scope.clone(), claimed.run);
+            if workers.stopping().contains(&run) {
+                // Its run is being cancelled, which drops this unit: no call, no result.
+                return;
+            }
+            let (result, stop) = workers.evaluate(&claimed).await;
+            if stop.is_some() {
+                workers.stopping().insert(run);
+            }
             // The model call is over: its slot goes to the next unit now, not after the write,
             // which waits for a batch. The completer's queue is bounded, so writes still pace claims.
             drop(slot);
             workers.wake.notify_one();
-            let _ = sender.send(UnitResult { claimed, result }).await;
+            let _ = sender.send(Finished { unit: UnitResult { claimed, result }, stop }).await;
         });
         held.insert(held_key(&unit), Held { claimed: unit, task: task.abort_handle() });
     }
 
     /// The result of one unit: evaluated, or an error when its run cannot be planned here or its
-    /// attempts ran out. Its answer is in the response cache before it returns.
-    async fn evaluate(&self, unit: &ClaimedUnit) -> ResultRecord {
+    /// attempts ran out; and the error that stops its run, if any. Its answer is in the response
+    /// cache before it returns.
+    async fn evaluate(&self, unit: &ClaimedUnit) -> (ResultRecord, Option<CallError>) {
         let planned = self.planner.plan(&unit.scope, unit.run).await;
         let plan = planned.as_ref().ok().map(|p| p.plan.as_ref());
         if unit.attempt > self.settings.max_attempts {
@@ -290,23 +316,21 @@ impl Workers {
                 "the unit was abandoned {} time(s) by workers that stopped; not retried",
                 self.settings.max_attempts
             );
-            return error_result(plan, unit.key, message);
+            return (error_result(plan, unit.key, message), None);
         }
         let planned = match planned {
             Ok(planned) => planned,
-            Err(message) => return error_result(None, unit.key, message),
+            Err(message) => return (error_result(None, unit.key, message), None),
         };
-        // A call no later call gets past (a refused key) is this unit's error on the server: the
-        // run's other units say the same, and the report shows it.
-        let result = crate::eval::runner::evaluate(&planned.plan, unit.key, planned.backend.as_ref()).await.record;
+        let evaluated = crate::eval::runner::evaluate(&planned.plan, unit.key, planned.backend.as_ref()).await;
         if let Err(err) = crate::eval::backend::Backend::flush(planned.backend.as_ref()).await {
             tracing::warn!(error = %err, run = unit.run, "a unit's cache entry or usage row was not written");
         }
-        result
+        (evaluated.record, evaluated.stop)
     }
 
     /// Writes finished units in batches; each is written only while its lease holds.
-    async fn complete(self: Arc<Self>, mut receiver: mpsc::Receiver<UnitResult>) {
+    async fn complete(self: Arc<Self>, mut receiver: mpsc::Receiver<Finished>) {
         let mut batch = Vec::with_capacity(BATCH);
         while receiver.recv_many(&mut batch, BATCH).await > 0 {
             let deadline = tokio::time::Instant::now() + GATHER;
@@ -317,13 +341,19 @@ impl Workers {
                     _ => break,
                 }
             }
-            let results: Vec<UnitResult> = std::mem::take(&mut batch);
+            let (results, stops): (Vec<UnitResult>, Vec<_>) =
+                std::mem::take(&mut batch).into_iter().map(|f| (f.unit, f.stop)).unzip();
             let keys: Vec<HeldKey> = results.iter().map(|r| held_key(&r.claimed)).collect();
             match self.store.complete_units(results).await {
                 Ok(written) => {
                     self.counters[COMPLETED].fetch_add(written.len() as u64, Ordering::Relaxed);
                     let lost = keys.len() - written.len();
                     self.counters[LOST].fetch_add(lost as u64, Ordering::Relaxed);
+                    let written: std::collections::HashSet<HeldKey> = written.iter().map(held_key).collect();
+                    let stopping = keys.iter().zip(stops).filter(|(key, _)| written.contains(*key));
+                    for (key, stop) in stopping.filter_map(|(key, stop)| Some((key, stop?))) {
+                        self.stop_run(key, &stop).await;
+                    }
                 }
                 // The units stay leased to this replica until their leases expire; then any
                 // replica runs them again (their answers come from the cache).
@@ -334,6 +364,30 @@ impl Workers {
                 held.remove(key);
             }
             drop(held);
+        }
+    }
+
+    /// Ends the run of `key` after its unit's call said no later call would succeed (a refused
+    /// key, a spent budget): its other units are dropped everywhere instead of each failing the
+    /// same way, and whoever follows the run is told why. Its results so far are kept.
+    async fn stop_run(&self, key: &HeldKey, stop: &CallError) {
+        let (scope, run, _) = key;
+        let reason = RunStop { message: stop.message.clone(), hints: stop.hints.clone() };
+        let reason = serde_json::to_string(&reason).unwrap_or_default();
+        let cancelled = self.store.cancel_run(scope, *run, Some(&reason)).await;
+        let mut held: Vec<ClaimedUnit> = Vec::new();
+        if let Err(err) = &cancelled {
+            tracing::warn!(error = %err, run, "could not stop a run whose calls are refused; its units run again");
+            let of_run = self.held();
+            held.extend(of_run.iter().filter(|((s, r, _), _)| s == scope && r == run).map(|(_, h)| h.claimed.clone()));
+        }
+        self.drop_run(scope, *run);
+        self.stopping().remove(&(scope.clone(), *run));
+        // Not cancelled: the units skipped meanwhile go back to the queue (fenced by their tokens).
+        if !held.is_empty()
+            && let Err(err) = self.store.release_units(held).await
+        {
+            tracing::warn!(error = %err, run, "could not release the units of a run that was not stopped");
         }
     }
 

@@ -27,6 +27,18 @@ pub enum SessionError {
         /// The arm as typed.
         arm: String,
     },
+    /// A server's worker stopped the run: every later call would have failed the same way.
+    #[error("run {run} stopped on remote `{remote}`: {message}")]
+    StoppedOnServer {
+        /// The run.
+        run: u64,
+        /// The remote.
+        remote: String,
+        /// The call's error.
+        message: String,
+        /// How to fix its cause.
+        hints: Vec<String>,
+    },
     /// A local run was made but did not reach the remote.
     #[error("run {run} ({suite}) is kept in the local store but did not reach remote `{remote}`")]
     Upload {
@@ -60,6 +72,7 @@ impl Diagnostic for SessionError {
             Self::Problems { .. } => ErrorClass::Config,
             // As an interrupted eval run: the work is incomplete, not the input wrong.
             Self::ArmInterrupted { .. } => ErrorClass::EvalFailed,
+            Self::StoppedOnServer { .. } => ErrorClass::Upstream,
             Self::Upload { source, .. } => source.class(),
             Self::Eval(source) => source.class(),
             Self::Runs(err) => err.class(),
@@ -73,6 +86,13 @@ impl Diagnostic for SessionError {
             Self::Problems { problems, .. } => problems.iter().take(5).map(ToString::to_string).collect(),
             Self::ArmInterrupted { .. } => {
                 vec!["run the comparison again; finished answers come from the cache".into()]
+            }
+            Self::StoppedOnServer { run, remote, hints, .. } => {
+                let mut all = hints.clone();
+                all.push(format!(
+                    "its results so far are kept (`promptops eval show {run} --remote {remote}`); fix the cause and run it again"
+                ));
+                all
             }
             Self::Upload { source, .. } => source.hints(),
             Self::Eval(source) => source.hints(),

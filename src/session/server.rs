@@ -10,6 +10,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{Executed, Executor, Job, ProgressSink, SessionError, SessionEvents};
+use crate::api::RunStop;
 use crate::eval::backend::{Backend, CallError, Completion, ProviderProblem};
 use crate::eval::report::ReportBuilder;
 use crate::eval::suite::LoadedSuite;
@@ -143,6 +144,7 @@ async fn follow(
         report: ReportBuilder::new(run.clone()),
         results: Vec::new(),
         keep,
+        stop: None,
         progress: Progress {
             run: run.id,
             totals: Default::default(),
@@ -169,6 +171,10 @@ async fn follow(
         });
     };
     let ended = followed?;
+    if let Some(stop) = observer.stop {
+        let remote = queue.remote().to_owned();
+        return Err(SessionError::StoppedOnServer { run: ended.id, remote, message: stop.message, hints: stop.hints });
+    }
     let mut results = observer.results;
     results.sort_by_key(|r| r.unit);
     Ok(Executed { report: observer.report.finish_with(ended.clone()), results, stored: ended })
@@ -186,6 +192,7 @@ struct Observer {
     report: ReportBuilder,
     results: Vec<ResultRecord>,
     keep: bool,
+    stop: Option<RunStop>,
     progress: Progress,
     started: Instant,
 }
@@ -204,5 +211,9 @@ impl RunObserver for Observer {
     fn progress(&mut self, run: &RunRecord) {
         self.progress.totals = run.totals;
         self.sink.update(&self.progress);
+    }
+
+    fn stopped(&mut self, stop: RunStop) {
+        self.stop = Some(stop);
     }
 }

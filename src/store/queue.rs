@@ -110,8 +110,12 @@ pub trait QueueStore {
     async fn rescue_units(&self, all_running: bool) -> Result<u64, StoreError>;
 
     /// Cancels a run: its queued units go at once, its running ones when their workers see it.
-    /// Returns the run.
-    async fn cancel_run(&self, scope: &Scope, run: u64) -> Result<RunRecord, StoreError>;
+    /// `stopped` says why when a worker stopped it (JSON, kept for whoever follows the run; the
+    /// first reason stays). Returns the run.
+    async fn cancel_run(&self, scope: &Scope, run: u64, stopped: Option<&str>) -> Result<RunRecord, StoreError>;
+
+    /// Why a worker stopped a queued run, when one did.
+    async fn run_stop(&self, scope: &Scope, run: u64) -> Result<Option<String>, StoreError>;
 
     /// Results of `run` written after position `after`, in order, at most `limit`.
     async fn results_after(

@@ -115,6 +115,32 @@ fn a_suite_whose_provider_the_server_lacks_is_refused_before_anything_runs() {
 }
 
 #[test]
+fn a_key_the_provider_refuses_stops_the_server_run_with_one_error_and_exit_3() {
+    let stub = Stub::start_blocking(
+        StubConfig::new()
+            .reply(r#"{"category": "other", "urgency": "low"}"#)
+            .require_api_key("sk-right")
+            .latency(std::time::Duration::from_millis(50)),
+    );
+    let server = Server::start_with(&[("PROMPTOPS_ALLOW_PROVIDER_HOSTS", "127.0.0.1"), ("PROMPTOPS_WORKERS", "1")]);
+    connect(&server, &stub.url());
+    let project = project_on(&server, &stub.url());
+    let args = ["eval", "support-triage", "--provider", "stubbed", "--remote", "prod", "--on-server"];
+    let stopped = promptops(&project, &args, &[]);
+    let stderr = stopped.fails_with(3);
+    assert_eq!(stderr.matches("refused the API key").count(), 1, "one message, not one per case: {stderr}");
+    assert!(
+        stderr.contains("error: run 1 stopped on remote `prod`: provider `stubbed` refused the API key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`promptops eval show 1 --remote prod`"), "{stderr}");
+    let calls = stub.requests_to("/v1/chat/completions").len();
+    assert!(calls <= 3, "{calls} of 9 calls: only those in flight when the first was refused");
+    let listed = promptops(&project, &["eval", "list", "--remote", "prod"], &[]);
+    assert!(listed.ok().contains("cancelled"), "the run ended, its results kept: {}", listed.stdout);
+}
+
+#[test]
 fn on_server_without_a_remote_is_a_usage_error() {
     let project = examples();
     let refused = promptops(&project, &["eval", "support-triage", "--on-server"], &[]);

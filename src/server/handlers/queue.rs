@@ -13,7 +13,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 
 use crate::access::{Action, Scope};
-use crate::api::RunEvent;
+use crate::api::{RunEvent, RunStop};
 use crate::eval::runner::run_draft;
 use crate::runs::{RunSpec, RunsError};
 use crate::server::auth::Caller;
@@ -113,7 +113,7 @@ pub async fn cancel(
         let message = format!("run {} has already ended ({})", record.id, record.status.as_str());
         return Err(ApiError::Conflict { code: "run_ended", message, hint: None });
     }
-    let cancelled = state.store.cancel_run(&scope, record.id).await?;
+    let cancelled = state.store.cancel_run(&scope, record.id, None).await?;
     if let Some(workers) = &state.runs.workers {
         workers.drop_run(&scope, record.id);
     }
@@ -182,6 +182,9 @@ impl Tail {
             }
             if (record.status != RunStatus::Running || !self.queued) && !more {
                 self.ended = true;
+                if let Some(stop) = self.stop().await {
+                    events.push(event("stopped", &RunEvent::Stopped(stop)));
+                }
                 events.push(event("done", &RunEvent::Run(Box::new(record))));
             }
             if !events.is_empty() {
@@ -189,6 +192,17 @@ impl Tail {
             }
             tokio::time::sleep(TAIL).await;
         }
+    }
+}
+
+impl Tail {
+    /// Why a worker stopped the run, when one did.
+    async fn stop(&self) -> Option<RunStop> {
+        if !self.queued {
+            return None;
+        }
+        let stored = self.state.store.run_stop(&self.scope, self.run).await.ok()??;
+        serde_json::from_str(&stored).ok()
     }
 }
 

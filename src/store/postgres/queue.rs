@@ -216,6 +216,18 @@ impl QueueStore for PostgresStore {
         row.as_ref().map(|r| col(r, 0)).transpose()
     }
 
+    async fn run_stop(&self, scope: &Scope, run: u64) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT stopped FROM run_specs WHERE tenant_id = $1 AND project_id = $2 AND run_id = $3",
+                &[&scope.tenant(), &scope.project(), &to_big(run)?],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.as_ref().map(|r| col::<Option<String>>(r, 0)).transpose()?.flatten())
+    }
+
     async fn claim_units(&self, options: &ClaimOptions) -> Result<Vec<ClaimedUnit>, StoreError> {
         let client = self.client().await?;
         // Tenants with due units and how many each runs now (across replicas): each gets at most
@@ -338,7 +350,7 @@ impl QueueStore for PostgresStore {
         Ok(rescued)
     }
 
-    async fn cancel_run(&self, scope: &Scope, run: u64) -> Result<RunRecord, StoreError> {
+    async fn cancel_run(&self, scope: &Scope, run: u64, stopped: Option<&str>) -> Result<RunRecord, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         let (tenant, project, id) = (scope.tenant(), scope.project(), to_big(run)?);
@@ -350,9 +362,10 @@ impl QueueStore for PostgresStore {
         .map_err(backend)?;
         let marked = tx
             .execute(
-                "UPDATE run_specs SET cancel_requested_at = coalesce(cancel_requested_at, now())
+                "UPDATE run_specs SET cancel_requested_at = coalesce(cancel_requested_at, now()),
+                        stopped = coalesce(stopped, $4)
                  WHERE tenant_id = $1 AND project_id = $2 AND run_id = $3",
-                &[&tenant, &project, &id],
+                &[&tenant, &project, &id, &stopped],
             )
             .await
             .map_err(backend)?;

@@ -263,6 +263,21 @@ impl QueueStore for SqliteStore {
         .await
     }
 
+    async fn run_stop(&self, scope: &Scope, run: u64) -> Result<Option<String>, StoreError> {
+        let scope = scope.clone();
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT stopped FROM run_specs WHERE tenant_id = ?1 AND project_id = ?2 AND run_id = ?3",
+                params![scope.tenant(), scope.project(), to_i64(run)?],
+                |row| row.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(backend)
+        })
+        .await
+    }
+
     async fn claim_units(&self, options: &ClaimOptions) -> Result<Vec<ClaimedUnit>, StoreError> {
         let options = options.clone();
         self.call(move |conn| {
@@ -405,17 +420,19 @@ impl QueueStore for SqliteStore {
         .await
     }
 
-    async fn cancel_run(&self, scope: &Scope, run: u64) -> Result<RunRecord, StoreError> {
+    async fn cancel_run(&self, scope: &Scope, run: u64, stopped: Option<&str>) -> Result<RunRecord, StoreError> {
         let task_scope = scope.clone();
+        let stopped = stopped.map(str::to_owned);
         self.call(move |conn| {
             let scope = task_scope;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             let id = to_i64(run)?;
             let marked = tx
                 .execute(
-                    "UPDATE run_specs SET cancel_requested_at = coalesce(cancel_requested_at, ?4)
+                    "UPDATE run_specs SET cancel_requested_at = coalesce(cancel_requested_at, ?4),
+                            stopped = coalesce(stopped, ?5)
                      WHERE tenant_id = ?1 AND project_id = ?2 AND run_id = ?3",
-                    params![scope.tenant(), scope.project(), id, timestamp(Utc::now())],
+                    params![scope.tenant(), scope.project(), id, timestamp(Utc::now()), stopped],
                 )
                 .map_err(backend)?;
             if marked == 0 {

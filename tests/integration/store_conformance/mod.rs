@@ -179,6 +179,7 @@ conformance!(
     queue::a_restart_requeues_every_running_unit_at_once,
     queue::released_units_are_claimed_again_without_spending_an_attempt,
     queue::renewal_keeps_held_units_and_a_cancel_takes_them_away,
+    queue::a_run_stopped_by_a_worker_keeps_the_first_reason,
     queue::a_tenant_runs_at_most_its_cap_of_units,
     queue::waiting_tenants_share_the_free_slots_evenly,
     queue::concurrent_claimers_never_share_a_unit,

@@ -152,13 +152,26 @@ pub async fn renewal_keeps_held_units_and_a_cancel_takes_them_away(b: Backend) {
     assert_eq!(b.store.complete_units(vec![passed(&held[0])]).await.expect("complete").len(), 1);
     let renewed = b.store.renew_leases("a", Duration::from_secs(30)).await.expect("renew");
     assert_eq!(renewed, vec![held[1].clone()], "only the unit still held");
-    let cancelled = b.store.cancel_run(&s, run.id).await.expect("cancel");
+    let cancelled = b.store.cancel_run(&s, run.id, None).await.expect("cancel");
     assert_eq!(cancelled.status, RunStatus::Cancelled);
     assert!(b.store.renew_leases("a", Duration::from_secs(30)).await.expect("renew").is_empty());
     assert!(b.store.claim_units(&options("b", 10)).await.expect("claim").is_empty(), "queued units are gone");
     assert!(b.store.complete_units(vec![passed(&held[1])]).await.expect("late").is_empty());
     assert_eq!(results(&b, &s, run.id).await, vec![(1, 0)], "what finished is kept");
     assert_eq!(b.store.queue_depth().await.expect("depth"), Vec::<(String, u64)>::new(), "no unit rows remain");
+}
+
+pub async fn a_run_stopped_by_a_worker_keeps_the_first_reason(b: Backend) {
+    let s = scope("t", "p");
+    let (run, _) = b.store.enqueue_run(&s, queued(None, 3)).await.expect("enqueue");
+    assert_eq!(b.store.run_stop(&s, run.id).await.expect("read"), None, "a queued run has no stop");
+    let stopped = b.store.cancel_run(&s, run.id, Some(r#"{"message":"refused","hints":[]}"#)).await.expect("stop");
+    assert_eq!(stopped.status, RunStatus::Cancelled);
+    b.store.cancel_run(&s, run.id, Some(r#"{"message":"later","hints":[]}"#)).await.expect("again");
+    b.store.cancel_run(&s, run.id, None).await.expect("a user's cancel after it");
+    let reason = b.store.run_stop(&s, run.id).await.expect("read");
+    assert_eq!(reason.as_deref(), Some(r#"{"message":"refused","hints":[]}"#), "the first reason stays");
+    assert_eq!(b.store.run_stop(&scope("t", "other"), run.id).await.expect("read"), None, "other projects see none");
 }
 
 pub async fn a_tenant_runs_at_most_its_cap_of_units(b: Backend) {
