@@ -6,6 +6,7 @@
 //! the queries; [`meter`] holds the admission arithmetic that both backends apply.
 
 pub mod meter;
+pub mod share;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -42,6 +42,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("migrations/sqlite/0012_gateway_reservations.sql"),
     },
     Migration { version: 13, name: "run_queue", sql: include_str!("migrations/sqlite/0013_run_queue.sql") },
+    Migration { version: 14, name: "gateway_shares", sql: include_str!("migrations/sqlite/0014_gateway_shares.sql") },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -67,6 +68,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("migrations/postgres/0012_gateway_reservations.sql"),
     },
     Migration { version: 13, name: "run_queue", sql: include_str!("migrations/postgres/0013_run_queue.sql") },
+    Migration { version: 14, name: "gateway_shares", sql: include_str!("migrations/postgres/0014_gateway_shares.sql") },
 ];
 
 /// Where a database's schema stands against what this build knows.

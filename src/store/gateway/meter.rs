@@ -135,6 +135,22 @@ pub struct MeterSettle {
     pub holder: String,
 }
 
+impl MeterSettle {
+    /// The settlement of `request`, admitted, at `cost` with the tokens it estimated.
+    pub fn of(request: &MeterRequest, cost: Micros) -> Self {
+        Self {
+            scopes: request.scopes.clone(),
+            tokens_estimate: request.tokens,
+            tokens: request.tokens,
+            estimate: request.estimate,
+            cost,
+            admitted_at: request.now,
+            now: request.now,
+            holder: request.holder.clone(),
+        }
+    }
+}
+
 /// The state of one scope's meter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MeterState {
