@@ -6,7 +6,8 @@
 //! before the call and settle the real cost after it. A request
 //! is admitted only if every scope admits it, and then every scope takes its share: all or
 //! nothing, so concurrent requests can never overspend. SQLite applies [`admit`] inside a
-//! transaction; PostgreSQL runs the same rules in the `gateway_admit` function of migration 0007.
+//! transaction; PostgreSQL runs the same rules in the `gateway_admit` function (migration 0012), or
+//! grants shares of them to a replica with `gateway_lease` (0014, see [`super::share`]).
 
 use std::time::Duration;
 
