@@ -7,8 +7,9 @@
 //! - closed loop with `CONNECTIONS` (default 32) keep-alive connections for `SECONDS`: sustained
 //!   requests/s through the gateway, and straight to the stub.
 //!
-//! SQLite by default; with `PROMPTOPS_BENCH_POSTGRES_URL` the server runs on PostgreSQL, so every
-//! request makes its one admission round trip there. Run with `cargo bench --bench gateway`.
+//! SQLite by default; with `PROMPTOPS_BENCH_POSTGRES_URL` the server runs on PostgreSQL, where
+//! requests are admitted from the shares of rate and budget the replica leased (a round trip per
+//! chunk, mostly ahead of need). Run with `cargo bench --bench gateway`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

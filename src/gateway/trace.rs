@@ -349,16 +349,7 @@ impl Ticket {
         (price, model): (Option<Price>, Option<String>),
         input_estimate: u64,
     ) -> Result<Admission, StoreError> {
-        let settle = MeterSettle {
-            scopes: request.scopes.clone(),
-            tokens_estimate: request.tokens,
-            tokens: 0,
-            estimate: request.estimate,
-            cost: Micros::ZERO,
-            admitted_at: request.now,
-            now: request.now,
-            holder: request.holder.clone(),
-        };
+        let settle = MeterSettle { tokens: 0, ..MeterSettle::of(&request, Micros::ZERO) };
         let (answer, outcome) = oneshot::channel();
         let (store, writer, orphan) = (Arc::clone(store), self.writer.clone(), (tenant.clone(), settle.clone()));
         tokio::spawn(async move {

@@ -6,6 +6,7 @@
 //! the queries; [`meter`] holds the admission arithmetic that both backends apply.
 
 pub mod meter;
+pub mod share;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -167,9 +168,10 @@ pub trait GatewayStore {
     async fn put_gateway_settings(&self, owner: SettingsOwner<'_>, spec: &serde_json::Value) -> Result<(), StoreError>;
 
     /// Takes rate-limit tokens, a parallel slot and a budget reservation on every scope of the
-    /// request, all or none, in one statement (PostgreSQL) or one transaction (SQLite). Slots
-    /// are leased to the request's holder until [`meter::LEASE`] after its `now`; only unexpired
-    /// leases count against `max_parallel`.
+    /// request, all or none: in one transaction (SQLite), or on PostgreSQL from the shares of
+    /// rate and budget the holder leased ([`share`]; one statement when they lack) and, for a
+    /// request with `max_parallel`, in one statement. Slots and reservations are leased to the
+    /// request's holder until [`meter::LEASE`] after its `now`; only unexpired leases count.
     async fn gateway_admit(&self, scope: &TenantScope, request: &MeterRequest) -> Result<Admission, StoreError>;
     /// Renews the leases of `holder`'s slots until [`meter::LEASE`] after `now`, and forgets
     /// the leases that ended (a replica that stopped renewing: its slots are free again).

@@ -43,6 +43,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     },
     Migration { version: 13, name: "run_queue", sql: include_str!("migrations/sqlite/0013_run_queue.sql") },
     Migration { version: 14, name: "run_stop", sql: include_str!("migrations/sqlite/0014_run_stop.sql") },
+    Migration { version: 15, name: "gateway_shares", sql: include_str!("migrations/sqlite/0015_gateway_shares.sql") },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -69,6 +70,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     },
     Migration { version: 13, name: "run_queue", sql: include_str!("migrations/postgres/0013_run_queue.sql") },
     Migration { version: 14, name: "run_stop", sql: include_str!("migrations/postgres/0014_run_stop.sql") },
+    Migration { version: 15, name: "gateway_shares", sql: include_str!("migrations/postgres/0015_gateway_shares.sql") },
 ];
 
 /// Where a database's schema stands against what this build knows.

@@ -6,7 +6,8 @@
 //! before the call and settle the real cost after it. A request
 //! is admitted only if every scope admits it, and then every scope takes its share: all or
 //! nothing, so concurrent requests can never overspend. SQLite applies [`admit`] inside a
-//! transaction; PostgreSQL runs the same rules in the `gateway_admit` function of migration 0007.
+//! transaction; PostgreSQL runs the same rules in the `gateway_admit` function (migration 0012), or
+//! grants shares of them to a replica with `gateway_lease` (0015, see [`super::share`]).
 
 use std::time::Duration;
 
@@ -133,6 +134,22 @@ pub struct MeterSettle {
     pub now: DateTime<Utc>,
     /// Who holds its slots.
     pub holder: String,
+}
+
+impl MeterSettle {
+    /// The settlement of `request`, admitted, at `cost` with the tokens it estimated.
+    pub fn of(request: &MeterRequest, cost: Micros) -> Self {
+        Self {
+            scopes: request.scopes.clone(),
+            tokens_estimate: request.tokens,
+            tokens: request.tokens,
+            estimate: request.estimate,
+            cost,
+            admitted_at: request.now,
+            now: request.now,
+            holder: request.holder.clone(),
+        }
+    }
 }
 
 /// The state of one scope's meter.

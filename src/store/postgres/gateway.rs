@@ -1,8 +1,8 @@
-//! [`GatewayStore`] on PostgreSQL. Admission is one statement, `SELECT * FROM gateway_admit(…)`
-//! (the function of migration 0011, which also leases slots to the replica), so limits and budgets hold across every replica at the cost
-//! of one round trip per request.
-
-use std::time::Duration;
+//! [`GatewayStore`] on PostgreSQL. Limits and budgets hold across every replica: a request with
+//! `max_parallel` is admitted by one statement, `SELECT * FROM gateway_admit(…)` (migration 0012,
+//! which also leases its slot to the replica); any other is admitted in memory from the shares
+//! its replica leased ([`super::shares`]), at the cost of one `gateway_lease` round trip per
+//! chunk instead of one per request.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -10,13 +10,13 @@ use futures::future::try_join_all;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{PostgresStore, backend, col, from_big, from_db, to_big, to_db};
+use super::{PostgresStore, backend, col, from_big, from_db, shares, to_big, to_db};
 use crate::access::{Scope, SystemScope, TenantScope};
 use crate::money::Micros;
-use crate::store::gateway::meter::{self, MeterLimit};
+use crate::store::gateway::meter;
 use crate::store::{
-    Admission, ConnectionRecord, GatewayKeyRecord, GatewayStore, MeterRequest, MeterScope, MeterSettle, SealedRow,
-    SettingsOwner, StoreError, TraceRecord,
+    Admission, ConnectionRecord, GatewayKeyRecord, GatewayStore, MeterRequest, MeterSettle, SealedRow, SettingsOwner,
+    StoreError, TraceRecord,
 };
 
 fn decode(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -70,12 +70,12 @@ const SETTLE: &str = "UPDATE gateway_meters SET
     month = $6::BIGINT
     WHERE tenant_id = $1 AND key = $2";
 
-/// Gives a slot ($4: 1 or 0) and a reservation ($5, of the day $6 and the month $7 it was
-/// made in) back to the leases of their holder.
-const RELEASE: &str = "UPDATE gateway_slots SET
+/// Gives a slot ($4: 1 or 0) and reservations back to the leases of their holder: $5 of the day
+/// $6 and $8 of the month $7 (the day and month they were made in).
+pub(super) const RELEASE: &str = "UPDATE gateway_slots SET
     in_flight = GREATEST(in_flight - $4::BIGINT, 0),
     day_reserved = CASE WHEN day = $6::BIGINT THEN GREATEST(day_reserved - $5::BIGINT, 0) ELSE day_reserved END,
-    month_reserved = CASE WHEN month = $7::BIGINT THEN GREATEST(month_reserved - $5::BIGINT, 0) ELSE month_reserved END
+    month_reserved = CASE WHEN month = $7::BIGINT THEN GREATEST(month_reserved - $8::BIGINT, 0) ELSE month_reserved END
     WHERE tenant_id = $1 AND key = $2 AND holder = $3";
 
 const INSERT_TRACE: &str = "INSERT INTO gateway_traces (tenant_id, project_id, trace_id, at, key_id, prompt,
@@ -345,6 +345,97 @@ impl GatewayStore for PostgresStore {
     }
 
     async fn gateway_admit(&self, scope: &TenantScope, request: &MeterRequest) -> Result<Admission, StoreError> {
+        if shares::shared(&request.scopes) {
+            return self.admit_shared(scope.tenant(), request).await;
+        }
+        self.admit_each(scope, request).await
+    }
+
+    async fn gateway_renew(&self, holder: &str, now: chrono::DateTime<Utc>) -> Result<(), StoreError> {
+        let now = meter::micros(now);
+        let client = self.client().await?;
+        // Two statements, each committed alone and locking its rows in key order (as admissions
+        // and settlements do), so that neither holds one row while it waits for another.
+        // Ended leases are taken only when no one holds them; the next renewal takes the rest.
+        client
+            .execute(
+                "DELETE FROM gateway_slots WHERE (tenant_id, key, holder) IN (SELECT tenant_id, key, holder
+                 FROM gateway_slots WHERE expires_at <= $1 ORDER BY tenant_id, key, holder FOR UPDATE SKIP LOCKED)",
+                &[&now],
+            )
+            .await
+            .map_err(backend)?;
+        client
+            .execute(
+                "UPDATE gateway_slots SET expires_at = $2::BIGINT + $3::BIGINT WHERE (tenant_id, key, holder) IN
+                 (SELECT tenant_id, key, holder FROM gateway_slots WHERE holder = $1 ORDER BY tenant_id, key FOR UPDATE)",
+                &[&holder, &now, &meter::lease_us()],
+            )
+            .await
+            .map_err(backend)?;
+        drop(client);
+        // Only once the database renewed them may the book count on its shares for longer.
+        let idle = self.shares.renewed(holder, now);
+        self.release(&idle).await
+    }
+
+    fn gateway_settle_in_memory(&self, settles: Vec<(TenantScope, MeterSettle)>) -> Vec<(TenantScope, MeterSettle)> {
+        let (mine, others): (Vec<_>, Vec<_>) = settles.into_iter().partition(|(_, s)| shares::shared(&s.scopes));
+        self.shares.settle(mine.iter().map(|(scope, settle)| (scope.tenant(), settle)));
+        others
+    }
+
+    async fn gateway_flush(
+        &self,
+        traces: &[(Scope, TraceRecord)],
+        settles: &[(TenantScope, MeterSettle)],
+    ) -> Result<(), StoreError> {
+        // Shared settlements handed here directly (not through the method above) go to the book
+        // first; the others are written as they come, and retried by the caller if this fails.
+        let (mine, others): (Vec<_>, Vec<_>) = settles.iter().partition(|(_, s)| shares::shared(&s.scopes));
+        self.shares.settle(mine.iter().map(|(scope, settle)| (scope.tenant(), settle)));
+        let queued = self.shares.drain();
+        let mut work = shares::Pending::default();
+        for (scope, settle) in others {
+            work.settle_each(scope.tenant(), settle);
+        }
+        let outcome = self.write_flush(traces, &queued, work).await;
+        if outcome.is_err() {
+            // The book already counts these as done: the next flush writes them.
+            self.shares.requeue(queued);
+        }
+        outcome
+    }
+
+    async fn traces(&self, scope: &Scope, before: Option<u64>, limit: u32) -> Result<Vec<TraceRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {TRACE_COLUMNS} FROM gateway_traces WHERE tenant_id = $1 AND project_id = $2
+             AND ($3::BIGINT IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+        );
+        let (before, limit) = (crate::store::id_bound(before), i64::from(limit));
+        let rows = self
+            .client()
+            .await?
+            .query(&sql, &[&scope.tenant(), &scope.project(), &before, &limit])
+            .await
+            .map_err(backend)?;
+        rows.iter().map(decode_trace).collect()
+    }
+
+    async fn gateway_mark(&self) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT n FROM gateway_revision WHERE id = 1", &[])
+            .await
+            .map_err(backend)?;
+        col(&row, 0)
+    }
+}
+
+impl PostgresStore {
+    /// Admits one request with `gateway_admit`: rates, a slot and a reservation in one statement.
+    async fn admit_each(&self, scope: &TenantScope, request: &MeterRequest) -> Result<Admission, StoreError> {
         let args = AdmitArgs::of(request);
         let (tokens, now) = (to_big(request.tokens)?, meter::micros(request.now));
         let (day, month) = (meter::day_of(request.now), meter::month_of(request.now));
@@ -376,46 +467,18 @@ impl GatewayStore for PostgresStore {
             .await
             .map_err(backend)?;
         let Some(row) = row else { return Ok(Admission::Admitted) };
-        let limit: String = col(&row, 1)?;
-        let wait: Option<i64> = col(&row, 2)?;
-        Ok(Admission::Refused {
-            scope: col(&row, 0)?,
-            limit: MeterLimit::parse(&limit).ok_or_else(|| decode("meter limit", &limit))?,
-            retry_after: wait
-                .map(|us| Duration::from_micros(u64::try_from(us.max(0)).unwrap_or(0)).max(Duration::from_millis(1))),
-        })
+        shares::refusal(col(&row, 0)?, &col::<String>(&row, 1)?, col(&row, 2)?)
     }
 
-    async fn gateway_renew(&self, holder: &str, now: chrono::DateTime<Utc>) -> Result<(), StoreError> {
-        let now = meter::micros(now);
-        let client = self.client().await?;
-        // Two statements, each committed alone and locking its rows in key order (as admissions
-        // and settlements do), so that neither holds one row while it waits for another.
-        // Ended leases are taken only when no one holds them; the next renewal takes the rest.
-        client
-            .execute(
-                "DELETE FROM gateway_slots WHERE (tenant_id, key, holder) IN (SELECT tenant_id, key, holder
-                 FROM gateway_slots WHERE expires_at <= $1 ORDER BY tenant_id, key, holder FOR UPDATE SKIP LOCKED)",
-                &[&now],
-            )
-            .await
-            .map_err(backend)?;
-        client
-            .execute(
-                "UPDATE gateway_slots SET expires_at = $2::BIGINT + $3::BIGINT WHERE (tenant_id, key, holder) IN
-                 (SELECT tenant_id, key, holder FROM gateway_slots WHERE holder = $1 ORDER BY tenant_id, key FOR UPDATE)",
-                &[&holder, &now, &meter::lease_us()],
-            )
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn gateway_flush(
+    /// Records traces, spend on meter rows and give-backs to lease rows in one transaction.
+    async fn write_flush(
         &self,
         traces: &[(Scope, TraceRecord)],
-        settles: &[(TenantScope, MeterSettle)],
+        queued: &shares::Pending,
+        mut work: shares::Pending,
     ) -> Result<(), StoreError> {
+        work.meters.extend(queued.meters.iter().cloned());
+        work.releases.extend(queued.releases.iter().cloned());
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         let settle = tx.prepare_cached(SETTLE).await.map_err(backend)?;
@@ -424,88 +487,62 @@ impl GatewayStore for PostgresStore {
         // Rows are locked as an admission locks them: meters before slots, each in key order, so
         // a flush and an admission never wait for each other in a cycle. The sorts are stable:
         // two settlements of one row keep their order. Traces are pipelined in one round trip.
-        let mut touched: Vec<(&TenantScope, &MeterSettle, &MeterScope)> =
-            settles.iter().flat_map(|(scope, s)| s.scopes.iter().map(move |m| (scope, s, m))).collect();
-        touched.sort_by(|a, b| (a.0.tenant(), &a.2.key).cmp(&(b.0.tenant(), &b.2.key)));
-        for &(scope, s, meter_scope) in &touched {
-            let correction = meter::tpm_correction(s, meter_scope.tpm);
-            let (now_day, now_month) = (meter::day_of(s.now), meter::month_of(s.now));
-            let params: [&(dyn ToSql + Sync); 6] =
-                [&scope.tenant(), &meter_scope.key, &correction, &now_day, &s.cost.0, &now_month];
+        work.meters.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        for (tenant, key, correction, day, month, cost) in &work.meters {
+            let params: [&(dyn ToSql + Sync); 6] = [tenant, key, correction, day, cost, month];
             tx.execute(&settle, &params).await.map_err(backend)?;
         }
-        touched.sort_by(|a, b| (a.0.tenant(), &a.2.key, &a.1.holder).cmp(&(b.0.tenant(), &b.2.key, &b.1.holder)));
-        for &(scope, s, meter_scope) in &touched {
-            let slot = i64::from(meter_scope.max_parallel.is_some());
-            if slot == 0 && meter_scope.daily.is_none() && meter_scope.monthly.is_none() {
-                continue;
-            }
-            let (admit_day, admit_month) = (meter::day_of(s.admitted_at), meter::month_of(s.admitted_at));
-            let (tenant, key, holder) = (scope.tenant(), &meter_scope.key, &s.holder);
-            let params: [&(dyn ToSql + Sync); 7] =
-                [&tenant, key, holder, &slot, &s.estimate.0, &admit_day, &admit_month];
+        work.releases.sort_by(|(a, _), (b, _)| (&a.tenant, &a.key, &a.holder).cmp(&(&b.tenant, &b.key, &b.holder)));
+        for (r, slot) in &work.releases {
+            let params: [&(dyn ToSql + Sync); 8] =
+                [&r.tenant, &r.key, &r.holder, slot, &r.day.1, &r.day.0, &r.month.0, &r.month.1];
             tx.execute(&release, &params).await.map_err(backend)?;
         }
-        let rows: Vec<TraceParams> = traces.iter().map(TraceParams::of).collect::<Result<_, _>>()?;
-        try_join_all(traces.iter().zip(&rows).map(|((_, t), p)| {
-            tx.execute_raw(
-                &insert,
-                [
-                    &p.tenant as &(dyn ToSql + Sync),
-                    &p.project,
-                    &t.trace_id,
-                    &t.at,
-                    &t.key_id,
-                    &t.prompt,
-                    &t.prompt_label,
-                    &p.version,
-                    &t.model,
-                    &t.fallback,
-                    &t.endpoint,
-                    &p.input,
-                    &p.output,
-                    &t.cost.0,
-                    &p.latency,
-                    &p.ttft,
-                    &p.attempts,
-                    &t.cache,
-                    &t.status,
-                    &p.status,
-                    &t.error,
-                    &p.variables,
-                    &t.output,
-                ],
-            )
-        }))
-        .await
-        .map_err(backend)?;
+        insert_traces(&tx, &insert, traces).await?;
         tx.commit().await.map_err(backend)
     }
+}
 
-    async fn traces(&self, scope: &Scope, before: Option<u64>, limit: u32) -> Result<Vec<TraceRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {TRACE_COLUMNS} FROM gateway_traces WHERE tenant_id = $1 AND project_id = $2
-             AND ($3::BIGINT IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
-        );
-        let (before, limit) = (crate::store::id_bound(before), i64::from(limit));
-        let rows = self
-            .client()
-            .await?
-            .query(&sql, &[&scope.tenant(), &scope.project(), &before, &limit])
-            .await
-            .map_err(backend)?;
-        rows.iter().map(decode_trace).collect()
-    }
-
-    async fn gateway_mark(&self) -> Result<i64, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .query_one("SELECT n FROM gateway_revision WHERE id = 1", &[])
-            .await
-            .map_err(backend)?;
-        col(&row, 0)
-    }
+/// Inserts traces in one pipelined round trip.
+async fn insert_traces(
+    tx: &tokio_postgres::Transaction<'_>,
+    insert: &tokio_postgres::Statement,
+    traces: &[(Scope, TraceRecord)],
+) -> Result<(), StoreError> {
+    let rows: Vec<TraceParams> = traces.iter().map(TraceParams::of).collect::<Result<_, _>>()?;
+    try_join_all(traces.iter().zip(&rows).map(|((_, t), p)| {
+        tx.execute_raw(
+            insert,
+            [
+                &p.tenant as &(dyn ToSql + Sync),
+                &p.project,
+                &t.trace_id,
+                &t.at,
+                &t.key_id,
+                &t.prompt,
+                &t.prompt_label,
+                &p.version,
+                &t.model,
+                &t.fallback,
+                &t.endpoint,
+                &p.input,
+                &p.output,
+                &t.cost.0,
+                &p.latency,
+                &p.ttft,
+                &p.attempts,
+                &t.cache,
+                &t.status,
+                &p.status,
+                &t.error,
+                &p.variables,
+                &t.output,
+            ],
+        )
+    }))
+    .await
+    .map_err(backend)?;
+    Ok(())
 }
 
 /// The numeric columns of a trace, converted to SQL types before the pipelined inserts.

@@ -16,6 +16,7 @@ mod migrate;
 mod prompts;
 mod queue;
 mod runs;
+pub(super) mod shares;
 mod tls;
 mod usage;
 mod workflow;
@@ -43,6 +44,8 @@ pub struct PostgresStore {
     target: String,
     tls: bool,
     listener: Arc<listen::Listener>,
+    /// The gateway's shares of rate and budget leased by this process's replicas.
+    shares: Arc<shares::Shares>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -77,7 +80,7 @@ impl PostgresStore {
             .wait_timeout(Some(CONNECT_TIMEOUT * 3))
             .build()
             .map_err(|err| StoreError::Backend(Box::new(err)))?;
-        let store = Self { pool, target, tls: tls.required, listener };
+        let store = Self { pool, target, tls: tls.required, listener, shares: Arc::default() };
         if options.migrate {
             store.apply_migrations().await?;
         } else {

@@ -204,6 +204,55 @@ pub async fn fifty_concurrent_calls_never_overspend_a_budget_of_three(b: Backend
     assert_eq!((status, answer["error"]["code"].as_str()), (429, Some("budget_exceeded")), "spent is spent");
 }
 
+/// PostgreSQL: two replicas lease shares of one budget, and together still never overspend it.
+pub async fn two_replicas_never_overspend_a_budget_of_three_between_them(b: Backend) {
+    let stub = Stub::start(StubConfig::new().reply("x".repeat(200)).latency(Duration::from_millis(100))).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "fast").await;
+    let key = gateway_key(&server, acme.token("admin"), json!({"budget": {"daily_usd": 0.000066}})).await;
+    // The same master key, or the replica could not open the connection's key.
+    let master_key = server.state.config.master_key.clone();
+    let (replica, _stop) = server.replica_with(promptops::server::ServerConfig { master_key, ..config() }).await;
+    let calls = (0..50).map(|n| {
+        let (client, key) = (server.client.clone(), key.clone());
+        let base = if n % 2 == 0 { server.base.clone() } else { replica.clone() };
+        async move {
+            let url = format!("{base}/v1/chat/completions");
+            let response = client.post(url).bearer_auth(key).json(&hello("fast")).send().await.expect("send");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    });
+    let outcomes = futures::future::join_all(calls).await;
+    let ok = outcomes.iter().filter(|(s, _)| *s == 200).count();
+    let refused = outcomes.iter().filter(|(s, a)| *s == 429 && a["error"]["code"] == "budget_exceeded").count();
+    assert_eq!((ok, refused), (3, 47), "{:?}", outcomes.iter().map(|o| o.0).collect::<Vec<_>>());
+    assert_eq!(stub.request_count(), 3, "no refused call reached the model");
+}
+
+pub async fn a_model_without_a_price_is_refused_where_a_budget_applies(b: Backend) {
+    let stub = Stub::start(StubConfig::new().reply("hi")).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    let mut unpriced = connection(&stub, "free");
+    unpriced.as_object_mut().expect("object").remove("pricing");
+    let (status, body) =
+        server.post(PROVIDERS, acme.token("admin"), json!({"connection": unpriced, "api_key": KEY})).await;
+    assert_eq!(status, 201, "{body}");
+    let budgeted = gateway_key(&server, acme.token("admin"), json!({"budget": {"daily_usd": 1.0}})).await;
+    let (status, _, answer) = v1(&server, &budgeted, "/v1/chat/completions", hello("free")).await;
+    let error = (answer["error"]["code"].as_str(), answer["error"]["param"].as_str());
+    assert_eq!((status, error), (400, (Some("model_not_priced"), Some("model"))), "{answer}");
+    assert_eq!(stub.request_count(), 0, "the refused call never reached the model");
+    let unbudgeted = gateway_key(&server, acme.token("admin"), json!({})).await;
+    assert_eq!(
+        v1(&server, &unbudgeted, "/v1/chat/completions", hello("free")).await.0,
+        200,
+        "no budget, no price needed"
+    );
+}
+
 pub async fn each_end_user_of_a_key_has_a_budget_of_their_own(b: Backend) {
     let stub = Stub::start(StubConfig::new().reply("x".repeat(200))).await;
     let server = TestServer::on(b).await;

@@ -128,6 +128,7 @@ server_cases! {
     gateway::a_fallback_answers_plain_and_streamed_calls_and_says_so,
     gateway::only_successful_answers_are_cached,
     gateway::each_end_user_of_a_key_has_a_budget_of_their_own,
+    gateway::a_model_without_a_price_is_refused_where_a_budget_applies,
     gateway::a_refresh_skips_the_cached_answer_and_stores_the_new_one,
     gateway::tenant_wide_connections_need_a_tenant_admin,
     gateway::a_tenant_wide_connection_serves_its_tenants_projects_only,
@@ -155,6 +156,7 @@ mod postgres_only {
         hardening::a_label_move_reaches_a_replica_that_never_polls,
         hardening::a_new_connection_reaches_a_replica_that_never_polls,
         queue::a_queued_run_wakes_the_workers_of_a_replica_that_polls_rarely,
+        gateway::two_replicas_never_overspend_a_budget_of_three_between_them,
     }
 }
 

@@ -11,6 +11,7 @@ mod accounts;
 mod backends;
 mod experiments;
 mod gateway;
+mod gateway_shares;
 mod inference;
 mod isolation;
 mod queue;
@@ -172,6 +173,10 @@ conformance!(
     gateway::a_settled_reservation_becomes_spend_and_its_lease_no_longer_holds_it,
     gateway::concurrent_admissions_and_settlements_never_deadlock,
     gateway::a_live_replica_keeps_its_slot_while_it_renews_and_gives_it_back_when_settled,
+    gateway_shares::replicas_admitting_at_once_never_overspend_a_budget_of_three_calls,
+    gateway_shares::replicas_sharing_a_budget_admit_at_most_what_it_holds_and_strand_under_a_call_each,
+    gateway_shares::a_dead_replicas_unused_share_comes_back_when_its_lease_ends,
+    gateway_shares::a_rate_limit_holds_across_replicas_leasing_shares,
     queue::a_queued_run_is_created_once_per_idempotency_key,
     queue::concurrent_submissions_with_one_key_make_one_run,
     queue::a_result_is_written_only_by_the_holder_of_its_lease,

@@ -1,0 +1,3 @@
+-- Nothing to change on SQLite: one server admits every request from its meters in memory
+-- (`store::sqlite::meters`), so there are no shares to lease. PostgreSQL's 0015 adds
+-- `gateway_lease`; the number is kept here so both backends report the same schema version.
