@@ -3,6 +3,8 @@
 //! ([`GatewaySettings`]). [`meter_scopes`] turns them into the meter scopes one admission checks
 //! together.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::money::Micros;
@@ -57,6 +59,10 @@ pub struct KeyLimits {
     /// with it, a request without `user` is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_budget: Option<BudgetSpec>,
+    /// Budgets of named end users, each in place of `user_budget` for that user (a larger one
+    /// for a known heavy user, a smaller one for a trial account).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_budgets: BTreeMap<String, BudgetSpec>,
     /// Connections it may call (empty: all of the project's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,
@@ -70,6 +76,8 @@ impl KeyLimits {
     pub const MAX_NAMES: usize = 64;
     /// The longest name in those lists, in characters.
     pub const MAX_NAME_CHARS: usize = 200;
+    /// The most end users with a budget of their own (each call looks its user up among them).
+    pub const MAX_USER_BUDGETS: usize = 10_000;
 
     /// Checks what a request may set: budgets, and the allowed names (bounded, since every
     /// `/v1` call scans them). The error names the JSON path.
@@ -79,6 +87,7 @@ impl KeyLimits {
                 budget.check().map_err(|message| (message, path))?;
             }
         }
+        self.check_user_budgets()?;
         for (names, path) in [(&self.models, "limits.models"), (&self.prompts, "limits.prompts")] {
             if names.len() > Self::MAX_NAMES {
                 return Err((format!("at most {} names", Self::MAX_NAMES), path));
@@ -88,6 +97,25 @@ impl KeyLimits {
             }
         }
         Ok(())
+    }
+
+    fn check_user_budgets(&self) -> Result<(), (String, &'static str)> {
+        let path = "limits.user_budgets";
+        if self.user_budgets.len() > Self::MAX_USER_BUDGETS {
+            return Err((format!("at most {} end users", Self::MAX_USER_BUDGETS), path));
+        }
+        for (user, budget) in &self.user_budgets {
+            if user.is_empty() || user.chars().count() > MAX_USER_CHARS {
+                return Err((format!("end users are named by 1 to {MAX_USER_CHARS} characters"), path));
+            }
+            budget.check().map_err(|message| (format!("`{user}`: {message}"), path))?;
+        }
+        Ok(())
+    }
+
+    /// The budget of end user `user`: their own, else every user's.
+    fn budget_of(&self, user: &str) -> Option<&BudgetSpec> {
+        self.user_budgets.get(user).or(self.user_budget.as_ref())
     }
 
     /// Whether the key may call connection `model`.
@@ -142,7 +170,7 @@ pub fn meter_scopes(
         monthly,
     }];
     let budgets = [
-        (user.map(|user| format!("user:{key_id}:{user}")), key.user_budget.as_ref()),
+        (user.map(|user| format!("user:{key_id}:{user}")), user.and_then(|user| key.budget_of(user))),
         (Some(format!("project:{project}")), project_settings.budget.as_ref()),
         (Some("tenant".to_owned()), tenant_settings.budget.as_ref()),
     ];
@@ -194,5 +222,34 @@ mod tests {
         assert_eq!(keys(Some("ada")), vec!["key:tok_1", "user:tok_1:ada"]);
         assert_eq!(keys(Some("bob")), vec!["key:tok_1", "user:tok_1:bob"]);
         assert_eq!(meter_scopes("tok_1", &key, Some("ada"), "web", &none, &none)[1].daily, Some(Micros(500_000)));
+    }
+
+    #[test]
+    fn a_named_end_user_has_their_own_budget_in_place_of_everyones() {
+        let budget = |usd| BudgetSpec { daily_usd: Some(usd), monthly_usd: None };
+        let key = KeyLimits {
+            user_budget: Some(budget(0.5)),
+            user_budgets: BTreeMap::from([("vip".to_owned(), budget(5.0))]),
+            ..KeyLimits::default()
+        };
+        let none = GatewaySettings::default();
+        let daily = |user| meter_scopes("tok_1", &key, Some(user), "web", &none, &none)[1].daily;
+        assert_eq!((daily("vip"), daily("ada")), (Some(Micros(5_000_000)), Some(Micros(500_000))));
+        let only_named = KeyLimits { user_budget: None, ..key };
+        let scopes = |user| meter_scopes("tok_1", &only_named, Some(user), "web", &none, &none).len();
+        assert_eq!((scopes("vip"), scopes("ada")), (2, 1), "an unnamed user has no budget when no default is set");
+    }
+
+    #[test]
+    fn end_user_budgets_are_checked_with_the_path_and_the_user() {
+        let budget = BudgetSpec { daily_usd: Some(-1.0), monthly_usd: None };
+        let negative = KeyLimits { user_budgets: BTreeMap::from([("ada".to_owned(), budget)]), ..KeyLimits::default() };
+        let (message, path) = negative.check().expect_err("negative");
+        assert_eq!((message.as_str(), path), ("`ada`: budgets are non-negative amounts of USD", "limits.user_budgets"));
+        let unnamed = KeyLimits {
+            user_budgets: BTreeMap::from([(String::new(), BudgetSpec::default())]),
+            ..KeyLimits::default()
+        };
+        assert_eq!(unnamed.check().expect_err("empty name").1, "limits.user_budgets");
     }
 }

@@ -265,6 +265,12 @@ pub async fn free_text_and_scopes_of_account_routes_are_bounded(b: Backend) {
             json!({"limits": {"user_budget": {"monthly_usd": -0.5}}}),
             "limits.user_budget",
         ),
+        (
+            "/api/v1/projects/web/gateway/keys",
+            json!({"limits": {"user_budgets": {"ada": {"daily_usd": -0.5}}}}),
+            "limits.user_budgets",
+        ),
+        ("/api/v1/projects/web/gateway/keys", json!({"limits": {"user_budgets": {"": {}}}}), "limits.user_budgets"),
     ];
     for (path, body, at) in cases {
         let caller = if path.ends_with("tenants") { server.admin.clone() } else { acme.admin.clone() };

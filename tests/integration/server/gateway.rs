@@ -283,6 +283,28 @@ pub async fn each_end_user_of_a_key_has_a_budget_of_their_own(b: Backend) {
     assert_eq!(stub.request_count(), 3, "no refused call reached the model");
 }
 
+pub async fn an_end_user_named_in_the_key_has_that_budget_in_place_of_everyones(b: Backend) {
+    let stub = Stub::start(StubConfig::new().reply("x".repeat(200))).await;
+    let server = TestServer::on(b).await;
+    let acme = server.tenant("acme", "web").await;
+    add_connection(&server, acme.token("admin"), &stub, "fast").await;
+    // A call costs 22 µ$: one call a day for every end user, three for `vip`.
+    let limits = json!({"user_budget": {"daily_usd": 0.000022}, "user_budgets": {"vip": {"daily_usd": 0.000066}}});
+    let key = gateway_key(&server, acme.token("admin"), limits).await;
+    let status_for = |user: &'static str| {
+        let mut body = hello("fast");
+        body["user"] = json!(user);
+        let (server, key) = (&server, &key);
+        async move { v1(server, key, "/v1/chat/completions", body).await.0 }
+    };
+    assert_eq!((status_for("ada").await, status_for("ada").await), (200, 429), "everyone's budget");
+    let vip = [status_for("vip").await, status_for("vip").await, status_for("vip").await, status_for("vip").await];
+    assert_eq!(vip, [200, 200, 200, 429], "vip's own budget");
+    let (_, keys) = server.get("/api/v1/projects/web/gateway/keys", acme.token("admin")).await;
+    assert_eq!(keys[0]["limits"]["user_budgets"]["vip"]["daily_usd"], 0.000066, "{keys}");
+    assert_eq!(stub.request_count(), 4, "no refused call reached the model");
+}
+
 pub async fn a_client_that_hangs_up_cancels_the_upstream_call(b: Backend) {
     let config = StubConfig::new().reply("word ".repeat(400)).chunk_delay(Duration::from_millis(20));
     let stub = Stub::start(config).await;

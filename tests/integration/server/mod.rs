@@ -128,6 +128,7 @@ server_cases! {
     gateway::a_fallback_answers_plain_and_streamed_calls_and_says_so,
     gateway::only_successful_answers_are_cached,
     gateway::each_end_user_of_a_key_has_a_budget_of_their_own,
+    gateway::an_end_user_named_in_the_key_has_that_budget_in_place_of_everyones,
     gateway::a_model_without_a_price_is_refused_where_a_budget_applies,
     gateway::a_refresh_skips_the_cached_answer_and_stores_the_new_one,
     gateway::tenant_wide_connections_need_a_tenant_admin,
