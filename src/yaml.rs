@@ -8,6 +8,7 @@
 //! `let source = Source::new(text); let file: T = source.parse(&path)?;` then
 //! `source.locate(&["tests", "3", "assert"])`.
 
+mod fast;
 mod positions;
 mod stream;
 

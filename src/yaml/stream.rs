@@ -1,7 +1,9 @@
-//! A serde deserializer fed by `saphyr-parser`'s events one at a time, so that reading a large
-//! file (a suite of 100,000 inline cases) holds no list of events and no document tree: the
-//! typed value is built while the text is parsed. serde_yaml loads every event of the document
-//! first, several kB per case of a typical suite, freed only once the value is built.
+//! A serde deserializer fed by YAML events one at a time, so that reading a large file (a suite
+//! of 100,000 inline cases) holds no list of events and no document tree: the typed value is
+//! built while the text is parsed. serde_yaml loads every event of the document first, several
+//! kB per case of a typical suite, freed only once the value is built. The events come from
+//! [`super::fast`]'s scanner when the text is plain enough for it (a typical suite), else from
+//! `saphyr-parser`, which gives the same events for such text four times slower.
 //!
 //! Scalars resolve exactly as serde_yaml resolves them (the YAML 1.2 core schema as serde_yaml
 //! 0.9 reads it). What this reader does not handle itself (tags, numbers outside `u64`/`i64`,
@@ -61,28 +63,29 @@ pub(crate) fn read<T: DeserializeOwned>(
     items_of: Option<&str>,
     limits: Limits,
 ) -> Result<(T, Vec<Location>), Failure> {
-    let mut reader = Reader {
-        text,
-        parser: Parser::new_from_str(text),
-        peeked: None,
-        replays: Vec::new(),
-        anchors: HashMap::new(),
-        recording: Vec::new(),
-        recorded: 0,
-        replayed: 0,
-        depth: 0,
-        limits,
-        items_of,
-        collect_next: false,
-        items: Vec::new(),
-        cursor: LineCursor::default(),
-        failure: None,
-    };
+    // The fast scanner first; text outside its subset is read again by saphyr from the start.
+    let mut reader = Reader::new(text, items_of, limits, Events::Fast(Scanner::new(text)));
     let result = reader.document::<T>();
-    match (result, reader.failure.take()) {
-        (_, Some(failure)) => Err(failure),
-        (Ok(value), None) => Ok((value, reader.items)),
-        (Err(_), None) => Err(Failure::Other),
+    if matches!(&reader.events, Events::Fast(scanner) if scanner.gave_up()) {
+        reader = Reader::new(text, items_of, limits, Events::Full(Box::new(Parser::new_from_str(text))));
+        let result = reader.document::<T>();
+        return reader.outcome(result);
+    }
+    reader.outcome(result)
+}
+
+/// Where events come from: the fast scanner for plain suites, else saphyr's parser.
+enum Events<'t> {
+    Fast(Scanner<'t>),
+    Full(Box<Parser<'t, StrInput<'t>>>),
+}
+
+impl<'t> Events<'t> {
+    fn next(&mut self) -> Option<Spanned<'t>> {
+        match self {
+            Self::Fast(scanner) => scanner.next(),
+            Self::Full(parser) => parser.next().and_then(Result::ok),
+        }
     }
 }
 
@@ -105,7 +108,7 @@ impl de::Error for Error {
     }
 }
 
-type Spanned<'t> = (Event<'t>, Span);
+use super::fast::{Scanner, Spanned};
 
 /// An anchor being recorded: its id, how deep the open collections inside it are, its events.
 struct Recording<'t> {
@@ -116,7 +119,7 @@ struct Recording<'t> {
 
 struct Reader<'t> {
     text: &'t str,
-    parser: Parser<'t, StrInput<'t>>,
+    events: Events<'t>,
     peeked: Option<Spanned<'t>>,
     /// Aliases being replayed, innermost last: the anchor's events, the next one's index and
     /// where the alias is written.
@@ -136,6 +139,35 @@ struct Reader<'t> {
 }
 
 impl<'t> Reader<'t> {
+    fn new(text: &'t str, items_of: Option<&'t str>, limits: Limits, events: Events<'t>) -> Self {
+        Self {
+            text,
+            events,
+            peeked: None,
+            replays: Vec::new(),
+            anchors: HashMap::new(),
+            recording: Vec::new(),
+            recorded: 0,
+            replayed: 0,
+            depth: 0,
+            limits,
+            items_of,
+            collect_next: false,
+            items: Vec::new(),
+            cursor: LineCursor::default(),
+            failure: None,
+        }
+    }
+
+    /// The value read, or why not.
+    fn outcome<T>(mut self, result: Result<T, Error>) -> Result<(T, Vec<Location>), Failure> {
+        match (result, self.failure.take()) {
+            (_, Some(failure)) => Err(failure),
+            (Ok(value), None) => Ok((value, self.items)),
+            (Err(_), None) => Err(Failure::Other),
+        }
+    }
+
     fn document<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
         if !matches!(self.next()?.0, Event::StreamStart) || !matches!(self.next()?.0, Event::DocumentStart(_)) {
             return Err(Error);
@@ -191,7 +223,7 @@ impl<'t> Reader<'t> {
                 }
                 event
             } else {
-                let Some(Ok((event, span))) = self.parser.next() else { return Err(Error) };
+                let Some((event, span)) = self.events.next() else { return Err(Error) };
                 self.record(&event, span)?;
                 (event, span)
             };
@@ -659,6 +691,20 @@ mod tests {
         assert_eq!(items, vec![at(3, 3), at(4, 3), at(5, 3)]);
         let (_, none) = read::<File>(text, Some("targets"), Limits::default()).expect("reads");
         assert_eq!(none.len(), 1, "only the list asked for");
+    }
+
+    #[test]
+    fn a_text_the_fast_scanner_gives_up_on_late_is_read_again_in_full() {
+        let plain = "targets: [a]\ntests:\n  - name: one\n    vars: { n: 1 }\n  - name: two\n";
+        let late = format!("{plain}  - name: |\n      three\n");
+        assert!(super::super::fast::tests::reads(plain), "plain enough for the fast scanner");
+        assert!(!super::super::fast::tests::reads(&late), "a block scalar is saphyr's");
+        for text in [plain.to_owned(), late] {
+            let (ours, items) = read::<File>(&text, Some("tests"), Limits::default()).expect("reads");
+            assert_eq!(ours, serde_yaml::from_str::<File>(&text).expect("parses"));
+            assert_eq!(items.first(), Some(&Location { line: 3, column: 3 }));
+            same_as_serde_yaml(&text);
+        }
     }
 
     fn limit(text: &str, limits: Limits) -> (String, Location) {
