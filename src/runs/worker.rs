@@ -344,20 +344,28 @@ impl Workers {
             let (results, stops): (Vec<UnitResult>, Vec<_>) =
                 std::mem::take(&mut batch).into_iter().map(|f| (f.unit, f.stop)).unzip();
             let keys: Vec<HeldKey> = results.iter().map(|r| held_key(&r.claimed)).collect();
-            match self.store.complete_units(results).await {
+            let written: std::collections::HashSet<HeldKey> = match self.store.complete_units(results).await {
                 Ok(written) => {
                     self.counters[COMPLETED].fetch_add(written.len() as u64, Ordering::Relaxed);
                     let lost = keys.len() - written.len();
                     self.counters[LOST].fetch_add(lost as u64, Ordering::Relaxed);
-                    let written: std::collections::HashSet<HeldKey> = written.iter().map(held_key).collect();
-                    let stopping = keys.iter().zip(stops).filter(|(key, _)| written.contains(*key));
-                    for (key, stop) in stopping.filter_map(|(key, stop)| Some((key, stop?))) {
-                        self.stop_run(key, &stop).await;
-                    }
+                    written.iter().map(held_key).collect()
                 }
                 // The units stay leased to this replica until their leases expire; then any
                 // replica runs them again (their answers come from the cache).
-                Err(err) => tracing::warn!(error = %err, units = keys.len(), "writing finished units failed"),
+                Err(err) => {
+                    tracing::warn!(error = %err, units = keys.len(), "writing finished units failed");
+                    Default::default()
+                }
+            };
+            for (key, stop) in keys.iter().zip(stops).filter_map(|(key, stop)| Some((key, stop?))) {
+                // A stop whose unit was not written is not this replica's to make (whoever
+                // holds the unit now meets the same error), so the run goes on here.
+                if written.contains(key) {
+                    self.stop_run(key, &stop).await;
+                } else {
+                    self.go_on_with(key).await;
+                }
             }
             let mut held = self.held();
             for key in &keys {
@@ -374,20 +382,32 @@ impl Workers {
         let (scope, run, _) = key;
         let reason = RunStop { message: stop.message.clone(), hints: stop.hints.clone() };
         let reason = serde_json::to_string(&reason).unwrap_or_default();
-        let cancelled = self.store.cancel_run(scope, *run, Some(&reason)).await;
-        let mut held: Vec<ClaimedUnit> = Vec::new();
-        if let Err(err) = &cancelled {
-            tracing::warn!(error = %err, run, "could not stop a run whose calls are refused; its units run again");
-            let of_run = self.held();
-            held.extend(of_run.iter().filter(|((s, r, _), _)| s == scope && r == run).map(|(_, h)| h.claimed.clone()));
+        match self.store.cancel_run(scope, *run, Some(&reason)).await {
+            Ok(_) => {
+                self.drop_run(scope, *run);
+                self.stopping().remove(&(scope.clone(), *run));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, run, "could not stop a run whose calls are refused; its units run again");
+                self.go_on_with(key).await;
+            }
         }
+    }
+
+    /// Lets the run of `key` go on after a stop that did not happen: its units this replica
+    /// skipped (holding them, with no call made) go back to the queue, fenced by their tokens.
+    async fn go_on_with(&self, key: &HeldKey) {
+        let (scope, run, _) = key;
+        let held: Vec<ClaimedUnit> = {
+            let held = self.held();
+            held.iter().filter(|((s, r, _), _)| s == scope && r == run).map(|(_, h)| h.claimed.clone()).collect()
+        };
         self.drop_run(scope, *run);
         self.stopping().remove(&(scope.clone(), *run));
-        // Not cancelled: the units skipped meanwhile go back to the queue (fenced by their tokens).
         if !held.is_empty()
             && let Err(err) = self.store.release_units(held).await
         {
-            tracing::warn!(error = %err, run, "could not release the units of a run that was not stopped");
+            tracing::warn!(error = %err, run, "could not give back the units of a run that goes on");
         }
     }
 
