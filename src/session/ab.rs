@@ -106,8 +106,9 @@ impl AbSession<'_> {
         for (index, PlannedArm { arm, plan, overrides }) in planned.into_iter().enumerate() {
             self.events.status(&format!("arm {}: {}", crate::ab::analysis::letter(index), arm.text));
             let targets = arm.prompt.clone().map(|prompt| vec![prompt]);
+            let label = plan.suite.clone();
             let job = Job {
-                label: &plan.suite.clone(),
+                label: &label,
                 concurrency: concurrency(flag, &plan, project),
                 keep_results: true,
                 resumed: None,

@@ -16,7 +16,7 @@ use crate::eval::report::ReportBuilder;
 use crate::eval::suite::LoadedSuite;
 use crate::eval::{Cancel, Plan, Progress};
 use crate::prompt::RenderedPrompt;
-use crate::remote::{RemoteQueue, RemoteRuns, RunObserver};
+use crate::remote::{Client, RemoteQueue, RemoteRuns, RunObserver};
 use crate::runs::{RunSpec, SpecOverrides};
 use crate::service::RunService;
 use crate::store::{ResultRecord, RunRecord, RunStatus};
@@ -46,24 +46,17 @@ impl Backend for ServerProviders {
 pub struct ServerExecutor {
     queue: RemoteQueue,
     runs: Arc<RemoteRuns>,
-    remote: String,
     root: PathBuf,
     default_provider: Option<String>,
     git: Option<(String, bool)>,
 }
 
 impl ServerExecutor {
-    /// Runs the suites of the project at `root` on remote `remote` (reached through `queue`, its
-    /// runs read through `runs`), planned with `default_provider`, at git commit `git`.
-    pub fn new(
-        queue: RemoteQueue,
-        runs: RemoteRuns,
-        remote: String,
-        root: PathBuf,
-        default_provider: Option<String>,
-        git: Option<(String, bool)>,
-    ) -> Self {
-        Self { queue, runs: Arc::new(runs), remote, root, default_provider, git }
+    /// Runs the suites of the project at `root` on the remote `client` reaches, planned with
+    /// `default_provider`, at git commit `git`.
+    pub fn new(client: Client, root: PathBuf, default_provider: Option<String>, git: Option<(String, bool)>) -> Self {
+        let runs = Arc::new(RemoteRuns::new(client.clone()));
+        Self { queue: RemoteQueue::new(client), runs, root, default_provider, git }
     }
 
     /// The spec of a planned suite: its files, the command line's choices and the plan's hash.
@@ -106,7 +99,7 @@ impl Executor for ServerExecutor {
         // One key per suite and invocation: a submission retried after a lost answer finds its run.
         let key = crate::remote::queue::fresh_key();
         let run = self.queue.submit(&spec, &key).await?;
-        let remote = &self.remote;
+        let remote = self.queue.remote();
         job.events.status(&format!(
             "queued {} as run {} on remote `{remote}` ({} result(s)); `promptops runs watch {} --remote {remote}` follows it",
             job.label, run.id, run.draft.total, run.id

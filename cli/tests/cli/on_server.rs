@@ -145,6 +145,8 @@ fn on_server_without_a_remote_is_a_usage_error() {
     let project = examples();
     let refused = promptops(&project, &["eval", "support-triage", "--on-server"], &[]);
     assert!(refused.fails_with(2).contains("--on-server needs a remote"), "{}", refused.stderr);
+    let ab = promptops(&project, &["ab", "+offline", "+offline-lite", "--suite", "support-triage", "--on-server"], &[]);
+    assert!(ab.fails_with(2).contains("--on-server needs a remote"), "{}", ab.stderr);
 }
 
 /// Mock providers `right` (repeats the word) and `wrong` (answers `nope` for words ending in 0

@@ -10,7 +10,6 @@ use promptops::eval::workflows::ProjectWorkflows;
 use promptops::eval::{Overrides, PlanInput, ProjectPrompts};
 use promptops::money::Micros;
 use promptops::provider::{Providers, ProvidersOptions};
-use promptops::remote::{RemoteQueue, RemoteRuns};
 use promptops::session::{Executor, LocalExecutor, ServerExecutor};
 use promptops::workflow::{self, ProviderCaller};
 
@@ -107,14 +106,7 @@ pub async fn execution(
     let executor: Arc<dyn Executor> = match ctx.remote() {
         Some(remote) if on_server => {
             let client = ctx.remote_client(project, remote)?;
-            Arc::new(ServerExecutor::new(
-                RemoteQueue::new(client.clone()),
-                RemoteRuns::new(client),
-                remote.to_owned(),
-                project.root.clone(),
-                project.config.defaults.provider.clone(),
-                git,
-            ))
+            Arc::new(ServerExecutor::new(client, project.root.clone(), project.config.defaults.provider.clone(), git))
         }
         None if on_server => {
             return Err(usage(
